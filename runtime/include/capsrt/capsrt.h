@@ -1,0 +1,88 @@
+/* capsrt C API: load a model from bytes, run it on a caller-provided arena, read the outputs.
+ *
+ * Nothing here allocates. The caller owns the model bytes (they must outlive the model and the
+ * interpreters made from it, and must not change), the caps_model / caps_interpreter structs, and
+ * the arena. The model bytes must be 16-byte aligned; so must the arena. A caps_model may be
+ * shared by several interpreters (one per thread); a caps_interpreter is not thread-safe. */
+#ifndef CAPSRT_CAPSRT_H
+#define CAPSRT_CAPSRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "capsrt/format.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum caps_status {
+  CAPS_OK = 0,
+  CAPS_ERR_NULL_ARGUMENT,       /* a required pointer was NULL */
+  CAPS_ERR_TRUNCATED,           /* buffer shorter than the header or than header.total_size */
+  CAPS_ERR_BAD_MAGIC,           /* not a capsrt model */
+  CAPS_ERR_UNSUPPORTED_VERSION, /* format version this runtime does not read */
+  CAPS_ERR_CHECKSUM,            /* CRC-32 mismatch: the file is damaged */
+  CAPS_ERR_BAD_HEADER,          /* header fields inconsistent (sizes, flags, reserved) */
+  CAPS_ERR_OUT_OF_BOUNDS,       /* a section, tensor or string lies past its container */
+  CAPS_ERR_MISALIGNED,          /* a buffer, section, tensor or arena offset is not aligned */
+  CAPS_ERR_BAD_TENSOR,          /* bad dtype, rank, dims, kind, layout, length or quantisation */
+  CAPS_ERR_BAD_OP,              /* unknown opcode, wrong arity, bad tensor ids, bad params */
+  CAPS_ERR_SHAPE_MISMATCH,      /* a tensor's shape does not fit the op that reads or writes it */
+  CAPS_ERR_BAD_GRAPH,           /* produced twice, used before produced, outputs missing */
+  CAPS_ERR_BAD_ATTRIBUTE,       /* a model attribute is out of range */
+  CAPS_ERR_BAD_STRING,          /* a name is unterminated, too long or not printable */
+  CAPS_ERR_BAD_ARENA_PLAN,      /* planned buffers leave the arena or overlap while both live */
+  CAPS_ERR_ARENA_TOO_SMALL,     /* caller's arena is smaller than caps_model_arena_size() */
+  CAPS_ERR_UNSUPPORTED,         /* valid file, but an op/dtype this build cannot run */
+  CAPS_ERR_BAD_ARGUMENT,        /* argument out of range (class index, input length) */
+  CAPS_ERR_NOT_READY,           /* model not loaded, interpreter not set up, or not invoked */
+  CAPS_STATUS_COUNT
+} caps_status;
+
+/* A short static English message for each status; never NULL. */
+const char* caps_status_message(caps_status status);
+
+/* Opaque, caller-allocated storage (statics, stack or struct members). */
+typedef struct caps_model { uint64_t opaque[40]; } caps_model;
+typedef struct caps_interpreter { uint64_t opaque[12]; } caps_interpreter;
+
+/* Flags for caps_model_load. */
+#define CAPS_LOAD_SKIP_CHECKSUM 1u /* for images already verified (e.g. when flashed) */
+
+/* Validates every field of the model once and makes `model` a view over `data` (no copy). */
+caps_status caps_model_load(caps_model* model, const void* data, size_t size, uint32_t flags);
+/* Arena bytes an interpreter needs for this model; 0 if the model is not loaded. */
+size_t caps_model_arena_size(const caps_model* model);
+/* The model's attributes (input geometry, classes, variant settings); NULL if not loaded. */
+const caps_model_attributes* caps_model_attributes_get(const caps_model* model);
+/* Name of class `index`, NUL-terminated, inside the model bytes; NULL if out of range. */
+const char* caps_model_class_name(const caps_model* model, uint32_t index);
+
+/* Sets up an interpreter on `arena` (16-byte aligned, at least caps_model_arena_size bytes). */
+caps_status caps_interpreter_init(caps_interpreter* it, const caps_model* model, void* arena,
+                                  size_t arena_size);
+/* Copies `count` floats (input_channels*height*width, CHW order, already normalised). */
+caps_status caps_set_input_f32(caps_interpreter* it, const float* data, size_t count);
+/* Copies `count` 8-bit pixels (CHW order) and applies the model's normalisation. */
+caps_status caps_set_input_u8(caps_interpreter* it, const uint8_t* pixels, size_t count);
+/* Runs the classifier part of the network (not the decoder). */
+caps_status caps_invoke(caps_interpreter* it);
+/* Class scores after caps_invoke: `*count` = num_classes. Valid until the next invoke. */
+caps_status caps_get_scores(const caps_interpreter* it, const float** scores, uint32_t* count);
+/* Index of the highest score after caps_invoke. */
+caps_status caps_get_predicted_class(const caps_interpreter* it, uint32_t* class_index);
+/* Class capsule pose vectors after caps_invoke: num_classes x dim floats, row per class. */
+caps_status caps_get_poses(const caps_interpreter* it, const float** poses, uint32_t* num_classes,
+                           uint32_t* dim);
+/* Runs the decoder with the poses masked to class `class_index` (-1: the predicted class).
+ * `*image` receives input_channels*height*width floats in CHW order (values in the decoder's
+ * output range, 0..1 for the sigmoid decoder). CAPS_ERR_UNSUPPORTED if the model has no decoder. */
+caps_status caps_reconstruct(caps_interpreter* it, int32_t class_index, const float** image,
+                             uint32_t* count);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* CAPSRT_CAPSRT_H */

@@ -1,0 +1,196 @@
+/* capsrt model file format, version 1.0 — the byte layout shared by the runtime (reader) and
+ * the tools (writer). docs/model-format.md is the prose specification of every field.
+ *
+ * All integers and floats are little-endian. Every struct below has no implicit padding; the
+ * reader copies them out of the (untrusted) buffer with memcpy, never by casting. */
+#ifndef CAPSRT_FORMAT_H
+#define CAPSRT_FORMAT_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CAPS_MAGIC_0 'C'
+#define CAPS_MAGIC_1 'A'
+#define CAPS_MAGIC_2 'P'
+#define CAPS_MAGIC_3 'S'
+#define CAPS_FORMAT_MAJOR 1u
+#define CAPS_FORMAT_MINOR 0u
+
+/* Alignment of every section and every tensor's data, in the file and in the arena. */
+#define CAPS_ALIGN 64u
+/* "no tensor" / "no string" marker in id and offset fields. */
+#define CAPS_NONE 0xFFFFFFFFu
+/* Structural limits; they bound the work the validator does on hostile files. */
+#define CAPS_MAX_RANK 4u
+#define CAPS_MAX_TENSORS 256u
+#define CAPS_MAX_OPS 128u
+#define CAPS_MAX_OP_INPUTS 4u
+#define CAPS_MAX_STRING 255u
+#define CAPS_MAX_ROUTING_ITERATIONS 32u
+#define CAPS_MAX_CLASSES 4096u
+#define CAPS_MAX_INPUT_DIM 4096u
+
+typedef enum caps_dtype {
+  CAPS_DTYPE_F32 = 1,
+  CAPS_DTYPE_I8 = 2,
+  CAPS_DTYPE_I16 = 3,
+  CAPS_DTYPE_I32 = 4
+} caps_dtype;
+
+typedef enum caps_tensor_kind {
+  CAPS_TENSOR_CONST = 0,      /* data lives in the file (weights) */
+  CAPS_TENSOR_ACTIVATION = 1  /* data lives in the caller's arena at the planned offset */
+} caps_tensor_kind;
+
+/* How a const tensor's bytes are arranged. 0 is plain row-major over dims; other values name
+ * layouts pre-packed for a kernel (reserved for later minor versions; unknown values are refused). */
+typedef enum caps_layout { CAPS_LAYOUT_ROW_MAJOR = 0 } caps_layout;
+
+typedef enum caps_quant_kind {
+  CAPS_QUANT_NONE = 0,
+  CAPS_QUANT_PER_TENSOR = 1,  /* real = scale * (q - zero_point) */
+  CAPS_QUANT_PER_CHANNEL = 2  /* scales in tensor quant_params_tensor, one per index of quant_axis */
+} caps_quant_kind;
+
+typedef enum caps_opcode {
+  CAPS_OP_CONV2D = 1,        /* x[C,H,W], w[O,C,KH,KW], b[O] -> y[O,OH,OW]; optional ReLU */
+  CAPS_OP_PRIMARY_CAPS = 2,  /* conv as above, then group into capsules, then squash -> [N,D] */
+  CAPS_OP_CAPS_DENSE = 3,    /* u[I,DI], W[J,I,DO,DI] -> v[J,DO] by dynamic routing */
+  CAPS_OP_LENGTH = 4,        /* v[J,D] -> scores[J] */
+  CAPS_OP_MASK = 5,          /* v[J,D], scores[J] -> masked v flattened [J*D] */
+  CAPS_OP_DENSE = 6          /* x[K] (any rank), w[N,K], b[N] -> y[N]; optional ReLU/sigmoid */
+} caps_opcode;
+
+typedef enum caps_activation {
+  CAPS_ACT_NONE = 0,
+  CAPS_ACT_RELU = 1,
+  CAPS_ACT_SIGMOID = 2
+} caps_activation;
+
+/* How the PrimaryCaps conv output (O channels, H x W, NCHW in memory) becomes N capsules of D. */
+typedef enum caps_grouping {
+  /* PyTorch view(B,-1,D) on NCHW: capsule i, component k = flat[D*i+k], flat = c*H*W + y*W + x */
+  CAPS_GROUPING_NCHW_VIEW = 0,
+  /* Keras reshape on NHWC: capsule i = (y*W+x)*G + g, component k = channel g*D+k (G = O/D) */
+  CAPS_GROUPING_NHWC_CHANNELS = 1,
+  /* One conv per component (gram-ai): capsule i = g*H*W + y*W + x, component k = channel k*G+g */
+  CAPS_GROUPING_PER_DIM_CONV = 2
+} caps_grouping;
+
+typedef enum caps_softmax_axis {
+  CAPS_SOFTMAX_OVER_OUTPUTS = 0, /* c[j,i] = softmax over j of b[.,i] (the paper) */
+  CAPS_SOFTMAX_OVER_INPUTS = 1   /* c[j,i] = softmax over i of b[j,.] (gram-ai) */
+} caps_softmax_axis;
+
+typedef enum caps_squash_eps_mode {
+  CAPS_SQUASH_EPS_ADD_TO_NORM = 0, /* v = s |s|^2/(1+|s|^2) / (|s| + eps)      */
+  CAPS_SQUASH_EPS_IN_SQRT = 1      /* v = s |s|^2/(1+|s|^2) / sqrt(|s|^2 + eps) */
+} caps_squash_eps_mode;
+
+typedef enum caps_score_kind {
+  CAPS_SCORE_LENGTH = 0,        /* score_j = sqrt(|v_j|^2 + length_eps) */
+  CAPS_SCORE_SOFTMAX_LENGTH = 1 /* score = softmax over j of the lengths above */
+} caps_score_kind;
+
+/* At offset 0. 96 bytes. */
+typedef struct caps_file_header {
+  uint8_t magic[4];         /* "CAPS" */
+  uint16_t version_major;   /* CAPS_FORMAT_MAJOR */
+  uint16_t version_minor;   /* <= CAPS_FORMAT_MINOR of the reader */
+  uint32_t header_size;     /* sizeof(caps_file_header) */
+  uint32_t checksum;        /* CRC-32 (IEEE) of all total_size bytes, this field read as zero */
+  uint32_t total_size;      /* file size in bytes, a multiple of CAPS_ALIGN */
+  uint32_t arena_size;      /* bytes of arena the planned activations and scratch need */
+  uint32_t flags;           /* must be 0 in version 1.0 */
+  uint32_t tensor_table_offset;
+  uint32_t tensor_count;
+  uint32_t op_table_offset;
+  uint32_t op_count;
+  uint32_t attributes_offset;
+  uint32_t attributes_size; /* sizeof(caps_model_attributes) */
+  uint32_t strings_offset;
+  uint32_t strings_size;
+  uint32_t data_offset;
+  uint32_t data_size;
+  uint32_t reserved[7];     /* must be 0 */
+} caps_file_header;
+
+/* One per tensor, in the tensor table. 64 bytes. */
+typedef struct caps_tensor_entry {
+  uint8_t dtype;            /* caps_dtype */
+  uint8_t rank;             /* 1..CAPS_MAX_RANK */
+  uint8_t kind;             /* caps_tensor_kind */
+  uint8_t layout;           /* caps_layout */
+  uint32_t dims[4];         /* dims[0..rank-1] >= 1, the rest 0 */
+  uint32_t offset;          /* const: file offset of the data; activation: arena offset */
+  uint32_t byte_length;     /* numel * element size */
+  uint32_t name_offset;     /* into the string section, or CAPS_NONE */
+  uint8_t quant_kind;       /* caps_quant_kind; NONE for float tensors */
+  uint8_t quant_axis;       /* per-channel: the dimension the scales index */
+  uint16_t reserved0;
+  float quant_scale;        /* per-tensor scale (> 0) */
+  int32_t quant_zero_point; /* per-tensor zero point */
+  uint32_t quant_params_tensor; /* per-channel: f32 tensor of scales, else CAPS_NONE */
+  uint32_t reserved[4];     /* must be 0 */
+} caps_tensor_entry;
+
+/* One per op, in execution order. 64 bytes. */
+typedef struct caps_op_entry {
+  uint16_t opcode;          /* caps_opcode */
+  uint8_t n_inputs;
+  uint8_t n_outputs;        /* 1 in version 1.0 */
+  uint32_t inputs[CAPS_MAX_OP_INPUTS]; /* tensor ids; unused slots CAPS_NONE */
+  uint32_t output;          /* tensor id */
+  uint32_t scratch_offset;  /* arena offset of the op's scratch (0 when scratch_size is 0) */
+  uint32_t scratch_size;    /* bytes the op needs; must equal what the runtime computes */
+  uint32_t params[8];       /* op-specific, see docs/model-format.md; unused entries 0 */
+} caps_op_entry;
+
+/* Index of each op's params. */
+enum {
+  CAPS_CONV_STRIDE_H = 0,
+  CAPS_CONV_STRIDE_W = 1,
+  CAPS_CONV_PAD_H = 2,
+  CAPS_CONV_PAD_W = 3,
+  CAPS_CONV_ACTIVATION = 4, /* CONV2D only */
+  CAPS_PRIMARY_CAPS_DIM = 4, /* PRIMARY_CAPS only */
+  CAPS_DENSE_ACTIVATION = 0
+};
+
+/* Model-level attributes. 96 bytes. */
+typedef struct caps_model_attributes {
+  uint32_t input_channels;
+  uint32_t input_height;
+  uint32_t input_width;
+  float input_scale;         /* input = pixel * input_scale + input_offset, pixel in 0..255 */
+  float input_offset;
+  uint32_t num_classes;
+  uint32_t capsule_grouping; /* caps_grouping */
+  uint32_t routing_iterations;
+  uint32_t routing_softmax_axis; /* caps_softmax_axis */
+  uint32_t squash_eps_mode;  /* caps_squash_eps_mode */
+  float squash_eps;
+  uint32_t score_kind;       /* caps_score_kind */
+  float length_eps;
+  uint32_t class_names_offset; /* num_classes consecutive NUL-terminated strings */
+  uint32_t input_tensor;
+  uint32_t scores_tensor;
+  uint32_t poses_tensor;
+  uint32_t recon_tensor;     /* CAPS_NONE when the model has no decoder */
+  uint32_t decoder_first_op; /* ops [0,this) classify; [this,op_count) reconstruct */
+  uint32_t description_offset; /* free text, or CAPS_NONE */
+  uint32_t reserved[4];      /* must be 0 */
+} caps_model_attributes;
+
+#ifdef __cplusplus
+} /* extern "C" */
+static_assert(sizeof(caps_file_header) == 96, "header layout");
+static_assert(sizeof(caps_tensor_entry) == 64, "tensor entry layout");
+static_assert(sizeof(caps_op_entry) == 64, "op entry layout");
+static_assert(sizeof(caps_model_attributes) == 96, "attributes layout");
+#endif
+
+#endif /* CAPSRT_FORMAT_H */

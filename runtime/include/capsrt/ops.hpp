@@ -1,0 +1,52 @@
+// The op table's static side: what each op reads, what shape it writes, how much scratch it needs
+// and how many multiply-adds it does. The runtime validates models with these functions and the
+// tools (writer, converter, summary) use the same ones, so the two can never disagree.
+#ifndef CAPSRT_OPS_HPP
+#define CAPSRT_OPS_HPP
+
+#include <cstddef>
+#include <cstdint>
+
+#include "capsrt/capsrt.h"
+
+namespace capsrt {
+
+struct Shape {
+  uint32_t rank = 0;
+  uint32_t dims[CAPS_MAX_RANK] = {0, 0, 0, 0};
+  uint64_t numel() const;
+  bool operator==(const Shape& o) const;
+  bool operator!=(const Shape& o) const { return !(*this == o); }
+};
+
+struct OpDesc {
+  const char* name;
+  uint8_t n_inputs;
+  uint8_t const_mask;  // bit k set: input k is a const (weight) tensor, else an activation
+};
+
+// NULL for an unknown opcode.
+const OpDesc* op_desc(uint32_t opcode);
+
+struct OpInfo {
+  Shape output;
+  uint64_t scratch_bytes = 0;  // arena scratch the op needs while it runs
+  uint64_t macs = 0;           // multiply-adds of one run
+};
+
+// Checks an op's params and input shapes (in slot order) and computes its output shape, scratch
+// and cost. CAPS_ERR_BAD_OP for bad params, CAPS_ERR_SHAPE_MISMATCH for inputs that do not fit.
+caps_status op_infer(const caps_op_entry& op, const Shape* inputs,
+                     const caps_model_attributes& attrs, OpInfo* info);
+
+// Bytes of one element, 0 for an unknown dtype.
+uint32_t dtype_size(uint32_t dtype);
+
+// CRC-32 (IEEE 802.3, reflected, as zlib's crc32): feed with crc = 0 first, then chain.
+uint32_t crc32_update(uint32_t crc, const void* data, size_t size);
+// The file checksum: CRC-32 of the whole file with the header's checksum field read as zero.
+uint32_t model_checksum(const void* file, size_t total_size);
+
+}  // namespace capsrt
+
+#endif

@@ -1,0 +1,102 @@
+// The C API: thin wrappers over Model and Interpreter living in caller-provided storage.
+#include <new>
+
+#include "capsrt/capsrt.h"
+#include "capsrt/capsrt.hpp"
+
+static_assert(sizeof(capsrt::Model) <= sizeof(caps_model), "caps_model storage too small");
+static_assert(alignof(capsrt::Model) <= alignof(caps_model), "caps_model alignment");
+static_assert(sizeof(capsrt::Interpreter) <= sizeof(caps_interpreter),
+              "caps_interpreter storage too small");
+static_assert(alignof(capsrt::Interpreter) <= alignof(caps_interpreter),
+              "caps_interpreter alignment");
+
+namespace {
+// The C structs are storage for the C++ objects, constructed in place (no heap).
+const capsrt::Model* as_model(const caps_model* m) {
+  return reinterpret_cast<const capsrt::Model*>(m);
+}
+capsrt::Interpreter* as_it(caps_interpreter* i) { return reinterpret_cast<capsrt::Interpreter*>(i); }
+const capsrt::Interpreter* as_it(const caps_interpreter* i) {
+  return reinterpret_cast<const capsrt::Interpreter*>(i);
+}
+}  // namespace
+
+extern "C" {
+
+caps_status caps_model_load(caps_model* model, const void* data, size_t size, uint32_t flags) {
+  if (model == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  capsrt::Model* m = ::new (static_cast<void*>(model)) capsrt::Model();
+  return m->load(data, size, flags);
+}
+
+size_t caps_model_arena_size(const caps_model* model) {
+  return model == nullptr ? 0 : as_model(model)->arena_size();
+}
+
+const caps_model_attributes* caps_model_attributes_get(const caps_model* model) {
+  if (model == nullptr || !as_model(model)->loaded()) return nullptr;
+  return &as_model(model)->attributes();
+}
+
+const char* caps_model_class_name(const caps_model* model, uint32_t index) {
+  return model == nullptr ? nullptr : as_model(model)->class_name(index);
+}
+
+caps_status caps_interpreter_init(caps_interpreter* it, const caps_model* model, void* arena,
+                                  size_t arena_size) {
+  if (it == nullptr || model == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  capsrt::Interpreter* i = ::new (static_cast<void*>(it)) capsrt::Interpreter();
+  return i->init(*as_model(model), arena, arena_size);
+}
+
+caps_status caps_set_input_f32(caps_interpreter* it, const float* data, size_t count) {
+  if (it == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  return as_it(it)->set_input(data, count);
+}
+
+caps_status caps_set_input_u8(caps_interpreter* it, const uint8_t* pixels, size_t count) {
+  if (it == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  return as_it(it)->set_input_u8(pixels, count);
+}
+
+caps_status caps_invoke(caps_interpreter* it) {
+  if (it == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  return as_it(it)->invoke();
+}
+
+caps_status caps_get_scores(const caps_interpreter* it, const float** scores, uint32_t* count) {
+  if (it == nullptr || scores == nullptr || count == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  *scores = as_it(it)->scores();
+  if (*scores == nullptr) return CAPS_ERR_NOT_READY;
+  *count = as_it(it)->model()->num_classes();
+  return CAPS_OK;
+}
+
+caps_status caps_get_predicted_class(const caps_interpreter* it, uint32_t* class_index) {
+  if (it == nullptr || class_index == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  if (!as_it(it)->invoked()) return CAPS_ERR_NOT_READY;
+  *class_index = as_it(it)->predicted_class();
+  return CAPS_OK;
+}
+
+caps_status caps_get_poses(const caps_interpreter* it, const float** poses, uint32_t* num_classes,
+                           uint32_t* dim) {
+  if (it == nullptr || poses == nullptr || num_classes == nullptr || dim == nullptr)
+    return CAPS_ERR_NULL_ARGUMENT;
+  *poses = as_it(it)->poses();
+  if (*poses == nullptr) return CAPS_ERR_NOT_READY;
+  *num_classes = as_it(it)->model()->num_classes();
+  *dim = as_it(it)->pose_dim();
+  return CAPS_OK;
+}
+
+caps_status caps_reconstruct(caps_interpreter* it, int32_t class_index, const float** image,
+                             uint32_t* count) {
+  if (it == nullptr || image == nullptr || count == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  const caps_status s = as_it(it)->reconstruct(class_index, image);
+  *count = s == CAPS_OK ? as_it(it)->model()->input_size() : 0;
+  return s;
+}
+
+}  // extern "C"

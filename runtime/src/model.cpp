@@ -1,0 +1,370 @@
+// Model: a validated, zero-copy view over the bytes of a model file. Every field that
+// docs/model-format.md describes is checked here, once, before anything runs.
+#include <cmath>
+#include <cstring>
+
+#include "capsrt/capsrt.hpp"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "capsrt reads little-endian model files in place: big-endian targets are not supported"
+#endif
+
+namespace capsrt {
+namespace {
+
+constexpr uint32_t kBufferAlign = 16;
+
+template <typename T>
+T read_at(const uint8_t* base, uint64_t offset) {
+  T v;
+  std::memcpy(&v, base + offset, sizeof v);
+  return v;
+}
+
+bool aligned(uint64_t v, uint64_t a) { return v % a == 0; }
+
+// [offset, offset+len) inside [0, limit)?
+bool within(uint64_t offset, uint64_t len, uint64_t limit) {
+  return offset <= limit && len <= limit - offset;
+}
+
+struct Section {
+  uint64_t offset, size;
+};
+
+bool overlap(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1) { return a0 < b1 && b0 < a1; }
+
+bool finite(float f) { return std::isfinite(f); }
+
+}  // namespace
+
+caps_status Model::load(const void* data, size_t size, uint32_t flags) {
+  bytes_ = nullptr;
+  header_ = caps_file_header{};
+  attrs_ = caps_model_attributes{};
+  if (data == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  if ((flags & ~CAPS_LOAD_SKIP_CHECKSUM) != 0) return CAPS_ERR_BAD_ARGUMENT;
+  const caps_status s = validate(static_cast<const uint8_t*>(data), size, flags);
+  if (s != CAPS_OK) {
+    bytes_ = nullptr;
+    header_ = caps_file_header{};
+    attrs_ = caps_model_attributes{};
+    return s;
+  }
+  bytes_ = static_cast<const uint8_t*>(data);
+  return CAPS_OK;
+}
+
+caps_status Model::validate(const uint8_t* p, size_t size, uint32_t flags) {
+  // --- header -------------------------------------------------------------------------------
+  if (size < 4) return CAPS_ERR_TRUNCATED;
+  if (p[0] != CAPS_MAGIC_0 || p[1] != CAPS_MAGIC_1 || p[2] != CAPS_MAGIC_2 || p[3] != CAPS_MAGIC_3)
+    return CAPS_ERR_BAD_MAGIC;
+  if (size < sizeof(caps_file_header)) return CAPS_ERR_TRUNCATED;
+  if (!aligned(reinterpret_cast<uintptr_t>(p), kBufferAlign)) return CAPS_ERR_MISALIGNED;
+  const caps_file_header h = read_at<caps_file_header>(p, 0);
+  if (h.version_major != CAPS_FORMAT_MAJOR || h.version_minor > CAPS_FORMAT_MINOR)
+    return CAPS_ERR_UNSUPPORTED_VERSION;
+  if (h.header_size != sizeof(caps_file_header) || h.flags != 0) return CAPS_ERR_BAD_HEADER;
+  for (uint32_t r : h.reserved)
+    if (r != 0) return CAPS_ERR_BAD_HEADER;
+  if (h.total_size > size) return CAPS_ERR_TRUNCATED;
+  if (h.total_size < sizeof(caps_file_header) || !aligned(h.total_size, CAPS_ALIGN))
+    return CAPS_ERR_BAD_HEADER;
+  if ((flags & CAPS_LOAD_SKIP_CHECKSUM) == 0 && model_checksum(p, h.total_size) != h.checksum)
+    return CAPS_ERR_CHECKSUM;
+
+  // --- sections -------------------------------------------------------------------------------
+  if (h.tensor_count < 1 || h.tensor_count > CAPS_MAX_TENSORS || h.op_count < 1 ||
+      h.op_count > CAPS_MAX_OPS || h.attributes_size != sizeof(caps_model_attributes))
+    return CAPS_ERR_BAD_HEADER;
+  const Section sections[] = {
+      {0, sizeof(caps_file_header)},
+      {h.tensor_table_offset, uint64_t{h.tensor_count} * sizeof(caps_tensor_entry)},
+      {h.op_table_offset, uint64_t{h.op_count} * sizeof(caps_op_entry)},
+      {h.attributes_offset, h.attributes_size},
+      {h.strings_offset, h.strings_size},
+      {h.data_offset, h.data_size},
+  };
+  for (const Section& s : sections) {
+    if (!aligned(s.offset, CAPS_ALIGN)) return CAPS_ERR_MISALIGNED;
+    if (!within(s.offset, s.size, h.total_size)) return CAPS_ERR_OUT_OF_BOUNDS;
+  }
+  for (size_t a = 0; a < 6; ++a)
+    for (size_t b = a + 1; b < 6; ++b)
+      if (overlap(sections[a].offset, sections[a].offset + sections[a].size, sections[b].offset,
+                  sections[b].offset + sections[b].size))
+        return CAPS_ERR_BAD_HEADER;
+  header_ = h;
+  bytes_ = p;  // provisional: lets the accessors below read the tables; reset on failure
+
+  // --- strings --------------------------------------------------------------------------------
+  const caps_model_attributes a = read_at<caps_model_attributes>(p, h.attributes_offset);
+  attrs_ = a;
+  auto check_string = [&](uint32_t offset) -> caps_status {
+    if (offset >= h.strings_size) return CAPS_ERR_OUT_OF_BOUNDS;
+    const uint8_t* s = p + h.strings_offset + offset;
+    const uint64_t room = h.strings_size - offset;
+    for (uint64_t n = 0; n < room && n <= CAPS_MAX_STRING; ++n) {
+      if (s[n] == 0) return CAPS_OK;
+      if (s[n] < 0x20 || s[n] == 0x7F) return CAPS_ERR_BAD_STRING;  // UTF-8 bytes >= 0x80 pass
+    }
+    return CAPS_ERR_BAD_STRING;  // unterminated within the section, or longer than the limit
+  };
+  auto string_length = [&](uint32_t offset) {
+    return static_cast<uint32_t>(std::strlen(reinterpret_cast<const char*>(p + h.strings_offset + offset)));
+  };
+
+  // --- attributes -----------------------------------------------------------------------------
+  caps_status st = CAPS_OK;
+  const bool attrs_ok =
+      a.input_channels >= 1 && a.input_channels <= CAPS_MAX_INPUT_DIM && a.input_height >= 1 &&
+      a.input_height <= CAPS_MAX_INPUT_DIM && a.input_width >= 1 &&
+      a.input_width <= CAPS_MAX_INPUT_DIM && finite(a.input_scale) && finite(a.input_offset) &&
+      a.input_scale != 0.0f && a.num_classes >= 1 && a.num_classes <= CAPS_MAX_CLASSES &&
+      a.capsule_grouping <= CAPS_GROUPING_PER_DIM_CONV && a.routing_iterations >= 1 &&
+      a.routing_iterations <= CAPS_MAX_ROUTING_ITERATIONS &&
+      a.routing_softmax_axis <= CAPS_SOFTMAX_OVER_INPUTS &&
+      a.squash_eps_mode <= CAPS_SQUASH_EPS_IN_SQRT && finite(a.squash_eps) && a.squash_eps >= 0.0f &&
+      a.squash_eps < 1.0f && a.score_kind <= CAPS_SCORE_SOFTMAX_LENGTH && finite(a.length_eps) &&
+      a.length_eps >= 0.0f && a.length_eps < 1.0f && a.input_tensor < h.tensor_count &&
+      a.scores_tensor < h.tensor_count && a.poses_tensor < h.tensor_count &&
+      (a.recon_tensor < h.tensor_count || a.recon_tensor == CAPS_NONE) &&
+      a.decoder_first_op <= h.op_count &&
+      (a.recon_tensor != CAPS_NONE || a.decoder_first_op == h.op_count) &&
+      (a.recon_tensor == CAPS_NONE || a.decoder_first_op < h.op_count) && a.reserved[0] == 0 &&
+      a.reserved[1] == 0 && a.reserved[2] == 0 && a.reserved[3] == 0;
+  if (!attrs_ok) return CAPS_ERR_BAD_ATTRIBUTE;
+  {
+    uint32_t offset = a.class_names_offset;
+    for (uint32_t c = 0; c < a.num_classes; ++c) {
+      if ((st = check_string(offset)) != CAPS_OK) return st;
+      offset += string_length(offset) + 1;
+    }
+  }
+  if (a.description_offset != CAPS_NONE && (st = check_string(a.description_offset)) != CAPS_OK)
+    return st;
+
+  // --- tensors --------------------------------------------------------------------------------
+  for (uint32_t id = 0; id < h.tensor_count; ++id) {
+    const caps_tensor_entry t = tensor(id);
+    const uint32_t esize = dtype_size(t.dtype);
+    if (esize == 0 || t.rank < 1 || t.rank > CAPS_MAX_RANK || t.kind > CAPS_TENSOR_ACTIVATION ||
+        t.layout != CAPS_LAYOUT_ROW_MAJOR || t.reserved0 != 0)
+      return CAPS_ERR_BAD_TENSOR;
+    for (uint32_t r : t.reserved)
+      if (r != 0) return CAPS_ERR_BAD_TENSOR;
+    for (uint32_t k = 0; k < CAPS_MAX_RANK; ++k)
+      if ((k < t.rank) != (t.dims[k] != 0)) return CAPS_ERR_BAD_TENSOR;
+    if (tensor_shape(id).numel() * esize != t.byte_length) return CAPS_ERR_BAD_TENSOR;
+    // Quantisation slot: float tensors carry none; integer tensors one of the two schemes.
+    if (t.dtype == CAPS_DTYPE_F32 || t.quant_kind == CAPS_QUANT_NONE) {
+      if (t.quant_kind != CAPS_QUANT_NONE || t.quant_axis != 0 || t.quant_scale != 0.0f ||
+          t.quant_zero_point != 0 || t.quant_params_tensor != CAPS_NONE)
+        return CAPS_ERR_BAD_TENSOR;
+    } else if (t.quant_kind == CAPS_QUANT_PER_TENSOR) {
+      if (!(finite(t.quant_scale) && t.quant_scale > 0.0f) || t.quant_axis != 0 ||
+          t.quant_params_tensor != CAPS_NONE)
+        return CAPS_ERR_BAD_TENSOR;
+    } else if (t.quant_kind == CAPS_QUANT_PER_CHANNEL) {
+      if (t.quant_axis >= t.rank || t.quant_params_tensor >= h.tensor_count ||
+          t.quant_params_tensor == id || t.quant_scale != 0.0f)
+        return CAPS_ERR_BAD_TENSOR;
+      const caps_tensor_entry q = tensor(t.quant_params_tensor);
+      if (q.dtype != CAPS_DTYPE_F32 || q.kind != CAPS_TENSOR_CONST || q.rank != 1 ||
+          q.dims[0] != t.dims[t.quant_axis])
+        return CAPS_ERR_BAD_TENSOR;
+    } else {
+      return CAPS_ERR_BAD_TENSOR;
+    }
+    if (t.name_offset != CAPS_NONE && (st = check_string(t.name_offset)) != CAPS_OK) return st;
+    if (t.kind == CAPS_TENSOR_CONST) {
+      if (!aligned(t.offset, CAPS_ALIGN)) return CAPS_ERR_MISALIGNED;
+      if (t.offset < h.data_offset ||
+          !within(t.offset - uint64_t{h.data_offset}, t.byte_length, h.data_size))
+        return CAPS_ERR_OUT_OF_BOUNDS;
+    } else {
+      if (!aligned(t.offset, CAPS_ALIGN)) return CAPS_ERR_MISALIGNED;
+      if (!within(t.offset, t.byte_length, h.arena_size)) return CAPS_ERR_BAD_ARENA_PLAN;
+    }
+  }
+
+  // --- ops ------------------------------------------------------------------------------------
+  for (uint32_t k = 0; k < h.op_count; ++k) {
+    const caps_op_entry op = this->op(k);
+    const OpDesc* d = op_desc(op.opcode);
+    if (d == nullptr || op.n_inputs != d->n_inputs || op.n_outputs != 1) return CAPS_ERR_BAD_OP;
+    Shape in[CAPS_MAX_OP_INPUTS];
+    for (uint32_t s = 0; s < CAPS_MAX_OP_INPUTS; ++s) {
+      if (s >= op.n_inputs) {
+        if (op.inputs[s] != CAPS_NONE) return CAPS_ERR_BAD_OP;
+        continue;
+      }
+      if (op.inputs[s] >= h.tensor_count) return CAPS_ERR_BAD_OP;
+      const caps_tensor_entry t = tensor(op.inputs[s]);
+      const bool want_const = (d->const_mask >> s) & 1u;
+      if ((t.kind == CAPS_TENSOR_CONST) != want_const) return CAPS_ERR_BAD_OP;
+      if (t.dtype != CAPS_DTYPE_F32) return CAPS_ERR_UNSUPPORTED;  // int8 ops: later version
+      in[s] = tensor_shape(op.inputs[s]);
+    }
+    if (op.output >= h.tensor_count) return CAPS_ERR_BAD_OP;
+    const caps_tensor_entry out = tensor(op.output);
+    if (out.kind != CAPS_TENSOR_ACTIVATION) return CAPS_ERR_BAD_OP;
+    if (out.dtype != CAPS_DTYPE_F32) return CAPS_ERR_UNSUPPORTED;
+    OpInfo info;
+    if ((st = op_infer(op, in, a, &info)) != CAPS_OK) return st;
+    if (info.output != tensor_shape(op.output)) return CAPS_ERR_SHAPE_MISMATCH;
+    if (info.scratch_bytes != op.scratch_size) return CAPS_ERR_BAD_ARENA_PLAN;
+    if (op.scratch_size == 0) {
+      if (op.scratch_offset != 0) return CAPS_ERR_BAD_ARENA_PLAN;
+    } else {
+      if (!aligned(op.scratch_offset, CAPS_ALIGN)) return CAPS_ERR_MISALIGNED;
+      if (!within(op.scratch_offset, op.scratch_size, h.arena_size)) return CAPS_ERR_BAD_ARENA_PLAN;
+    }
+  }
+
+  // --- graph ----------------------------------------------------------------------------------
+  // Each activation is written by exactly one op (the input by none) before any op reads it.
+  // live[t] = [first, last] op index; graph input and outputs live for the whole run.
+  auto producer_of = [&](uint32_t id, uint32_t* index) {
+    uint32_t count = 0;
+    for (uint32_t k = 0; k < h.op_count; ++k)
+      if (this->op(k).output == id) {
+        *index = k;
+        ++count;
+      }
+    return count;
+  };
+  auto last_reader_of = [&](uint32_t id, uint32_t* first_read) {
+    uint32_t last = 0;
+    *first_read = CAPS_NONE;
+    for (uint32_t k = 0; k < h.op_count; ++k) {
+      const caps_op_entry op = this->op(k);
+      for (uint32_t s = 0; s < op.n_inputs; ++s)
+        if (op.inputs[s] == id) {
+          if (*first_read == CAPS_NONE) *first_read = k;
+          last = k;
+        }
+    }
+    return last;
+  };
+  const caps_tensor_entry input = tensor(a.input_tensor);
+  Shape expect_input;
+  expect_input.rank = 3;
+  expect_input.dims[0] = a.input_channels;
+  expect_input.dims[1] = a.input_height;
+  expect_input.dims[2] = a.input_width;
+  if (input.kind != CAPS_TENSOR_ACTIVATION || input.dtype != CAPS_DTYPE_F32)
+    return CAPS_ERR_BAD_GRAPH;
+  if (tensor_shape(a.input_tensor) != expect_input) return CAPS_ERR_SHAPE_MISMATCH;
+
+  // Every arena buffer (activations, then op scratch) with the op interval it is live in.
+  struct Buffer {
+    uint32_t begin, end, first, last;
+  };
+  Buffer buf[CAPS_MAX_TENSORS + CAPS_MAX_OPS];
+  uint32_t n = 0;
+  for (uint32_t id = 0; id < h.tensor_count; ++id) {
+    const caps_tensor_entry t = tensor(id);
+    if (t.kind != CAPS_TENSOR_ACTIVATION) continue;
+    uint32_t made = 0, first_read = 0;
+    const uint32_t producers = producer_of(id, &made);
+    const uint32_t last_read = last_reader_of(id, &first_read);
+    if (id == a.input_tensor) {
+      if (producers != 0) return CAPS_ERR_BAD_GRAPH;
+      made = 0;
+    } else {
+      if (producers != 1) return CAPS_ERR_BAD_GRAPH;
+      if (first_read != CAPS_NONE && first_read <= made) return CAPS_ERR_BAD_GRAPH;
+    }
+    Buffer& b = buf[n++];
+    b.begin = t.offset;
+    b.end = t.offset + t.byte_length;
+    b.first = made;
+    b.last = first_read == CAPS_NONE ? made : last_read;
+    if (id == a.input_tensor || id == a.scores_tensor || id == a.poses_tensor ||
+        id == a.recon_tensor) {
+      b.first = 0;
+      b.last = h.op_count;
+    }
+  }
+  for (uint32_t k = 0; k < h.op_count; ++k) {
+    const caps_op_entry op = this->op(k);
+    if (op.scratch_size == 0) continue;
+    buf[n++] = Buffer{op.scratch_offset, op.scratch_offset + op.scratch_size, k, k};
+  }
+  // Outputs: produced by the right op, in the right part, with the right shape.
+  uint32_t k_scores = 0, k_poses = 0, k_recon = 0;
+  if (tensor(a.scores_tensor).kind != CAPS_TENSOR_ACTIVATION ||
+      tensor(a.poses_tensor).kind != CAPS_TENSOR_ACTIVATION ||
+      producer_of(a.scores_tensor, &k_scores) != 1 || producer_of(a.poses_tensor, &k_poses) != 1)
+    return CAPS_ERR_BAD_GRAPH;
+  if (op(k_scores).opcode != CAPS_OP_LENGTH || op(k_poses).opcode != CAPS_OP_CAPS_DENSE ||
+      k_scores >= a.decoder_first_op || k_poses >= a.decoder_first_op)
+    return CAPS_ERR_BAD_GRAPH;
+  const Shape scores = tensor_shape(a.scores_tensor), poses = tensor_shape(a.poses_tensor);
+  if (scores.dims[0] != a.num_classes || poses.dims[0] != a.num_classes)
+    return CAPS_ERR_SHAPE_MISMATCH;
+  if (a.recon_tensor != CAPS_NONE) {
+    if (tensor(a.recon_tensor).kind != CAPS_TENSOR_ACTIVATION ||
+        producer_of(a.recon_tensor, &k_recon) != 1 || k_recon < a.decoder_first_op)
+      return CAPS_ERR_BAD_GRAPH;
+    if (tensor_shape(a.recon_tensor).numel() != expect_input.numel())
+      return CAPS_ERR_SHAPE_MISMATCH;
+  }
+  // --- arena plan -----------------------------------------------------------------------------
+  // Buffers live at the same time (overlapping [first,last]) must not share bytes.
+  for (uint32_t x = 0; x < n; ++x)
+    for (uint32_t y = x + 1; y < n; ++y)
+      if (buf[x].first <= buf[y].last && buf[y].first <= buf[x].last &&
+          overlap(buf[x].begin, buf[x].end, buf[y].begin, buf[y].end))
+        return CAPS_ERR_BAD_ARENA_PLAN;
+  return CAPS_OK;
+}
+
+uint32_t Model::input_size() const {
+  return attrs_.input_channels * attrs_.input_height * attrs_.input_width;
+}
+
+caps_tensor_entry Model::tensor(uint32_t id) const {
+  return read_at<caps_tensor_entry>(bytes_, header_.tensor_table_offset +
+                                                uint64_t{id} * sizeof(caps_tensor_entry));
+}
+
+caps_op_entry Model::op(uint32_t index) const {
+  return read_at<caps_op_entry>(bytes_,
+                                header_.op_table_offset + uint64_t{index} * sizeof(caps_op_entry));
+}
+
+Shape Model::tensor_shape(uint32_t id) const {
+  const caps_tensor_entry t = tensor(id);
+  Shape s;
+  s.rank = t.rank;
+  for (uint32_t k = 0; k < CAPS_MAX_RANK; ++k) s.dims[k] = t.dims[k];
+  return s;
+}
+
+const char* Model::string_at(uint32_t offset) const {
+  return reinterpret_cast<const char*>(bytes_ + header_.strings_offset + offset);
+}
+
+const char* Model::tensor_name(uint32_t id) const {
+  const caps_tensor_entry t = tensor(id);
+  return t.name_offset == CAPS_NONE ? "" : string_at(t.name_offset);
+}
+
+const void* Model::const_data(uint32_t id) const { return bytes_ + tensor(id).offset; }
+
+const char* Model::class_name(uint32_t index) const {
+  if (!loaded() || index >= attrs_.num_classes) return nullptr;
+  const char* s = string_at(attrs_.class_names_offset);
+  for (uint32_t c = 0; c < index; ++c) s += std::strlen(s) + 1;
+  return s;
+}
+
+const char* Model::description() const {
+  if (!loaded() || attrs_.description_offset == CAPS_NONE) return "";
+  return string_at(attrs_.description_offset);
+}
+
+}  // namespace capsrt

@@ -1,0 +1,288 @@
+// The op table: static checks (op_infer) and execution (op_run) of every op.
+#include "op_run.hpp"
+
+#include "reference.h"
+
+namespace capsrt {
+
+uint64_t Shape::numel() const {
+  if (rank == 0) return 0;
+  uint64_t n = 1;
+  for (uint32_t k = 0; k < rank; ++k) n *= dims[k];
+  return n;
+}
+
+bool Shape::operator==(const Shape& o) const {
+  if (rank != o.rank) return false;
+  for (uint32_t k = 0; k < rank; ++k)
+    if (dims[k] != o.dims[k]) return false;
+  return true;
+}
+
+namespace {
+
+// Inputs: bit k of const_mask marks a weight tensor.
+const OpDesc kOps[] = {
+    {"Conv2D", 3, 0b110},       // x, weights, bias
+    {"PrimaryCaps", 3, 0b110},  // x, weights, bias
+    {"CapsDense", 2, 0b10},     // u, weights
+    {"Length", 1, 0b0},         // v
+    {"Mask", 2, 0b00},          // v, scores
+    {"Dense", 3, 0b110},        // x, weights, bias
+};
+
+constexpr uint32_t kMaxStride = 64;
+constexpr uint32_t kMaxPad = 64;
+constexpr uint32_t kMaxCapsDim = 64;
+
+uint64_t align_up(uint64_t n) { return (n + CAPS_ALIGN - 1) / CAPS_ALIGN * CAPS_ALIGN; }
+
+bool params_zero_from(const caps_op_entry& op, int first) {
+  for (int k = first; k < 8; ++k)
+    if (op.params[k] != 0) return false;
+  return true;
+}
+
+Shape make_shape(uint32_t rank, uint64_t d0, uint64_t d1 = 0, uint64_t d2 = 0) {
+  Shape s;
+  s.rank = rank;
+  s.dims[0] = static_cast<uint32_t>(d0);
+  s.dims[1] = static_cast<uint32_t>(d1);
+  s.dims[2] = static_cast<uint32_t>(d2);
+  return s;
+}
+
+// Shared by Conv2D and PrimaryCaps: checks x [C,H,W], w [O,C,KH,KW], b [O] and the geometry.
+caps_status infer_conv(const caps_op_entry& op, const Shape* in, Shape* out) {
+  const uint32_t sh = op.params[CAPS_CONV_STRIDE_H], sw = op.params[CAPS_CONV_STRIDE_W];
+  const uint32_t ph = op.params[CAPS_CONV_PAD_H], pw = op.params[CAPS_CONV_PAD_W];
+  if (sh < 1 || sw < 1 || sh > kMaxStride || sw > kMaxStride || ph > kMaxPad || pw > kMaxPad)
+    return CAPS_ERR_BAD_OP;
+  const Shape& x = in[0];
+  const Shape& w = in[1];
+  const Shape& b = in[2];
+  if (x.rank != 3 || w.rank != 4 || b.rank != 1) return CAPS_ERR_SHAPE_MISMATCH;
+  if (w.dims[1] != x.dims[0] || b.dims[0] != w.dims[0]) return CAPS_ERR_SHAPE_MISMATCH;
+  const uint64_t kh = w.dims[2], kw = w.dims[3];
+  if (ph >= kh || pw >= kw) return CAPS_ERR_BAD_OP;
+  const uint64_t h = x.dims[1] + 2ull * ph, wd = x.dims[2] + 2ull * pw;
+  if (h < kh || wd < kw) return CAPS_ERR_SHAPE_MISMATCH;
+  *out = make_shape(3, w.dims[0], (h - kh) / sh + 1, (wd - kw) / sw + 1);
+  return CAPS_OK;
+}
+
+uint64_t conv_macs(const Shape& x, const Shape& w, const Shape& y) {
+  return y.numel() * x.dims[0] * w.dims[2] * w.dims[3];
+}
+
+// Scratch of CapsDense: u_hat [J,I,DO], then logits [J,I], then coupling [J,I], each aligned.
+struct RoutingScratch {
+  uint64_t u_hat, logits, coupling, total;
+};
+RoutingScratch routing_scratch(uint64_t J, uint64_t I, uint64_t DO) {
+  RoutingScratch r;
+  r.u_hat = 0;
+  r.logits = align_up(J * I * DO * sizeof(float));
+  r.coupling = r.logits + align_up(J * I * sizeof(float));
+  r.total = r.coupling + align_up(J * I * sizeof(float));
+  return r;
+}
+
+}  // namespace
+
+const OpDesc* op_desc(uint32_t opcode) {
+  if (opcode < CAPS_OP_CONV2D || opcode > CAPS_OP_DENSE) return nullptr;
+  return &kOps[opcode - CAPS_OP_CONV2D];
+}
+
+uint32_t dtype_size(uint32_t dtype) {
+  switch (dtype) {
+    case CAPS_DTYPE_F32: return 4;
+    case CAPS_DTYPE_I8: return 1;
+    case CAPS_DTYPE_I16: return 2;
+    case CAPS_DTYPE_I32: return 4;
+    default: return 0;
+  }
+}
+
+caps_status op_infer(const caps_op_entry& op, const Shape* in, const caps_model_attributes& attrs,
+                     OpInfo* info) {
+  *info = OpInfo{};
+  switch (op.opcode) {
+    case CAPS_OP_CONV2D: {
+      const uint32_t act = op.params[CAPS_CONV_ACTIVATION];
+      if ((act != CAPS_ACT_NONE && act != CAPS_ACT_RELU) || !params_zero_from(op, 5))
+        return CAPS_ERR_BAD_OP;
+      const caps_status s = infer_conv(op, in, &info->output);
+      if (s != CAPS_OK) return s;
+      info->macs = conv_macs(in[0], in[1], info->output);
+      return CAPS_OK;
+    }
+    case CAPS_OP_PRIMARY_CAPS: {
+      const uint32_t dim = op.params[CAPS_PRIMARY_CAPS_DIM];
+      if (dim < 1 || dim > kMaxCapsDim || !params_zero_from(op, 5)) return CAPS_ERR_BAD_OP;
+      Shape conv;
+      const caps_status s = infer_conv(op, in, &conv);
+      if (s != CAPS_OK) return s;
+      switch (attrs.capsule_grouping) {
+        case CAPS_GROUPING_NCHW_VIEW:
+          if (conv.numel() % dim != 0) return CAPS_ERR_SHAPE_MISMATCH;
+          break;
+        case CAPS_GROUPING_NHWC_CHANNELS:
+        case CAPS_GROUPING_PER_DIM_CONV:
+          if (conv.dims[0] % dim != 0) return CAPS_ERR_SHAPE_MISMATCH;
+          break;
+        default: return CAPS_ERR_BAD_ATTRIBUTE;
+      }
+      info->output = make_shape(2, conv.numel() / dim, dim);
+      info->scratch_bytes = align_up(conv.numel() * sizeof(float));
+      info->macs = conv_macs(in[0], in[1], conv);
+      return CAPS_OK;
+    }
+    case CAPS_OP_CAPS_DENSE: {
+      if (!params_zero_from(op, 0)) return CAPS_ERR_BAD_OP;
+      const Shape& u = in[0];
+      const Shape& w = in[1];
+      if (u.rank != 2 || w.rank != 4 || w.dims[1] != u.dims[0] || w.dims[3] != u.dims[1])
+        return CAPS_ERR_SHAPE_MISMATCH;
+      const uint64_t J = w.dims[0], I = w.dims[1], DO = w.dims[2];
+      info->output = make_shape(2, J, DO);
+      info->scratch_bytes = routing_scratch(J, I, DO).total;
+      // prediction + per iteration the weighted sum + (all but last) the agreement
+      const uint64_t r = attrs.routing_iterations;
+      info->macs = w.numel() + J * I * DO * (2 * r - (r > 0 ? 1 : 0));
+      return CAPS_OK;
+    }
+    case CAPS_OP_LENGTH:
+      if (!params_zero_from(op, 0)) return CAPS_ERR_BAD_OP;
+      if (in[0].rank != 2) return CAPS_ERR_SHAPE_MISMATCH;
+      info->output = make_shape(1, in[0].dims[0]);
+      info->macs = in[0].numel();
+      return CAPS_OK;
+    case CAPS_OP_MASK:
+      if (!params_zero_from(op, 0)) return CAPS_ERR_BAD_OP;
+      if (in[0].rank != 2 || in[1].rank != 1 || in[1].dims[0] != in[0].dims[0])
+        return CAPS_ERR_SHAPE_MISMATCH;
+      info->output = make_shape(1, in[0].numel());
+      return CAPS_OK;
+    case CAPS_OP_DENSE: {
+      const uint32_t act = op.params[CAPS_DENSE_ACTIVATION];
+      if (act > CAPS_ACT_SIGMOID || !params_zero_from(op, 1)) return CAPS_ERR_BAD_OP;
+      const Shape& w = in[1];
+      if (w.rank != 2 || in[2].rank != 1 || w.dims[1] != in[0].numel() ||
+          in[2].dims[0] != w.dims[0])
+        return CAPS_ERR_SHAPE_MISMATCH;
+      info->output = make_shape(1, w.dims[0]);
+      info->macs = w.numel();
+      return CAPS_OK;
+    }
+    default: return CAPS_ERR_BAD_OP;
+  }
+}
+
+void op_run(const OpContext& ctx) {
+  const caps_op_entry& op = *ctx.op;
+  const caps_model_attributes& attrs = *ctx.attrs;
+  const kernels::SquashParams squash{static_cast<caps_squash_eps_mode>(attrs.squash_eps_mode),
+                                     attrs.squash_eps};
+  const float* x = static_cast<const float*>(ctx.in[0]);
+  float* y = static_cast<float*>(ctx.out);
+  auto conv_params = [&](const Shape& out, caps_activation act) {
+    const Shape& xs = ctx.in_shape[0];
+    const Shape& ws = ctx.in_shape[1];
+    kernels::Conv2DParams p;
+    p.in_channels = static_cast<int>(xs.dims[0]);
+    p.in_height = static_cast<int>(xs.dims[1]);
+    p.in_width = static_cast<int>(xs.dims[2]);
+    p.out_channels = static_cast<int>(out.dims[0]);
+    p.out_height = static_cast<int>(out.dims[1]);
+    p.out_width = static_cast<int>(out.dims[2]);
+    p.kernel_h = static_cast<int>(ws.dims[2]);
+    p.kernel_w = static_cast<int>(ws.dims[3]);
+    p.stride_h = static_cast<int>(op.params[CAPS_CONV_STRIDE_H]);
+    p.stride_w = static_cast<int>(op.params[CAPS_CONV_STRIDE_W]);
+    p.pad_h = static_cast<int>(op.params[CAPS_CONV_PAD_H]);
+    p.pad_w = static_cast<int>(op.params[CAPS_CONV_PAD_W]);
+    p.activation = act;
+    return p;
+  };
+
+  switch (op.opcode) {
+    case CAPS_OP_CONV2D: {
+      const auto p =
+          conv_params(ctx.out_shape, static_cast<caps_activation>(op.params[CAPS_CONV_ACTIVATION]));
+      ref::conv2d_f32(p, x, static_cast<const float*>(ctx.in[1]),
+                      static_cast<const float*>(ctx.in[2]), y);
+      break;
+    }
+    case CAPS_OP_PRIMARY_CAPS: {
+      // The conv output goes to scratch, then is grouped into capsules and squashed.
+      const Shape& ws = ctx.in_shape[1];
+      const Shape& xs = ctx.in_shape[0];
+      const uint32_t dim = op.params[CAPS_PRIMARY_CAPS_DIM];
+      Shape conv_shape;
+      conv_shape.rank = 3;
+      conv_shape.dims[0] = ws.dims[0];
+      conv_shape.dims[1] = (xs.dims[1] + 2 * op.params[CAPS_CONV_PAD_H] - ws.dims[2]) /
+                               op.params[CAPS_CONV_STRIDE_H] + 1;
+      conv_shape.dims[2] = (xs.dims[2] + 2 * op.params[CAPS_CONV_PAD_W] - ws.dims[3]) /
+                               op.params[CAPS_CONV_STRIDE_W] + 1;
+      float* conv_out = static_cast<float*>(ctx.scratch);
+      ref::conv2d_f32(conv_params(conv_shape, CAPS_ACT_NONE), x,
+                      static_cast<const float*>(ctx.in[1]), static_cast<const float*>(ctx.in[2]),
+                      conv_out);
+      const kernels::GroupingParams g{static_cast<caps_grouping>(attrs.capsule_grouping),
+                                      static_cast<int>(conv_shape.dims[0]),
+                                      static_cast<int>(conv_shape.dims[1]),
+                                      static_cast<int>(conv_shape.dims[2]), static_cast<int>(dim)};
+      ref::group_capsules_f32(g, conv_out, y);
+      ref::squash_f32(squash, y, y, static_cast<int>(ctx.out_shape.dims[0]), static_cast<int>(dim));
+      break;
+    }
+    case CAPS_OP_CAPS_DENSE: {
+      const Shape& ws = ctx.in_shape[1];
+      const int J = static_cast<int>(ws.dims[0]), I = static_cast<int>(ws.dims[1]);
+      const int DO = static_cast<int>(ws.dims[2]), DI = static_cast<int>(ws.dims[3]);
+      const RoutingScratch rs = routing_scratch(J, I, DO);
+      uint8_t* scratch = static_cast<uint8_t*>(ctx.scratch);
+      float* u_hat = reinterpret_cast<float*>(scratch + rs.u_hat);
+      ref::caps_predict_f32(kernels::CapsPredictParams{I, DI, J, DO}, x,
+                            static_cast<const float*>(ctx.in[1]), u_hat);
+      const kernels::RoutingParams rp{I, J, DO, static_cast<int>(attrs.routing_iterations),
+                                      static_cast<caps_softmax_axis>(attrs.routing_softmax_axis),
+                                      squash};
+      ref::dynamic_routing_f32(rp, u_hat, reinterpret_cast<float*>(scratch + rs.logits),
+                               reinterpret_cast<float*>(scratch + rs.coupling), y);
+      break;
+    }
+    case CAPS_OP_LENGTH: {
+      const int J = static_cast<int>(ctx.in_shape[0].dims[0]);
+      ref::vector_length_f32(x, y, J, static_cast<int>(ctx.in_shape[0].dims[1]), attrs.length_eps);
+      if (attrs.score_kind == CAPS_SCORE_SOFTMAX_LENGTH) ref::softmax_f32(y, y, J, 1);
+      break;
+    }
+    case CAPS_OP_MASK: {
+      const int J = static_cast<int>(ctx.in_shape[0].dims[0]);
+      int keep = ctx.mask_class;
+      if (keep < 0) {  // the predicted class: first index of the highest score
+        const float* scores = static_cast<const float*>(ctx.in[1]);
+        keep = 0;
+        for (int j = 1; j < J; ++j)
+          if (scores[j] > scores[keep]) keep = j;
+      }
+      ref::mask_f32(x, y, J, static_cast<int>(ctx.in_shape[0].dims[1]), keep);
+      break;
+    }
+    case CAPS_OP_DENSE: {
+      const Shape& ws = ctx.in_shape[1];
+      const kernels::DenseParams p{static_cast<int>(ws.dims[1]), static_cast<int>(ws.dims[0]),
+                                   static_cast<caps_activation>(op.params[CAPS_DENSE_ACTIVATION])};
+      ref::dense_f32(p, x, static_cast<const float*>(ctx.in[1]),
+                     static_cast<const float*>(ctx.in[2]), y);
+      break;
+    }
+    default: break;  // unreachable: the model was validated
+  }
+}
+
+}  // namespace capsrt
