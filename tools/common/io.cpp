@@ -1,0 +1,70 @@
+#include "io.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iomanip>
+
+namespace capsrt {
+namespace tools {
+
+AlignedBuffer::AlignedBuffer(size_t size) : size_(size) {
+  const size_t rounded = (size + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, rounded ? rounded : 64);
+  if (p == nullptr) throw IoError("out of memory allocating " + std::to_string(size) + " bytes");
+  std::memset(p, 0, rounded ? rounded : 64);
+  ptr_.reset(static_cast<uint8_t*>(p));
+}
+
+void AlignedBuffer::Free::operator()(uint8_t* p) const { std::free(p); }
+
+AlignedBuffer read_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) throw IoError("cannot open " + path + ": " + std::strerror(errno));
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> guard(f, std::fclose);
+  if (std::fseek(f, 0, SEEK_END) != 0) throw IoError("cannot seek in " + path);
+  const long size = std::ftell(f);
+  if (size < 0) throw IoError("cannot read the size of " + path);
+  std::rewind(f);
+  AlignedBuffer buf(static_cast<size_t>(size));
+  if (size > 0 && std::fread(buf.data(), 1, static_cast<size_t>(size), f) != static_cast<size_t>(size))
+    throw IoError("cannot read " + path);
+  return buf;
+}
+
+void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) throw IoError("cannot create " + path + ": " + std::strerror(errno));
+  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  if (std::fclose(f) != 0 || !ok) throw IoError("cannot write " + path);
+}
+
+namespace {
+std::string with_commas(uint64_t v) {
+  std::string s = std::to_string(v);
+  for (int k = static_cast<int>(s.size()) - 3; k > 0; k -= 3) s.insert(static_cast<size_t>(k), ",");
+  return s;
+}
+}  // namespace
+
+void print_summary(std::ostream& out, const std::vector<OpReport>& report, uint64_t arena_bytes) {
+  out << std::left << std::setw(16) << "layer" << std::setw(13) << "op" << std::setw(14) << "output"
+      << std::right << std::setw(12) << "parameters" << std::setw(15) << "multiply-adds"
+      << std::setw(14) << "weight bytes" << std::setw(14) << "scratch" << '\n';
+  uint64_t params = 0, macs = 0;
+  for (const OpReport& r : report) {
+    out << std::left << std::setw(16) << r.output << std::setw(13) << r.name << std::setw(14)
+        << shape_str(r.output_shape) << std::right << std::setw(12) << with_commas(r.params)
+        << std::setw(15) << with_commas(r.macs) << std::setw(14) << with_commas(r.params * 4)
+        << std::setw(14) << with_commas(r.scratch_bytes) << '\n';
+    params += r.params;
+    macs += r.macs;
+  }
+  out << std::left << std::setw(43) << "total" << std::right << std::setw(12) << with_commas(params)
+      << std::setw(15) << with_commas(macs) << std::setw(14) << with_commas(params * 4) << '\n';
+  out << "arena: " << with_commas(arena_bytes) << " bytes\n";
+}
+
+}  // namespace tools
+}  // namespace capsrt

@@ -1,0 +1,50 @@
+// Small I/O helpers shared by the tools.
+#ifndef CAPSRT_TOOLS_IO_HPP
+#define CAPSRT_TOOLS_IO_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "model_writer.hpp"
+
+namespace capsrt {
+namespace tools {
+
+struct IoError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A 64-byte aligned byte buffer (model files and arenas need 16-byte alignment at least).
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(size_t size);
+  uint8_t* data() { return ptr_.get(); }
+  const uint8_t* data() const { return ptr_.get(); }
+  size_t size() const { return size_; }
+
+ private:
+  struct Free {
+    void operator()(uint8_t* p) const;
+  };
+  std::unique_ptr<uint8_t, Free> ptr_;
+  size_t size_ = 0;
+};
+
+// Whole file into an aligned buffer; IoError with the path and reason on failure.
+AlignedBuffer read_file(const std::string& path);
+void write_file(const std::string& path, const std::vector<uint8_t>& bytes);
+
+// The per-op table (layer, output shape, parameters, multiply-adds, weight bytes, scratch) with
+// totals and the arena size.
+void print_summary(std::ostream& out, const std::vector<OpReport>& report, uint64_t arena_bytes);
+
+}  // namespace tools
+}  // namespace capsrt
+
+#endif

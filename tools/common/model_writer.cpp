@@ -1,0 +1,286 @@
+#include "model_writer.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+
+#include "capsrt/capsrt.hpp"
+
+namespace capsrt {
+namespace tools {
+
+namespace {
+uint64_t align_up(uint64_t n) { return (n + CAPS_ALIGN - 1) / CAPS_ALIGN * CAPS_ALIGN; }
+template <typename T>
+void put(std::vector<uint8_t>& out, uint64_t offset, const T& v) {
+  std::memcpy(out.data() + offset, &v, sizeof v);
+}
+}  // namespace
+
+Shape make_shape(std::initializer_list<uint32_t> dims) {
+  if (dims.size() < 1 || dims.size() > CAPS_MAX_RANK) throw WriterError("bad rank");
+  Shape s;
+  s.rank = static_cast<uint32_t>(dims.size());
+  uint32_t k = 0;
+  for (uint32_t d : dims) s.dims[k++] = d;
+  return s;
+}
+
+std::string shape_str(const Shape& s) {
+  std::ostringstream o;
+  o << '[';
+  for (uint32_t k = 0; k < s.rank; ++k) o << (k ? "," : "") << s.dims[k];
+  o << ']';
+  return o.str();
+}
+
+ModelWriter::ModelWriter() {
+  attrs_.input_scale = 1.0f / 255.0f;
+  attrs_.input_offset = 0.0f;
+  attrs_.num_classes = 0;
+  attrs_.capsule_grouping = CAPS_GROUPING_NCHW_VIEW;
+  attrs_.routing_iterations = 3;
+  attrs_.routing_softmax_axis = CAPS_SOFTMAX_OVER_OUTPUTS;
+  attrs_.squash_eps_mode = CAPS_SQUASH_EPS_ADD_TO_NORM;
+  attrs_.squash_eps = 1e-8f;
+  attrs_.score_kind = CAPS_SCORE_LENGTH;
+  attrs_.length_eps = 0.0f;
+  attrs_.input_tensor = CAPS_NONE;
+  attrs_.recon_tensor = CAPS_NONE;
+  attrs_.description_offset = CAPS_NONE;
+}
+
+uint32_t ModelWriter::add_string(const std::string& s) {
+  if (s.size() > CAPS_MAX_STRING) throw WriterError("string longer than 255 bytes: " + s);
+  for (unsigned char ch : s)
+    if (ch < 0x20 || ch == 0x7F) throw WriterError("string with control characters: " + s);
+  const uint32_t offset = static_cast<uint32_t>(strings_.size());
+  strings_ += s;
+  strings_.push_back('\0');
+  return offset;
+}
+
+uint32_t ModelWriter::add_const(const std::string& name, const Shape& shape,
+                                std::vector<float> data) {
+  if (data.size() != shape.numel())
+    throw WriterError("tensor " + name + ": " + std::to_string(data.size()) +
+                      " values for shape " + shape_str(shape));
+  tensors_.push_back(Tensor{name, shape, CAPS_TENSOR_CONST, std::move(data)});
+  return static_cast<uint32_t>(tensors_.size() - 1);
+}
+
+uint32_t ModelWriter::add_input(const std::string& name, uint32_t channels, uint32_t height,
+                                uint32_t width) {
+  if (attrs_.input_tensor != CAPS_NONE) throw WriterError("the model already has an input");
+  tensors_.push_back(
+      Tensor{name, make_shape({channels, height, width}), CAPS_TENSOR_ACTIVATION, {}});
+  attrs_.input_tensor = static_cast<uint32_t>(tensors_.size() - 1);
+  attrs_.input_channels = channels;
+  attrs_.input_height = height;
+  attrs_.input_width = width;
+  return attrs_.input_tensor;
+}
+
+uint32_t ModelWriter::add_op(caps_opcode opcode, const std::vector<uint32_t>& inputs,
+                             const std::array<uint32_t, 8>& params,
+                             const std::string& output_name) {
+  const OpDesc* d = op_desc(opcode);
+  if (d == nullptr) throw WriterError("unknown opcode " + std::to_string(opcode));
+  if (inputs.size() != d->n_inputs)
+    throw WriterError(std::string(d->name) + " takes " + std::to_string(d->n_inputs) + " inputs");
+  caps_op_entry e{};
+  e.opcode = static_cast<uint16_t>(opcode);
+  e.n_inputs = d->n_inputs;
+  e.n_outputs = 1;
+  Shape in[CAPS_MAX_OP_INPUTS];
+  uint64_t weights = 0;
+  for (uint32_t s = 0; s < CAPS_MAX_OP_INPUTS; ++s) {
+    e.inputs[s] = s < inputs.size() ? inputs[s] : CAPS_NONE;
+    if (s >= inputs.size()) continue;
+    if (inputs[s] >= tensors_.size()) throw WriterError("op input is not a tensor id");
+    in[s] = tensors_[inputs[s]].shape;
+    if (tensors_[inputs[s]].kind == CAPS_TENSOR_CONST) weights += in[s].numel();
+  }
+  std::copy(params.begin(), params.end(), e.params);
+  OpInfo info;
+  const caps_status st = op_infer(e, in, attrs_, &info);
+  if (st != CAPS_OK) {
+    std::string shapes;
+    for (uint32_t s = 0; s < inputs.size(); ++s)
+      shapes += (s ? ", " : "") + tensors_[inputs[s]].name + " " + shape_str(in[s]);
+    throw WriterError(std::string(d->name) + " -> " + output_name + ": " +
+                      caps_status_message(st) + " (inputs: " + shapes + ")");
+  }
+  e.scratch_size = static_cast<uint32_t>(info.scratch_bytes);
+  tensors_.push_back(Tensor{output_name, info.output, CAPS_TENSOR_ACTIVATION, {}});
+  e.output = static_cast<uint32_t>(tensors_.size() - 1);
+  ops_.push_back(Op{e});
+  report_.push_back(
+      OpReport{d->name, output_name, info.output, weights, info.macs, info.scratch_bytes});
+  return e.output;
+}
+
+void ModelWriter::set_class_names(const std::vector<std::string>& names) {
+  class_names_ = names;
+  attrs_.num_classes = static_cast<uint32_t>(names.size());
+}
+
+void ModelWriter::set_description(const std::string& text) {
+  attrs_.description_offset = add_string(text);
+}
+
+void ModelWriter::set_outputs(uint32_t scores, uint32_t poses, uint32_t recon) {
+  attrs_.scores_tensor = scores;
+  attrs_.poses_tensor = poses;
+  attrs_.recon_tensor = recon;
+  have_outputs_ = true;
+}
+
+void ModelWriter::begin_decoder() {
+  attrs_.decoder_first_op = static_cast<uint32_t>(ops_.size());
+  decoder_started_ = true;
+}
+
+// Greedy plan over lifetimes: biggest buffers first, each at the lowest aligned offset that
+// does not collide with an already placed buffer live at the same time. Lifetimes follow the
+// runtime's rule (model.cpp): [producer, last reader]; graph input and outputs live throughout.
+void ModelWriter::plan_arena(uint32_t* arena_size) {
+  struct Buf {
+    uint64_t size;
+    uint32_t first, last;
+    uint32_t* offset;
+  };
+  std::vector<Buf> bufs;
+  const uint32_t n_ops = static_cast<uint32_t>(ops_.size());
+  for (uint32_t id = 0; id < tensors_.size(); ++id) {
+    Tensor& t = tensors_[id];
+    if (t.kind != CAPS_TENSOR_ACTIVATION) continue;
+    uint32_t first = 0, last = 0;
+    for (uint32_t k = 0; k < n_ops; ++k) {
+      if (ops_[k].entry.output == id) first = last = k;
+    }
+    for (uint32_t k = 0; k < n_ops; ++k)
+      for (uint32_t s = 0; s < ops_[k].entry.n_inputs; ++s)
+        if (ops_[k].entry.inputs[s] == id) last = std::max(last, k);
+    if (id == attrs_.input_tensor || id == attrs_.scores_tensor || id == attrs_.poses_tensor ||
+        id == attrs_.recon_tensor) {
+      first = 0;
+      last = n_ops;
+    }
+    bufs.push_back(Buf{t.shape.numel() * sizeof(float), first, last, &t.arena_offset});
+  }
+  for (uint32_t k = 0; k < n_ops; ++k) {
+    caps_op_entry& e = ops_[k].entry;
+    if (e.scratch_size) bufs.push_back(Buf{e.scratch_size, k, k, &e.scratch_offset});
+  }
+  std::stable_sort(bufs.begin(), bufs.end(),
+                   [](const Buf& a, const Buf& b) { return a.size > b.size; });
+  std::vector<const Buf*> placed;
+  uint64_t top = 0;
+  for (Buf& b : bufs) {
+    // Candidate offsets: 0 and the aligned end of every conflicting placed buffer.
+    std::vector<uint64_t> candidates{0};
+    for (const Buf* p : placed)
+      if (p->first <= b.last && b.first <= p->last) candidates.push_back(align_up(*p->offset + p->size));
+    std::sort(candidates.begin(), candidates.end());
+    for (uint64_t c : candidates) {
+      bool clash = false;
+      for (const Buf* p : placed)
+        if (p->first <= b.last && b.first <= p->last && c < *p->offset + p->size &&
+            *p->offset < c + b.size)
+          clash = true;
+      if (!clash) {
+        if (c + b.size > UINT32_MAX) throw WriterError("arena larger than 4 GiB");
+        *b.offset = static_cast<uint32_t>(c);
+        break;
+      }
+    }
+    placed.push_back(&b);
+    top = std::max(top, align_up(*b.offset + b.size));
+  }
+  *arena_size = static_cast<uint32_t>(top);
+}
+
+std::vector<uint8_t> ModelWriter::finish() {
+  if (attrs_.input_tensor == CAPS_NONE) throw WriterError("the model has no input");
+  if (!have_outputs_) throw WriterError("the model's outputs are not set");
+  if (ops_.empty()) throw WriterError("the model has no ops");
+  if (tensors_.size() > CAPS_MAX_TENSORS || ops_.size() > CAPS_MAX_OPS)
+    throw WriterError("too many tensors or ops for format v1");
+  if (class_names_.size() != attrs_.num_classes || class_names_.empty())
+    throw WriterError("class names not set");
+  if (!decoder_started_) attrs_.decoder_first_op = static_cast<uint32_t>(ops_.size());
+  attrs_.class_names_offset = add_string(class_names_[0]);
+  for (size_t c = 1; c < class_names_.size(); ++c) add_string(class_names_[c]);
+  std::vector<uint32_t> name_offsets;
+  for (const Tensor& t : tensors_) name_offsets.push_back(add_string(t.name));
+
+  caps_file_header h{};
+  h.magic[0] = CAPS_MAGIC_0;
+  h.magic[1] = CAPS_MAGIC_1;
+  h.magic[2] = CAPS_MAGIC_2;
+  h.magic[3] = CAPS_MAGIC_3;
+  h.version_major = CAPS_FORMAT_MAJOR;
+  h.version_minor = CAPS_FORMAT_MINOR;
+  h.header_size = sizeof(caps_file_header);
+  plan_arena(&h.arena_size);
+  h.tensor_count = static_cast<uint32_t>(tensors_.size());
+  h.op_count = static_cast<uint32_t>(ops_.size());
+  uint64_t pos = align_up(sizeof(caps_file_header));
+  h.tensor_table_offset = static_cast<uint32_t>(pos);
+  pos = align_up(pos + h.tensor_count * sizeof(caps_tensor_entry));
+  h.op_table_offset = static_cast<uint32_t>(pos);
+  pos = align_up(pos + h.op_count * sizeof(caps_op_entry));
+  h.attributes_offset = static_cast<uint32_t>(pos);
+  h.attributes_size = sizeof(caps_model_attributes);
+  pos = align_up(pos + sizeof(caps_model_attributes));
+  h.strings_offset = static_cast<uint32_t>(pos);
+  h.strings_size = static_cast<uint32_t>(strings_.size());
+  pos = align_up(pos + strings_.size());
+  h.data_offset = static_cast<uint32_t>(pos);
+  std::vector<uint32_t> data_offsets(tensors_.size(), 0);
+  for (size_t id = 0; id < tensors_.size(); ++id) {
+    if (tensors_[id].kind != CAPS_TENSOR_CONST) continue;
+    data_offsets[id] = static_cast<uint32_t>(pos);
+    pos = align_up(pos + tensors_[id].data.size() * sizeof(float));
+  }
+  if (pos > UINT32_MAX) throw WriterError("model larger than 4 GiB");
+  h.data_size = static_cast<uint32_t>(pos - h.data_offset);
+  h.total_size = static_cast<uint32_t>(pos);
+
+  std::vector<uint8_t> out(h.total_size, 0);
+  for (uint32_t id = 0; id < h.tensor_count; ++id) {
+    const Tensor& t = tensors_[id];
+    caps_tensor_entry e{};
+    e.dtype = CAPS_DTYPE_F32;
+    e.rank = static_cast<uint8_t>(t.shape.rank);
+    e.kind = static_cast<uint8_t>(t.kind);
+    e.layout = CAPS_LAYOUT_ROW_MAJOR;
+    for (uint32_t k = 0; k < CAPS_MAX_RANK; ++k) e.dims[k] = t.shape.dims[k];
+    e.byte_length = static_cast<uint32_t>(t.shape.numel() * sizeof(float));
+    e.offset = t.kind == CAPS_TENSOR_CONST ? data_offsets[id] : t.arena_offset;
+    e.name_offset = name_offsets[id];
+    e.quant_params_tensor = CAPS_NONE;
+    put(out, h.tensor_table_offset + uint64_t{id} * sizeof e, e);
+    if (t.kind == CAPS_TENSOR_CONST)
+      std::memcpy(out.data() + e.offset, t.data.data(), e.byte_length);
+  }
+  for (uint32_t k = 0; k < h.op_count; ++k)
+    put(out, h.op_table_offset + uint64_t{k} * sizeof(caps_op_entry), ops_[k].entry);
+  put(out, h.attributes_offset, attrs_);
+  std::memcpy(out.data() + h.strings_offset, strings_.data(), strings_.size());
+  put(out, 0, h);
+  h.checksum = model_checksum(out.data(), out.size());
+  put(out, 0, h);
+
+  // Final check: the runtime must accept what we wrote.
+  Model m;
+  const caps_status st = m.load(out.data(), out.size());
+  if (st != CAPS_OK)
+    throw WriterError(std::string("the runtime rejects the written model: ") +
+                      caps_status_message(st));
+  return out;
+}
+
+}  // namespace tools
+}  // namespace capsrt

@@ -1,0 +1,88 @@
+// ModelWriter: builds a capsrt model file (docs/model-format.md) from tensors and ops.
+// Used by capsgen, the tests and (later) capsconv. Output shapes, scratch sizes and costs come
+// from the runtime's own op_infer, and the arena plan is checked by loading the result.
+#ifndef CAPSRT_TOOLS_MODEL_WRITER_HPP
+#define CAPSRT_TOOLS_MODEL_WRITER_HPP
+
+#include <array>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "capsrt/ops.hpp"
+
+namespace capsrt {
+namespace tools {
+
+// Thrown for anything the writer cannot turn into a valid model; the message says what.
+struct WriterError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+Shape make_shape(std::initializer_list<uint32_t> dims);
+std::string shape_str(const Shape& s);
+
+struct OpReport {  // one row of a model summary
+  std::string name;  // op kind
+  std::string output;  // output tensor name
+  Shape output_shape;
+  uint64_t params = 0;  // weight elements read by the op
+  uint64_t macs = 0;
+  uint64_t scratch_bytes = 0;
+};
+
+class ModelWriter {
+ public:
+  ModelWriter();
+
+  // A float32 weight tensor; `data` has shape.numel() elements.
+  uint32_t add_const(const std::string& name, const Shape& shape, std::vector<float> data);
+  // The graph input [C,H,W] (sets the input geometry attributes).
+  uint32_t add_input(const std::string& name, uint32_t channels, uint32_t height, uint32_t width);
+  // Appends an op; its output activation tensor is created with the shape op_infer computes.
+  uint32_t add_op(caps_opcode opcode, const std::vector<uint32_t>& inputs,
+                  const std::array<uint32_t, 8>& params, const std::string& output_name);
+
+  // Attributes other than the tensor ids and the decoder split, which the writer fills.
+  caps_model_attributes& attributes() { return attrs_; }
+  void set_class_names(const std::vector<std::string>& names);
+  void set_description(const std::string& text);
+  void set_outputs(uint32_t scores, uint32_t poses, uint32_t recon /* CAPS_NONE: none */);
+  void begin_decoder();  // ops added from now on form the decoder
+
+  const Shape& shape(uint32_t id) const { return tensors_.at(id).shape; }
+  const std::vector<OpReport>& report() const { return report_; }
+
+  // Plans the arena, lays out the file, checksums it, and loads it back through the runtime
+  // as a final check. Throws WriterError with the runtime's message if that fails.
+  std::vector<uint8_t> finish();
+
+ private:
+  struct Tensor {
+    std::string name;
+    Shape shape;
+    caps_tensor_kind kind;
+    std::vector<float> data;  // const tensors
+    uint32_t arena_offset = 0;
+  };
+  struct Op {
+    caps_op_entry entry;
+  };
+  uint32_t add_string(const std::string& s);
+  void plan_arena(uint32_t* arena_size);
+
+  std::vector<Tensor> tensors_;
+  std::vector<Op> ops_;
+  std::vector<OpReport> report_;
+  std::string strings_;
+  caps_model_attributes attrs_{};
+  bool have_outputs_ = false;
+  bool decoder_started_ = false;
+  std::vector<std::string> class_names_;
+};
+
+}  // namespace tools
+}  // namespace capsrt
+
+#endif
