@@ -1,0 +1,60 @@
+/* A C program using capsrt the way C firmware does: C API only, static arena, no heap.
+ * Built by the install test against an installed capsrt (find_package) and by the main build
+ * (add_subdirectory path). Usage: capsrt_c_consumer MODEL_FILE; prints the scores. */
+#include <stdio.h>
+#include <string.h>
+
+#include "capsrt/capsrt.h"
+
+#define MAX_MODEL (40u << 20)
+#define MAX_ARENA (2u << 20)
+
+static _Alignas(64) unsigned char g_model[MAX_MODEL];
+static _Alignas(64) unsigned char g_arena[MAX_ARENA];
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s MODEL_FILE\n", argv[0]);
+    return 2;
+  }
+  FILE* f = fopen(argv[1], "rb");
+  if (!f) {
+    fprintf(stderr, "cannot open %s\n", argv[1]);
+    return 2;
+  }
+  size_t size = fread(g_model, 1, MAX_MODEL, f);
+  fclose(f);
+
+  caps_model model;
+  caps_status s = caps_model_load(&model, g_model, size, 0);
+  if (s != CAPS_OK) {
+    fprintf(stderr, "load: %s\n", caps_status_message(s));
+    return 1;
+  }
+  const caps_model_attributes* a = caps_model_attributes_get(&model);
+  caps_interpreter it;
+  s = caps_interpreter_init(&it, &model, g_arena, sizeof g_arena);
+  if (s != CAPS_OK) {
+    fprintf(stderr, "init: %s (arena needed: %zu bytes)\n", caps_status_message(s),
+            caps_model_arena_size(&model));
+    return 1;
+  }
+  static unsigned char pixels[4096];
+  size_t n = (size_t)a->input_channels * a->input_height * a->input_width;
+  if (n > sizeof pixels) return 1;
+  for (size_t k = 0; k < n; ++k) pixels[k] = (unsigned char)(k * 13);
+  if ((s = caps_set_input_u8(&it, pixels, n)) != CAPS_OK || (s = caps_invoke(&it)) != CAPS_OK) {
+    fprintf(stderr, "run: %s\n", caps_status_message(s));
+    return 1;
+  }
+  const float* scores;
+  uint32_t count, best;
+  caps_get_scores(&it, &scores, &count);
+  caps_get_predicted_class(&it, &best);
+  for (uint32_t j = 0; j < count; ++j) printf("%s %.6f\n", caps_model_class_name(&model, j), scores[j]);
+  printf("predicted %s\n", caps_model_class_name(&model, best));
+  /* a too-small arena is refused with its own status */
+  caps_interpreter small;
+  if (caps_interpreter_init(&small, &model, g_arena, 64) != CAPS_ERR_ARENA_TOO_SMALL) return 1;
+  return 0;
+}

@@ -1,0 +1,306 @@
+// End to end: the interpreter against a naive double-precision CapsNet forward written here
+// straight from the formulas of DESIGN.md, for every variant attribute.
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "test_util.hpp"
+
+using namespace capsrt;
+using testutil::ModelBytes;
+
+namespace {
+
+struct Naive {
+  std::vector<double> scores, poses, recon;
+};
+
+using W = tools::Weights;
+
+std::vector<double> squash(const std::vector<double>& s, const tools::CapsNetSpec& spec) {
+  double n2 = 0;
+  for (double v : s) n2 += v * v;
+  std::vector<double> out(s.size(), 0.0);
+  if (n2 == 0) return out;
+  const double denom = spec.squash_eps_mode == CAPS_SQUASH_EPS_IN_SQRT ? std::sqrt(n2 + spec.squash_eps)
+                                                                       : std::sqrt(n2) + spec.squash_eps;
+  for (size_t k = 0; k < s.size(); ++k) out[k] = s[k] * n2 / (1 + n2) / denom;
+  return out;
+}
+
+Naive naive_forward(const tools::CapsNetSpec& s, const W& w, const std::vector<float>& x, int mask_class) {
+  auto at = [&](const char* name) { return w.at(name).data; };
+  const int H = s.input_height, Wd = s.input_width;
+  // conv1 + ReLU
+  const int C1 = s.conv1_channels, K1 = s.conv1_kernel;
+  const int H1 = (H - K1) / s.conv1_stride + 1, W1 = (Wd - K1) / s.conv1_stride + 1;
+  const auto w1 = at("conv1.weight"), b1 = at("conv1.bias");
+  std::vector<double> a1(size_t(C1) * H1 * W1);
+  for (int o = 0; o < C1; ++o)
+    for (int y = 0; y < H1; ++y)
+      for (int xx = 0; xx < W1; ++xx) {
+        double acc = b1[o];
+        for (int ky = 0; ky < K1; ++ky)
+          for (int kx = 0; kx < K1; ++kx)
+            acc += double(w1[(o * K1 + ky) * K1 + kx]) *
+                   x[(y * s.conv1_stride + ky) * Wd + xx * s.conv1_stride + kx];
+        a1[(o * H1 + y) * W1 + xx] = std::max(0.0, acc);
+      }
+  // primary conv
+  const int C2 = s.primary_channels, K2 = s.primary_kernel, S2 = s.primary_stride;
+  const int H2 = (H1 - K2) / S2 + 1, W2 = (W1 - K2) / S2 + 1;
+  const auto w2 = at("primarycaps.conv2d.weight"), b2 = at("primarycaps.conv2d.bias");
+  std::vector<double> a2(size_t(C2) * H2 * W2);
+  for (int o = 0; o < C2; ++o)
+    for (int y = 0; y < H2; ++y)
+      for (int xx = 0; xx < W2; ++xx) {
+        double acc = b2[o];
+        for (int c = 0; c < C1; ++c)
+          for (int ky = 0; ky < K2; ++ky)
+            for (int kx = 0; kx < K2; ++kx)
+              acc += double(w2[((o * C1 + c) * K2 + ky) * K2 + kx]) *
+                     a1[(c * H1 + y * S2 + ky) * W1 + xx * S2 + kx];
+        a2[(o * H2 + y) * W2 + xx] = acc;
+      }
+  // capsules: component k of capsule i, per DESIGN.md's three groupings
+  const int D = s.primary_dim, N = C2 * H2 * W2 / D, G = C2 / D, P = H2 * W2;
+  std::vector<std::vector<double>> u(N, std::vector<double>(D));
+  for (int i = 0; i < N; ++i)
+    for (int k = 0; k < D; ++k) {
+      if (s.grouping == CAPS_GROUPING_NCHW_VIEW) {
+        u[i][k] = a2[size_t(D) * i + k];
+      } else if (s.grouping == CAPS_GROUPING_NHWC_CHANNELS) {
+        const int pix = i / G, g = i % G;
+        u[i][k] = a2[size_t(g * D + k) * P + pix];
+      } else {
+        const int g = i / P, pix = i % P;
+        u[i][k] = a2[size_t(k * G + g) * P + pix];
+      }
+    }
+  for (auto& c : u) c = squash(c, s);
+  // predictions
+  const int J = s.classes, DO = s.class_dim;
+  const auto wd = at("digitcaps.weight");
+  std::vector<std::vector<std::vector<double>>> uh(J, std::vector<std::vector<double>>(N, std::vector<double>(DO)));
+  for (int j = 0; j < J; ++j)
+    for (int i = 0; i < N; ++i)
+      for (int d = 0; d < DO; ++d) {
+        double acc = 0;
+        for (int k = 0; k < D; ++k) acc += double(wd[((size_t(j) * N + i) * DO + d) * D + k]) * u[i][k];
+        uh[j][i][d] = acc;
+      }
+  // routing
+  std::vector<std::vector<double>> b(J, std::vector<double>(N, 0.0)), c = b, v(J);
+  for (uint32_t it = 0; it < s.routings; ++it) {
+    if (s.softmax_axis == CAPS_SOFTMAX_OVER_OUTPUTS) {
+      for (int i = 0; i < N; ++i) {
+        double z = 0;
+        for (int j = 0; j < J; ++j) z += std::exp(b[j][i]);
+        for (int j = 0; j < J; ++j) c[j][i] = std::exp(b[j][i]) / z;
+      }
+    } else {
+      for (int j = 0; j < J; ++j) {
+        double z = 0;
+        for (int i = 0; i < N; ++i) z += std::exp(b[j][i]);
+        for (int i = 0; i < N; ++i) c[j][i] = std::exp(b[j][i]) / z;
+      }
+    }
+    for (int j = 0; j < J; ++j) {
+      std::vector<double> sj(DO, 0.0);
+      for (int i = 0; i < N; ++i)
+        for (int d = 0; d < DO; ++d) sj[d] += c[j][i] * uh[j][i][d];
+      v[j] = squash(sj, s);
+    }
+    if (it + 1 < s.routings)
+      for (int j = 0; j < J; ++j)
+        for (int i = 0; i < N; ++i)
+          for (int d = 0; d < DO; ++d) b[j][i] += uh[j][i][d] * v[j][d];
+  }
+  Naive out;
+  for (int j = 0; j < J; ++j) {
+    double n2 = 0;
+    for (double q : v[j]) n2 += q * q;
+    out.scores.push_back(std::sqrt(n2 + s.length_eps));
+    for (double q : v[j]) out.poses.push_back(q);
+  }
+  if (s.score_kind == CAPS_SCORE_SOFTMAX_LENGTH) {
+    double z = 0;
+    for (double q : out.scores) z += std::exp(q);
+    for (double& q : out.scores) q = std::exp(q) / z;
+  }
+  // decoder on the masked poses
+  int keep = mask_class;
+  if (keep < 0) keep = int(std::max_element(out.scores.begin(), out.scores.end()) - out.scores.begin());
+  std::vector<double> h(size_t(J) * DO, 0.0);
+  for (int d = 0; d < DO; ++d) h[size_t(keep) * DO + d] = out.poses[size_t(keep) * DO + d];
+  for (size_t L = 0; L <= s.decoder_hidden.size(); ++L) {
+    const std::string p = "decoder." + std::to_string(2 * L);
+    const auto wl = at((p + ".weight").c_str()), bl = at((p + ".bias").c_str());
+    const size_t n_out = bl.size();
+    std::vector<double> y(n_out);
+    for (size_t o = 0; o < n_out; ++o) {
+      double acc = bl[o];
+      for (size_t k = 0; k < h.size(); ++k) acc += double(wl[o * h.size() + k]) * h[k];
+      y[o] = L == s.decoder_hidden.size() ? 1 / (1 + std::exp(-acc)) : std::max(0.0, acc);
+    }
+    h = y;
+  }
+  out.recon = h;
+  return out;
+}
+
+struct Runner {
+  ModelBytes mb;
+  Model model;
+  std::vector<uint8_t> arena;
+  Interpreter it;
+  explicit Runner(const std::vector<uint8_t>& bytes) : mb(bytes) {
+    REQUIRE(model.load(mb.data(), mb.size) == CAPS_OK);
+    arena.assign(model.arena_size() + 64, 0xCD);  // garbage: nothing may rely on a zeroed arena
+    uint8_t* base = arena.data() + (64 - reinterpret_cast<uintptr_t>(arena.data()) % 64) % 64;
+    REQUIRE(it.init(model, base, model.arena_size()) == CAPS_OK);
+  }
+};
+
+void check_against_naive(const tools::CapsNetSpec& spec, uint64_t seed) {
+  const auto w = testutil::tiny_weights(spec, seed);
+  Runner r(tools::build_capsnet(spec, w));
+  const auto x = testutil::random_floats(spec.input_height * spec.input_width, uint32_t(seed), 0.0f, 1.0f);
+  REQUIRE(r.it.set_input(x.data(), x.size()) == CAPS_OK);
+  REQUIRE(r.it.invoke() == CAPS_OK);
+  for (int mask : {-1, 0, 2}) {
+    const Naive want = naive_forward(spec, w, x, mask);
+    for (uint32_t j = 0; j < spec.classes; ++j) REQUIRE(r.it.scores()[j] == Approx(want.scores[j]).margin(1e-5));
+    for (size_t k = 0; k < want.poses.size(); ++k) REQUIRE(r.it.poses()[k] == Approx(want.poses[k]).margin(1e-5));
+    const float* image = nullptr;
+    REQUIRE(r.it.reconstruct(mask, &image) == CAPS_OK);
+    for (size_t k = 0; k < want.recon.size(); ++k) REQUIRE(image[k] == Approx(want.recon[k]).margin(1e-5));
+  }
+  // not a degenerate case: class capsules with clearly non-zero, unsaturated lengths
+  const Naive want = naive_forward(spec, w, x, -1);
+  double longest = 0;
+  for (uint32_t j = 0; j < spec.classes; ++j) {
+    double n2 = 0;
+    for (uint32_t d = 0; d < spec.class_dim; ++d) n2 += std::pow(want.poses[j * spec.class_dim + d], 2);
+    longest = std::max(longest, std::sqrt(n2));
+  }
+  CHECK(longest > 1e-3);
+  CHECK(longest < 0.999);
+}
+
+}  // namespace
+
+TEST_CASE("the paper's network (PyTorch grouping, softmax over outputs, eps added to norm)") {
+  check_against_naive(testutil::tiny_spec(), 11);
+}
+
+TEST_CASE("Keras variant: NHWC grouping, eps inside the root, length with eps") {
+  auto s = testutil::tiny_spec();
+  s.grouping = CAPS_GROUPING_NHWC_CHANNELS;
+  s.squash_eps_mode = CAPS_SQUASH_EPS_IN_SQRT;
+  s.squash_eps = 1e-7f;
+  s.length_eps = 1e-7f;
+  check_against_naive(s, 12);
+}
+
+TEST_CASE("gram-ai variant: per-dimension convs, softmax over inputs, no eps, softmax score") {
+  auto s = testutil::tiny_spec();
+  s.grouping = CAPS_GROUPING_PER_DIM_CONV;
+  s.softmax_axis = CAPS_SOFTMAX_OVER_INPUTS;
+  s.squash_eps = 0.0f;
+  s.score_kind = CAPS_SCORE_SOFTMAX_LENGTH;
+  check_against_naive(s, 13);
+}
+
+TEST_CASE("routing iterations 1 and 5") {
+  for (uint32_t r : {1u, 5u}) {
+    auto s = testutil::tiny_spec();
+    s.routings = r;
+    check_against_naive(s, 20 + r);
+  }
+}
+
+TEST_CASE("the variant attributes change the result (none is silently ignored)") {
+  const auto base = testutil::tiny_spec();
+  auto w = testutil::tiny_weights(base, 5);
+  for (float& v : w["digitcaps.weight"].data) v *= 2.0f;  // strong agreement: routing matters
+  const auto x = testutil::random_floats(144, 5, 0.0f, 1.0f);
+  auto run = [&](const tools::CapsNetSpec& s) {
+    Runner r(tools::build_capsnet(s, w));
+    REQUIRE(r.it.set_input(x.data(), x.size()) == CAPS_OK);
+    REQUIRE(r.it.invoke() == CAPS_OK);
+    return std::vector<float>(r.it.poses(), r.it.poses() + 15);
+  };
+  const auto ref = run(base);
+  auto differs = [&](const std::vector<float>& other) {
+    for (size_t k = 0; k < ref.size(); ++k)
+      if (std::fabs(ref[k] - other[k]) > 1e-6f) return true;
+    return false;
+  };
+  auto s = base;
+  s.grouping = CAPS_GROUPING_NHWC_CHANNELS;
+  CHECK(differs(run(s)));
+  s = base;
+  s.softmax_axis = CAPS_SOFTMAX_OVER_INPUTS;
+  CHECK(differs(run(s)));
+  s = base;
+  s.routings = 2;
+  CHECK(differs(run(s)));
+}
+
+TEST_CASE("u8 input is normalised by the model's scale and offset") {
+  auto s = testutil::tiny_spec();
+  s.input_scale = 2.0f / 255.0f;
+  s.input_offset = -1.0f;
+  Runner a(tools::build_capsnet(s, testutil::tiny_weights(s, 3)));
+  Runner b(tools::build_capsnet(s, testutil::tiny_weights(s, 3)));
+  std::vector<uint8_t> px(144);
+  std::vector<float> fx(144);
+  for (size_t k = 0; k < px.size(); ++k) {
+    px[k] = uint8_t(k * 7 % 256);
+    fx[k] = px[k] * 2.0f / 255.0f - 1.0f;
+  }
+  REQUIRE(a.it.set_input_u8(px.data(), px.size()) == CAPS_OK);
+  REQUIRE(b.it.set_input(fx.data(), fx.size()) == CAPS_OK);
+  REQUIRE(a.it.invoke() == CAPS_OK);
+  REQUIRE(b.it.invoke() == CAPS_OK);
+  for (int j = 0; j < 3; ++j) CHECK(a.it.scores()[j] == Approx(b.it.scores()[j]).margin(1e-6));
+  CHECK(a.it.input()[1] == Approx(7 * 2.0f / 255.0f - 1.0f));
+}
+
+TEST_CASE("several interpreters share one model; reruns are deterministic") {
+  const auto s = testutil::tiny_spec();
+  ModelBytes mb(tools::build_capsnet(s, testutil::tiny_weights(s, 9)));
+  Model m;
+  REQUIRE(m.load(mb.data(), mb.size) == CAPS_OK);
+  std::vector<uint8_t> a1(m.arena_size() + 64), a2(m.arena_size() + 64);
+  auto base = [](std::vector<uint8_t>& v) { return v.data() + (64 - reinterpret_cast<uintptr_t>(v.data()) % 64) % 64; };
+  Interpreter i1, i2;
+  REQUIRE(i1.init(m, base(a1), m.arena_size()) == CAPS_OK);
+  REQUIRE(i2.init(m, base(a2), m.arena_size()) == CAPS_OK);
+  const auto x1 = testutil::random_floats(144, 1, 0, 1), x2 = testutil::random_floats(144, 2, 0, 1);
+  REQUIRE(i1.set_input(x1.data(), 144) == CAPS_OK);
+  REQUIRE(i2.set_input(x2.data(), 144) == CAPS_OK);
+  REQUIRE(i1.invoke() == CAPS_OK);
+  REQUIRE(i2.invoke() == CAPS_OK);
+  const std::vector<float> first(i1.scores(), i1.scores() + 3);
+  // reconstructing must not disturb scores or poses; a second invoke gives the same bits
+  const float* image = nullptr;
+  REQUIRE(i1.reconstruct(1, &image) == CAPS_OK);
+  for (int j = 0; j < 3; ++j) CHECK(i1.scores()[j] == first[j]);
+  REQUIRE(i1.invoke() == CAPS_OK);  // input still in place after a run
+  for (int j = 0; j < 3; ++j) CHECK(i1.scores()[j] == first[j]);
+  CHECK(i1.scores()[0] != i2.scores()[0]);
+}
+
+TEST_CASE("a model without a decoder classifies and refuses to reconstruct") {
+  auto s = testutil::tiny_spec();
+  s.decoder_hidden.clear();
+  Runner r(tools::build_capsnet(s, testutil::tiny_weights(s, 4)));
+  CHECK(r.model.attributes().recon_tensor == CAPS_NONE);
+  const auto x = testutil::random_floats(144, 4, 0, 1);
+  REQUIRE(r.it.set_input(x.data(), 144) == CAPS_OK);
+  REQUIRE(r.it.invoke() == CAPS_OK);
+  CHECK(r.it.predicted_class() < 3);
+  const float* image = nullptr;
+  CHECK(r.it.reconstruct(-1, &image) == CAPS_ERR_UNSUPPORTED);
+}

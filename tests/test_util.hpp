@@ -1,0 +1,107 @@
+// Helpers shared by the tests: a tiny CapsNet, byte patching of model files.
+#ifndef CAPSRT_TESTS_TEST_UTIL_HPP
+#define CAPSRT_TESTS_TEST_UTIL_HPP
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "capsnet.hpp"
+#include "capsrt/capsrt.hpp"
+#include "io.hpp"
+
+namespace testutil {
+
+using capsrt::tools::CapsNetSpec;
+using capsrt::tools::Weights;
+
+// 1x12x12 input; conv1 4 x 3x3; primary 8 channels 3x3 stride 2 -> 8x4x4 -> 32 capsules of 4;
+// 3 classes x 5D; decoder 15 -> 8 -> 144. Small enough to check against a naive forward.
+inline CapsNetSpec tiny_spec() {
+  CapsNetSpec s;
+  s.name = "tiny";
+  s.input_height = s.input_width = 12;
+  s.conv1_channels = 4;
+  s.conv1_kernel = 3;
+  s.primary_channels = 8;
+  s.primary_dim = 4;
+  s.primary_kernel = 3;
+  s.primary_stride = 2;
+  s.classes = 3;
+  s.class_dim = 5;
+  s.decoder_hidden = {8};
+  s.class_names = {"cat", "dog", "bird"};
+  return s;
+}
+
+// Random weights with a transform matrix large enough that routing does real work.
+inline Weights tiny_weights(const CapsNetSpec& s, uint64_t seed) {
+  Weights w = capsrt::tools::capsnet_random_weights(s, seed);
+  for (float& v : w["digitcaps.weight"].data) v *= 100.0f;
+  return w;
+}
+
+// A model file in a 64-byte aligned buffer, with helpers to damage it field by field.
+struct ModelBytes {
+  capsrt::tools::AlignedBuffer buf;
+  size_t size = 0;
+  explicit ModelBytes(const std::vector<uint8_t>& bytes) : buf(bytes.size()), size(bytes.size()) {
+    std::copy(bytes.begin(), bytes.end(), buf.data());
+  }
+  uint8_t* data() { return buf.data(); }
+  const uint8_t* data() const { return buf.data(); }
+
+  template <typename T>
+  T get(size_t offset) const {
+    T v;
+    std::memcpy(&v, data() + offset, sizeof v);
+    return v;
+  }
+  template <typename T>
+  void set(size_t offset, const T& v) {
+    std::memcpy(data() + offset, &v, sizeof v);
+  }
+  caps_file_header header() const { return get<caps_file_header>(0); }
+  // Recomputes the checksum so that a test reaches the check it aims at.
+  void fix_checksum() {
+    caps_file_header h = header();
+    // over the header's total size, as the format says, unless that field is itself damaged
+    const size_t n = h.total_size <= size && h.total_size >= sizeof h ? h.total_size : size;
+    h.checksum = capsrt::model_checksum(data(), n);
+    set(0, h);
+  }
+  size_t tensor_offset(uint32_t id) const {
+    return header().tensor_table_offset + id * sizeof(caps_tensor_entry);
+  }
+  size_t op_offset(uint32_t k) const { return header().op_table_offset + k * sizeof(caps_op_entry); }
+  caps_tensor_entry tensor(uint32_t id) const { return get<caps_tensor_entry>(tensor_offset(id)); }
+  caps_op_entry op(uint32_t k) const { return get<caps_op_entry>(op_offset(k)); }
+  caps_model_attributes attrs() const { return get<caps_model_attributes>(header().attributes_offset); }
+  void set_tensor(uint32_t id, const caps_tensor_entry& t) { set(tensor_offset(id), t); fix_checksum(); }
+  void set_op(uint32_t k, const caps_op_entry& o) { set(op_offset(k), o); fix_checksum(); }
+  void set_attrs(const caps_model_attributes& a) { set(header().attributes_offset, a); fix_checksum(); }
+  void set_header(const caps_file_header& h) { set(0, h); fix_checksum(); }
+  caps_status load(uint32_t flags = 0) const {
+    capsrt::Model m;
+    return m.load(data(), size, flags);
+  }
+};
+
+inline uint32_t find_tensor(const capsrt::Model& m, const char* name) {
+  for (uint32_t id = 0; id < m.tensor_count(); ++id)
+    if (std::strcmp(m.tensor_name(id), name) == 0) return id;
+  return CAPS_NONE;
+}
+
+inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+}  // namespace testutil
+
+#endif
