@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages capsrt needs to build, test and run, if any is missing.
+# Run as root on Debian 12 (apt-get). Nothing is downloaded from anywhere else.
+set -euo pipefail
+packages=(
+  cmake make g++ binutils pkg-config   # build
+  catch2                               # tests
+  libbenchmark-dev                     # bench/
+  libcli11-dev                         # tool command lines
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
