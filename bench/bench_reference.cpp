@@ -158,6 +158,19 @@ void BM_network_canonical_classify_and_reconstruct(benchmark::State& st) {
 }
 BENCHMARK(BM_network_canonical_classify_and_reconstruct)->Unit(benchmark::kMillisecond);
 
+// Model::load of the 33 MB canonical file: full validation, with and without the CRC-32.
+void BM_model_load_canonical(benchmark::State& st) {
+  static Network net;
+  const uint32_t flags = st.range(0) ? 0u : CAPS_LOAD_SKIP_CHECKSUM;
+  for (auto _ : st) {
+    Model m;
+    benchmark::DoNotOptimize(m.load(net.file.data(), net.file.size(), flags));
+  }
+  st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(net.file.size()));
+  st.SetLabel(flags ? "checksum skipped" : "with checksum");
+}
+BENCHMARK(BM_model_load_canonical)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond);
+
 // Prints the console table as usual, then each benchmark's MAC/s relative to the baseline.
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
