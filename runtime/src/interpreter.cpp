@@ -24,9 +24,13 @@ const void* Interpreter::tensor_ptr(const caps_tensor_entry& t) const {
   return arena_ + t.offset;
 }
 
+float* Interpreter::activation(uint32_t id) const {
+  return reinterpret_cast<float*>(arena_ + model_->tensor(id).offset);
+}
+
 float* Interpreter::input() {
   if (model_ == nullptr) return nullptr;
-  return reinterpret_cast<float*>(arena_ + model_->tensor(model_->attributes().input_tensor).offset);
+  return activation(model_->attributes().input_tensor);
 }
 
 caps_status Interpreter::set_input(const float* data, size_t count) {
@@ -63,7 +67,7 @@ caps_status Interpreter::run_ops(uint32_t begin, uint32_t end, int32_t mask_clas
       ctx.in[s] = tensor_ptr(model_->tensor(op.inputs[s]));
       ctx.in_shape[s] = model_->tensor_shape(op.inputs[s]);
     }
-    ctx.out = arena_ + model_->tensor(op.output).offset;
+    ctx.out = activation(op.output);
     ctx.out_shape = model_->tensor_shape(op.output);
     ctx.scratch = op.scratch_size ? arena_ + op.scratch_offset : nullptr;
     ctx.mask_class = mask_class;
@@ -81,9 +85,7 @@ caps_status Interpreter::invoke() {
 }
 
 const float* Interpreter::scores() const {
-  if (!invoked_) return nullptr;
-  return reinterpret_cast<const float*>(arena_ +
-                                        model_->tensor(model_->attributes().scores_tensor).offset);
+  return invoked_ ? activation(model_->attributes().scores_tensor) : nullptr;
 }
 
 uint32_t Interpreter::predicted_class() const {
@@ -96,9 +98,7 @@ uint32_t Interpreter::predicted_class() const {
 }
 
 const float* Interpreter::poses() const {
-  if (!invoked_) return nullptr;
-  return reinterpret_cast<const float*>(arena_ +
-                                        model_->tensor(model_->attributes().poses_tensor).offset);
+  return invoked_ ? activation(model_->attributes().poses_tensor) : nullptr;
 }
 
 uint32_t Interpreter::pose_dim() const {
@@ -116,7 +116,7 @@ caps_status Interpreter::reconstruct(int32_t class_index, const float** image) {
     return CAPS_ERR_BAD_ARGUMENT;
   const caps_status s = run_ops(attrs.decoder_first_op, model_->op_count(), class_index);
   if (s != CAPS_OK) return s;
-  *image = reinterpret_cast<const float*>(arena_ + model_->tensor(attrs.recon_tensor).offset);
+  *image = activation(attrs.recon_tensor);
   return CAPS_OK;
 }
 

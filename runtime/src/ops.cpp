@@ -217,16 +217,9 @@ void op_run(const OpContext& ctx) {
     }
     case CAPS_OP_PRIMARY_CAPS: {
       // The conv output goes to scratch, then is grouped into capsules and squashed.
-      const Shape& ws = ctx.in_shape[1];
-      const Shape& xs = ctx.in_shape[0];
       const uint32_t dim = op.params[CAPS_PRIMARY_CAPS_DIM];
       Shape conv_shape;
-      conv_shape.rank = 3;
-      conv_shape.dims[0] = ws.dims[0];
-      conv_shape.dims[1] = (xs.dims[1] + 2 * op.params[CAPS_CONV_PAD_H] - ws.dims[2]) /
-                               op.params[CAPS_CONV_STRIDE_H] + 1;
-      conv_shape.dims[2] = (xs.dims[2] + 2 * op.params[CAPS_CONV_PAD_W] - ws.dims[3]) /
-                               op.params[CAPS_CONV_STRIDE_W] + 1;
+      infer_conv(op, ctx.in_shape, &conv_shape);  // validated at load: cannot fail here
       float* conv_out = static_cast<float*>(ctx.scratch);
       ref::conv2d_f32(conv_params(conv_shape, CAPS_ACT_NONE), x,
                       static_cast<const float*>(ctx.in[1]), static_cast<const float*>(ctx.in[2]),

@@ -81,6 +81,7 @@ class Interpreter {
  private:
   caps_status run_ops(uint32_t begin, uint32_t end, int32_t mask_class);
   const void* tensor_ptr(const caps_tensor_entry& t) const;
+  float* activation(uint32_t id) const;  // an activation tensor's floats in the arena
 
   const Model* model_ = nullptr;
   uint8_t* arena_ = nullptr;
