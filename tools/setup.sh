@@ -7,6 +7,8 @@ packages=(
   catch2                               # tests
   libbenchmark-dev                     # bench/
   libcli11-dev                         # tool command lines
+  libzip-dev nlohmann-json3-dev        # capsconv: torch zip archives, safetensors and JSON
+  python3-torch python3-numpy          # golden data from PyTorch (/usr/bin/python3)
 )
 missing=()
 for p in "${packages[@]}"; do

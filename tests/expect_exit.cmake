@@ -1,0 +1,9 @@
+# Runs CMD with ARGS and fails unless it exits with EXPECT and says something on stderr.
+execute_process(COMMAND ${CMD} ${ARGS} RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET)
+if(NOT rc EQUAL EXPECT)
+  message(FATAL_ERROR "expected exit status ${EXPECT}, got ${rc}: ${err}")
+endif()
+if(err STREQUAL "")
+  message(FATAL_ERROR "exit status ${rc} without a message on stderr")
+endif()
+message(STATUS "exit ${rc}: ${err}")

@@ -1,0 +1,234 @@
+// capsconv against PyTorch: every layout and file kind converts, and the runtime reproduces
+// PyTorch's scores (1e-5), poses and reconstructions (1e-4). Golden data: tests/golden/
+// make_checkpoints.py (small fixtures committed in tests/data/checkpoints, canonical-size ones
+// made during the test run). Malformed and refused checkpoints get their specific errors.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "convert.hpp"
+#include "test_util.hpp"
+
+using namespace capsrt;
+using nlohmann::json;
+
+namespace {
+
+std::string env_dir(const char* var) {
+  const char* v = std::getenv(var);
+  REQUIRE(v != nullptr);  // set by CTest (tests/CMakeLists.txt)
+  return std::string(v) + "/";
+}
+
+json read_json(const std::string& path) {
+  std::ifstream f(path);
+  REQUIRE(f.good());
+  return json::parse(f);
+}
+
+// Converts `file` and checks every golden case; returns the number of values compared.
+size_t check_against_pytorch(const std::string& dir, const json& golden, const std::string& file) {
+  INFO("checkpoint " << file);
+  const conv::Checkpoint ck = conv::read_checkpoint(dir + file);
+  const conv::Architecture arch = conv::architecture_from_json(golden["arch"].dump(), "golden arch");
+  const conv::Conversion c = conv::convert(ck, arch, conv::Layout::Auto, 0);
+  CHECK(conv::layout_name(c.layout) == golden["layout"].get<std::string>());
+  testutil::ModelBytes mb(c.model);
+  Model m;
+  REQUIRE(m.load(mb.data(), mb.size) == CAPS_OK);
+  CHECK(m.arena_size() == c.arena_size);
+  tools::AlignedBuffer arena(m.arena_size());
+  Interpreter it;
+  REQUIRE(it.init(m, arena.data(), arena.size()) == CAPS_OK);
+  size_t compared = 0;
+  for (const json& cs : golden["cases"]) {
+    const std::vector<float> x = cs["input"].get<std::vector<float>>();
+    REQUIRE(it.set_input(x.data(), x.size()) == CAPS_OK);
+    REQUIRE(it.invoke() == CAPS_OK);
+    const auto scores = cs["scores"].get<std::vector<double>>();
+    const auto poses = cs["poses"].get<std::vector<double>>();
+    const auto recon = cs["recon"].get<std::vector<double>>();
+    REQUIRE(scores.size() == m.num_classes());
+    REQUIRE(poses.size() == m.num_classes() * it.pose_dim());
+    for (size_t j = 0; j < scores.size(); ++j) REQUIRE(it.scores()[j] == Approx(scores[j]).margin(1e-5));
+    for (size_t k = 0; k < poses.size(); ++k) REQUIRE(it.poses()[k] == Approx(poses[k]).margin(1e-4));
+    const float* image = nullptr;
+    REQUIRE(it.reconstruct(cs["mask"].get<int>(), &image) == CAPS_OK);
+    REQUIRE(recon.size() == m.input_size());
+    for (size_t k = 0; k < recon.size(); ++k) REQUIRE(image[k] == Approx(recon[k]).margin(1e-4));
+    compared += scores.size() + poses.size() + recon.size();
+  }
+  return compared;
+}
+
+void check_golden_set(const std::string& dir, const std::string& stem) {
+  const json golden = read_json(dir + stem + ".golden.json");
+  REQUIRE(!golden["files"].empty());
+  for (auto it = golden["files"].begin(); it != golden["files"].end(); ++it) {
+    SECTION(stem + " as " + it.key()) { CHECK(check_against_pytorch(dir, golden, it.value()) > 0); }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("tiny checkpoints of all three layouts in all three file kinds match PyTorch") {
+  const std::string dir = env_dir("CAPSRT_CHECKPOINTS");
+  for (const char* stem : {"tiny_xifengguo", "tiny_flat5d", "tiny_gram-ai"}) check_golden_set(dir, stem);
+}
+
+TEST_CASE("float16, bfloat16 and float64 weights are converted to float32") {
+  const std::string dir = env_dir("CAPSRT_CHECKPOINTS");
+  for (const char* stem : {"tiny_xifengguo_f16", "tiny_xifengguo_bf16", "tiny_xifengguo_f64"})
+    check_golden_set(dir, stem);
+}
+
+TEST_CASE("training checkpoints: wrapper dict, module. prefix, optimizer state, GPU storages, views") {
+  const std::string dir = env_dir("CAPSRT_CHECKPOINTS");
+  for (const char* stem : {"tiny_wrapped", "tiny_cuda", "tiny_views"}) check_golden_set(dir, stem);
+  const conv::Checkpoint ck = conv::read_checkpoint(dir + "tiny_wrapped.pt");
+  CHECK(ck.wrapper == "state_dict");
+  CHECK(ck.stripped_module_prefix);
+  CHECK(conv::read_checkpoint(dir + "tiny_cuda.pt").tensors[0].location == "cuda:0");
+}
+
+TEST_CASE("canonical-size checkpoints of all layouts and file kinds match PyTorch", "[canonical]") {
+  const std::string dir = env_dir("CAPSRT_CANONICAL_CHECKPOINTS");
+  for (const char* stem : {"canonical_xifengguo", "canonical_flat5d", "canonical_gram-ai"})
+    check_golden_set(dir, stem);
+}
+
+TEST_CASE("malformed and refused checkpoints: a clear error each") {
+  const std::string dir = env_dir("CAPSRT_CHECKPOINTS");
+  const conv::Architecture tiny = conv::load_architecture(dir + "tiny_arch.json");
+  struct Case {
+    const char* file;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"bad_truncated.pt", "not a readable zip archive"},
+      {"bad_central_directory.pt", "not a readable zip archive"},
+      {"bad_lying_size.pt", "zip entry tiny_xifengguo/data/0: CRC error"},
+      {"bad_forbidden_global.pt", "refused pickle global 'os.system'"},
+      {"bad_offset_past_storage.pt", "tensor conv1.weight: storage offset 4 and strides [9,9,3,1] reach element 39 of a storage of 36"},
+      {"bad_stride_past_storage.pt", "strides [10,9,3,1] reach element 38 of a storage of 36"},
+      {"bad_storage_too_short.pt", "should hold 36 elements of 4 bytes but has 100 bytes"},
+      {"bad_unknown_dtype.pt", "tensor conv1.weight: unsupported dtype torch.ComplexFloatStorage"},
+      {"bad_st_overlap.safetensors", "tensor b overlaps"},
+      {"bad_st_out_of_range.safetensors", "data_offsets [0, 144] outside the 100-byte data buffer"},
+      {"bad_st_wrong_length.safetensors", "span 140 bytes, its shape and dtype need 144"},
+      {"bad_st_fp8.safetensors", "unsupported safetensors dtype F8_E4M3"},
+      {"bad_st_json.safetensors", "header is not valid JSON"},
+      {"bad_st_header_length.safetensors", "header length 1152921504606846976 is absurd"},
+      {"refuse_whole_module.pt", "save model.state_dict() instead"},
+      {"refuse_torchscript.pt", "TorchScript archive"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.file);
+    std::string message;
+    try {
+      const conv::Checkpoint ck = conv::read_checkpoint(dir + c.file);
+      try {
+        conv::convert(ck, tiny, conv::Layout::Auto, 0);  // tensors are checked when used
+      } catch (const conv::CheckpointError& e) {
+        message = std::string(c.file) + ": " + e.what();  // as capsconv prints it
+      }
+    } catch (const conv::CheckpointError& e) {
+      message = e.what();
+      CHECK_THAT(message, Catch::Contains(dir + c.file));  // the reader names the path
+    }
+    CHECK_THAT(message, Catch::Contains(c.message));
+  }
+}
+
+TEST_CASE("an architecture that does not match the tensors names the tensor and both shapes") {
+  const std::string dir = env_dir("CAPSRT_CHECKPOINTS");
+  const conv::Checkpoint ck = conv::read_checkpoint(dir + "tiny_xifengguo.pt");
+  REQUIRE_THROWS_WITH(conv::convert(ck, conv::load_architecture("canonical"), conv::Layout::Auto, 0),
+                      Catch::Contains("tensor conv1.weight: expected shape [256,1,9,9]") &&
+                          Catch::Contains("found [4,1,3,3]"));
+  // the layout forced to one the file is not in: the tensor the layout needs is missing
+  REQUIRE_THROWS_WITH(conv::convert(ck, conv::load_architecture(dir + "tiny_arch.json"), conv::Layout::GramAI, 0),
+                      Catch::Contains("missing tensor primary_capsules.capsules.0.weight (expected shape [2,4,3,3]"));
+  REQUIRE_THROWS_WITH(conv::convert(ck, conv::load_architecture(dir + "tiny_arch.json"), conv::Layout::Flat5d, 0),
+                      Catch::Contains("tensor digitcaps.weight: expected shape [1,32,15,4,1]") &&
+                          Catch::Contains("found [3,32,5,4]"));
+}
+
+TEST_CASE("architecture files: unknown fields and bad values are refused") {
+  auto bad = [](const std::string& text) {
+    try {
+      conv::architecture_from_json(text, "arch");
+    } catch (const conv::ArchError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const std::string base = R"("input":[1,28,28],"conv1":{"channels":256,"kernel":9},"primary":{"channels":256,"dim":8,"kernel":9,"stride":2},"classes":10,"class_dim":16)";
+  CHECK(bad("{" + base + "}").empty());
+  CHECK_THAT(bad("{" + base + R"(,"routing":3})"), Catch::Contains("unknown field \"routing\""));
+  CHECK_THAT(bad("{" + base + R"(,"routings":0})"), Catch::Contains("\"routings\" must be an integer in [1, 32]"));
+  CHECK_THAT(bad("{" + base + R"(,"grouping":"nhwc"})"), Catch::Contains("\"grouping\" must be one of"));
+  CHECK_THAT(bad("{" + base + R"(,"class_names":["a"]})"), Catch::Contains("must list 10 names"));
+  CHECK_THAT(bad(R"({"input":[1,5,5],"conv1":{"channels":4,"kernel":9},"primary":{"channels":8,"dim":4,"kernel":3},"classes":2,"class_dim":4})"),
+             Catch::Contains("too small"));
+  CHECK_THAT(bad("[1,2]"), Catch::Contains("not a JSON object"));
+}
+
+TEST_CASE("the Keras variant attributes can be set from the architecture file") {
+  const std::string dir = env_dir("CAPSRT_CHECKPOINTS");
+  json a = read_json(dir + "tiny_arch.json");
+  a["grouping"] = "nhwc_channels";
+  a["squash_eps_mode"] = "in_sqrt";
+  a["squash_eps"] = 1e-7;
+  a["length_eps"] = 1e-7;
+  const conv::Conversion c = conv::convert(conv::read_checkpoint(dir + "tiny_xifengguo.pt"),
+                                           conv::architecture_from_json(a.dump(), "arch"), conv::Layout::Auto, 2);
+  testutil::ModelBytes mb(c.model);
+  Model m;
+  REQUIRE(m.load(mb.data(), mb.size) == CAPS_OK);
+  CHECK(m.attributes().capsule_grouping == CAPS_GROUPING_NHWC_CHANNELS);
+  CHECK(m.attributes().squash_eps_mode == CAPS_SQUASH_EPS_IN_SQRT);
+  CHECK(m.attributes().squash_eps == 1e-7f);
+  CHECK(m.attributes().length_eps == 1e-7f);
+  CHECK(m.attributes().routing_iterations == 2);  // --routings overrides
+  CHECK(std::string(m.class_name(1)) == "dog");
+}
+
+TEST_CASE("random damage to checkpoints gives errors, never a crash (ASan/UBSan run this too)") {
+  const std::string dir = env_dir("CAPSRT_CHECKPOINTS");
+  const conv::Architecture tiny = conv::load_architecture(dir + "tiny_arch.json");
+  std::mt19937 rng(99);
+  int refused = 0, converted = 0;
+  for (const char* file : {"tiny_xifengguo.legacy.pt", "tiny_gram-ai.safetensors", "tiny_wrapped.pt",
+                           "tiny_flat5d.pt"}) {
+    std::ifstream f(dir + file, std::ios::binary);
+    const std::vector<uint8_t> good((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    REQUIRE(good.size() > 1000);
+    for (int trial = 0; trial < 400; ++trial) {
+      auto bytes = std::make_shared<std::vector<uint8_t>>(good);
+      // Damage concentrates on the structure: pickles and headers sit in the first ~2 KB
+      // (legacy, safetensors) or at the end (a zip's central directory).
+      const int flips = 1 + int(rng() % 3);
+      for (int k = 0; k < flips; ++k) {
+        const size_t region = rng() % 2 ? std::min<size_t>(bytes->size(), 2048) : bytes->size();
+        (*bytes)[rng() % region] = static_cast<uint8_t>(rng());
+      }
+      if (rng() % 8 == 0) bytes->resize(rng() % bytes->size());
+      try {
+        const conv::Checkpoint ck = conv::read_checkpoint(bytes);
+        conv::convert(ck, tiny, conv::Layout::Auto, 0);
+        ++converted;
+      } catch (const conv::CheckpointError&) {
+        ++refused;
+      } catch (const conv::ArchError&) {
+        ++refused;
+      }
+    }
+  }
+  INFO("refused " << refused << ", converted " << converted);
+  CHECK(refused > 800);
+}

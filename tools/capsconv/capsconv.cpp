@@ -1,0 +1,133 @@
+// capsconv: converts a trained CapsNet checkpoint (PyTorch state_dict as torch.save zip or
+// legacy file, or safetensors) into a validated capsrt model file and/or a C array for firmware.
+// Exit status: 0 done, 2 unreadable or malformed checkpoint, 3 architecture or tensor mismatch,
+// 4 output cannot be written, 1 anything else; CLI11's own codes for bad command lines.
+#include <CLI/CLI.hpp>
+#include <cctype>
+#include <iostream>
+#include <sstream>
+
+#include "convert.hpp"
+#include "io.hpp"
+
+using namespace capsrt;
+
+namespace {
+
+const char* grouping_name(caps_grouping g) {
+  switch (g) {
+    case CAPS_GROUPING_NCHW_VIEW: return "nchw_view (PyTorch view on NCHW)";
+    case CAPS_GROUPING_NHWC_CHANNELS: return "nhwc_channels (Keras reshape)";
+    case CAPS_GROUPING_PER_DIM_CONV: return "per_dim_conv (one conv per capsule component)";
+  }
+  return "?";
+}
+
+std::string symbol_from(const std::string& path) {
+  std::string stem = path.substr(path.find_last_of('/') + 1);
+  stem = stem.substr(0, stem.find('.'));
+  std::string s;
+  for (char ch : stem) s += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) s = "model_" + s;
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"capsconv: convert a CapsNet checkpoint (PyTorch .pt/.pth/.pkl, legacy torch.save, "
+               "safetensors) into a capsrt model"};
+  std::string input, output, arch_name = "canonical", layout_arg = "auto", emit_c, c_name;
+  int routings = 0;
+  bool summary = false, quiet = false;
+  app.add_option("checkpoint", input, "checkpoint file: a state_dict (possibly inside a wrapper dict "
+                                      "with 'state_dict', 'model', ...) or safetensors")
+      ->required();
+  app.add_option("-o,--output", output, "model file to write (.caps)");
+  app.add_option("--arch", arch_name,
+                 "architecture: preset 'canonical' (Sabour et al., MNIST) or 'small', or a JSON "
+                 "architecture file (docs/capsconv.md)")
+      ->capture_default_str();
+  app.add_option("--layout", layout_arg,
+                 "how the checkpoint stores the network: auto (detect from names and shapes), "
+                 "xifengguo, flat5d, gram-ai")
+      ->check(CLI::IsMember({"auto", "xifengguo", "flat5d", "gram-ai"}))
+      ->capture_default_str();
+  app.add_option("--routings", routings, "routing iterations (default: the architecture's)")
+      ->check(CLI::Range(1, static_cast<int>(CAPS_MAX_ROUTING_ITERATIONS)));
+  app.add_option("--emit-c", emit_c,
+                 "also write FILE.c and FILE.h with the model as a const 64-byte aligned array, its "
+                 "size and arena size as macros (for firmware)");
+  app.add_option("--c-name", c_name, "symbol of the C array (default: from the file name)");
+  app.add_flag("--summary", summary,
+               "print a table: layer, output shape, parameters, multiply-adds, weight bytes, "
+               "scratch; totals; arena bytes");
+  app.add_flag("-q,--quiet", quiet, "print nothing but errors (and the summary if asked)");
+  app.footer(
+      "Exit status: 0 converted; 2 unreadable or malformed checkpoint; 3 architecture or tensor "
+      "mismatch; 4 cannot write the output; 1 other errors.");
+  CLI11_PARSE(app, argc, argv);
+  if (output.empty() && emit_c.empty() && !summary) {
+    std::cerr << "capsconv: nothing to do: give -o MODEL, --emit-c FILE or --summary\n";
+    return 1;
+  }
+
+  std::ostringstream discard;
+  std::ostream& log = quiet ? static_cast<std::ostream&>(discard) : std::cout;
+  conv::Checkpoint ck;
+  try {
+    ck = conv::read_checkpoint(input);
+  } catch (const conv::CheckpointError& e) {
+    std::cerr << "capsconv: " << e.what() << '\n';
+    return 2;
+  }
+  log << "read " << input << ": " << ck.format << ", " << ck.tensors.size() << " tensors";
+  if (!ck.wrapper.empty()) log << " (under '" << ck.wrapper << "')";
+  if (ck.stripped_module_prefix) log << ", 'module.' prefix removed";
+  log << '\n';
+
+  conv::Conversion c;
+  try {
+    const conv::Architecture arch = conv::load_architecture(arch_name);
+    c = conv::convert(ck, arch, conv::parse_layout(layout_arg), routings);
+  } catch (const conv::ArchError& e) {
+    std::cerr << "capsconv: " << e.what() << '\n';
+    return 3;
+  } catch (const conv::CheckpointError& e) {
+    std::cerr << "capsconv: " << input << ": " << e.what() << '\n';
+    return 2;
+  }
+  const tools::CapsNetSpec& s = c.spec;
+  log << "layout: " << conv::layout_name(c.layout)
+      << (c.layout_reason.empty() ? " (as given)" : " (detected: " + c.layout_reason + ")") << '\n';
+  log << "architecture: " << s.name << ", input " << s.input_channels << "x" << s.input_height << "x"
+      << s.input_width << ", " << tools::primary_capsules(s) << " primary capsules x " << s.primary_dim
+      << "D -> " << s.classes << " classes x " << s.class_dim << "D, " << s.routings << " routing iterations"
+      << (s.decoder_hidden.empty() ? ", no decoder" : ", with decoder") << '\n';
+  log << "variant: grouping " << grouping_name(s.grouping) << "; routing softmax over "
+      << (s.softmax_axis == CAPS_SOFTMAX_OVER_OUTPUTS ? "output" : "input") << " capsules; squash eps "
+      << s.squash_eps << (s.squash_eps_mode == CAPS_SQUASH_EPS_IN_SQRT ? " inside the root" : " added to the norm")
+      << "; score " << (s.score_kind == CAPS_SCORE_LENGTH ? "length" : "softmax of lengths") << '\n';
+  if (!c.ignored.empty()) {
+    log << "ignored " << c.ignored.size() << " tensor(s) the network does not use:";
+    for (const std::string& n : c.ignored) log << ' ' << n << ';';
+    log << '\n';
+  }
+  try {
+    if (!output.empty()) {
+      tools::write_file(output, c.model);
+      log << "wrote " << output << ": " << c.model.size() << " bytes, arena " << c.arena_size << " bytes\n";
+    }
+    if (!emit_c.empty()) {
+      const std::string sym = c_name.empty() ? symbol_from(output.empty() ? emit_c : output) : c_name;
+      conv::emit_c(emit_c, sym, c.model, c.arena_size,
+                   "capsconv " + input + ", layout " + conv::layout_name(c.layout) + ", architecture " + s.name);
+      log << "wrote C array '" << sym << "' to " << emit_c << " (.c and .h)\n";
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "capsconv: " << e.what() << '\n';
+    return 4;
+  }
+  if (summary) tools::print_summary(std::cout, c.report, c.arena_size);
+  return 0;
+}

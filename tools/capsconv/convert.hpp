@@ -1,0 +1,67 @@
+// From a checkpoint to a capsrt model: architecture (preset or JSON file), layout detection,
+// layout normalisation into the runtime's conventions, and the model bytes.
+#ifndef CAPSRT_CAPSCONV_CONVERT_HPP
+#define CAPSRT_CAPSCONV_CONVERT_HPP
+
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "capsnet.hpp"
+#include "checkpoint.hpp"
+
+namespace capsrt {
+namespace conv {
+
+// A problem with the architecture or with tensors that do not fit it.
+struct ArchError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+enum class Layout { Auto, XifengGuo, Flat5d, GramAI };
+Layout parse_layout(const std::string& name);  // "auto", "xifengguo", "flat5d", "gram-ai"
+const char* layout_name(Layout l);
+
+// The architecture: geometry plus the variant attributes a JSON file sets explicitly (those
+// override what the layout implies).
+struct Architecture {
+  tools::CapsNetSpec spec;
+  std::optional<caps_grouping> grouping;
+  std::optional<caps_softmax_axis> softmax_axis;
+  std::optional<caps_squash_eps_mode> squash_eps_mode;
+  std::optional<float> squash_eps;
+  std::optional<caps_score_kind> score_kind;
+  std::optional<float> length_eps;
+};
+
+// A preset name ("canonical", "small") or the path of a JSON architecture file
+// (docs/capsconv.md describes its fields). ArchError on unknown fields or bad values.
+Architecture load_architecture(const std::string& preset_or_path);
+// The same from JSON text; `where` names the source in messages.
+Architecture architecture_from_json(const std::string& text, const std::string& where);
+
+struct Conversion {
+  Layout layout = Layout::Auto;   // the one used (detected or given)
+  std::string layout_reason;      // what the detection saw
+  tools::CapsNetSpec spec;        // final, with the variant attributes applied
+  std::vector<std::string> ignored;  // checkpoint tensors the network does not use
+  std::vector<uint8_t> model;
+  std::vector<tools::OpReport> report;
+  uint32_t arena_size = 0;
+};
+
+// Checks every tensor the architecture needs against the checkpoint (missing or mis-shaped
+// tensors are ArchErrors naming the tensor, the expected and the found shape), normalises the
+// layout and writes the model.
+Conversion convert(const Checkpoint& ck, const Architecture& arch, Layout layout, int routings_override);
+
+// Writes FILE.c and FILE.h (FILE given with or without ".c") holding the model as a const,
+// 64-byte aligned array named `symbol`, with its size and arena size as macros.
+void emit_c(const std::string& file, const std::string& symbol, const std::vector<uint8_t>& model,
+            uint32_t arena_size, const std::string& provenance);
+
+}  // namespace conv
+}  // namespace capsrt
+
+#endif
