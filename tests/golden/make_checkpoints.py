@@ -22,7 +22,7 @@ import zipfile
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "train"))
 import capsnet_modules as cm  # noqa: E402
 
 TINY = {

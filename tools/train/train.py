@@ -1,0 +1,202 @@
+#!/usr/bin/python3
+"""capsrt's CapsNet training recipe (Debian's /usr/bin/python3 with python3-torch, CPU).
+
+The paper's recipe as XifengGuo/CapsNet-Pytorch runs it: margin loss (m+ 0.9, m- 0.1, lambda 0.5)
+plus 0.392 x MSE reconstruction (decoder fed the capsules masked by the true label), Adam 1e-3
+decayed x0.9 per epoch, random shifts of up to 2 px, batch 100. Two architectures: the canonical
+CapsNet and a small one of the Q7-CapsNets MNIST size (conv1 16 x 7x7; 16 primary types x 4D,
+7x7 stride 2 = 1024 capsules; 10 x 6D class capsules; 3 routings; decoder 60-128-256-784).
+
+Resumable: after every epoch the full state (model, optimizer, scheduler, history) goes to
+STATE_DIR/state.pt (written atomically); a rerun with the same STATE_DIR continues from there.
+When the last epoch is done the plain state_dict, in XifengGuo's key layout, is saved to --final.
+
+    train.py --arch canonical --dataset mnist --epochs 15 --state /work/capsrt-train/canonical-mnist \
+             --final models/canonical_mnist.pt
+"""
+import argparse
+import gzip
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import capsnet_modules as cm  # noqa: E402
+
+ARCHS = {
+    "canonical": {"name": "canonical", "input": [1, 28, 28], "conv1": {"channels": 256, "kernel": 9, "stride": 1},
+                  "primary": {"channels": 256, "dim": 8, "kernel": 9, "stride": 2},
+                  "classes": 10, "class_dim": 16, "routings": 3, "decoder": [512, 1024]},
+    "small": {"name": "small", "input": [1, 28, 28], "conv1": {"channels": 16, "kernel": 7, "stride": 1},
+              "primary": {"channels": 64, "dim": 4, "kernel": 7, "stride": 2},
+              "classes": 10, "class_dim": 6, "routings": 3, "decoder": [128, 256]},
+}
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+DATASETS = {
+    "mnist": (os.path.join(ROOT, "data", "mnist"), ""),
+    "fashion": ("/usr/share/datasets/fashion-mnist", ".gz"),
+}
+
+
+class FastCapsuleNet(cm.CapsuleNet):
+    """XifengGuo's CapsuleNet (same parameters, same math) with the capsule layer computed in a
+    memory layout that suits CPU training: u_hat as [I, B*J, DO] from one batched matmul, routing
+    by contiguous elementwise ops. main() checks it against cm.CapsuleNet before training."""
+
+    def capsules(self, x):
+        x = self.relu(self.conv1(x))
+        u = self.primarycaps(x)                                     # [B, I, DI]
+        w = self.digitcaps.weight                                   # [J, I, DO, DI]
+        J, I, DO, DI = w.shape
+        B = u.size(0)
+        u_hat = torch.bmm(u.transpose(0, 1), w.permute(1, 3, 0, 2).reshape(I, DI, J * DO))  # [I, B, J*DO]
+        u_hat = u_hat.view(I, B * J, DO)
+        detached = u_hat.detach()
+        b = torch.zeros(I, B, J)
+        for i in range(self.digitcaps.routings):
+            c = F.softmax(b, dim=2).view(I, B * J, 1)               # over the output capsules
+            last = i == self.digitcaps.routings - 1
+            s = (c * (u_hat if last else detached)).sum(dim=0)      # [B*J, DO]
+            v = cm.squash_xifengguo(s)
+            if not last:
+                b = b + (detached * v[None]).sum(dim=-1).view(I, B, J)
+        return v.view(B, J, DO)
+
+
+def read_idx(path):
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    magic = int.from_bytes(data[:4], "big")
+    ndim = magic & 0xFF
+    dims = [int.from_bytes(data[4 + 4 * k:8 + 4 * k], "big") for k in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load(dataset, split):
+    folder, ext = DATASETS[dataset]
+    prefix = "train" if split == "train" else "t10k"
+    x = read_idx(os.path.join(folder, f"{prefix}-images-idx3-ubyte{ext}"))
+    y = read_idx(os.path.join(folder, f"{prefix}-labels-idx1-ubyte{ext}"))
+    return torch.from_numpy(x.copy()).float().div_(255.0).unsqueeze(1), torch.from_numpy(y.copy()).long()
+
+
+def shift(batch, max_shift, gen):
+    """Random translation of each image by up to max_shift pixels (zero fill)."""
+    n, _, h, w = batch.shape
+    padded = F.pad(batch, (max_shift,) * 4)
+    offsets = torch.randint(0, 2 * max_shift + 1, (n, 2), generator=gen)
+    return torch.stack([padded[k, :, oy:oy + h, ox:ox + w] for k, (oy, ox) in enumerate(offsets.tolist())])
+
+
+def margin_loss(lengths, target, m_pos=0.9, m_neg=0.1, lam=0.5):
+    y = F.one_hot(target, lengths.size(1)).float()
+    loss = y * torch.clamp(m_pos - lengths, min=0.0) ** 2 + lam * (1 - y) * torch.clamp(lengths - m_neg, min=0.0) ** 2
+    return loss.sum(dim=1).mean()
+
+
+def evaluate(model, x, y, batch=250):
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for k in range(0, len(x), batch):
+            lengths = model.capsules(x[k:k + batch]).norm(dim=-1)
+            correct += (lengths.argmax(dim=1) == y[k:k + batch]).sum().item()
+    return correct / len(x)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", choices=sorted(ARCHS), required=True)
+    ap.add_argument("--dataset", choices=sorted(DATASETS), required=True)
+    ap.add_argument("--epochs", type=int, required=True)
+    ap.add_argument("--state", required=True, help="folder for the per-epoch resumable state (outside the repo)")
+    ap.add_argument("--final", required=True, help="where to save the final plain state_dict")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr-decay", type=float, default=0.9)
+    ap.add_argument("--lam-recon", type=float, default=0.392)
+    ap.add_argument("--shift", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--limit", type=int, default=0, help="use only the first N training images (smoke tests)")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    a = cm.Arch(ARCHS[args.arch])
+    model = FastCapsuleNet(a)
+    reference = cm.CapsuleNet(a)
+    reference.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        probe = torch.rand(4, *ARCHS[args.arch]["input"])
+        diff = (model.capsules(probe) - reference.capsules(probe)).abs().max().item()
+    if diff > 1e-5:
+        sys.exit(f"FastCapsuleNet differs from CapsuleNet by {diff}")
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=args.lr_decay)
+    gen = torch.Generator().manual_seed(args.seed)
+    history, start = [], 0
+    os.makedirs(args.state, exist_ok=True)
+    state_path = os.path.join(args.state, "state.pt")
+    if os.path.exists(state_path):
+        st = torch.load(state_path)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        gen.set_state(st["generator"])
+        history, start = st["history"], st["epoch"]
+        print(f"resuming after epoch {start}", flush=True)
+
+    xtr, ytr = load(args.dataset, "train")
+    xte, yte = load(args.dataset, "test")
+    if args.limit:
+        xtr, ytr = xtr[:args.limit], ytr[:args.limit]
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"{args.arch} CapsNet on {args.dataset}: {n_params} parameters, {len(xtr)} training images, "
+          f"{args.threads} threads", flush=True)
+
+    for epoch in range(start, args.epochs):
+        model.train()
+        t0 = time.time()
+        perm = torch.randperm(len(xtr), generator=gen)
+        total, steps = 0.0, 0
+        for k in range(0, len(xtr), args.batch):
+            idx = perm[k:k + args.batch]
+            x = shift(xtr[idx], args.shift, gen) if args.shift else xtr[idx]
+            y = ytr[idx]
+            lengths, _, recon = model(x, F.one_hot(y, a.classes).float())
+            loss = margin_loss(lengths, y) + args.lam_recon * F.mse_loss(recon.view_as(x), x)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item()
+            steps += 1
+            if steps % 100 == 0 or steps == 5:
+                print(f"  epoch {epoch + 1} step {steps}: loss {total / steps:.5f} ({time.time() - t0:.0f} s)", flush=True)
+        sched.step()
+        train_time = time.time() - t0
+        acc = evaluate(model, xte, yte)
+        history.append({"epoch": epoch + 1, "loss": total / steps, "test_acc_pytorch": acc,
+                        "train_seconds": round(train_time, 1), "lr": opt.param_groups[0]["lr"]})
+        print(f"epoch {epoch + 1}/{args.epochs}: loss {total / steps:.5f}, test accuracy (PyTorch) {100 * acc:.2f}%, "
+              f"{train_time / 60:.1f} min", flush=True)
+        tmp = state_path + ".tmp"
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                    "generator": gen.get_state(), "history": history, "epoch": epoch + 1}, tmp)
+        os.replace(tmp, state_path)
+
+    os.makedirs(os.path.dirname(os.path.abspath(args.final)), exist_ok=True)
+    torch.save(model.state_dict(), args.final)
+    with open(os.path.splitext(args.final)[0] + ".history.json", "w") as f:
+        json.dump({"args": vars(args), "parameters": n_params, "history": history}, f, indent=1)
+    print(f"saved {args.final}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
