@@ -19,6 +19,7 @@ using nlohmann::json;
 namespace {
 
 std::string env_dir(const char* var) {
+  if (std::string(var) == "CAPSRT_CHECKPOINTS") return testutil::source_path("tests/data/checkpoints/");
   const char* v = std::getenv(var);
   REQUIRE(v != nullptr);  // set by CTest (tests/CMakeLists.txt)
   return std::string(v) + "/";

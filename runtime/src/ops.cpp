@@ -145,6 +145,7 @@ caps_status op_infer(const caps_op_entry& op, const Shape* in, const caps_model_
       const Shape& w = in[1];
       if (u.rank != 2 || w.rank != 4 || w.dims[1] != u.dims[0] || w.dims[3] != u.dims[1])
         return CAPS_ERR_SHAPE_MISMATCH;
+      if (w.dims[2] > kMaxCapsDim) return CAPS_ERR_BAD_OP;  // poses fit a small stack buffer
       const uint64_t J = w.dims[0], I = w.dims[1], DO = w.dims[2];
       info->output = make_shape(2, J, DO);
       info->scratch_bytes = routing_scratch(J, I, DO).total;

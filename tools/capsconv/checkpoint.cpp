@@ -75,25 +75,29 @@ bool has_tensor_values(const PyRef& d) {
 void collect_state_dict(const PyRef& top, Checkpoint& ck, const std::map<std::string, std::shared_ptr<const std::vector<uint8_t>>>& storages) {
   if (top->kind != PyKind::Dict)
     throw CheckpointError("the checkpoint holds a " + describe(top) + ", not a dict of tensors");
-  PyRef sd;
-  if (has_tensor_values(top)) {
-    sd = top;
-  } else {
-    static const char* const kWrappers[] = {"state_dict", "model_state_dict", "model", "net",
-                                            "network", "state", "weights"};
-    for (const char* w : kWrappers)
-      for (const auto& kv : top->entries)
-        if (!sd && kv.first->kind == PyKind::Str && kv.first->text == w && has_tensor_values(kv.second)) {
-          sd = kv.second;
-          ck.wrapper = w;
-        }
-    if (!sd) {
-      std::string keys;
-      for (const auto& kv : top->entries)
-        if (kv.first->kind == PyKind::Str) keys += (keys.empty() ? "" : ", ") + kv.first->text;
-      throw CheckpointError("no tensors found: the checkpoint is a dict with keys {" + keys +
-                            "} and none of state_dict, model_state_dict, model, net holds tensors");
-    }
+  // The state_dict: the top-level dict, or the wrapper entry holding the most tensors (a training
+  // checkpoint may keep an RNG state tensor beside {'model': state_dict, 'optimizer': ...}).
+  auto tensor_count = [](const PyRef& d) {
+    size_t n = 0;
+    for (const auto& kv : d->entries) n += kv.second->kind == PyKind::Tensor;
+    return n;
+  };
+  PyRef sd = has_tensor_values(top) ? top : nullptr;
+  static const char* const kWrappers[] = {"state_dict", "model_state_dict", "model", "net",
+                                          "network", "state", "weights"};
+  for (const char* w : kWrappers)
+    for (const auto& kv : top->entries)
+      if (kv.first->kind == PyKind::Str && kv.first->text == w && has_tensor_values(kv.second) &&
+          (!sd || tensor_count(kv.second) > tensor_count(sd))) {
+        sd = kv.second;
+        ck.wrapper = w;
+      }
+  if (!sd) {
+    std::string keys;
+    for (const auto& kv : top->entries)
+      if (kv.first->kind == PyKind::Str) keys += (keys.empty() ? "" : ", ") + kv.first->text;
+    throw CheckpointError("no tensors found: the checkpoint is a dict with keys {" + keys +
+                          "} and none of state_dict, model_state_dict, model, net holds tensors");
   }
   bool all_prefixed = true;
   for (const auto& kv : sd->entries) {

@@ -1,132 +1,343 @@
-// capsrun: loads a capsrt model, runs it and prints what it sees: top classes with scores, the
-// winning capsule's pose, latency, and the reconstruction as terminal art.
-// (Image files and datasets arrive with the trained models; for now the input is a built-in
-// test pattern.)
+// capsrun: runs a capsrt model on image files or IDX datasets. Prints the top classes with their
+// scores (or JSON), evaluates accuracy with per-class accuracy, confusion matrix and latency, and
+// draws the paper's pictures: inputs beside their reconstructions, and the capsule-dimension
+// figure (each pose dimension of the winning capsule varied over [-0.25, 0.25] and decoded).
+// docs/capsrun.md describes the options and the image rule.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <numeric>
-#include <vector>
+#include <thread>
 
 #include "capsrt/capsrt.hpp"
+#include "evaluate.hpp"
+#include "idx.hpp"
+#include "image.hpp"
 #include "io.hpp"
+
+using namespace capsrt;
+using namespace capsrt::tools;
+using nlohmann::json;
 
 namespace {
 
-// A hand-drawn "7" scaled to the model's input (pixels 0..255).
-std::vector<uint8_t> test_pattern(uint32_t c, uint32_t h, uint32_t w) {
-  std::vector<uint8_t> img(size_t{c} * h * w, 0);
-  for (uint32_t y = 0; y < h; ++y)
-    for (uint32_t x = 0; x < w; ++x) {
-      const float fy = (y + 0.5f) / h, fx = (x + 0.5f) / w;
-      const bool bar = fy > 0.22f && fy < 0.32f && fx > 0.25f && fx < 0.75f;
-      const float diag_x = 0.75f - (fy - 0.27f) * 0.5f;  // from the bar's right end down-left
-      const bool stem = fy >= 0.27f && fy < 0.82f && fx > diag_x - 0.06f && fx < diag_x + 0.05f;
-      if (bar || stem)
-        for (uint32_t k = 0; k < c; ++k) img[(size_t{k} * h + y) * w + x] = 255;
+struct Inputs {
+  std::vector<uint8_t> data;         // count x input_size, CHW bytes
+  std::vector<std::string> names;    // file names, or "#index" for dataset images
+  std::vector<int> labels;           // -1 when unknown
+  std::vector<bool> inverted;
+  size_t count() const { return names.size(); }
+};
+
+class Progress {
+ public:
+  Progress(size_t total, bool quiet) : total_(total), tty_(isatty(2)), quiet_(quiet || total < 200) {}
+  void operator()(size_t done) {
+    if (quiet_) return;
+    const int pct = static_cast<int>(100 * done / total_);
+    if (tty_) {
+      const int bar = pct * 30 / 100;
+      std::fprintf(stderr, "\r  [%.*s%*s] %zu/%zu %3d%%", bar, "==============================", 30 - bar, "",
+                   done, total_, pct);
+      if (done == total_) std::fprintf(stderr, "\n");
+    } else if (pct / 10 > last_ / 10 || done == total_) {
+      std::fprintf(stderr, "  %zu/%zu (%d%%)\n", done, total_, pct);
     }
-  return img;
+    last_ = pct;
+  }
+
+ private:
+  size_t total_;
+  bool tty_, quiet_;
+  int last_ = -1;
+};
+
+double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t k = std::min(v.size() - 1, static_cast<size_t>(std::ceil(q * v.size())) - (q > 0 ? 1 : 0));
+  return v[k];
 }
 
-void print_art(const float* a, const float* b, uint32_t h, uint32_t w) {
-  const char* ramp = " .:-=+*#%@";
-  auto ch = [&](float v) { return ramp[std::clamp(static_cast<int>(v * 9.99f), 0, 9)]; };
-  for (uint32_t y = 0; y < h; ++y) {
-    std::string line;
-    for (uint32_t x = 0; x < w; ++x) line += ch(a[y * w + x]);
-    line += "   |   ";
-    for (uint32_t x = 0; x < w; ++x) line += ch(b[y * w + x]);
-    std::cout << "  " << line << '\n';
+struct Session {
+  const Model& model;
+  AlignedBuffer arena;
+  Interpreter it;
+  explicit Session(const Model& m) : model(m), arena(m.arena_size()) {
+    const caps_status s = it.init(m, arena.data(), arena.size());
+    if (s != CAPS_OK) throw IoError(std::string("interpreter: ") + caps_status_message(s));
   }
+  void classify(const uint8_t* input) {
+    caps_status s = it.set_input_u8(input, model.input_size());
+    if (s == CAPS_OK) s = it.invoke();
+    if (s != CAPS_OK) throw IoError(std::string("invoke: ") + caps_status_message(s));
+  }
+};
+
+// Inputs beside their reconstructions: up to 8 pairs per row, scaled x2, on a gray canvas.
+void recon_grid(const Model& m, const Inputs& in, size_t n, const std::string& path) {
+  const caps_model_attributes& a = m.attributes();
+  const int H = static_cast<int>(a.input_height), W = static_cast<int>(a.input_width), S = 2, gap = 4;
+  n = std::min(n, in.count());
+  const int per_row = static_cast<int>(std::min<size_t>(8, n)), rows = static_cast<int>((n + 7) / 8);
+  const int cell_w = 2 * W * S + 2 + gap, cell_h = H * S + gap;
+  Canvas canvas(per_row * cell_w + gap, rows * cell_h + gap, 96);
+  Session s(m);
+  std::vector<float> x(m.input_size());
+  for (size_t k = 0; k < n; ++k) {
+    s.classify(&in.data[k * m.input_size()]);
+    const float* image = nullptr;
+    const caps_status st = s.it.reconstruct(-1, &image);
+    if (st != CAPS_OK) throw IoError(std::string("reconstruct: ") + caps_status_message(st));
+    for (size_t p = 0; p < x.size(); ++p) x[p] = in.data[k * m.input_size() + p] / 255.0f;
+    const int cx = gap + static_cast<int>(k % 8) * cell_w, cy = gap + static_cast<int>(k / 8) * cell_h;
+    canvas.paste(x.data(), W, H, cx, cy, S);
+    canvas.paste(image, W, H, cx + W * S + 2, cy, S);
+  }
+  write_png(path, canvas.pixels, canvas.width, canvas.height, 1);
+}
+
+// The paper's figure 4: one row per pose dimension of the winning capsule, 11 columns for
+// offsets -0.25, -0.20, ..., +0.25 added to that dimension, each decoded.
+void dims_figure(const Model& m, const Inputs& in, size_t index, const std::string& path, uint32_t* cls) {
+  const caps_model_attributes& a = m.attributes();
+  const int H = static_cast<int>(a.input_height), W = static_cast<int>(a.input_width), S = 2, gap = 2;
+  Session s(m);
+  s.classify(&in.data[index * m.input_size()]);
+  *cls = s.it.predicted_class();
+  const int D = static_cast<int>(s.it.pose_dim());
+  std::vector<float> pose(s.it.poses() + *cls * D, s.it.poses() + (*cls + 1) * D);
+  Canvas canvas(11 * (W * S + gap) + gap, D * (H * S + gap) + gap, 96);
+  for (int d = 0; d < D; ++d)
+    for (int step = 0; step < 11; ++step) {
+      std::vector<float> p = pose;
+      p[d] += -0.25f + 0.05f * static_cast<float>(step);
+      const float* image = nullptr;
+      const caps_status st = s.it.reconstruct_pose(*cls, p.data(), &image);
+      if (st != CAPS_OK) throw IoError(std::string("reconstruct: ") + caps_status_message(st));
+      canvas.paste(image, W, H, gap + step * (W * S + gap), gap + d * (H * S + gap), S);
+    }
+  write_png(path, canvas.pixels, canvas.width, canvas.height, 1);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"capsrun: run a capsrt model and show its outputs"};
-  std::string model_path;
-  int repeat = 20;
-  unsigned top = 5;
-  bool no_recon = false;
+  CLI::App app{"capsrun: run a capsrt model on images or an IDX dataset; evaluate; draw reconstructions"};
+  std::string model_path, idx_images, idx_labels, invert_arg = "auto", grid_path, dims_path;
+  std::vector<std::string> files;
+  size_t limit = 0, offset = 0, grid_n = 32, dims_index = 0;
+  unsigned top = 3;
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  bool eval = false, as_json = false, quiet = false;
   app.add_option("model", model_path, "model file (.caps)")->required();
-  app.add_option("--repeat", repeat, "timed invocations")->check(CLI::Range(1, 100000))
+  app.add_option("images", files, "image files (PNG, JPEG, BMP, PGM/PPM, GIF, TGA)");
+  app.add_option("--idx-images", idx_images, "IDX image file (raw or .gz), e.g. MNIST's t10k-images-idx3-ubyte");
+  app.add_option("--idx-labels", idx_labels, "IDX label file matching --idx-images");
+  app.add_flag("--eval", eval, "report accuracy, per-class accuracy, confusion matrix and latency (needs labels)");
+  app.add_option("--offset", offset, "first dataset image to use")->capture_default_str();
+  app.add_option("--limit", limit, "use at most N dataset images (0: all)")->capture_default_str();
+  app.add_option("--threads", threads, "worker threads, one interpreter and arena each")
+      ->check(CLI::Range(1, 256))->capture_default_str();
+  app.add_option("--top", top, "classes listed per image")->capture_default_str();
+  app.add_option("--invert", invert_arg, "image files: invert to light-on-dark: auto (when the border is light), yes, no")
+      ->check(CLI::IsMember({"auto", "yes", "no"}))->capture_default_str();
+  app.add_flag("--json", as_json, "print results as JSON");
+  app.add_option("--recon-grid", grid_path, "write a PNG of inputs beside their reconstructions");
+  app.add_option("--grid-count", grid_n, "inputs in the reconstruction grid")->capture_default_str();
+  app.add_option("--dims-figure", dims_path,
+                 "write a PNG varying each pose dimension of the winning capsule over [-0.25, 0.25] in 11 steps");
+  app.add_option("--dims-index", dims_index, "which input (0-based, after --offset) the dimension figure shows")
       ->capture_default_str();
-  app.add_option("--top", top, "classes to list")->capture_default_str();
-  app.add_flag("--no-reconstruction", no_recon, "skip the decoder");
+  app.add_flag("-q,--quiet", quiet, "no progress bar");
+  app.footer("Exit status: 0 ok; 2 unreadable model; 3 unreadable or corrupt input (the others still run); 1 other errors.");
   CLI11_PARSE(app, argc, argv);
 
-  capsrt::tools::AlignedBuffer file;
+  AlignedBuffer file;
+  Model model;
   try {
-    file = capsrt::tools::read_file(model_path);
+    file = read_file(model_path);
+  } catch (const std::exception& e) {
+    std::cerr << "capsrun: " << e.what() << '\n';
+    return 2;
+  }
+  caps_status st = model.load(file.data(), file.size());
+  if (st != CAPS_OK) {
+    std::cerr << "capsrun: " << model_path << ": " << status_message(st) << '\n';
+    return 2;
+  }
+  const caps_model_attributes& a = model.attributes();
+  const size_t in_size = model.input_size();
+  int status = 0;
+
+  // Gather the inputs.
+  Inputs in;
+  const Invert invert = invert_arg == "yes" ? Invert::Yes : invert_arg == "no" ? Invert::No : Invert::Auto;
+  for (const std::string& f : files) {
+    try {
+      const Image img = load_image(f, static_cast<int>(a.input_channels));
+      bool inv = false;
+      const auto x = to_model_input(img, static_cast<int>(a.input_channels), static_cast<int>(a.input_height),
+                                    static_cast<int>(a.input_width), invert, &inv);
+      in.data.insert(in.data.end(), x.begin(), x.end());
+      in.names.push_back(f);
+      in.labels.push_back(-1);
+      in.inverted.push_back(inv);
+    } catch (const std::exception& e) {
+      std::cerr << "capsrun: " << e.what() << '\n';
+      status = 3;
+    }
+  }
+  if (!idx_images.empty()) {
+    try {
+      const IdxImages ds = read_idx_images(idx_images);
+      if (ds.rows != a.input_height || ds.cols != a.input_width || a.input_channels != 1)
+        throw IoError(idx_images + ": images are " + std::to_string(ds.rows) + "x" + std::to_string(ds.cols) +
+                      ", the model takes " + std::to_string(a.input_channels) + "x" + std::to_string(a.input_height) +
+                      "x" + std::to_string(a.input_width));
+      std::vector<uint8_t> labels;
+      if (!idx_labels.empty()) {
+        labels = read_idx_labels(idx_labels);
+        if (labels.size() != ds.count)
+          throw IoError(idx_labels + ": " + std::to_string(labels.size()) + " labels for " +
+                        std::to_string(ds.count) + " images");
+      }
+      if (offset > ds.count) throw IoError("--offset " + std::to_string(offset) + " is past the dataset's " + std::to_string(ds.count) + " images");
+      const size_t n = limit ? std::min<size_t>(limit, ds.count - offset) : ds.count - offset;
+      in.data.insert(in.data.end(), ds.pixels.begin() + static_cast<long>(offset * in_size),
+                     ds.pixels.begin() + static_cast<long>((offset + n) * in_size));
+      for (size_t k = 0; k < n; ++k) {
+        in.names.push_back("#" + std::to_string(offset + k));
+        in.labels.push_back(labels.empty() ? -1 : labels[offset + k]);
+        in.inverted.push_back(false);
+      }
+    } catch (const std::exception& e) {
+      std::cerr << "capsrun: " << e.what() << '\n';
+      return 3;
+    }
+  }
+  if (in.count() == 0) {
+    std::cerr << "capsrun: nothing to run: give image files or --idx-images" << (status ? " (none could be read)" : "") << '\n';
+    return status ? status : 1;
+  }
+  if (eval && std::count(in.labels.begin(), in.labels.end(), -1) > 0) {
+    std::cerr << "capsrun: --eval needs labels for every input (--idx-labels)\n";
+    return 1;
+  }
+
+  try {
+    if (!as_json)
+      std::printf("model: %s (%s), input %ux%ux%u, %u classes, arena %zu bytes\n", model_path.c_str(),
+                  model.description(), a.input_channels, a.input_height, a.input_width, a.num_classes,
+                  model.arena_size());
+    if (!as_json && eval)
+      std::printf("evaluating %zu images on %d thread%s\n", in.count(), threads, threads > 1 ? "s" : "");
+    Progress progress(in.count(), quiet || as_json || !eval);
+    const RunResult r = run_all(model, in.data.data(), in.count(), threads, std::ref(progress));
+    const double median = percentile(r.latency_ms, 0.5), p90 = percentile(r.latency_ms, 0.9);
+    json out;
+    out["model"] = model_path;
+    out["count"] = in.count();
+    out["latency_ms"] = {{"median", median}, {"p90", p90}};
+    out["images_per_second"] = in.count() / r.wall_seconds;
+    out["threads"] = threads;
+
+    if (!eval) {  // per-input listing
+      Session s(model);
+      json items = json::array();
+      for (size_t k = 0; k < in.count(); ++k) {
+        s.classify(&in.data[k * in_size]);
+        std::vector<uint32_t> order(a.num_classes);
+        std::iota(order.begin(), order.end(), 0u);
+        std::stable_sort(order.begin(), order.end(),
+                         [&](uint32_t x, uint32_t y) { return s.it.scores()[x] > s.it.scores()[y]; });
+        json item = {{"input", in.names[k]}, {"inverted", static_cast<bool>(in.inverted[k])}};
+        if (in.labels[k] >= 0) item["label"] = model.class_name(static_cast<uint32_t>(in.labels[k]));
+        std::string line = in.names[k] + ":";
+        for (uint32_t t = 0; t < std::min<uint32_t>(top, a.num_classes); ++t) {
+          const uint32_t c = order[t];
+          item["top"].push_back({{"class", model.class_name(c)}, {"index", c}, {"score", s.it.scores()[c]}});
+          char buf[96];
+          std::snprintf(buf, sizeof buf, "%s %s %.4f", t ? "," : "", model.class_name(c), s.it.scores()[c]);
+          line += buf;
+        }
+        if (in.inverted[k]) line += "   (inverted: dark ink on a light background)";
+        if (in.labels[k] >= 0) line += std::string("   label ") + model.class_name(static_cast<uint32_t>(in.labels[k]));
+        items.push_back(item);
+        if (!as_json) std::printf("%s\n", line.c_str());
+      }
+      out["results"] = items;
+    } else {
+      const uint32_t C = a.num_classes;
+      std::vector<std::vector<size_t>> confusion(C, std::vector<size_t>(C, 0));
+      size_t correct = 0;
+      for (size_t k = 0; k < in.count(); ++k) {
+        const int label = in.labels[k];
+        if (label < 0 || static_cast<uint32_t>(label) >= C)
+          throw IoError("label " + std::to_string(label) + " of input " + in.names[k] + " is not a class of the model");
+        confusion[label][r.predicted[k]]++;
+        correct += static_cast<uint32_t>(label) == r.predicted[k];
+      }
+      out["correct"] = correct;
+      out["accuracy"] = double(correct) / in.count();
+      out["confusion"] = confusion;
+      json per_class = json::array();
+      for (uint32_t c = 0; c < C; ++c) {
+        const size_t n = std::accumulate(confusion[c].begin(), confusion[c].end(), size_t{0});
+        per_class.push_back({{"class", model.class_name(c)}, {"count", n},
+                             {"accuracy", n ? double(confusion[c][c]) / n : 0.0}});
+      }
+      out["per_class"] = per_class;
+      if (!as_json) {
+        std::printf("\naccuracy: %.2f%% (%zu of %zu)\n\nper class:\n", 100.0 * correct / in.count(), correct, in.count());
+        for (uint32_t c = 0; c < C; ++c)
+          std::printf("  %-12s %7.2f%%  (%zu of %zu)\n", model.class_name(c),
+                      100.0 * per_class[c]["accuracy"].get<double>(), confusion[c][c],
+                      per_class[c]["count"].get<size_t>());
+        std::printf("\nconfusion matrix (rows: true class, columns: predicted):\n%12s", "");
+        for (uint32_t c = 0; c < C; ++c) std::printf(" %6.6s", model.class_name(c));
+        std::printf("\n");
+        for (uint32_t t = 0; t < C; ++t) {
+          std::printf("  %-10.10s", model.class_name(t));
+          for (uint32_t p = 0; p < C; ++p) std::printf(" %6zu", confusion[t][p]);
+          std::printf("\n");
+        }
+      }
+    }
+    if (!as_json)
+      std::printf("\nlatency per image (set_input + invoke): median %.2f ms, 90th percentile %.2f ms; "
+                  "%.1f images/s on %d thread%s\n",
+                  median, p90, in.count() / r.wall_seconds, threads, threads > 1 ? "s" : "");
+
+    if (!grid_path.empty() || !dims_path.empty()) {
+      if (a.recon_tensor == CAPS_NONE) throw IoError("the model has no decoder: no reconstructions to draw");
+      if (a.input_channels != 1) throw IoError("pictures are drawn for 1-channel models only");
+    }
+    if (!grid_path.empty()) {
+      recon_grid(model, in, grid_n, grid_path);
+      out["recon_grid"] = grid_path;
+      if (!as_json)
+        std::printf("wrote %s: %zu inputs (left) beside their reconstructions from the predicted class's capsule (right)\n",
+                    grid_path.c_str(), std::min(grid_n, in.count()));
+    }
+    if (!dims_path.empty()) {
+      if (dims_index >= in.count()) throw IoError("--dims-index is past the inputs");
+      uint32_t cls = 0;
+      dims_figure(model, in, dims_index, dims_path, &cls);
+      out["dims_figure"] = dims_path;
+      if (!as_json)
+        std::printf("wrote %s: input %s, capsule %s; row d varies pose dimension d by -0.25..+0.25 in steps of 0.05\n",
+                    dims_path.c_str(), in.names[dims_index].c_str(), model.class_name(cls));
+    }
+    if (as_json) std::printf("%s\n", out.dump(1).c_str());
   } catch (const std::exception& e) {
     std::cerr << "capsrun: " << e.what() << '\n';
     return 1;
   }
-  capsrt::Model model;
-  caps_status st = model.load(file.data(), file.size());
-  if (st != CAPS_OK) {
-    std::cerr << "capsrun: " << model_path << ": " << capsrt::status_message(st) << '\n';
-    return 2;
-  }
-  const caps_model_attributes& a = model.attributes();
-  capsrt::tools::AlignedBuffer arena(model.arena_size());
-  capsrt::Interpreter it;
-  if ((st = it.init(model, arena.data(), arena.size())) != CAPS_OK) {
-    std::cerr << "capsrun: " << capsrt::status_message(st) << '\n';
-    return 2;
-  }
-  std::printf("model   %s (%s): input %ux%ux%u, %u classes, %u ops, %u routing iterations\n",
-              model_path.c_str(), model.description(), a.input_channels, a.input_height,
-              a.input_width, a.num_classes, model.op_count(), a.routing_iterations);
-  std::printf("memory  model %zu bytes, arena %zu bytes\n", file.size(), model.arena_size());
-
-  const std::vector<uint8_t> pixels = test_pattern(a.input_channels, a.input_height, a.input_width);
-  std::vector<double> ms;
-  for (int r = 0; r < repeat; ++r) {
-    it.set_input_u8(pixels.data(), pixels.size());
-    const auto t0 = std::chrono::steady_clock::now();
-    st = it.invoke();
-    const auto t1 = std::chrono::steady_clock::now();
-    if (st != CAPS_OK) {
-      std::cerr << "capsrun: invoke: " << capsrt::status_message(st) << '\n';
-      return 3;
-    }
-    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  const double median = ms[ms.size() / 2];
-
-  std::printf("input   built-in test pattern (a drawn 7)\n\nscores\n");
-  std::vector<uint32_t> order(a.num_classes);
-  std::iota(order.begin(), order.end(), 0u);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](uint32_t x, uint32_t y) { return it.scores()[x] > it.scores()[y]; });
-  for (uint32_t k = 0; k < std::min<uint32_t>(top, a.num_classes); ++k)
-    std::printf("  %-12s %.6f\n", model.class_name(order[k]), it.scores()[order[k]]);
-  const uint32_t best = it.predicted_class();
-  std::printf("predicted class: %s\n\npose of capsule %s:\n ", model.class_name(best),
-              model.class_name(best));
-  for (uint32_t d = 0; d < it.pose_dim(); ++d) std::printf(" %+.4f", it.poses()[best * it.pose_dim() + d]);
-  std::printf("\n\nlatency (classifier, reference kernels, %d runs): median %.2f ms, min %.2f ms"
-              " = %.1f images/s on one core\n",
-              repeat, median, ms.front(), 1000.0 / median);
-
-  if (!no_recon && a.recon_tensor != CAPS_NONE) {
-    const float* image = nullptr;
-    const auto t0 = std::chrono::steady_clock::now();
-    st = it.reconstruct(-1, &image);
-    const auto t1 = std::chrono::steady_clock::now();
-    if (st != CAPS_OK) {
-      std::cerr << "capsrun: reconstruct: " << capsrt::status_message(st) << '\n';
-      return 3;
-    }
-    std::printf("decoder: %.2f ms\n\ninput (left) and reconstruction from capsule %s (right):\n",
-                std::chrono::duration<double, std::milli>(t1 - t0).count(), model.class_name(best));
-    std::vector<float> in(pixels.size());
-    for (size_t n = 0; n < pixels.size(); ++n) in[n] = pixels[n] / 255.0f;
-    if (a.input_channels == 1) print_art(in.data(), image, a.input_height, a.input_width);
-  }
-  return 0;
+  return status;
 }

@@ -81,6 +81,11 @@ caps_status caps_get_poses(const caps_interpreter* it, const float** poses, uint
 caps_status caps_reconstruct(caps_interpreter* it, int32_t class_index, const float** image,
                              uint32_t* count);
 
+/* Runs the decoder on `pose` (dim floats, see caps_get_poses) in place of class `class_index`'s
+ * capsule; scores and poses stay as caps_invoke left them. */
+caps_status caps_reconstruct_pose(caps_interpreter* it, uint32_t class_index, const float* pose,
+                                  const float** image, uint32_t* count);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

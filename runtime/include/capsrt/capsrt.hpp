@@ -77,6 +77,10 @@ class Interpreter {
 
   // Decoder on the poses masked to `class_index` (-1: predicted). `*image` is C*H*W floats.
   caps_status reconstruct(int32_t class_index, const float** image);
+  // Decoder on a pose of the caller's (pose_dim() floats) standing in for class `class_index`'s
+  // capsule, as in the paper's figure of perturbed capsule dimensions. Scores and poses are
+  // left as invoke() made them.
+  caps_status reconstruct_pose(uint32_t class_index, const float* pose, const float** image);
 
  private:
   caps_status run_ops(uint32_t begin, uint32_t end, int32_t mask_class);

@@ -1,0 +1,158 @@
+// The tools' input readers: image files in each format and the model-input rule, IDX datasets
+// raw and gzipped, and the errors for corrupt or unreadable files.
+#include <zlib.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include "idx.hpp"
+#include "image.hpp"
+#include "io.hpp"
+#include "test_util.hpp"
+
+using namespace capsrt::tools;
+
+namespace {
+
+std::string fixture(const std::string& name) { return testutil::source_path("tests/data/images/" + name); }
+
+std::string temp_path(const std::string& name) { return "capsrt_test_" + name; }
+
+void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+std::vector<uint8_t> read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const IoError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// MNIST test image k straight from the IDX file (28x28, the reference for the fixtures).
+std::vector<uint8_t> mnist_image(size_t k) {
+  const IdxImages ds = read_idx_images(testutil::source_path("data/mnist/t10k-images-idx3-ubyte"));
+  REQUIRE(ds.count == 10000);
+  return std::vector<uint8_t>(ds.pixels.begin() + static_cast<long>(k * 784),
+                              ds.pixels.begin() + static_cast<long>((k + 1) * 784));
+}
+
+}  // namespace
+
+TEST_CASE("PNG, BMP and PGM load bit-exact, JPEG close; 28x28 inputs pass through the rule unchanged") {
+  const struct {
+    const char* file;
+    size_t index;
+    int max_error;
+  } cases[] = {{"mnist_0_label7.png", 0, 0}, {"mnist_1_label2.bmp", 1, 0}, {"mnist_2_label1.pgm", 2, 0},
+               {"mnist_3_label0.jpg", 3, 48}};
+  for (const auto& c : cases) {
+    INFO(c.file);
+    const Image img = load_image(fixture(c.file), 1);
+    REQUIRE(img.width == 28);
+    REQUIRE(img.height == 28);
+    bool inverted = true;
+    const auto x = to_model_input(img, 1, 28, 28, Invert::Auto, &inverted);
+    CHECK_FALSE(inverted);  // light digit on a dark background, as MNIST
+    const auto want = mnist_image(c.index);
+    int worst = 0;
+    long total = 0;
+    for (size_t k = 0; k < 784; ++k) {
+      worst = std::max(worst, std::abs(int(x[k]) - int(want[k])));
+      total += std::abs(int(x[k]) - int(want[k]));
+    }
+    CHECK(worst <= c.max_error);
+    CHECK(total / 784.0 < 3.0);  // JPEG: small mean error
+  }
+}
+
+TEST_CASE("a dark-on-light photo is inverted and fitted, keeping its aspect ratio, centred") {
+  const Image img = load_image(fixture("photo_label4.jpg"), 1);
+  REQUIRE(img.width == 90);
+  REQUIRE(img.height == 120);
+  bool inverted = false;
+  const auto x = to_model_input(img, 1, 28, 28, Invert::Auto, &inverted);
+  CHECK(inverted);
+  // 90x120 scaled by 28/120 is 21 wide: columns 0..2 and 25..27 are canvas (black)
+  for (int y = 0; y < 28; ++y)
+    for (int c : {0, 1, 2, 25, 26, 27}) REQUIRE(x[size_t(y) * 28 + c] == 0);
+  // the ink is bright after inversion: some pixel well above the paper's level
+  CHECK(*std::max_element(x.begin(), x.end()) > 150);
+  // forcing no inversion keeps the light paper light
+  const auto y = to_model_input(img, 1, 28, 28, Invert::No, &inverted);
+  CHECK_FALSE(inverted);
+  CHECK(y[14 * 28 + 5] > 150);
+}
+
+TEST_CASE("the fit rule worked by hand: a 4x2 white image into 2x2") {
+  Image img;
+  img.width = 4;
+  img.height = 2;
+  img.channels = 1;
+  img.pixels.assign(8, 255);
+  // scale 1/2: the image becomes 2x1, centred vertically: each output row is half image, half canvas
+  const auto x = to_model_input(img, 1, 2, 2, Invert::No, nullptr);
+  for (uint8_t v : x) CHECK(v == 128);
+  // the same image 4x4 into 2x2: plain 2x2 averaging
+  img.height = 4;
+  img.pixels = {0, 0, 255, 255, 0, 0, 255, 255, 255, 255, 0, 0, 255, 255, 0, 0};
+  const auto z = to_model_input(img, 1, 2, 2, Invert::No, nullptr);
+  CHECK(z == std::vector<uint8_t>{0, 255, 255, 0});
+  const auto inv = to_model_input(img, 1, 2, 2, Invert::Yes, nullptr);
+  CHECK(inv == std::vector<uint8_t>{255, 0, 0, 255});
+}
+
+TEST_CASE("corrupt, empty, missing and non-image files give clear errors") {
+  const auto png = read_bytes(fixture("mnist_0_label7.png"));
+  write_bytes(temp_path("truncated.png"), std::vector<uint8_t>(png.begin(), png.begin() + 60));
+  CHECK_THAT(error_of([] { load_image(temp_path("truncated.png"), 1); }),
+             Catch::Contains("capsrt_test_truncated.png") && Catch::Contains("corrupt image"));
+  write_bytes(temp_path("empty.png"), {});
+  CHECK_THAT(error_of([] { load_image(temp_path("empty.png"), 1); }), Catch::Contains("empty file"));
+  write_bytes(temp_path("text.jpg"), {'h', 'e', 'l', 'l', 'o', '\n'});
+  CHECK_THAT(error_of([] { load_image(temp_path("text.jpg"), 1); }), Catch::Contains("not a readable PNG, JPEG"));
+  CHECK_THAT(error_of([] { load_image("/nonexistent/x.png", 1); }), Catch::Contains("cannot open /nonexistent/x.png"));
+  CHECK_THAT(error_of([] { load_image(fixture("mnist_0_label7.png"), 2); }), Catch::Contains("2 input channels"));
+}
+
+TEST_CASE("IDX images and labels, raw and gzipped; malformed files refused") {
+  std::vector<uint8_t> idx = {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3};
+  for (int k = 0; k < 12; ++k) idx.push_back(uint8_t(k * 20));
+  write_bytes(temp_path("images.idx"), idx);
+  gzFile gz = gzopen(temp_path("images.idx.gz").c_str(), "wb");
+  gzwrite(gz, idx.data(), unsigned(idx.size()));
+  gzclose(gz);
+  for (const std::string& p : {temp_path("images.idx"), temp_path("images.idx.gz")}) {
+    const IdxImages ds = read_idx_images(p);
+    CHECK(ds.count == 2);
+    CHECK(ds.rows == 2);
+    CHECK(ds.cols == 3);
+    CHECK(ds.pixels[11] == 220);
+  }
+  write_bytes(temp_path("labels.idx"), {0, 0, 8, 1, 0, 0, 0, 3, 7, 2, 1});
+  CHECK(read_idx_labels(temp_path("labels.idx")) == std::vector<uint8_t>{7, 2, 1});
+
+  auto damaged = idx;
+  damaged.pop_back();
+  write_bytes(temp_path("short.idx"), damaged);
+  CHECK_THAT(error_of([] { read_idx_images(temp_path("short.idx")); }),
+             Catch::Contains("holds 11 bytes of pixels, the header says 12"));
+  write_bytes(temp_path("magic.idx"), {0, 0, 8, 1, 0, 0, 0, 0});
+  CHECK_THAT(error_of([] { read_idx_images(temp_path("magic.idx")); }), Catch::Contains("not an IDX image file"));
+  CHECK_THAT(error_of([] { read_idx_labels(temp_path("images.idx")); }), Catch::Contains("not an IDX label file"));
+  auto gzb = read_bytes(temp_path("images.idx.gz"));
+  gzb.resize(gzb.size() - 12);  // cut the gzip stream
+  write_bytes(temp_path("cut.idx.gz"), gzb);
+  CHECK_FALSE(error_of([] { read_idx_images(temp_path("cut.idx.gz")); }).empty());
+  CHECK_THAT(error_of([] { read_idx_images("/nonexistent.idx"); }), Catch::Contains("cannot open"));
+}

@@ -1,0 +1,30 @@
+// Running a model over many inputs on several threads: one Interpreter and arena per thread over
+// one shared Model (the runtime's threading contract).
+#ifndef CAPSRT_CAPSRUN_EVALUATE_HPP
+#define CAPSRT_CAPSRUN_EVALUATE_HPP
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "capsrt/capsrt.hpp"
+
+namespace capsrt {
+namespace tools {
+
+struct RunResult {
+  std::vector<uint32_t> predicted;    // per input
+  std::vector<float> top_score;       // per input
+  std::vector<double> latency_ms;     // per input: set_input + invoke
+  double wall_seconds = 0;
+};
+
+// Classifies `count` inputs of model.input_size() bytes each (CHW, 0..255). `progress(done)` is
+// called from the calling thread about five times a second. Throws IoError if an invoke fails.
+RunResult run_all(const Model& model, const uint8_t* inputs, size_t count, int threads,
+                  const std::function<void(size_t)>& progress);
+
+}  // namespace tools
+}  // namespace capsrt
+
+#endif

@@ -1,0 +1,50 @@
+// Images for the tools: reading PNG, JPEG, BMP, PGM/PPM (stb_image), turning them into a model's
+// input by a documented rule, and writing PNG pictures (stb_image_write).
+#ifndef CAPSRT_TOOLS_IMAGE_HPP
+#define CAPSRT_TOOLS_IMAGE_HPP
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace capsrt {
+namespace tools {
+
+// Pixels 0..255, `channels` interleaved per pixel (1 gray, 3 RGB), row-major.
+struct Image {
+  int width = 0, height = 0, channels = 0;
+  std::vector<uint8_t> pixels;
+};
+
+// Reads an image file as `channels` channels (1: grayscale by luma, 3: RGB). Throws IoError naming
+// the file and the reason for unreadable, corrupt or unsupported files.
+Image load_image(const std::string& path, int channels);
+
+enum class Invert { Auto, Yes, No };
+
+// The model-input rule (docs/capsrun.md): (1) grayscale or RGB as the model wants; (2) invert if
+// asked, or with Invert::Auto when the image's border is light (mean > 127: dark ink on light
+// paper, unlike MNIST); (3) scale by area averaging so the whole image fits the model's height and
+// width, keeping its aspect ratio; (4) centre it on a black canvas. An image already of the
+// model's size is only (1) and (2). Returns CHW bytes; `inverted` tells what (2) did.
+std::vector<uint8_t> to_model_input(const Image& img, int channels, int height, int width,
+                                    Invert invert, bool* inverted);
+
+// Writes 8-bit grayscale or RGB pixels as PNG; IoError on failure.
+void write_png(const std::string& path, const std::vector<uint8_t>& pixels, int width, int height,
+               int channels);
+
+// A canvas for tiling pictures: gray background, cells pasted at pixel positions, upscaled by
+// an integer factor.
+struct Canvas {
+  int width, height;
+  std::vector<uint8_t> pixels;
+  Canvas(int w, int h, uint8_t background);
+  // Pastes a C=1 image of floats in [0,1] (h x w) at (x, y), scaled by `scale` (nearest).
+  void paste(const float* image, int w, int h, int x, int y, int scale);
+};
+
+}  // namespace tools
+}  // namespace capsrt
+
+#endif
