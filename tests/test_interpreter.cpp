@@ -27,6 +27,23 @@ std::vector<double> squash(const std::vector<double>& s, const tools::CapsNetSpe
   return out;
 }
 
+// Decoder layers (ReLU..., sigmoid) applied to a masked capsule vector.
+std::vector<double> naive_decode(const tools::CapsNetSpec& s, const W& w, std::vector<double> h) {
+  for (size_t L = 0; L <= s.decoder_hidden.size(); ++L) {
+    const std::string p = "decoder." + std::to_string(2 * L);
+    const auto& wl = w.at(p + ".weight").data;
+    const auto& bl = w.at(p + ".bias").data;
+    std::vector<double> y(bl.size());
+    for (size_t o = 0; o < bl.size(); ++o) {
+      double acc = bl[o];
+      for (size_t k = 0; k < h.size(); ++k) acc += double(wl[o * h.size() + k]) * h[k];
+      y[o] = L == s.decoder_hidden.size() ? 1 / (1 + std::exp(-acc)) : std::max(0.0, acc);
+    }
+    h = y;
+  }
+  return h;
+}
+
 Naive naive_forward(const tools::CapsNetSpec& s, const W& w, const std::vector<float>& x, int mask_class) {
   auto at = [&](const char* name) { return w.at(name).data; };
   const int H = s.input_height, Wd = s.input_width;
@@ -132,19 +149,7 @@ Naive naive_forward(const tools::CapsNetSpec& s, const W& w, const std::vector<f
   if (keep < 0) keep = int(std::max_element(out.scores.begin(), out.scores.end()) - out.scores.begin());
   std::vector<double> h(size_t(J) * DO, 0.0);
   for (int d = 0; d < DO; ++d) h[size_t(keep) * DO + d] = out.poses[size_t(keep) * DO + d];
-  for (size_t L = 0; L <= s.decoder_hidden.size(); ++L) {
-    const std::string p = "decoder." + std::to_string(2 * L);
-    const auto wl = at((p + ".weight").c_str()), bl = at((p + ".bias").c_str());
-    const size_t n_out = bl.size();
-    std::vector<double> y(n_out);
-    for (size_t o = 0; o < n_out; ++o) {
-      double acc = bl[o];
-      for (size_t k = 0; k < h.size(); ++k) acc += double(wl[o * h.size() + k]) * h[k];
-      y[o] = L == s.decoder_hidden.size() ? 1 / (1 + std::exp(-acc)) : std::max(0.0, acc);
-    }
-    h = y;
-  }
-  out.recon = h;
+  out.recon = naive_decode(s, w, h);
   return out;
 }
 
@@ -303,4 +308,41 @@ TEST_CASE("a model without a decoder classifies and refuses to reconstruct") {
   CHECK(r.it.predicted_class() < 3);
   const float* image = nullptr;
   CHECK(r.it.reconstruct(-1, &image) == CAPS_ERR_UNSUPPORTED);
+}
+
+TEST_CASE("decoding a perturbed pose (the paper's capsule-dimension figure)") {
+  const auto spec = testutil::tiny_spec();
+  const auto w = testutil::tiny_weights(spec, 31);
+  Runner r(tools::build_capsnet(spec, w));
+  const auto x = testutil::random_floats(144, 31, 0.0f, 1.0f);
+  REQUIRE(r.it.set_input(x.data(), x.size()) == CAPS_OK);
+  REQUIRE(r.it.invoke() == CAPS_OK);
+  const std::vector<float> scores(r.it.scores(), r.it.scores() + 3), poses(r.it.poses(), r.it.poses() + 15);
+  // the unchanged pose of class 1 decodes exactly as reconstruct(1)
+  const float* a = nullptr;
+  REQUIRE(r.it.reconstruct(1, &a) == CAPS_OK);
+  const std::vector<float> plain(a, a + 144);
+  const float* b = nullptr;
+  REQUIRE(r.it.reconstruct_pose(1, &poses[5], &b) == CAPS_OK);
+  for (int k = 0; k < 144; ++k) REQUIRE(b[k] == plain[k]);
+  // dimension 2 moved by +0.25: the decoder of that vector, computed here
+  std::vector<float> pose(poses.begin() + 5, poses.begin() + 10);
+  pose[2] += 0.25f;
+  REQUIRE(r.it.reconstruct_pose(1, pose.data(), &b) == CAPS_OK);
+  std::vector<double> masked(15, 0.0);
+  for (int d = 0; d < 5; ++d) masked[5 + d] = pose[d];
+  const auto want = naive_decode(spec, w, masked);
+  bool moved = false;
+  for (int k = 0; k < 144; ++k) {
+    REQUIRE(b[k] == Approx(want[k]).margin(1e-5));
+    moved = moved || std::fabs(b[k] - plain[k]) > 1e-4f;
+  }
+  CHECK(moved);
+  // scores and poses are as invoke left them
+  for (int j = 0; j < 3; ++j) CHECK(r.it.scores()[j] == scores[j]);
+  for (int k = 0; k < 15; ++k) CHECK(r.it.poses()[k] == poses[k]);
+  CHECK(r.it.reconstruct_pose(3, pose.data(), &b) == CAPS_ERR_BAD_ARGUMENT);
+  CHECK(r.it.reconstruct_pose(0, nullptr, &b) == CAPS_ERR_NULL_ARGUMENT);
+  uint32_t n = 0;
+  CHECK(caps_reconstruct_pose(nullptr, 0, pose.data(), &a, &n) == CAPS_ERR_NULL_ARGUMENT);
 }
