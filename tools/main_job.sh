@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
-# The main job of README.md: installs what is missing, builds, writes the canonical CapsNet
-# (seeded random weights until trained checkpoints and capsconv land) and runs it with capsrun.
+# The main job of README.md: installs what is missing, builds capsconv and capsrun, converts the
+# shipped MNIST CapsNet checkpoint, evaluates it on the full official MNIST test set on all cores,
+# and draws the reconstruction grid and the capsule-dimension figure into out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
+bash tools/data/get_data.sh
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build/release -j "$(nproc)" --target capsgen capsrun >/dev/null
+cmake --build build/release -j "$(nproc)" --target capsconv capsrun >/dev/null
+model=canonical_mnist arch=canonical
+if [ ! -f models/canonical_mnist.pt ]; then
+  model=small_mnist arch=small
+  echo "(the canonical MNIST model is still being trained: running the small one)"
+fi
 mkdir -p out
-build/release/tools/capsgen --preset canonical --seed 1 -o out/canonical-random.caps --summary
+echo "== capsconv: models/$model.pt -> out/$model.caps"
+build/release/tools/capsconv "models/$model.pt" --arch "$arch" -o "out/$model.caps" --summary
 echo
-build/release/tools/capsrun out/canonical-random.caps --repeat 10
+echo "== capsrun: the 10,000 images of the MNIST test set"
+build/release/tools/capsrun "out/$model.caps" \
+  --idx-images data/mnist/t10k-images-idx3-ubyte --idx-labels data/mnist/t10k-labels-idx1-ubyte \
+  --eval --threads "$(nproc)" --recon-grid out/reconstructions.png --dims-figure out/capsule_dimensions.png

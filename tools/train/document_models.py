@@ -1,0 +1,96 @@
+#!/usr/bin/python3
+"""Measures every trained model in models/ with capsrt itself (capsconv, then capsrun --eval on the
+official test set) and writes models/models.json (what the accuracy tests check) and
+docs/models.md. Run from the repository root after a build:
+
+    /usr/bin/python3 tools/train/document_models.py build/release/tools
+"""
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+MODELS = [  # name, arch, dataset, subset size checked in CI (0: the full test set)
+    ("canonical_mnist", "canonical", "mnist", 1000),
+    ("small_mnist", "small", "mnist", 0),
+    ("canonical_fashion", "canonical", "fashion", 1000),
+    ("small_fashion", "small", "fashion", 0),
+]
+DATA = {
+    "mnist": ("data/mnist/t10k-images-idx3-ubyte", "data/mnist/t10k-labels-idx1-ubyte"),
+    "fashion": ("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
+                "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"),
+}
+TARGET = {"canonical_mnist": 0.995, "small_mnist": 0.990, "canonical_fashion": 0.90, "small_fashion": 0.90}
+
+
+def evaluate(tools, caps, dataset, limit=0):
+    images, labels = DATA[dataset]
+    cmd = [os.path.join(tools, "capsrun"), caps, "--idx-images", os.path.join(ROOT, images), "--idx-labels",
+           os.path.join(ROOT, labels), "--eval", "--json", "-q"] + (["--limit", str(limit)] if limit else [])
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+
+
+def main():
+    tools = os.path.abspath(sys.argv[1])
+    manifest, rows = {}, []
+    for name, arch, dataset, subset in MODELS:
+        ckpt = os.path.join(ROOT, "models", name + ".pt")
+        if not os.path.exists(ckpt):
+            print(f"{name}: not trained yet")
+            continue
+        caps = os.path.join("/tmp", name + ".caps")
+        subprocess.run([os.path.join(tools, "capsconv"), ckpt, "--arch", arch, "-o", caps, "-q"], check=True)
+        full = evaluate(tools, caps, dataset)
+        entry = {"checkpoint": name + ".pt", "arch": arch, "dataset": dataset,
+                 "capsrt_test_correct": full["correct"], "capsrt_test_count": full["count"],
+                 "capsrt_test_accuracy": full["accuracy"], "target_accuracy": TARGET[name]}
+        if subset:
+            part = evaluate(tools, caps, dataset, subset)
+            entry.update({"capsrt_subset_correct": part["correct"], "capsrt_subset_count": part["count"]})
+        hist = json.load(open(os.path.join(ROOT, "models", name + ".history.json")))
+        last = hist["history"][-1]
+        entry.update({"epochs": len(hist["history"]), "train_minutes": round(sum(h["train_seconds"] for h in hist["history"]) / 60),
+                      "pytorch_test_accuracy": last["test_acc_pytorch"], "parameters": hist["parameters"],
+                      "latency_ms_median": round(full["latency_ms"]["median"], 2)})
+        manifest[name] = entry
+        print(f"{name}: capsrt {100 * full['accuracy']:.2f}% ({full['correct']}/{full['count']}), "
+              f"PyTorch {100 * last['test_acc_pytorch']:.2f}%")
+        a = hist["args"]
+        rows.append((name, entry, f"tools/train/train.py --arch {a['arch']} --dataset {a['dataset']} "
+                                  f"--epochs {a['epochs']} --state STATE_DIR --final models/{name}.pt"))
+    json.dump(manifest, open(os.path.join(ROOT, "models", "models.json"), "w"), indent=1)
+    write_doc(rows)
+
+
+def write_doc(rows):
+    lines = ["# Trained models", "",
+             "Plain PyTorch state_dicts in XifengGuo/CapsNet-Pytorch's key layout (what users bring), trained",
+             "by `tools/train/train.py` with Debian's python3-torch on this project's 2-core CPU machines:",
+             "margin loss (m+ 0.9, m- 0.1, lambda 0.5) + 0.392 x MSE reconstruction, Adam 1e-3 decayed x0.9",
+             "per epoch, random shifts of up to 2 px, batch 100, seed 1. The weights of the last epoch are",
+             "shipped (no model selection on the test set). `tools/train/train_all.sh` trains all four, resumably.",
+             "", "Accuracies are measured by capsrt itself: the checkpoint converted with `capsconv`, then",
+             "`capsrun --eval` on the official 10,000-image test set (`tools/train/document_models.py`, which",
+             "also writes `models/models.json`, the figures the tests check).", "",
+             "| model | architecture | parameters | dataset | epochs | training time | test accuracy (capsrt) | (PyTorch) | target |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, e, _ in rows:
+        lines.append(f"| `models/{name}.pt` | {e['arch']} | {e['parameters']:,} | {e['dataset']} | {e['epochs']} | "
+                     f"{e['train_minutes']} min | **{100 * e['capsrt_test_accuracy']:.2f}%** ({e['capsrt_test_correct']}/"
+                     f"{e['capsrt_test_count']}) | {100 * e['pytorch_test_accuracy']:.2f}% | {100 * e['target_accuracy']:.1f}% |")
+    lines += ["", "The CI checks the small models on the full test set and the canonical ones on the first 1,000",
+              "test images (to keep CI time down) against the counts in `models/models.json`:", ""]
+    for name, e, _ in rows:
+        if "capsrt_subset_count" in e:
+            lines.append(f"- `{name}`: {e['capsrt_subset_correct']} of the first {e['capsrt_subset_count']} correct.")
+    lines += ["", "Commands that trained them (STATE_DIR outside the repository):", ""]
+    for name, _, cmd in rows:
+        lines.append(f"- `{name}`: `/usr/bin/python3 {cmd}`")
+    lines += ["", "Per-epoch loss, PyTorch test accuracy and time are in `models/<name>.history.json`.", ""]
+    open(os.path.join(ROOT, "docs", "models.md"), "w").write("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
