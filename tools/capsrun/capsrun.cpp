@@ -237,6 +237,7 @@ int main(int argc, char** argv) {
                   model.arena_size());
     if (!as_json && eval)
       std::printf("evaluating %zu images on %d thread%s\n", in.count(), threads, threads > 1 ? "s" : "");
+    std::fflush(stdout);  // the header before the progress lines on stderr
     Progress progress(in.count(), quiet || as_json || !eval);
     const RunResult r = run_all(model, in.data.data(), in.count(), threads, std::ref(progress));
     const double median = percentile(r.latency_ms, 0.5), p90 = percentile(r.latency_ms, 0.9);

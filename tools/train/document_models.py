@@ -34,11 +34,12 @@ def evaluate(tools, caps, dataset, limit=0):
 
 def main():
     tools = os.path.abspath(sys.argv[1])
-    manifest, rows = {}, []
+    manifest, rows, pending = {}, [], []
     for name, arch, dataset, subset in MODELS:
         ckpt = os.path.join(ROOT, "models", name + ".pt")
         if not os.path.exists(ckpt):
             print(f"{name}: not trained yet")
+            pending.append(name)
             continue
         caps = os.path.join("/tmp", name + ".caps")
         subprocess.run([os.path.join(tools, "capsconv"), ckpt, "--arch", arch, "-o", caps, "-q"], check=True)
@@ -61,10 +62,10 @@ def main():
         rows.append((name, entry, f"tools/train/train.py --arch {a['arch']} --dataset {a['dataset']} "
                                   f"--epochs {a['epochs']} --state STATE_DIR --final models/{name}.pt"))
     json.dump(manifest, open(os.path.join(ROOT, "models", "models.json"), "w"), indent=1)
-    write_doc(rows)
+    write_doc(rows, pending)
 
 
-def write_doc(rows):
+def write_doc(rows, pending):
     lines = ["# Trained models", "",
              "Plain PyTorch state_dicts in XifengGuo/CapsNet-Pytorch's key layout (what users bring), trained",
              "by `tools/train/train.py` with Debian's python3-torch on this project's 2-core CPU machines:",
@@ -89,6 +90,8 @@ def write_doc(rows):
     for name, _, cmd in rows:
         lines.append(f"- `{name}`: `/usr/bin/python3 {cmd}`")
     lines += ["", "Per-epoch loss, PyTorch test accuracy and time are in `models/<name>.history.json`.", ""]
+    if pending:
+        lines += ["Still in training (`tools/train/train_all.sh`): " + ", ".join(f"`{p}`" for p in pending) + ".", ""]
     open(os.path.join(ROOT, "docs", "models.md"), "w").write("\n".join(lines))
 
 
