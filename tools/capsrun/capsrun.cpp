@@ -64,21 +64,6 @@ double percentile(std::vector<double> v, double q) {
   return v[k];
 }
 
-struct Session {
-  const Model& model;
-  AlignedBuffer arena;
-  Interpreter it;
-  explicit Session(const Model& m) : model(m), arena(m.arena_size()) {
-    const caps_status s = it.init(m, arena.data(), arena.size());
-    if (s != CAPS_OK) throw IoError(std::string("interpreter: ") + caps_status_message(s));
-  }
-  void classify(const uint8_t* input) {
-    caps_status s = it.set_input_u8(input, model.input_size());
-    if (s == CAPS_OK) s = it.invoke();
-    if (s != CAPS_OK) throw IoError(std::string("invoke: ") + caps_status_message(s));
-  }
-};
-
 // Inputs beside their reconstructions: up to 8 pairs per row, scaled x2, on a gray canvas.
 void recon_grid(const Model& m, const Inputs& in, size_t n, const std::string& path) {
   const caps_model_attributes& a = m.attributes();

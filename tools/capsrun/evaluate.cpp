@@ -10,6 +10,17 @@
 namespace capsrt {
 namespace tools {
 
+Session::Session(const Model& m) : model(m), arena(m.arena_size()) {
+  const caps_status s = it.init(m, arena.data(), arena.size());
+  if (s != CAPS_OK) throw IoError(std::string("interpreter: ") + caps_status_message(s));
+}
+
+void Session::classify(const uint8_t* input) {
+  caps_status s = it.set_input_u8(input, model.input_size());
+  if (s == CAPS_OK) s = it.invoke();
+  if (s != CAPS_OK) throw IoError(std::string("invoke: ") + caps_status_message(s));
+}
+
 RunResult run_all(const Model& model, const uint8_t* inputs, size_t count, int threads,
                   const std::function<void(size_t)>& progress) {
   RunResult r;
@@ -19,19 +30,14 @@ RunResult run_all(const Model& model, const uint8_t* inputs, size_t count, int t
   const size_t in_size = model.input_size();
   std::atomic<size_t> next{0}, done{0};
   auto worker = [&]() {
-    AlignedBuffer arena(model.arena_size());
-    Interpreter it;
-    caps_status s = it.init(model, arena.data(), arena.size());
-    if (s != CAPS_OK) throw IoError(std::string("interpreter: ") + caps_status_message(s));
+    Session s(model);
     for (size_t k; (k = next.fetch_add(1)) < count;) {
       const auto t0 = std::chrono::steady_clock::now();
-      s = it.set_input_u8(inputs + k * in_size, in_size);
-      if (s == CAPS_OK) s = it.invoke();
+      s.classify(inputs + k * in_size);
       const auto t1 = std::chrono::steady_clock::now();
-      if (s != CAPS_OK) throw IoError(std::string("invoke: ") + caps_status_message(s));
       r.latency_ms[k] = std::chrono::duration<double, std::milli>(t1 - t0).count();
-      r.predicted[k] = it.predicted_class();
-      r.top_score[k] = it.scores()[r.predicted[k]];
+      r.predicted[k] = s.it.predicted_class();
+      r.top_score[k] = s.it.scores()[r.predicted[k]];
       done.fetch_add(1);
     }
   };

@@ -8,9 +8,20 @@
 #include <vector>
 
 #include "capsrt/capsrt.hpp"
+#include "io.hpp"
 
 namespace capsrt {
 namespace tools {
+
+// One interpreter with its own arena over a shared model.
+struct Session {
+  const Model& model;
+  AlignedBuffer arena;
+  Interpreter it;
+  explicit Session(const Model& m);
+  // set_input_u8 + invoke on one input of model.input_size() bytes; IoError on failure.
+  void classify(const uint8_t* input);
+};
 
 struct RunResult {
   std::vector<uint32_t> predicted;    // per input
