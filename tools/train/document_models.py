@@ -11,11 +11,11 @@ import subprocess
 import sys
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-MODELS = [  # name, arch, dataset, subset size checked in CI (0: the full test set)
+MODELS = [  # name, arch (preset or JSON with class names), dataset, subset checked in CI (0: all)
     ("canonical_mnist", "canonical", "mnist", 1000),
     ("small_mnist", "small", "mnist", 0),
-    ("canonical_fashion", "canonical", "fashion", 1000),
-    ("small_fashion", "small", "fashion", 0),
+    ("canonical_fashion", "tools/train/arch/canonical_fashion.json", "fashion", 1000),
+    ("small_fashion", "tools/train/arch/small_fashion.json", "fashion", 0),
 ]
 DATA = {
     "mnist": ("data/mnist/t10k-images-idx3-ubyte", "data/mnist/t10k-labels-idx1-ubyte"),
@@ -42,7 +42,8 @@ def main():
             pending.append(name)
             continue
         caps = os.path.join("/tmp", name + ".caps")
-        subprocess.run([os.path.join(tools, "capsconv"), ckpt, "--arch", arch, "-o", caps, "-q"], check=True)
+        arch_arg = os.path.join(ROOT, arch) if arch.endswith(".json") else arch
+        subprocess.run([os.path.join(tools, "capsconv"), ckpt, "--arch", arch_arg, "-o", caps, "-q"], check=True)
         full = evaluate(tools, caps, dataset)
         entry = {"checkpoint": name + ".pt", "arch": arch, "dataset": dataset,
                  "capsrt_test_correct": full["correct"], "capsrt_test_count": full["count"],

@@ -16,6 +16,6 @@ run() {  # job arch dataset epochs
     --state "$STATE/$job" --final "models/$job.pt" >> "$STATE/$job.log" 2>&1
 }
 run small_mnist small mnist 15
-run small_fashion small fashion 15
 run canonical_mnist canonical mnist 15
 run canonical_fashion canonical fashion 6
+run small_fashion small fashion 15
