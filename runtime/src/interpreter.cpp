@@ -90,11 +90,7 @@ const float* Interpreter::scores() const {
 
 uint32_t Interpreter::predicted_class() const {
   const float* s = scores();
-  if (s == nullptr) return 0;
-  uint32_t best = 0;
-  for (uint32_t j = 1; j < model_->num_classes(); ++j)
-    if (s[j] > s[best]) best = j;
-  return best;
+  return s == nullptr ? 0 : first_max_index(s, model_->num_classes());
 }
 
 const float* Interpreter::poses() const {

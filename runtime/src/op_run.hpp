@@ -17,6 +17,9 @@ struct OpContext {
   int32_t mask_class;  // Mask op: class to keep, -1 for the highest score
 };
 
+// The predicted class: first index of the highest of `count` scores (PyTorch's argmax rule).
+uint32_t first_max_index(const float* scores, uint32_t count);
+
 // Runs one validated op.
 void op_run(const OpContext& ctx);
 

@@ -181,6 +181,13 @@ caps_status op_infer(const caps_op_entry& op, const Shape* in, const caps_model_
   }
 }
 
+uint32_t first_max_index(const float* scores, uint32_t count) {
+  uint32_t best = 0;
+  for (uint32_t j = 1; j < count; ++j)
+    if (scores[j] > scores[best]) best = j;
+  return best;
+}
+
 void op_run(const OpContext& ctx) {
   const caps_op_entry& op = *ctx.op;
   const caps_model_attributes& attrs = *ctx.attrs;
@@ -257,13 +264,10 @@ void op_run(const OpContext& ctx) {
     }
     case CAPS_OP_MASK: {
       const int J = static_cast<int>(ctx.in_shape[0].dims[0]);
-      int keep = ctx.mask_class;
-      if (keep < 0) {  // the predicted class: first index of the highest score
-        const float* scores = static_cast<const float*>(ctx.in[1]);
-        keep = 0;
-        for (int j = 1; j < J; ++j)
-          if (scores[j] > scores[keep]) keep = j;
-      }
+      const int keep = ctx.mask_class >= 0
+                           ? ctx.mask_class
+                           : static_cast<int>(first_max_index(static_cast<const float*>(ctx.in[1]),
+                                                              static_cast<uint32_t>(J)));
       ref::mask_f32(x, y, J, static_cast<int>(ctx.in_shape[0].dims[1]), keep);
       break;
     }
