@@ -125,6 +125,9 @@ def main():
     ap.add_argument("--shift", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training images (smoke tests)")
+    ap.add_argument("--val", type=int, default=0,
+                    help="hold out the last N training images and report accuracy on them each epoch "
+                         "(for choosing a recipe without looking at the test set)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -157,6 +160,9 @@ def main():
     xte, yte = load(args.dataset, "test")
     if args.limit:
         xtr, ytr = xtr[:args.limit], ytr[:args.limit]
+    xval, yval = xtr[len(xtr) - args.val:], ytr[len(ytr) - args.val:]
+    if args.val:
+        xtr, ytr = xtr[:len(xtr) - args.val], ytr[:len(ytr) - args.val]
     n_params = sum(p.numel() for p in model.parameters())
     print(f"{args.arch} CapsNet on {args.dataset}: {n_params} parameters, {len(xtr)} training images, "
           f"{args.threads} threads", flush=True)
@@ -184,7 +190,11 @@ def main():
         acc = evaluate(model, xte, yte)
         history.append({"epoch": epoch + 1, "loss": total / steps, "test_acc_pytorch": acc,
                         "train_seconds": round(train_time, 1), "lr": opt.param_groups[0]["lr"]})
-        print(f"epoch {epoch + 1}/{args.epochs}: loss {total / steps:.5f}, test accuracy (PyTorch) {100 * acc:.2f}%, "
+        val = ""
+        if args.val:
+            history[-1]["val_acc_pytorch"] = evaluate(model, xval, yval)
+            val = f", held-out accuracy {100 * history[-1]['val_acc_pytorch']:.2f}%"
+        print(f"epoch {epoch + 1}/{args.epochs}: loss {total / steps:.5f}{val}, test accuracy (PyTorch) {100 * acc:.2f}%, "
               f"{train_time / 60:.1f} min", flush=True)
         tmp = state_path + ".tmp"
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
