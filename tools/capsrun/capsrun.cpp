@@ -275,16 +275,22 @@ int main(int argc, char** argv) {
       json per_class = json::array();
       for (uint32_t c = 0; c < C; ++c) {
         const size_t n = std::accumulate(confusion[c].begin(), confusion[c].end(), size_t{0});
+        // A class with no images in the input has no accuracy (null), not 0%.
         per_class.push_back({{"class", model.class_name(c)}, {"count", n},
-                             {"accuracy", n ? double(confusion[c][c]) / n : 0.0}});
+                             {"accuracy", n ? json(double(confusion[c][c]) / n) : json(nullptr)}});
       }
       out["per_class"] = per_class;
       if (!as_json) {
         std::printf("\naccuracy: %.2f%% (%zu of %zu)\n\nper class:\n", 100.0 * correct / in.count(), correct, in.count());
-        for (uint32_t c = 0; c < C; ++c)
+        for (uint32_t c = 0; c < C; ++c) {
+          if (per_class[c]["accuracy"].is_null()) {
+            std::printf("  %-12s        -  (no images)\n", model.class_name(c));
+            continue;
+          }
           std::printf("  %-12s %7.2f%%  (%zu of %zu)\n", model.class_name(c),
                       100.0 * per_class[c]["accuracy"].get<double>(), confusion[c][c],
                       per_class[c]["count"].get<size_t>());
+        }
         std::printf("\nconfusion matrix (rows: true class, columns: predicted):\n%12s", "");
         for (uint32_t c = 0; c < C; ++c) std::printf(" %6.6s", model.class_name(c));
         std::printf("\n");

@@ -10,6 +10,9 @@ import os
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train import command_line  # noqa: E402
+
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 MODELS = [  # name, arch (preset or JSON with class names), dataset, subset checked in CI (0: all)
     ("canonical_mnist", "canonical", "mnist", 1000),
@@ -59,9 +62,7 @@ def main():
         manifest[name] = entry
         print(f"{name}: capsrt {100 * full['accuracy']:.2f}% ({full['correct']}/{full['count']}), "
               f"PyTorch {100 * last['test_acc_pytorch']:.2f}%")
-        a = hist["args"]
-        rows.append((name, entry, f"tools/train/train.py --arch {a['arch']} --dataset {a['dataset']} "
-                                  f"--epochs {a['epochs']} --state STATE_DIR --final models/{name}.pt"))
+        rows.append((name, entry, command_line(hist["args"]) + f" --state STATE_DIR --final models/{name}.pt"))
     json.dump(manifest, open(os.path.join(ROOT, "models", "models.json"), "w"), indent=1)
     write_doc(rows, pending)
 

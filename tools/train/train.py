@@ -110,7 +110,7 @@ def evaluate(model, x, y, batch=250):
     return correct / len(x)
 
 
-def main():
+def build_parser():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", choices=sorted(ARCHS), required=True)
     ap.add_argument("--dataset", choices=sorted(DATASETS), required=True)
@@ -128,7 +128,24 @@ def main():
     ap.add_argument("--val", type=int, default=0,
                     help="hold out the last N training images and report accuracy on them each epoch "
                          "(for choosing a recipe without looking at the test set)")
-    args = ap.parse_args()
+    return ap
+
+
+def command_line(args):
+    """The train.py command that reproduces a run: its required arguments and every recipe argument
+    that differs from the default (the --threads count does not change the result's recipe)."""
+    parts = [f"--arch {args['arch']}", f"--dataset {args['dataset']}", f"--epochs {args['epochs']}"]
+    for action in build_parser()._actions:
+        key = action.dest
+        if key in ("help", "arch", "dataset", "epochs", "state", "final", "threads") or key not in args:
+            continue
+        if args[key] != action.default:
+            parts.append(f"{action.option_strings[0]} {args[key]}")
+    return "tools/train/train.py " + " ".join(parts)
+
+
+def main():
+    args = build_parser().parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
