@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job of README.md: installs what is missing, builds capsconv and capsrun, converts the
 # shipped MNIST CapsNet checkpoint, evaluates it on the full official MNIST test set on all cores,
-# and draws the reconstruction grid and the capsule-dimension figure into out/.
+# and draws the reconstruction grid, the misclassified inputs and the capsule-dimension figure into out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
@@ -20,4 +20,5 @@ echo
 echo "== capsrun: the 10,000 images of the MNIST test set"
 build/release/tools/capsrun "out/$model.caps" \
   --idx-images data/mnist/t10k-images-idx3-ubyte --idx-labels data/mnist/t10k-labels-idx1-ubyte \
-  --eval --threads "$(nproc)" --recon-grid out/reconstructions.png --dims-figure out/capsule_dimensions.png
+  --eval --threads "$(nproc)" --recon-grid out/reconstructions.png --errors-grid out/misclassified.png \
+  --dims-figure out/capsule_dimensions.png

@@ -64,25 +64,32 @@ double percentile(std::vector<double> v, double q) {
   return v[k];
 }
 
-// Inputs beside their reconstructions: up to 8 pairs per row, scaled x2, on a gray canvas.
-void recon_grid(const Model& m, const Inputs& in, size_t n, const std::string& path) {
+// Inputs beside their reconstructions, up to 8 cells per row, scaled x2, on a gray canvas. Each
+// cell holds the input, then its reconstruction from the predicted class's capsule, then (when
+// `with_label` is set, for misclassified inputs) the reconstruction from the true class's capsule.
+void recon_grid(const Model& m, const Inputs& in, const std::vector<size_t>& which, bool with_label,
+                const std::string& path) {
   const caps_model_attributes& a = m.attributes();
   const int H = static_cast<int>(a.input_height), W = static_cast<int>(a.input_width), S = 2, gap = 4;
-  n = std::min(n, in.count());
-  const int per_row = static_cast<int>(std::min<size_t>(8, n)), rows = static_cast<int>((n + 7) / 8);
-  const int cell_w = 2 * W * S + 2 + gap, cell_h = H * S + gap;
-  Canvas canvas(per_row * cell_w + gap, rows * cell_h + gap, 96);
+  const size_t n = which.size();
+  const int panels = with_label ? 3 : 2;
+  const int per_row = static_cast<int>(std::min<size_t>(8, std::max<size_t>(n, 1))), rows = static_cast<int>((n + 7) / 8);
+  const int cell_w = panels * (W * S + 2) - 2 + gap, cell_h = H * S + gap;
+  Canvas canvas(per_row * cell_w + gap, std::max(rows, 1) * cell_h + gap, 96);
   Session s(m);
   std::vector<float> x(m.input_size());
   for (size_t k = 0; k < n; ++k) {
-    s.classify(&in.data[k * m.input_size()]);
-    const float* image = nullptr;
-    const caps_status st = s.it.reconstruct(-1, &image);
-    if (st != CAPS_OK) throw IoError(std::string("reconstruct: ") + caps_status_message(st));
-    for (size_t p = 0; p < x.size(); ++p) x[p] = in.data[k * m.input_size() + p] / 255.0f;
+    const size_t i = which[k];
+    s.classify(&in.data[i * m.input_size()]);
+    for (size_t p = 0; p < x.size(); ++p) x[p] = in.data[i * m.input_size() + p] / 255.0f;
     const int cx = gap + static_cast<int>(k % 8) * cell_w, cy = gap + static_cast<int>(k / 8) * cell_h;
     canvas.paste(x.data(), W, H, cx, cy, S);
-    canvas.paste(image, W, H, cx + W * S + 2, cy, S);
+    for (int panel = 1; panel < panels; ++panel) {
+      const float* image = nullptr;
+      const caps_status st = s.it.reconstruct(panel == 1 ? -1 : in.labels[i], &image);
+      if (st != CAPS_OK) throw IoError(std::string("reconstruct: ") + caps_status_message(st));
+      canvas.paste(image, W, H, cx + panel * (W * S + 2), cy, S);
+    }
   }
   write_png(path, canvas.pixels, canvas.width, canvas.height, 1);
 }
@@ -114,7 +121,7 @@ void dims_figure(const Model& m, const Inputs& in, size_t index, const std::stri
 
 int main(int argc, char** argv) {
   CLI::App app{"capsrun: run a capsrt model on images or an IDX dataset; evaluate; draw reconstructions"};
-  std::string model_path, idx_images, idx_labels, invert_arg = "auto", grid_path, dims_path;
+  std::string model_path, idx_images, idx_labels, invert_arg = "auto", grid_path, dims_path, errors_path;
   std::vector<std::string> files;
   size_t limit = 0, offset = 0, grid_n = 32, dims_index = 0;
   unsigned top = 3;
@@ -134,7 +141,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "yes", "no"}))->capture_default_str();
   app.add_flag("--json", as_json, "print results as JSON");
   app.add_option("--recon-grid", grid_path, "write a PNG of inputs beside their reconstructions");
-  app.add_option("--grid-count", grid_n, "inputs in the reconstruction grid")->capture_default_str();
+  app.add_option("--grid-count", grid_n, "inputs in the reconstruction grid (and in the --errors-grid)")
+      ->capture_default_str();
+  app.add_option("--errors-grid", errors_path,
+                 "with --eval: write a PNG of misclassified inputs beside their reconstructions from the predicted "
+                 "and from the true class's capsule");
   app.add_option("--dims-figure", dims_path,
                  "write a PNG varying each pose dimension of the winning capsule over [-0.25, 0.25] in 11 steps");
   app.add_option("--dims-index", dims_index, "which input (0-based, after --offset) the dimension figure shows")
@@ -210,6 +221,10 @@ int main(int argc, char** argv) {
     std::cerr << "capsrun: nothing to run: give image files or --idx-images" << (status ? " (none could be read)" : "") << '\n';
     return status ? status : 1;
   }
+  if (!errors_path.empty() && !eval) {
+    std::cerr << "capsrun: --errors-grid needs --eval\n";
+    return 1;
+  }
   if (eval && std::count(in.labels.begin(), in.labels.end(), -1) > 0) {
     std::cerr << "capsrun: --eval needs labels for every input (--idx-labels)\n";
     return 1;
@@ -232,6 +247,7 @@ int main(int argc, char** argv) {
     out["latency_ms"] = {{"median", median}, {"p90", p90}};
     out["images_per_second"] = in.count() / r.wall_seconds;
     out["threads"] = threads;
+    std::vector<size_t> misclassified;  // with --eval: indices into `in`, in input order
 
     if (!eval) {  // per-input listing
       Session s(model);
@@ -262,14 +278,22 @@ int main(int argc, char** argv) {
       const uint32_t C = a.num_classes;
       std::vector<std::vector<size_t>> confusion(C, std::vector<size_t>(C, 0));
       size_t correct = 0;
+      json wrong = json::array();
       for (size_t k = 0; k < in.count(); ++k) {
         const int label = in.labels[k];
         if (label < 0 || static_cast<uint32_t>(label) >= C)
           throw IoError("label " + std::to_string(label) + " of input " + in.names[k] + " is not a class of the model");
         confusion[label][r.predicted[k]]++;
-        correct += static_cast<uint32_t>(label) == r.predicted[k];
+        if (static_cast<uint32_t>(label) == r.predicted[k]) {
+          ++correct;
+        } else {
+          misclassified.push_back(k);
+          wrong.push_back({{"input", in.names[k]}, {"label", model.class_name(static_cast<uint32_t>(label))},
+                           {"predicted", model.class_name(r.predicted[k])}, {"score", r.top_score[k]}});
+        }
       }
       out["correct"] = correct;
+      out["misclassified"] = wrong;
       out["accuracy"] = double(correct) / in.count();
       out["confusion"] = confusion;
       json per_class = json::array();
@@ -299,6 +323,17 @@ int main(int argc, char** argv) {
           for (uint32_t p = 0; p < C; ++p) std::printf(" %6zu", confusion[t][p]);
           std::printf("\n");
         }
+        if (!misclassified.empty()) {
+          const size_t shown = std::min<size_t>(12, misclassified.size());
+          std::printf("\nmisclassified: %zu%s\n", misclassified.size(),
+                      shown < misclassified.size() ? (", the first " + std::to_string(shown) + ":").c_str() : ":");
+          for (size_t k = 0; k < shown; ++k) {
+            const size_t i = misclassified[k];
+            std::printf("  %-10s label %-12s predicted %-12s (score %.3f)\n", in.names[i].c_str(),
+                        model.class_name(static_cast<uint32_t>(in.labels[i])), model.class_name(r.predicted[i]),
+                        static_cast<double>(r.top_score[i]));
+          }
+        }
       }
     }
     if (!as_json)
@@ -306,16 +341,26 @@ int main(int argc, char** argv) {
                   "%.1f images/s on %d thread%s\n",
                   median, p90, in.count() / r.wall_seconds, threads, threads > 1 ? "s" : "");
 
-    if (!grid_path.empty() || !dims_path.empty()) {
+    if (!grid_path.empty() || !dims_path.empty() || !errors_path.empty()) {
       if (a.recon_tensor == CAPS_NONE) throw IoError("the model has no decoder: no reconstructions to draw");
       if (a.input_channels != 1) throw IoError("pictures are drawn for 1-channel models only");
     }
     if (!grid_path.empty()) {
-      recon_grid(model, in, grid_n, grid_path);
+      std::vector<size_t> first(std::min(grid_n, in.count()));
+      std::iota(first.begin(), first.end(), size_t{0});
+      recon_grid(model, in, first, false, grid_path);
       out["recon_grid"] = grid_path;
       if (!as_json)
         std::printf("wrote %s: %zu inputs (left) beside their reconstructions from the predicted class's capsule (right)\n",
                     grid_path.c_str(), std::min(grid_n, in.count()));
+    }
+    if (!errors_path.empty()) {
+      misclassified.resize(std::min(grid_n, misclassified.size()));
+      recon_grid(model, in, misclassified, true, errors_path);
+      out["errors_grid"] = errors_path;
+      if (!as_json)
+        std::printf("wrote %s: %zu misclassified inputs, each beside its reconstructions from the predicted "
+                    "and from the true class's capsule\n", errors_path.c_str(), misclassified.size());
     }
     if (!dims_path.empty()) {
       if (dims_index >= in.count()) throw IoError("--dims-index is past the inputs");
