@@ -26,7 +26,13 @@ DATA = {
                 "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"),
 }
 # Why a model's recipe differs from the one described at the top of docs/models.md (if it does).
-NOTES = {}
+NOTES = {
+    "small_fashion": "with the recipe above the small net underfits Fashion-MNIST: after 15 epochs it scored 87.94% "
+                     "on the test set (capsrt and PyTorch alike) and 88.6% on its own, unshifted, training images. "
+                     "This model is trained without the random shifts, with the learning rate decayed x0.95 per "
+                     "epoch, for 30 epochs, on the first 55,000 training images. That recipe was chosen by the "
+                     "accuracy on the last 5,000 (`--val 5000`), which it does not train on, not by the test set.",
+}
 TARGET = {"canonical_mnist": 0.995, "small_mnist": 0.990, "canonical_fashion": 0.90, "small_fashion": 0.90}
 
 
