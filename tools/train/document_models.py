@@ -71,6 +71,8 @@ def main():
         entry = dict(entry, per_class=[(c["class"], c["accuracy"]) for c in full["per_class"]])
         print(f"{name}: capsrt {100 * full['accuracy']:.2f}% ({full['correct']}/{full['count']}), "
               f"PyTorch {100 * last['test_acc_pytorch']:.2f}%")
+        entry["arch_name"] = hist["args"]["arch"]
+        entry["convert"] = f"capsconv models/{name}.pt --arch {arch} -o {name}.caps"
         rows.append((name, entry, command_line(hist["args"]) + f" --state STATE_DIR --final models/{name}.pt"))
     json.dump(manifest, open(os.path.join(ROOT, "models", "models.json"), "w"), indent=1)
     write_doc(rows, pending)
@@ -91,28 +93,30 @@ def write_doc(rows, pending):
              "| model | architecture | parameters | dataset | epochs | training time | test accuracy (capsrt) | (PyTorch) | target |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, e, _ in rows:
-        lines.append(f"| `models/{name}.pt` | {e['arch']} | {e['parameters']:,} | {e['dataset']} | {e['epochs']} | "
+        lines.append(f"| `models/{name}.pt` | {e['arch_name']} | {e['parameters']:,} | {e['dataset']} | {e['epochs']} | "
                      f"{e['train_minutes']} min | **{100 * e['capsrt_test_accuracy']:.2f}%** ({e['capsrt_test_correct']}/"
                      f"{e['capsrt_test_count']}) | {100 * e['pytorch_test_accuracy']:.2f}% | {100 * e['target_accuracy']:.1f}% |")
-    lines += ["", "The CI checks the small models on the full test set and the canonical ones on the first 1,000",
-              "test images (to keep CI time down) against the counts in `models/models.json`:", ""]
-    for name, e, _ in rows:
-        if "capsrt_subset_count" in e:
-            lines.append(f"- `{name}`: {e['capsrt_subset_correct']} of the first {e['capsrt_subset_count']} correct.")
+    lines += ["", "Training time is wall time on a 2-core machine that other jobs shared at times.", "",
+              "The CI checks the small models on the full test set (to 5 images) and the canonical ones on the",
+              "first 1,000 test images (exactly; to keep CI time down) against the counts in `models/models.json`."]
+    subsets = [f"- `{name}`: {e['capsrt_subset_correct']} of the first {e['capsrt_subset_count']} correct."
+               for name, e, _ in rows if "capsrt_subset_count" in e]
+    if subsets:
+        lines += ["", *subsets]
     noted = [(name, NOTES[name]) for name, _, _ in rows if name in NOTES]
     if noted:
         lines += ["", "Where a model's recipe differs:", ""] + [f"- `{name}`: {text}" for name, text in noted]
     lines += ["", "Per-class test accuracy (capsrt):", ""]
-    for dataset in sorted({e["dataset"] for _, e, _ in rows}):
+    for dataset in dict.fromkeys(e["dataset"] for _, e, _ in sorted(rows, key=lambda r: r[1]["dataset"] != "mnist")):
         group = [(name, e) for name, e, _ in rows if e["dataset"] == dataset]
         classes = [c for c, _ in group[0][1]["per_class"]]
         lines += ["| model | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
         for name, e in group:
             lines.append(f"| `{name}` | " + " | ".join(f"{100 * a:.1f}" for _, a in e["per_class"]) + " |")
         lines.append("")
-    lines += ["Commands that trained them (STATE_DIR outside the repository):", ""]
-    for name, _, cmd in rows:
-        lines.append(f"- `{name}`: `/usr/bin/python3 {cmd}`")
+    lines += ["Commands that trained them (STATE_DIR outside the repository), and that convert them:", ""]
+    for name, e, cmd in rows:
+        lines.append(f"- `{name}`: `/usr/bin/python3 {cmd}`; `{e['convert']}`")
     lines += ["", "Per-epoch loss, PyTorch test accuracy and time are in `models/<name>.history.json`.", ""]
     if pending:
         lines += ["Still in training (`tools/train/train_all.sh`): " + ", ".join(f"`{p}`" for p in pending) + ".", ""]
