@@ -1,4 +1,5 @@
-# Fails if a checkpoint in models/ has no entry in models/models.json (it would go untested).
+# Fails if a checkpoint in models/ has no entry in models/models.json (it would go untested), or
+# if the committed checkpoints together reach the 80 MB budget the repository keeps to.
 file(GLOB checkpoints RELATIVE ${MODELS} ${MODELS}/*.pt)
 if(NOT checkpoints)
   message(STATUS "no checkpoints in ${MODELS}")
@@ -15,4 +16,12 @@ foreach(c IN LISTS checkpoints)
     message(FATAL_ERROR "models/${c} is not documented in models/models.json")
   endif()
 endforeach()
-message(STATUS "documented: ${checkpoints}")
+set(total 0)
+foreach(c IN LISTS checkpoints)
+  file(SIZE ${MODELS}/${c} size)
+  math(EXPR total "${total} + ${size}")
+endforeach()
+if(total GREATER_EQUAL 80000000)
+  message(FATAL_ERROR "the checkpoints in models/ take ${total} bytes, over the 80 MB budget")
+endif()
+message(STATUS "documented: ${checkpoints}; ${total} bytes in all")
