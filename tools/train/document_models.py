@@ -68,12 +68,14 @@ def main():
                       "pytorch_test_accuracy": last["test_acc_pytorch"], "parameters": hist["parameters"],
                       "latency_ms_median": round(full["latency_ms"]["median"], 2)})
         manifest[name] = entry
-        entry = dict(entry, per_class=[(c["class"], c["accuracy"]) for c in full["per_class"]])
         print(f"{name}: capsrt {100 * full['accuracy']:.2f}% ({full['correct']}/{full['count']}), "
               f"PyTorch {100 * last['test_acc_pytorch']:.2f}%")
-        entry["arch_name"] = hist["args"]["arch"]
-        entry["convert"] = f"capsconv models/{name}.pt --arch {arch} -o {name}.caps"
-        rows.append((name, entry, command_line(hist["args"]) + f" --state STATE_DIR --final models/{name}.pt"))
+        # What only the document shows, beside the manifest entry.
+        doc = {"per_class": [(c["class"], c["accuracy"]) for c in full["per_class"]],
+               "arch_name": hist["args"]["arch"],
+               "convert": f"capsconv models/{name}.pt --arch {arch} -o {name}.caps",
+               "train": command_line(hist["args"]) + f" --state STATE_DIR --final models/{name}.pt"}
+        rows.append((name, dict(entry, **doc)))
     json.dump(manifest, open(os.path.join(ROOT, "models", "models.json"), "w"), indent=1)
     write_doc(rows, pending)
 
@@ -92,7 +94,7 @@ def write_doc(rows, pending):
              "also writes `models/models.json`, the figures the tests check).", "",
              "| model | architecture | parameters | dataset | epochs | training time | test accuracy (capsrt) | (PyTorch) | target |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for name, e, _ in rows:
+    for name, e in rows:
         lines.append(f"| `models/{name}.pt` | {e['arch_name']} | {e['parameters']:,} | {e['dataset']} | {e['epochs']} | "
                      f"{e['train_minutes']} min | **{100 * e['capsrt_test_accuracy']:.2f}%** ({e['capsrt_test_correct']}/"
                      f"{e['capsrt_test_count']}) | {100 * e['pytorch_test_accuracy']:.2f}% | {100 * e['target_accuracy']:.1f}% |")
@@ -100,23 +102,23 @@ def write_doc(rows, pending):
               "The CI checks the small models on the full test set (to 5 images) and the canonical ones on the",
               "first 1,000 test images (exactly; to keep CI time down) against the counts in `models/models.json`."]
     subsets = [f"- `{name}`: {e['capsrt_subset_correct']} of the first {e['capsrt_subset_count']} correct."
-               for name, e, _ in rows if "capsrt_subset_count" in e]
+               for name, e in rows if "capsrt_subset_count" in e]
     if subsets:
         lines += ["", *subsets]
-    noted = [(name, NOTES[name]) for name, _, _ in rows if name in NOTES]
+    noted = [(name, NOTES[name]) for name, _ in rows if name in NOTES]
     if noted:
         lines += ["", "Where a model's recipe differs:", ""] + [f"- `{name}`: {text}" for name, text in noted]
     lines += ["", "Per-class test accuracy (capsrt):", ""]
-    for dataset in dict.fromkeys(e["dataset"] for _, e, _ in sorted(rows, key=lambda r: r[1]["dataset"] != "mnist")):
-        group = [(name, e) for name, e, _ in rows if e["dataset"] == dataset]
+    for dataset in dict.fromkeys(e["dataset"] for _, e in sorted(rows, key=lambda r: r[1]["dataset"] != "mnist")):
+        group = [(name, e) for name, e in rows if e["dataset"] == dataset]
         classes = [c for c, _ in group[0][1]["per_class"]]
         lines += ["| model | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
         for name, e in group:
-            lines.append(f"| `{name}` | " + " | ".join(f"{100 * a:.1f}" for _, a in e["per_class"]) + " |")
+            lines.append(f"| `{name}` | " + " | ".join("-" if a is None else f"{100 * a:.1f}" for _, a in e["per_class"]) + " |")
         lines.append("")
     lines += ["Commands that trained them (STATE_DIR outside the repository), and that convert them:", ""]
-    for name, e, cmd in rows:
-        lines.append(f"- `{name}`: `/usr/bin/python3 {cmd}`; `{e['convert']}`")
+    for name, e in rows:
+        lines.append(f"- `{name}`: `/usr/bin/python3 {e['train']}`; `{e['convert']}`")
     lines += ["", "Per-epoch loss, PyTorch test accuracy and time are in `models/<name>.history.json`.", ""]
     if pending:
         lines += ["Still in training (`tools/train/train_all.sh`): " + ", ".join(f"`{p}`" for p in pending) + ".", ""]

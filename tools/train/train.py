@@ -177,9 +177,8 @@ def main():
     xte, yte = load(args.dataset, "test")
     if args.limit:
         xtr, ytr = xtr[:args.limit], ytr[:args.limit]
-    xval, yval = xtr[len(xtr) - args.val:], ytr[len(ytr) - args.val:]
-    if args.val:
-        xtr, ytr = xtr[:len(xtr) - args.val], ytr[:len(ytr) - args.val]
+    split = len(xtr) - args.val  # the last --val images are held out (none by default)
+    xtr, xval, ytr, yval = xtr[:split], xtr[split:], ytr[:split], ytr[split:]
     n_params = sum(p.numel() for p in model.parameters())
     print(f"{args.arch} CapsNet on {args.dataset}: {n_params} parameters, {len(xtr)} training images, "
           f"{args.threads} threads", flush=True)
