@@ -7,8 +7,10 @@ decayed x0.9 per epoch, random shifts of up to 2 px, batch 100. Two architecture
 CapsNet and a small one of the Q7-CapsNets MNIST size (conv1 16 x 7x7; 16 primary types x 4D,
 7x7 stride 2 = 1024 capsules; 10 x 6D class capsules; 3 routings; decoder 60-128-256-784).
 
-Resumable: after every epoch the full state (model, optimizer, scheduler, history) goes to
-STATE_DIR/state.pt (written atomically); a rerun with the same STATE_DIR continues from there.
+Resumable: after every epoch, and every --save-every steps within one, the full state (model,
+optimizer, scheduler, random generator, history, and within an epoch its shuffle order and running
+loss) goes to STATE_DIR/state.pt (written atomically); a rerun with the same STATE_DIR continues
+from there and takes the same steps an uninterrupted run would have taken.
 When the last epoch is done the plain state_dict, in XifengGuo's key layout, is saved to --final.
 
     train.py --arch canonical --dataset mnist --epochs 15 --state /work/capsrt-train/canonical-mnist \
@@ -124,10 +126,16 @@ def build_parser():
     ap.add_argument("--lam-recon", type=float, default=0.392)
     ap.add_argument("--shift", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--limit", type=int, default=0, help="use only the first N training images (smoke tests)")
+    ap.add_argument("--limit", type=int, default=0,
+                    help="use only the first N training and N test images (smoke tests)")
     ap.add_argument("--val", type=int, default=0,
                     help="hold out the last N training images and report accuracy on them each epoch "
                          "(for choosing a recipe without looking at the test set)")
+    ap.add_argument("--save-every", type=int, default=100,
+                    help="also save the resumable state every N steps within an epoch (0: only at epoch ends)")
+    ap.add_argument("--stop-after", type=int, default=0, metavar="STEPS",
+                    help="stop (exit status 3) right after the state is saved at this many steps in all, "
+                         "as a stopped session would (tests of resuming)")
     return ap
 
 
@@ -137,7 +145,8 @@ def command_line(args):
     parts = [f"--arch {args['arch']}", f"--dataset {args['dataset']}", f"--epochs {args['epochs']}"]
     for action in build_parser()._actions:
         key = action.dest
-        if key in ("help", "arch", "dataset", "epochs", "state", "final", "threads") or key not in args:
+        if key in ("help", "arch", "dataset", "epochs", "state", "final", "threads", "save_every",
+                   "stop_after") or key not in args:
             continue
         if args[key] != action.default:
             parts.append(f"{action.option_strings[0]} {args[key]}")
@@ -171,24 +180,43 @@ def main():
         sched.load_state_dict(st["scheduler"])
         gen.set_state(st["generator"])
         history, start = st["history"], st["epoch"]
-        print(f"resuming after epoch {start}", flush=True)
+        partial = st.get("partial")  # set when the state was saved within epoch start + 1
+        if partial:
+            print(f"resuming epoch {start + 1} after step {partial['steps']}", flush=True)
+        else:
+            print(f"resuming after epoch {start}", flush=True)
+    else:
+        partial = None
+
+    def save_state(epoch_done, partial_epoch=None):
+        tmp = state_path + ".tmp"
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                    "generator": gen.get_state(), "history": history, "epoch": epoch_done,
+                    "partial": partial_epoch}, tmp)
+        os.replace(tmp, state_path)
 
     xtr, ytr = load(args.dataset, "train")
     xte, yte = load(args.dataset, "test")
     if args.limit:
-        xtr, ytr = xtr[:args.limit], ytr[:args.limit]
+        xtr, ytr, xte, yte = xtr[:args.limit], ytr[:args.limit], xte[:args.limit], yte[:args.limit]
     split = len(xtr) - args.val  # the last --val images are held out (none by default)
     xtr, xval, ytr, yval = xtr[:split], xtr[split:], ytr[:split], ytr[split:]
     n_params = sum(p.numel() for p in model.parameters())
     print(f"{args.arch} CapsNet on {args.dataset}: {n_params} parameters, {len(xtr)} training images, "
           f"{args.threads} threads", flush=True)
 
+    steps_per_epoch = (len(xtr) + args.batch - 1) // args.batch
     for epoch in range(start, args.epochs):
         model.train()
         t0 = time.time()
-        perm = torch.randperm(len(xtr), generator=gen)
-        total, steps = 0.0, 0
-        for k in range(0, len(xtr), args.batch):
+        if partial:
+            perm, total, steps, elapsed = partial["perm"], partial["total"], partial["steps"], partial["seconds"]
+            t0 -= elapsed
+            partial = None
+        else:
+            perm = torch.randperm(len(xtr), generator=gen)
+            total, steps = 0.0, 0
+        for k in range(steps * args.batch, len(xtr), args.batch):
             idx = perm[k:k + args.batch]
             x = shift(xtr[idx], args.shift, gen) if args.shift else xtr[idx]
             y = ytr[idx]
@@ -201,6 +229,10 @@ def main():
             steps += 1
             if steps % 100 == 0 or steps == 5:
                 print(f"  epoch {epoch + 1} step {steps}: loss {total / steps:.5f} ({time.time() - t0:.0f} s)", flush=True)
+            if args.save_every and steps % args.save_every == 0 and k + args.batch < len(xtr):
+                save_state(epoch, {"perm": perm, "total": total, "steps": steps, "seconds": time.time() - t0})
+                if args.stop_after and epoch * steps_per_epoch + steps >= args.stop_after:
+                    sys.exit(3)
         sched.step()
         train_time = time.time() - t0
         acc = evaluate(model, xte, yte)
@@ -212,10 +244,9 @@ def main():
             val = f", held-out accuracy {100 * history[-1]['val_acc_pytorch']:.2f}%"
         print(f"epoch {epoch + 1}/{args.epochs}: loss {total / steps:.5f}{val}, test accuracy (PyTorch) {100 * acc:.2f}%, "
               f"{train_time / 60:.1f} min", flush=True)
-        tmp = state_path + ".tmp"
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                    "generator": gen.get_state(), "history": history, "epoch": epoch + 1}, tmp)
-        os.replace(tmp, state_path)
+        save_state(epoch + 1)
+        if args.stop_after and (epoch + 1) * steps_per_epoch >= args.stop_after and epoch + 1 < args.epochs:
+            sys.exit(3)
 
     os.makedirs(os.path.dirname(os.path.abspath(args.final)), exist_ok=True)
     torch.save(model.state_dict(), args.final)
