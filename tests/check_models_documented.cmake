@@ -1,5 +1,7 @@
-# Fails if a checkpoint in models/ has no entry in models/models.json (it would go untested), or
-# if the committed checkpoints together reach the 80 MB budget the repository keeps to.
+# Fails if a checkpoint in models/ has no entry in models/models.json (it would go untested), if the
+# entry was measured on other bytes than the committed checkpoint's (its SHA-256 differs: the
+# checkpoint changed and tools/train/document_models.py was not rerun), or if the committed
+# checkpoints together reach the 80 MB budget the repository keeps to.
 file(GLOB checkpoints RELATIVE ${MODELS} ${MODELS}/*.pt)
 if(NOT checkpoints)
   message(STATUS "no checkpoints in ${MODELS}")
@@ -14,6 +16,12 @@ foreach(c IN LISTS checkpoints)
   string(JSON entry ERROR_VARIABLE missing GET "${manifest}" ${name})
   if(missing)
     message(FATAL_ERROR "models/${c} is not documented in models/models.json")
+  endif()
+  string(JSON recorded ERROR_VARIABLE no_digest GET "${entry}" sha256)
+  file(SHA256 ${MODELS}/${c} digest)
+  if(no_digest OR NOT recorded STREQUAL digest)
+    message(FATAL_ERROR "models/${c} has SHA-256 ${digest}, but models/models.json documents "
+                        "'${recorded}': rerun tools/train/document_models.py")
   endif()
 endforeach()
 set(total 0)
