@@ -134,8 +134,8 @@ def build_parser():
     ap.add_argument("--save-every", type=int, default=100,
                     help="also save the resumable state every N steps within an epoch (0: only at epoch ends)")
     ap.add_argument("--stop-after", type=int, default=0, metavar="STEPS",
-                    help="stop (exit status 3) right after the state is saved at this many steps in all, "
-                         "as a stopped session would (tests of resuming)")
+                    help="stop (exit status 3) right after the first save of the state at or after this many "
+                         "steps in all, as a stopped session would (tests of resuming)")
     return ap
 
 
