@@ -211,12 +211,16 @@ def main():
     else:
         partial = None
 
-    def save_state(epoch_done, partial_epoch=None):
+    def save_state(epoch_done, steps_done, partial_epoch=None):
+        """Saves the resumable state after steps_done steps in all; stops there if --stop-after
+        says so (never after the last step: the final state_dict is still to be written)."""
         tmp = state_path + ".tmp"
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                     "generator": gen.get_state(), "history": history, "epoch": epoch_done,
                     "partial": partial_epoch}, tmp)
         os.replace(tmp, state_path)
+        if args.stop_after and args.stop_after <= steps_done < args.epochs * steps_per_epoch:
+            sys.exit(3)
 
     xtr, ytr = load(args.dataset, "train")
     xte, yte = load(args.dataset, "test")
@@ -253,9 +257,8 @@ def main():
             if steps % 100 == 0 or steps == 5:
                 print(f"  epoch {epoch + 1} step {steps}: loss {total / steps:.5f} ({time.time() - t0:.0f} s)", flush=True)
             if args.save_every and steps % args.save_every == 0 and k + args.batch < len(xtr):
-                save_state(epoch, {"perm": perm, "total": total, "steps": steps, "seconds": time.time() - t0})
-                if args.stop_after and epoch * steps_per_epoch + steps >= args.stop_after:
-                    sys.exit(3)
+                save_state(epoch, epoch * steps_per_epoch + steps,
+                           {"perm": perm, "total": total, "steps": steps, "seconds": time.time() - t0})
         sched.step()
         train_time = time.time() - t0
         acc = evaluate(model, xte, yte)
@@ -267,9 +270,7 @@ def main():
             val = f", held-out accuracy {100 * history[-1]['val_acc_pytorch']:.2f}%"
         print(f"epoch {epoch + 1}/{args.epochs}: loss {total / steps:.5f}{val}, test accuracy (PyTorch) {100 * acc:.2f}%, "
               f"{train_time / 60:.1f} min", flush=True)
-        save_state(epoch + 1)
-        if args.stop_after and (epoch + 1) * steps_per_epoch >= args.stop_after and epoch + 1 < args.epochs:
-            sys.exit(3)
+        save_state(epoch + 1, (epoch + 1) * steps_per_epoch)
 
     os.makedirs(os.path.dirname(os.path.abspath(args.final)), exist_ok=True)
     torch.save(model.state_dict(), args.final)
