@@ -24,9 +24,28 @@ import os
 import sys
 import time
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+
+def reexec_with_huge_pages():
+    """Restarts this script with glibc's malloc asking for transparent huge pages (THP), unless it
+    already does. Each training step allocates and frees tens of megabytes of temporaries; glibc
+    hands blocks that large back to the kernel, and touching them again faults in every 4 KiB page.
+    On our (virtual) machines a page fault costs about 18 us: a fresh 72 MB buffer took 340 ms to
+    fill, against 15 ms with huge pages, and a canonical training step took 2.3 to 2.6 times as
+    long. The tunable changes where memory comes from, not what is computed: the weights after two
+    steps were bit-identical with and without it. Harmless where THP is off or glibc is older."""
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    if "glibc.malloc.hugetlb" in tunables:
+        return
+    env = dict(os.environ, GLIBC_TUNABLES=":".join(filter(None, [tunables, "glibc.malloc.hugetlb=1"])))
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
+if __name__ == "__main__":
+    reexec_with_huge_pages()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import capsnet_modules as cm  # noqa: E402
