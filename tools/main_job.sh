@@ -8,17 +8,12 @@ bash tools/setup.sh
 bash tools/data/get_data.sh
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j "$(nproc)" --target capsconv capsrun >/dev/null
-model=canonical_mnist arch=canonical
-if [ ! -f models/canonical_mnist.pt ]; then
-  model=small_mnist arch=small
-  echo "(the canonical MNIST model is still being trained: running the small one)"
-fi
 mkdir -p out
-echo "== capsconv: models/$model.pt -> out/$model.caps"
-build/release/tools/capsconv "models/$model.pt" --arch "$arch" -o "out/$model.caps" --summary
+echo "== capsconv: models/canonical_mnist.pt -> out/canonical_mnist.caps"
+build/release/tools/capsconv models/canonical_mnist.pt --arch canonical -o out/canonical_mnist.caps --summary
 echo
 echo "== capsrun: the 10,000 images of the MNIST test set"
-build/release/tools/capsrun "out/$model.caps" \
+build/release/tools/capsrun out/canonical_mnist.caps \
   --idx-images data/mnist/t10k-images-idx3-ubyte --idx-labels data/mnist/t10k-labels-idx1-ubyte \
   --eval --threads "$(nproc)" --recon-grid out/reconstructions.png --errors-grid out/misclassified.png \
   --dims-figure out/capsule_dimensions.png
