@@ -134,7 +134,7 @@ def write_doc(rows, pending):
                      f"{e['capsrt_test_count']}) | {100 * e['pytorch_test_accuracy']:.2f}% | {100 * e['target_accuracy']:.1f}% |")
     lines += ["", "Training time is wall time on a 2-core machine that other jobs shared at times. The small models",
               "and epochs 1 to 8 of canonical_mnist were trained before `train.py` asked malloc for huge pages",
-              "(see docs/design.md), which made a step 2.5 to 3.3 times faster: a canonical MNIST epoch took",
+              "(see docs/design.md), which made a step about 3 times faster: a canonical MNIST epoch took",
               "25 to 33 minutes before and about 8 after.", "",
               "The CI checks the small models on the full test set (to 5 images) and the canonical ones on the",
               "first 1,000 test images (exactly; to keep CI time down) against the counts in `models/models.json`."]
