@@ -26,13 +26,10 @@ import time
 
 
 def reexec_with_huge_pages():
-    """Restarts this script with glibc's malloc asking for transparent huge pages (THP), unless it
-    already does. Each training step allocates and frees tens of megabytes of temporaries; glibc
-    hands blocks that large back to the kernel, and touching them again faults in every 4 KiB page.
-    On our (virtual) machines a page fault costs about 19 us: a fresh 72 MB buffer took 340 ms to
-    fill, against 15 ms with huge pages, and a canonical training step on two threads took 3.3
-    times as long (2.45 s against 0.74 s). The tunable changes where memory comes from, not what is computed: the weights after two
-    steps were bit-identical with and without it. Harmless where THP is off or glibc is older."""
+    """Restarts this script with glibc's malloc asking for transparent huge pages, unless it already
+    does. Page faults are slow on our virtual machines and each step faults in tens of megabytes of
+    freed temporaries again; this made a canonical step 3.3x faster without changing a bit of the
+    weights (docs/design.md has the measurements). Harmless where THP is off or glibc is older."""
     tunables = os.environ.get("GLIBC_TUNABLES", "")
     if "glibc.malloc.hugetlb" in tunables:
         return
