@@ -148,7 +148,8 @@ def write_doc(rows, pending):
         lines += ["", *subsets]
     noted = [(name, NOTES[name]) for name, _ in rows if name in NOTES]
     if noted:
-        lines += ["", "Notes on single models (a recipe that differs, or how it was settled):", ""] + [f"- `{name}`: {text}" for name, text in noted]
+        lines += ["", "Notes on single models (a recipe that differs, or how it was settled):", ""]
+        lines += [f"- `{name}`: {text}" for name, text in noted]
     lines += ["", "Per-class test accuracy (capsrt):", ""]
     for dataset in dict.fromkeys(e["dataset"] for _, e in sorted(rows, key=lambda r: r[1]["dataset"] != "mnist")):
         group = [(name, e) for name, e in rows if e["dataset"] == dataset]

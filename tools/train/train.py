@@ -28,8 +28,8 @@ import time
 def reexec_with_huge_pages():
     """Restarts this script with glibc's malloc asking for transparent huge pages, unless it already
     does. Page faults are slow on our virtual machines and each step faults in tens of megabytes of
-    freed temporaries again; this made a canonical step 3.3x faster without changing a bit of the
-    weights (docs/design.md has the measurements). Harmless where THP is off or glibc is older."""
+    freed temporaries again. Huge pages make a step several times faster without changing a bit of
+    the weights (docs/design.md has the measurements). Harmless where THP is off or glibc is older."""
     tunables = os.environ.get("GLIBC_TUNABLES", "")
     if "glibc.malloc.hugetlb" in tunables:
         return

@@ -36,8 +36,7 @@ main() {
   # chosen on 5,000 held-out training images (docs/models.md).
   run small_fashion small fashion 30 --shift 0 --lr-decay 0.95 --val 5000
   run canonical_mnist canonical mnist 15
-  # 15 epochs, as canonical_mnist. It was 6 while a canonical epoch took 25 minutes; with huge pages
-  # it takes 8, and the count was raised after epoch 2 (86.89% by PyTorch), before any later result.
+  # 15 epochs, as canonical_mnist; docs/models.md says when and why it was raised from 6.
   run canonical_fashion canonical fashion 15
 }
 
