@@ -4,6 +4,7 @@
 set -euo pipefail
 packages=(
   cmake make g++ binutils pkg-config   # build
+  libxsimd-dev                         # SIMD kernels (header-only)
   catch2                               # tests
   libbenchmark-dev                     # bench/
   libcli11-dev                         # tool command lines

@@ -14,7 +14,7 @@ void conv2d_f32(const Conv2DParams& p, const float* in, const float* weights, co
       const float* x = in + c * p.in_height * p.in_width;
       for (int ky = 0; ky < p.kernel_h; ++ky) {
         for (int kx = 0; kx < p.kernel_w; ++kx) {
-          const float w = weights[((o * p.in_channels + c) * p.kernel_h + ky) * p.kernel_w + kx];
+          const float w = weights[conv_weight_index(p, o, c, ky, kx)];
           for (int oy = 0; oy < p.out_height; ++oy) {
             const int iy = oy * p.stride_h + ky - p.pad_h;
             if (iy < 0 || iy >= p.in_height) continue;

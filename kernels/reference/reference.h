@@ -11,7 +11,7 @@ namespace ref {
 
 using namespace capsrt::kernels;
 
-// in [C,H,W], weights [O,C,KH,KW], bias [O] -> out [O,OH,OW].
+// in [C,H,W], weights [O,C,KH,KW] (in p.weight_layout), bias [O] -> out [O,OH,OW].
 void conv2d_f32(const Conv2DParams& p, const float* in, const float* weights, const float* bias,
                 float* out);
 
@@ -23,7 +23,7 @@ void squash_f32(const SquashParams& p, const float* in, float* out, int count, i
 // Gathers a conv output [C,H,W] into capsules [N,D] by the grouping mode (see caps_grouping).
 void group_capsules_f32(const GroupingParams& p, const float* conv_out, float* capsules);
 
-// u [I,DI], W [J,I,DO,DI] -> u_hat [J,I,DO].
+// u [I,DI], W [J,I,DO,DI] (in p.weight_layout) -> u_hat [J,I,DO].
 void caps_predict_f32(const CapsPredictParams& p, const float* u, const float* weights,
                       float* u_hat);
 
@@ -31,6 +31,13 @@ void caps_predict_f32(const CapsPredictParams& p, const float* u, const float* w
 // logits and coupling are scratch of J*I floats each.
 void dynamic_routing_f32(const RoutingParams& p, const float* u_hat, float* logits,
                          float* coupling, float* v);
+
+// The CapsDense op: caps_predict_f32 into scratch, then dynamic_routing_f32. Scratch (its size
+// from caps_dense_f32_scratch_size): u_hat [J,I,DO], logits [J,I], coupling [J,I], each rounded
+// up to 64 bytes.
+size_t caps_dense_f32_scratch_size(const CapsDenseParams& p);
+void caps_dense_f32(const CapsDenseParams& p, const float* u, const float* weights, float* v,
+                    void* scratch);
 
 // Numerically stable softmax over `count` floats with stride `stride` (in place allowed).
 void softmax_f32(const float* in, float* out, int count, int stride);

@@ -1,8 +1,11 @@
 // The C API: thin wrappers over Model and Interpreter living in caller-provided storage.
 #include <new>
 
+#include <cstring>
+
 #include "capsrt/capsrt.h"
 #include "capsrt/capsrt.hpp"
+#include "kernel_set.h"
 
 static_assert(sizeof(capsrt::Model) <= sizeof(caps_model), "caps_model storage too small");
 static_assert(alignof(capsrt::Model) <= alignof(caps_model), "caps_model alignment");
@@ -48,6 +51,51 @@ caps_status caps_interpreter_init(caps_interpreter* it, const caps_model* model,
   if (it == nullptr || model == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   capsrt::Interpreter* i = ::new (static_cast<void*>(it)) capsrt::Interpreter();
   return i->init(*as_model(model), arena, arena_size);
+}
+
+caps_status caps_interpreter_init_kernels(caps_interpreter* it, const caps_model* model,
+                                          void* arena, size_t arena_size, uint32_t kernels) {
+  if (it == nullptr || model == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  capsrt::Interpreter* i = ::new (static_cast<void*>(it)) capsrt::Interpreter();
+  return i->init(*as_model(model), arena, arena_size, kernels);
+}
+
+uint32_t caps_interpreter_kernels(const caps_interpreter* it) {
+  return it == nullptr ? 0 : as_it(it)->kernels();
+}
+
+size_t caps_model_arena_size_for(const caps_model* model, uint32_t kernels) {
+  return model == nullptr ? 0 : as_model(model)->arena_size_for(kernels);
+}
+
+const char* caps_kernels_name(uint32_t kernels) {
+  if (kernels == CAPS_KERNELS_AUTO) return "auto";
+  const capsrt::kernels::KernelSet* ks = capsrt::kernels::kernel_set(kernels);
+  return ks == nullptr ? nullptr : ks->name;
+}
+
+uint32_t caps_kernels_from_name(const char* name) {
+  if (name == nullptr) return CAPS_KERNELS_COUNT;
+  for (uint32_t id = 0; id < CAPS_KERNELS_COUNT; ++id)
+    if (std::strcmp(caps_kernels_name(id), name) == 0) return id;
+  return CAPS_KERNELS_COUNT;
+}
+
+int caps_kernels_available(uint32_t kernels) {
+  if (kernels == CAPS_KERNELS_AUTO) return 1;
+  return capsrt::kernels::kernel_set_runnable(kernels) ? 1 : 0;
+}
+
+uint32_t caps_kernels_default(void) { return capsrt::kernels::kernel_set_default(); }
+
+caps_status caps_kernels_set_default(uint32_t kernels) {
+  if (kernels == CAPS_KERNELS_AUTO) {
+    capsrt::kernels::kernel_set_override_default(0);  // detect again on next use
+    return CAPS_OK;
+  }
+  if (!capsrt::kernels::kernel_set_runnable(kernels)) return CAPS_ERR_UNSUPPORTED;
+  capsrt::kernels::kernel_set_override_default(kernels);
+  return CAPS_OK;
 }
 
 caps_status caps_set_input_f32(caps_interpreter* it, const float* data, size_t count) {

@@ -1,27 +1,54 @@
 // Interpreter: runs a validated model's ops on the caller's arena.
 #include <cstring>
+#include <new>
 
+#include "arena_plan.hpp"
 #include "capsrt/capsrt.hpp"
 #include "op_run.hpp"
 
 namespace capsrt {
 
-caps_status Interpreter::init(const Model& model, void* arena, size_t arena_size) {
+caps_status Interpreter::init(const Model& model, void* arena, size_t arena_size,
+                              uint32_t kernels) {
   model_ = nullptr;
   arena_ = nullptr;
+  prepared_ = nullptr;
+  arena_used_ = 0;
+  kernels_ = 0;
   invoked_ = false;
   if (arena == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   if (!model.loaded()) return CAPS_ERR_NOT_READY;
   if (reinterpret_cast<uintptr_t>(arena) % 16 != 0) return CAPS_ERR_MISALIGNED;
-  if (arena_size < model.arena_size()) return CAPS_ERR_ARENA_TOO_SMALL;
+  if (kernels == CAPS_KERNELS_AUTO) kernels = kernels::kernel_set_default();
+  if (!kernels::kernel_set_runnable(kernels)) return CAPS_ERR_UNSUPPORTED;
+  const kernels::KernelSet& ks = *kernels::kernel_set(kernels);
+  ArenaPlan plan;
+  const caps_status s = plan_arena(model, ks, &plan);
+  if (s != CAPS_OK) return s;
+  if (arena_size < plan.total) return CAPS_ERR_ARENA_TOO_SMALL;
+  uint8_t* base = static_cast<uint8_t*>(arena);
+  // Prepare every op once; invoke then only calls the runners.
+  uint8_t* prepared = base + plan.prepared_offset;
+  for (uint32_t k = 0; k < model.op_count(); ++k) {
+    caps_op_entry entry;
+    const OpView v = op_view(model, k, &entry);
+    const void* in[CAPS_MAX_OP_INPUTS] = {nullptr, nullptr, nullptr, nullptr};
+    for (uint32_t slot = 0; slot < entry.n_inputs; ++slot) {
+      const caps_tensor_entry t = model.tensor(entry.inputs[slot]);
+      in[slot] = t.kind == CAPS_TENSOR_CONST ? model.bytes() + t.offset
+                                              : static_cast<const void*>(base + t.offset);
+    }
+    void* out = base + model.tensor(entry.output).offset;
+    void* scratch = plan.scratch_size[k] ? base + plan.scratch_offset[k] : nullptr;
+    op_prepare(v, model.attributes(), ks, in, out, scratch,
+               new (static_cast<void*>(prepared + k * kPreparedOpBytes)) PreparedOp);
+  }
   model_ = &model;
-  arena_ = static_cast<uint8_t*>(arena);
+  arena_ = base;
+  prepared_ = prepared;
+  arena_used_ = static_cast<size_t>(plan.total);
+  kernels_ = kernels;
   return CAPS_OK;
-}
-
-const void* Interpreter::tensor_ptr(const caps_tensor_entry& t) const {
-  if (t.kind == CAPS_TENSOR_CONST) return model_->bytes() + t.offset;
-  return arena_ + t.offset;
 }
 
 float* Interpreter::activation(uint32_t id) const {
@@ -55,23 +82,9 @@ caps_status Interpreter::set_input_u8(const uint8_t* pixels, size_t count) {
 }
 
 caps_status Interpreter::run_ops(uint32_t begin, uint32_t end, int32_t mask_class) {
-  const caps_model_attributes& attrs = model_->attributes();
   for (uint32_t k = begin; k < end; ++k) {
-    const caps_op_entry op = model_->op(k);
-    OpContext ctx;
-    ctx.op = &op;
-    ctx.attrs = &attrs;
-    for (uint32_t s = 0; s < CAPS_MAX_OP_INPUTS; ++s) {
-      ctx.in[s] = nullptr;
-      if (s >= op.n_inputs) continue;
-      ctx.in[s] = tensor_ptr(model_->tensor(op.inputs[s]));
-      ctx.in_shape[s] = model_->tensor_shape(op.inputs[s]);
-    }
-    ctx.out = activation(op.output);
-    ctx.out_shape = model_->tensor_shape(op.output);
-    ctx.scratch = op.scratch_size ? arena_ + op.scratch_offset : nullptr;
-    ctx.mask_class = mask_class;
-    op_run(ctx);
+    const PreparedOp& op = *reinterpret_cast<const PreparedOp*>(prepared_ + k * kPreparedOpBytes);
+    op.run(op, mask_class);
   }
   return CAPS_OK;
 }

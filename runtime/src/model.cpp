@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "arena_plan.hpp"
 #include "capsrt/capsrt.hpp"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -42,6 +43,7 @@ caps_status Model::load(const void* data, size_t size, uint32_t flags) {
   bytes_ = nullptr;
   header_ = caps_file_header{};
   attrs_ = caps_model_attributes{};
+  arena_need_ = 0;
   if (data == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   if ((flags & ~CAPS_LOAD_SKIP_CHECKSUM) != 0) return CAPS_ERR_BAD_ARGUMENT;
   const caps_status s = validate(static_cast<const uint8_t*>(data), size, flags);
@@ -49,6 +51,7 @@ caps_status Model::load(const void* data, size_t size, uint32_t flags) {
     bytes_ = nullptr;
     header_ = caps_file_header{};
     attrs_ = caps_model_attributes{};
+    arena_need_ = 0;
     return s;
   }
   bytes_ = static_cast<const uint8_t*>(data);
@@ -150,7 +153,12 @@ caps_status Model::validate(const uint8_t* p, size_t size, uint32_t flags) {
     const caps_tensor_entry t = tensor(id);
     const uint32_t esize = dtype_size(t.dtype);
     if (esize == 0 || t.rank < 1 || t.rank > CAPS_MAX_RANK || t.kind > CAPS_TENSOR_ACTIVATION ||
-        t.layout != CAPS_LAYOUT_ROW_MAJOR || t.reserved0 != 0)
+        t.layout > CAPS_LAYOUT_CAPS_JDKI || t.reserved0 != 0)
+      return CAPS_ERR_BAD_TENSOR;
+    // Packed layouts: since version 1.1, for weights only (which op slot may read which layout
+    // is checked with the ops).
+    if (t.layout != CAPS_LAYOUT_ROW_MAJOR &&
+        (h.version_minor < 1 || t.kind != CAPS_TENSOR_CONST || t.dtype != CAPS_DTYPE_F32))
       return CAPS_ERR_BAD_TENSOR;
     for (uint32_t r : t.reserved)
       if (r != 0) return CAPS_ERR_BAD_TENSOR;
@@ -205,6 +213,12 @@ caps_status Model::validate(const uint8_t* p, size_t size, uint32_t flags) {
       const bool want_const = (d->const_mask >> s) & 1u;
       if ((t.kind == CAPS_TENSOR_CONST) != want_const) return CAPS_ERR_BAD_OP;
       if (t.dtype != CAPS_DTYPE_F32) return CAPS_ERR_UNSUPPORTED;  // int8 ops: later version
+      // The weights of a conv may be IHWO, those of CapsDense JDKI; all else is row-major.
+      caps_layout packed = CAPS_LAYOUT_ROW_MAJOR;
+      if (s == 1 && (op.opcode == CAPS_OP_CONV2D || op.opcode == CAPS_OP_PRIMARY_CAPS))
+        packed = CAPS_LAYOUT_CONV_IHWO;
+      if (s == 1 && op.opcode == CAPS_OP_CAPS_DENSE) packed = CAPS_LAYOUT_CAPS_JDKI;
+      if (t.layout != CAPS_LAYOUT_ROW_MAJOR && t.layout != packed) return CAPS_ERR_BAD_TENSOR;
       in[s] = tensor_shape(op.inputs[s]);
     }
     if (op.output >= h.tensor_count) return CAPS_ERR_BAD_OP;
@@ -214,7 +228,12 @@ caps_status Model::validate(const uint8_t* p, size_t size, uint32_t flags) {
     OpInfo info;
     if ((st = op_infer(op, in, a, &info)) != CAPS_OK) return st;
     if (info.output != tensor_shape(op.output)) return CAPS_ERR_SHAPE_MISMATCH;
-    if (info.scratch_bytes != op.scratch_size) return CAPS_ERR_BAD_ARENA_PLAN;
+    // 1.0 files record the reference kernels' scratch plan (checked, then not used); since 1.1
+    // the runtime places each kernel set's scratch itself (arena_plan.cpp) and the file has none.
+    if (h.version_minor >= 1 && (op.scratch_size != 0 || op.scratch_offset != 0))
+      return CAPS_ERR_BAD_ARENA_PLAN;
+    if (h.version_minor == 0 && info.scratch_bytes != op.scratch_size)
+      return CAPS_ERR_BAD_ARENA_PLAN;
     if (op.scratch_size == 0) {
       if (op.scratch_offset != 0) return CAPS_ERR_BAD_ARENA_PLAN;
     } else {
@@ -319,7 +338,24 @@ caps_status Model::validate(const uint8_t* p, size_t size, uint32_t flags) {
       if (buf[x].first <= buf[y].last && buf[y].first <= buf[x].last &&
           overlap(buf[x].begin, buf[x].end, buf[y].begin, buf[y].end))
         return CAPS_ERR_BAD_ARENA_PLAN;
+  // The arena an interpreter needs with any kernel set this build runs.
+  for (uint32_t id = CAPS_KERNELS_REFERENCE; id < CAPS_KERNELS_COUNT; ++id) {
+    if (!kernels::kernel_set_runnable(id)) continue;
+    ArenaPlan plan;
+    if ((st = plan_arena(*this, *kernels::kernel_set(id), &plan)) != CAPS_OK) return st;
+    if (plan.total > arena_need_) arena_need_ = static_cast<uint32_t>(plan.total);
+  }
   return CAPS_OK;
+}
+
+size_t Model::arena_size_for(uint32_t kernels) const {
+  if (!loaded()) return 0;
+  if (kernels == CAPS_KERNELS_AUTO) kernels = kernels::kernel_set_default();
+  const kernels::KernelSet* ks = kernels::kernel_set(kernels);
+  if (ks == nullptr) return 0;
+  ArenaPlan plan;
+  if (plan_arena(*this, *ks, &plan) != CAPS_OK) return 0;
+  return static_cast<size_t>(plan.total);
 }
 
 uint32_t Model::input_size() const {

@@ -1,27 +1,59 @@
-// Internal: the execution side of the op table.
+// Internal: the execution side of the op table. At Interpreter::init every op is prepared once
+// into a PreparedOp (its kernels from the chosen set, parameters, and buffer addresses), kept in
+// the arena; invoke then calls each op's runner.
 #ifndef CAPSRT_OP_RUN_HPP
 #define CAPSRT_OP_RUN_HPP
 
 #include "capsrt/ops.hpp"
+#include "kernel_set.h"
 
 namespace capsrt {
 
-struct OpContext {
-  const caps_op_entry* op;
-  const caps_model_attributes* attrs;
+struct PreparedOp;
+using OpRunner = void (*)(const PreparedOp& op, int32_t mask_class);
+
+struct PreparedOp {
+  OpRunner run;
+  const kernels::KernelSet* ks;       // the chosen set
+  const kernels::KernelSet* conv_ks;  // Conv2D / PrimaryCaps: the set that reads the weights
+  const kernels::KernelSet* caps_ks;  // CapsDense: the set that reads W
   const void* in[CAPS_MAX_OP_INPUTS];
-  Shape in_shape[CAPS_MAX_OP_INPUTS];
   void* out;
-  Shape out_shape;
-  void* scratch;
-  int32_t mask_class;  // Mask op: class to keep, -1 for the highest score
+  void* scratch;       // the op's scratch (PrimaryCaps: its conv output)
+  void* conv_scratch;  // PrimaryCaps: the conv kernel's scratch, after the conv output
+  kernels::Conv2DParams conv;
+  kernels::GroupingParams group;
+  kernels::SquashParams squash;
+  kernels::CapsDenseParams caps;
+  kernels::DenseParams dense;
+  int count, dim;  // PrimaryCaps: capsules; Length, Mask: classes and pose size
+  float length_eps;
+  bool softmax_scores;
 };
+
+// Every op takes this many bytes of the arena's prepared-op table, on every target (so a tool
+// on a 64-bit host computes the arena a 32-bit board needs).
+constexpr uint64_t kPreparedOpBytes = 256;
+static_assert(sizeof(PreparedOp) <= kPreparedOpBytes, "prepared op too large");
+
+// The view of one op that preparing and sizing need: entry, input shapes and weight layouts.
+struct OpView {
+  const caps_op_entry* op;
+  Shape in_shape[CAPS_MAX_OP_INPUTS];
+  caps_layout in_layout[CAPS_MAX_OP_INPUTS];
+  Shape out_shape;
+};
+
+// Scratch bytes op `v` needs with kernel set `ks`.
+uint64_t op_scratch_bytes(const OpView& v, const caps_model_attributes& attrs,
+                          const kernels::KernelSet& ks);
+
+// Fills `out` for op `v`: kernels from `ks`, parameters, and the given buffers.
+void op_prepare(const OpView& v, const caps_model_attributes& attrs, const kernels::KernelSet& ks,
+                const void* const* in, void* out_tensor, void* scratch, PreparedOp* out);
 
 // The predicted class: first index of the highest of `count` scores (PyTorch's argmax rule).
 uint32_t first_max_index(const float* scores, uint32_t count);
-
-// Runs one validated op.
-void op_run(const OpContext& ctx);
 
 }  // namespace capsrt
 

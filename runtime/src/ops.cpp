@@ -75,17 +75,10 @@ uint64_t conv_macs(const Shape& x, const Shape& w, const Shape& y) {
   return y.numel() * x.dims[0] * w.dims[2] * w.dims[3];
 }
 
-// Scratch of CapsDense: u_hat [J,I,DO], then logits [J,I], then coupling [J,I], each aligned.
-struct RoutingScratch {
-  uint64_t u_hat, logits, coupling, total;
-};
-RoutingScratch routing_scratch(uint64_t J, uint64_t I, uint64_t DO) {
-  RoutingScratch r;
-  r.u_hat = 0;
-  r.logits = align_up(J * I * DO * sizeof(float));
-  r.coupling = r.logits + align_up(J * I * sizeof(float));
-  r.total = r.coupling + align_up(J * I * sizeof(float));
-  return r;
+// Scratch of the reference CapsDense (ref::caps_dense_f32): u_hat [J,I,DO], then logits [J,I],
+// then coupling [J,I], each aligned. Computed in 64 bits here: the shapes are not yet checked.
+uint64_t routing_scratch(uint64_t J, uint64_t I, uint64_t DO) {
+  return align_up(J * I * DO * sizeof(float)) + 2 * align_up(J * I * sizeof(float));
 }
 
 }  // namespace
@@ -148,7 +141,7 @@ caps_status op_infer(const caps_op_entry& op, const Shape* in, const caps_model_
       if (w.dims[2] > kMaxCapsDim) return CAPS_ERR_BAD_OP;  // poses fit a small stack buffer
       const uint64_t J = w.dims[0], I = w.dims[1], DO = w.dims[2];
       info->output = make_shape(2, J, DO);
-      info->scratch_bytes = routing_scratch(J, I, DO).total;
+      info->scratch_bytes = routing_scratch(J, I, DO);
       // prediction + per iteration the weighted sum + (all but last) the agreement
       const uint64_t r = attrs.routing_iterations;
       info->macs = w.numel() + J * I * DO * (2 * r - (r > 0 ? 1 : 0));
@@ -188,97 +181,183 @@ uint32_t first_max_index(const float* scores, uint32_t count) {
   return best;
 }
 
-void op_run(const OpContext& ctx) {
-  const caps_op_entry& op = *ctx.op;
-  const caps_model_attributes& attrs = *ctx.attrs;
-  const kernels::SquashParams squash{static_cast<caps_squash_eps_mode>(attrs.squash_eps_mode),
-                                     attrs.squash_eps};
-  const float* x = static_cast<const float*>(ctx.in[0]);
-  float* y = static_cast<float*>(ctx.out);
-  auto conv_params = [&](const Shape& out, caps_activation act) {
-    const Shape& xs = ctx.in_shape[0];
-    const Shape& ws = ctx.in_shape[1];
-    kernels::Conv2DParams p;
-    p.in_channels = static_cast<int>(xs.dims[0]);
-    p.in_height = static_cast<int>(xs.dims[1]);
-    p.in_width = static_cast<int>(xs.dims[2]);
-    p.out_channels = static_cast<int>(out.dims[0]);
-    p.out_height = static_cast<int>(out.dims[1]);
-    p.out_width = static_cast<int>(out.dims[2]);
-    p.kernel_h = static_cast<int>(ws.dims[2]);
-    p.kernel_w = static_cast<int>(ws.dims[3]);
-    p.stride_h = static_cast<int>(op.params[CAPS_CONV_STRIDE_H]);
-    p.stride_w = static_cast<int>(op.params[CAPS_CONV_STRIDE_W]);
-    p.pad_h = static_cast<int>(op.params[CAPS_CONV_PAD_H]);
-    p.pad_w = static_cast<int>(op.params[CAPS_CONV_PAD_W]);
-    p.activation = act;
-    return p;
-  };
+namespace {
 
-  switch (op.opcode) {
+kernels::Conv2DParams conv_params(const OpView& v, const Shape& out, caps_activation act) {
+  const Shape& xs = v.in_shape[0];
+  const Shape& ws = v.in_shape[1];
+  const caps_op_entry& op = *v.op;
+  kernels::Conv2DParams p;
+  p.in_channels = static_cast<int>(xs.dims[0]);
+  p.in_height = static_cast<int>(xs.dims[1]);
+  p.in_width = static_cast<int>(xs.dims[2]);
+  p.out_channels = static_cast<int>(out.dims[0]);
+  p.out_height = static_cast<int>(out.dims[1]);
+  p.out_width = static_cast<int>(out.dims[2]);
+  p.kernel_h = static_cast<int>(ws.dims[2]);
+  p.kernel_w = static_cast<int>(ws.dims[3]);
+  p.stride_h = static_cast<int>(op.params[CAPS_CONV_STRIDE_H]);
+  p.stride_w = static_cast<int>(op.params[CAPS_CONV_STRIDE_W]);
+  p.pad_h = static_cast<int>(op.params[CAPS_CONV_PAD_H]);
+  p.pad_w = static_cast<int>(op.params[CAPS_CONV_PAD_W]);
+  p.activation = act;
+  p.weight_layout = v.in_layout[1];
+  return p;
+}
+
+Shape primary_conv_shape(const OpView& v) {
+  Shape conv;
+  infer_conv(*v.op, v.in_shape, &conv);  // validated at load: cannot fail here
+  return conv;
+}
+
+kernels::SquashParams squash_params(const caps_model_attributes& attrs) {
+  return {static_cast<caps_squash_eps_mode>(attrs.squash_eps_mode), attrs.squash_eps};
+}
+
+kernels::CapsDenseParams caps_params(const OpView& v, const caps_model_attributes& attrs) {
+  const Shape& ws = v.in_shape[1];
+  const int J = static_cast<int>(ws.dims[0]), I = static_cast<int>(ws.dims[1]);
+  const int DO = static_cast<int>(ws.dims[2]), DI = static_cast<int>(ws.dims[3]);
+  kernels::CapsDenseParams p;
+  p.predict = kernels::CapsPredictParams{I, DI, J, DO, v.in_layout[1]};
+  p.routing = kernels::RoutingParams{I, J, DO, static_cast<int>(attrs.routing_iterations),
+                                     static_cast<caps_softmax_axis>(attrs.routing_softmax_axis),
+                                     squash_params(attrs)};
+  return p;
+}
+
+const float* f32(const void* p) { return static_cast<const float*>(p); }
+float* f32(void* p) { return static_cast<float*>(p); }
+
+// The runners: one table lookup and a call (or three, for PrimaryCaps).
+void run_conv2d(const PreparedOp& op, int32_t) {
+  op.conv_ks->conv2d_f32(op.conv, f32(op.in[0]), f32(op.in[1]), f32(op.in[2]), f32(op.out),
+                         op.scratch);
+}
+
+void run_primary_caps(const PreparedOp& op, int32_t) {
+  // The conv output goes to scratch, then is grouped into capsules and squashed.
+  float* conv_out = f32(op.scratch);
+  op.conv_ks->conv2d_f32(op.conv, f32(op.in[0]), f32(op.in[1]), f32(op.in[2]), conv_out,
+                         op.conv_scratch);
+  op.ks->group_capsules_f32(op.group, conv_out, f32(op.out));
+  op.ks->squash_f32(op.squash, f32(op.out), f32(op.out), op.count, op.dim);
+}
+
+void run_caps_dense(const PreparedOp& op, int32_t) {
+  op.caps_ks->caps_dense_f32(op.caps, f32(op.in[0]), f32(op.in[1]), f32(op.out), op.scratch);
+}
+
+void run_length(const PreparedOp& op, int32_t) {
+  op.ks->vector_length_f32(f32(op.in[0]), f32(op.out), op.count, op.dim, op.length_eps);
+  if (op.softmax_scores) op.ks->softmax_f32(f32(op.out), f32(op.out), op.count, 1);
+}
+
+void run_mask(const PreparedOp& op, int32_t mask_class) {
+  const int keep = mask_class >= 0 ? mask_class
+                                   : static_cast<int>(first_max_index(
+                                         f32(op.in[1]), static_cast<uint32_t>(op.count)));
+  op.ks->mask_f32(f32(op.in[0]), f32(op.out), op.count, op.dim, keep);
+}
+
+void run_dense(const PreparedOp& op, int32_t) {
+  op.ks->dense_f32(op.dense, f32(op.in[0]), f32(op.in[1]), f32(op.in[2]), f32(op.out));
+}
+
+uint64_t align64(uint64_t n) { return (n + 63) / 64 * 64; }
+
+}  // namespace
+
+uint64_t op_scratch_bytes(const OpView& v, const caps_model_attributes& attrs,
+                          const kernels::KernelSet& ks) {
+  switch (v.op->opcode) {
     case CAPS_OP_CONV2D: {
-      const auto p =
-          conv_params(ctx.out_shape, static_cast<caps_activation>(op.params[CAPS_CONV_ACTIVATION]));
-      ref::conv2d_f32(p, x, static_cast<const float*>(ctx.in[1]),
-                      static_cast<const float*>(ctx.in[2]), y);
-      break;
+      const kernels::Conv2DParams p = conv_params(v, v.out_shape, CAPS_ACT_NONE);
+      return kernels::conv_kernels(ks, p.weight_layout).conv2d_f32_scratch_size(p);
     }
     case CAPS_OP_PRIMARY_CAPS: {
-      // The conv output goes to scratch, then is grouped into capsules and squashed.
-      const uint32_t dim = op.params[CAPS_PRIMARY_CAPS_DIM];
-      Shape conv_shape;
-      infer_conv(op, ctx.in_shape, &conv_shape);  // validated at load: cannot fail here
-      float* conv_out = static_cast<float*>(ctx.scratch);
-      ref::conv2d_f32(conv_params(conv_shape, CAPS_ACT_NONE), x,
-                      static_cast<const float*>(ctx.in[1]), static_cast<const float*>(ctx.in[2]),
-                      conv_out);
-      const kernels::GroupingParams g{static_cast<caps_grouping>(attrs.capsule_grouping),
-                                      static_cast<int>(conv_shape.dims[0]),
-                                      static_cast<int>(conv_shape.dims[1]),
-                                      static_cast<int>(conv_shape.dims[2]), static_cast<int>(dim)};
-      ref::group_capsules_f32(g, conv_out, y);
-      ref::squash_f32(squash, y, y, static_cast<int>(ctx.out_shape.dims[0]), static_cast<int>(dim));
-      break;
+      const Shape conv = primary_conv_shape(v);
+      const kernels::Conv2DParams p = conv_params(v, conv, CAPS_ACT_NONE);
+      return align64(conv.numel() * sizeof(float)) +
+             align64(kernels::conv_kernels(ks, p.weight_layout).conv2d_f32_scratch_size(p));
     }
     case CAPS_OP_CAPS_DENSE: {
-      const Shape& ws = ctx.in_shape[1];
-      const int J = static_cast<int>(ws.dims[0]), I = static_cast<int>(ws.dims[1]);
-      const int DO = static_cast<int>(ws.dims[2]), DI = static_cast<int>(ws.dims[3]);
-      const RoutingScratch rs = routing_scratch(J, I, DO);
-      uint8_t* scratch = static_cast<uint8_t*>(ctx.scratch);
-      float* u_hat = reinterpret_cast<float*>(scratch + rs.u_hat);
-      ref::caps_predict_f32(kernels::CapsPredictParams{I, DI, J, DO}, x,
-                            static_cast<const float*>(ctx.in[1]), u_hat);
-      const kernels::RoutingParams rp{I, J, DO, static_cast<int>(attrs.routing_iterations),
-                                      static_cast<caps_softmax_axis>(attrs.routing_softmax_axis),
-                                      squash};
-      ref::dynamic_routing_f32(rp, u_hat, reinterpret_cast<float*>(scratch + rs.logits),
-                               reinterpret_cast<float*>(scratch + rs.coupling), y);
+      const kernels::CapsDenseParams p = caps_params(v, attrs);
+      return kernels::caps_kernels(ks, p.predict.weight_layout).caps_dense_f32_scratch_size(p);
+    }
+    default: return 0;
+  }
+}
+
+uint64_t op_scratch_for(const caps_op_entry& op, const Shape* inputs, const uint8_t* layouts,
+                        const Shape& output, const caps_model_attributes& attrs, uint32_t kernels) {
+  const kernels::KernelSet* ks = kernels::kernel_set(kernels);
+  if (ks == nullptr) return 0;
+  OpView v;
+  v.op = &op;
+  for (uint32_t s = 0; s < CAPS_MAX_OP_INPUTS; ++s) {
+    v.in_shape[s] = s < op.n_inputs ? inputs[s] : Shape{};
+    v.in_layout[s] = s < op.n_inputs ? static_cast<caps_layout>(layouts[s]) : CAPS_LAYOUT_ROW_MAJOR;
+  }
+  v.out_shape = output;
+  return op_scratch_bytes(v, attrs, *ks);
+}
+
+void op_prepare(const OpView& v, const caps_model_attributes& attrs, const kernels::KernelSet& ks,
+                const void* const* in, void* out_tensor, void* scratch, PreparedOp* out) {
+  *out = PreparedOp{};
+  PreparedOp& p = *out;
+  p.ks = p.conv_ks = p.caps_ks = &ks;
+  for (uint32_t s = 0; s < CAPS_MAX_OP_INPUTS; ++s) p.in[s] = in[s];
+  p.out = out_tensor;
+  p.scratch = scratch;
+  const caps_op_entry& op = *v.op;
+  switch (op.opcode) {
+    case CAPS_OP_CONV2D:
+      p.run = run_conv2d;
+      p.conv = conv_params(v, v.out_shape,
+                           static_cast<caps_activation>(op.params[CAPS_CONV_ACTIVATION]));
+      p.conv_ks = &kernels::conv_kernels(ks, p.conv.weight_layout);
+      break;
+    case CAPS_OP_PRIMARY_CAPS: {
+      const Shape conv = primary_conv_shape(v);
+      p.run = run_primary_caps;
+      p.conv = conv_params(v, conv, CAPS_ACT_NONE);
+      p.conv_ks = &kernels::conv_kernels(ks, p.conv.weight_layout);
+      p.conv_scratch = static_cast<uint8_t*>(scratch) + align64(conv.numel() * sizeof(float));
+      p.dim = static_cast<int>(op.params[CAPS_PRIMARY_CAPS_DIM]);
+      p.count = static_cast<int>(v.out_shape.dims[0]);
+      p.group = kernels::GroupingParams{static_cast<caps_grouping>(attrs.capsule_grouping),
+                                        static_cast<int>(conv.dims[0]),
+                                        static_cast<int>(conv.dims[1]),
+                                        static_cast<int>(conv.dims[2]), p.dim};
+      p.squash = squash_params(attrs);
       break;
     }
-    case CAPS_OP_LENGTH: {
-      const int J = static_cast<int>(ctx.in_shape[0].dims[0]);
-      ref::vector_length_f32(x, y, J, static_cast<int>(ctx.in_shape[0].dims[1]), attrs.length_eps);
-      if (attrs.score_kind == CAPS_SCORE_SOFTMAX_LENGTH) ref::softmax_f32(y, y, J, 1);
+    case CAPS_OP_CAPS_DENSE:
+      p.run = run_caps_dense;
+      p.caps = caps_params(v, attrs);
+      p.caps_ks = &kernels::caps_kernels(ks, p.caps.predict.weight_layout);
       break;
-    }
-    case CAPS_OP_MASK: {
-      const int J = static_cast<int>(ctx.in_shape[0].dims[0]);
-      const int keep = ctx.mask_class >= 0
-                           ? ctx.mask_class
-                           : static_cast<int>(first_max_index(static_cast<const float*>(ctx.in[1]),
-                                                              static_cast<uint32_t>(J)));
-      ref::mask_f32(x, y, J, static_cast<int>(ctx.in_shape[0].dims[1]), keep);
+    case CAPS_OP_LENGTH:
+      p.run = run_length;
+      p.count = static_cast<int>(v.in_shape[0].dims[0]);
+      p.dim = static_cast<int>(v.in_shape[0].dims[1]);
+      p.length_eps = attrs.length_eps;
+      p.softmax_scores = attrs.score_kind == CAPS_SCORE_SOFTMAX_LENGTH;
       break;
-    }
-    case CAPS_OP_DENSE: {
-      const Shape& ws = ctx.in_shape[1];
-      const kernels::DenseParams p{static_cast<int>(ws.dims[1]), static_cast<int>(ws.dims[0]),
-                                   static_cast<caps_activation>(op.params[CAPS_DENSE_ACTIVATION])};
-      ref::dense_f32(p, x, static_cast<const float*>(ctx.in[1]),
-                     static_cast<const float*>(ctx.in[2]), y);
+    case CAPS_OP_MASK:
+      p.run = run_mask;
+      p.count = static_cast<int>(v.in_shape[0].dims[0]);
+      p.dim = static_cast<int>(v.in_shape[0].dims[1]);
       break;
-    }
+    case CAPS_OP_DENSE:
+      p.run = run_dense;
+      p.dense = kernels::DenseParams{static_cast<int>(v.in_shape[1].dims[1]),
+                                     static_cast<int>(v.in_shape[1].dims[0]),
+                                     static_cast<caps_activation>(op.params[CAPS_DENSE_ACTIVATION])};
+      break;
     default: break;  // unreachable: the model was validated
   }
 }

@@ -19,6 +19,7 @@
 #include "idx.hpp"
 #include "image.hpp"
 #include "io.hpp"
+#include "kernels_choice.hpp"
 
 using namespace capsrt;
 using namespace capsrt::tools;
@@ -121,6 +122,7 @@ void dims_figure(const Model& m, const Inputs& in, size_t index, const std::stri
 
 int main(int argc, char** argv) {
   CLI::App app{"capsrun: run a capsrt model on images or an IDX dataset; evaluate; draw reconstructions"};
+  std::string kernels_arg;
   std::string model_path, idx_images, idx_labels, invert_arg = "auto", grid_path, dims_path, errors_path;
   std::vector<std::string> files;
   size_t limit = 0, offset = 0, grid_n = 32, dims_index = 0;
@@ -151,9 +153,18 @@ int main(int argc, char** argv) {
   app.add_option("--dims-index", dims_index, "which input (0-based, after --offset) the dimension figure shows")
       ->capture_default_str();
   app.add_flag("-q,--quiet", quiet, "no progress bar");
+  app.add_option("--kernels", kernels_arg,
+                 "kernel set: " + available_kernels() + " (default: $CAPSRT_KERNELS, else auto)");
   app.footer("Exit status: 0 ok; 2 unreadable model; 3 unreadable or corrupt input (the others still run); 1 other errors.");
   CLI11_PARSE(app, argc, argv);
 
+  uint32_t kernels = 0;
+  try {
+    kernels = choose_kernels(kernels_arg);
+  } catch (const std::exception& e) {
+    std::cerr << "capsrun: " << e.what() << '\n';
+    return 1;
+  }
   AlignedBuffer file;
   Model model;
   try {
@@ -232,9 +243,9 @@ int main(int argc, char** argv) {
 
   try {
     if (!as_json)
-      std::printf("model: %s (%s), input %ux%ux%u, %u classes, arena %zu bytes\n", model_path.c_str(),
-                  model.description(), a.input_channels, a.input_height, a.input_width, a.num_classes,
-                  model.arena_size());
+      std::printf("model: %s (%s), input %ux%ux%u, %u classes, kernels %s, arena %zu bytes\n",
+                  model_path.c_str(), model.description(), a.input_channels, a.input_height,
+                  a.input_width, a.num_classes, caps_kernels_name(kernels), model.arena_size_for(kernels));
     if (!as_json && eval)
       std::printf("evaluating %zu images on %d thread%s\n", in.count(), threads, threads > 1 ? "s" : "");
     std::fflush(stdout);  // the header before the progress lines on stderr
@@ -247,6 +258,7 @@ int main(int argc, char** argv) {
     out["latency_ms"] = {{"median", median}, {"p90", p90}};
     out["images_per_second"] = in.count() / r.wall_seconds;
     out["threads"] = threads;
+    out["kernels"] = caps_kernels_name(kernels);
     std::vector<size_t> misclassified;  // with --eval: indices into `in`, in input order
 
     if (!eval) {  // per-input listing

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "capsrt/capsrt.hpp"
+#include "io.hpp"
 
 namespace capsrt {
 namespace tools {
@@ -111,7 +112,7 @@ uint32_t ModelWriter::add_op(caps_opcode opcode, const std::vector<uint32_t>& in
     throw WriterError(std::string(d->name) + " -> " + output_name + ": " +
                       caps_status_message(st) + " (inputs: " + shapes + ")");
   }
-  e.scratch_size = static_cast<uint32_t>(info.scratch_bytes);
+  // Version 1.1: no scratch in the file; the runtime places each kernel set's scratch.
   tensors_.push_back(Tensor{output_name, info.output, CAPS_TENSOR_ACTIVATION, {}});
   e.output = static_cast<uint32_t>(tensors_.size() - 1);
   ops_.push_back(Op{e});
@@ -139,6 +140,44 @@ void ModelWriter::set_outputs(uint32_t scores, uint32_t poses, uint32_t recon) {
 void ModelWriter::begin_decoder() {
   attrs_.decoder_first_op = static_cast<uint32_t>(ops_.size());
   decoder_started_ = true;
+}
+
+// Weight layouts: a conv's weights in CONV_IHWO, a CapsDense transform in CAPS_JDKI.
+void ModelWriter::choose_layouts() {
+  for (Tensor& t : tensors_) t.layout = CAPS_LAYOUT_ROW_MAJOR;
+  if (!pack_weights_) return;
+  for (const Op& op : ops_) {
+    caps_layout want = CAPS_LAYOUT_ROW_MAJOR;
+    if (op.entry.opcode == CAPS_OP_CONV2D || op.entry.opcode == CAPS_OP_PRIMARY_CAPS)
+      want = CAPS_LAYOUT_CONV_IHWO;
+    if (op.entry.opcode == CAPS_OP_CAPS_DENSE) want = CAPS_LAYOUT_CAPS_JDKI;
+    if (want == CAPS_LAYOUT_ROW_MAJOR) continue;
+    Tensor& w = tensors_[op.entry.inputs[1]];
+    if (w.layout != CAPS_LAYOUT_ROW_MAJOR && w.layout != want)
+      throw WriterError("tensor " + w.name + " is read as weights by ops of different kinds");
+    w.layout = want;
+  }
+}
+
+// A const tensor's values in the order its layout stores them.
+std::vector<float> ModelWriter::stored_data(const Tensor& t) const {
+  if (t.layout == CAPS_LAYOUT_ROW_MAJOR) return t.data;
+  std::vector<float> out(t.data.size());
+  const uint32_t* d = t.shape.dims;
+  size_t n = 0;  // row-major index of (a, b, c, e)
+  for (uint32_t a = 0; a < d[0]; ++a)
+    for (uint32_t b = 0; b < d[1]; ++b)
+      for (uint32_t c = 0; c < d[2]; ++c)
+        for (uint32_t e = 0; e < d[3]; ++e, ++n) {
+          size_t at;
+          if (t.layout == CAPS_LAYOUT_CONV_IHWO) {  // (o, ci, ky, kx) -> ((ci*KH+ky)*KW+kx)*O+o
+            at = ((static_cast<size_t>(b) * d[2] + c) * d[3] + e) * d[0] + a;
+          } else {  // CAPS_JDKI: (j, i, dd, k) -> ((j*DO+dd)*DI+k)*I+i
+            at = ((static_cast<size_t>(a) * d[2] + c) * d[3] + e) * d[1] + b;
+          }
+          out[at] = t.data[n];
+        }
+  return out;
 }
 
 // Greedy plan over lifetimes: biggest buffers first, each at the lowest aligned offset that
@@ -169,10 +208,26 @@ void ModelWriter::plan_arena(uint32_t* arena_size) {
     }
     bufs.push_back(Buf{t.shape.numel() * sizeof(float), first, last, &t.arena_offset});
   }
+  // Each op's scratch: the runtime places it at init for the kernel set it runs (docs/design.md);
+  // the plan reserves the largest any set needs, so the runtime's first fit always finds room.
+  std::vector<uint32_t> reserved(n_ops, 0);
   for (uint32_t k = 0; k < n_ops; ++k) {
-    caps_op_entry& e = ops_[k].entry;
-    if (e.scratch_size) bufs.push_back(Buf{e.scratch_size, k, k, &e.scratch_offset});
+    const caps_op_entry& e = ops_[k].entry;
+    Shape in[CAPS_MAX_OP_INPUTS];
+    uint8_t layouts[CAPS_MAX_OP_INPUTS] = {0, 0, 0, 0};
+    for (uint32_t s = 0; s < e.n_inputs; ++s) {
+      in[s] = tensors_[e.inputs[s]].shape;
+      layouts[s] = static_cast<uint8_t>(tensors_[e.inputs[s]].layout);
+    }
+    uint64_t most = 0;
+    for (uint32_t ks = CAPS_KERNELS_REFERENCE; ks < CAPS_KERNELS_COUNT; ++ks)
+      most = std::max(most, op_scratch_for(e, in, layouts, tensors_[e.output].shape, attrs_, ks));
+    if (most > UINT32_MAX) throw WriterError("op scratch larger than 4 GiB");
+    reserved[k] = static_cast<uint32_t>(most);
   }
+  std::vector<uint32_t> reserved_offset(n_ops, 0);
+  for (uint32_t k = 0; k < n_ops; ++k)
+    if (reserved[k]) bufs.push_back(Buf{reserved[k], k, k, &reserved_offset[k]});
   std::stable_sort(bufs.begin(), bufs.end(),
                    [](const Buf& a, const Buf& b) { return a.size > b.size; });
   std::vector<const Buf*> placed;
@@ -223,6 +278,7 @@ std::vector<uint8_t> ModelWriter::finish() {
   h.version_major = CAPS_FORMAT_MAJOR;
   h.version_minor = CAPS_FORMAT_MINOR;
   h.header_size = sizeof(caps_file_header);
+  choose_layouts();
   plan_arena(&h.arena_size);
   h.tensor_count = static_cast<uint32_t>(tensors_.size());
   h.op_count = static_cast<uint32_t>(ops_.size());
@@ -255,7 +311,7 @@ std::vector<uint8_t> ModelWriter::finish() {
     e.dtype = CAPS_DTYPE_F32;
     e.rank = static_cast<uint8_t>(t.shape.rank);
     e.kind = static_cast<uint8_t>(t.kind);
-    e.layout = CAPS_LAYOUT_ROW_MAJOR;
+    e.layout = static_cast<uint8_t>(t.layout);
     for (uint32_t k = 0; k < CAPS_MAX_RANK; ++k) e.dims[k] = t.shape.dims[k];
     e.byte_length = static_cast<uint32_t>(t.shape.numel() * sizeof(float));
     e.offset = t.kind == CAPS_TENSOR_CONST ? data_offsets[id] : t.arena_offset;
@@ -263,22 +319,49 @@ std::vector<uint8_t> ModelWriter::finish() {
     e.quant_params_tensor = CAPS_NONE;
     put(out, h.tensor_table_offset + uint64_t{id} * sizeof e, e);
     if (t.kind == CAPS_TENSOR_CONST)
-      std::memcpy(out.data() + e.offset, t.data.data(), e.byte_length);
+      std::memcpy(out.data() + e.offset, stored_data(t).data(), e.byte_length);
   }
   for (uint32_t k = 0; k < h.op_count; ++k)
     put(out, h.op_table_offset + uint64_t{k} * sizeof(caps_op_entry), ops_[k].entry);
   put(out, h.attributes_offset, attrs_);
   std::memcpy(out.data() + h.strings_offset, strings_.data(), strings_.size());
+  // The header's arena_size: the largest need over every kernel set (the plan's size bounds it).
   put(out, 0, h);
   h.checksum = model_checksum(out.data(), out.size());
   put(out, 0, h);
-
+  auto load = [](const AlignedBuffer& bytes, Model* m) {
+    const caps_status st = m->load(bytes.data(), bytes.size());
+    if (st != CAPS_OK)
+      throw WriterError(std::string("the runtime rejects the written model: ") +
+                        caps_status_message(st));
+  };
+  // Loaded from an aligned copy: a std::vector's buffer is only 8-byte aligned on 32-bit hosts.
+  auto aligned_copy = [](const std::vector<uint8_t>& bytes) {
+    AlignedBuffer b(bytes.size());
+    std::memcpy(b.data(), bytes.data(), bytes.size());
+    return b;
+  };
+  {
+    const AlignedBuffer copy = aligned_copy(out);
+    Model m;
+    load(copy, &m);
+    arenas_.clear();
+    uint64_t most = 0;
+    for (uint32_t ks = CAPS_KERNELS_REFERENCE; ks < CAPS_KERNELS_COUNT; ++ks) {
+      const uint64_t need = m.arena_size_for(ks);
+      arenas_.push_back(KernelSetArena{ks, caps_kernels_name(ks), need});
+      most = std::max(most, need);
+    }
+    h.arena_size = static_cast<uint32_t>(most);
+  }
+  h.checksum = 0;
+  put(out, 0, h);
+  h.checksum = model_checksum(out.data(), out.size());
+  put(out, 0, h);
   // Final check: the runtime must accept what we wrote.
+  const AlignedBuffer copy = aligned_copy(out);
   Model m;
-  const caps_status st = m.load(out.data(), out.size());
-  if (st != CAPS_OK)
-    throw WriterError(std::string("the runtime rejects the written model: ") +
-                      caps_status_message(st));
+  load(copy, &m);
   return out;
 }
 

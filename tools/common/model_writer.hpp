@@ -54,22 +54,40 @@ class ModelWriter {
   const Shape& shape(uint32_t id) const { return tensors_.at(id).shape; }
   const std::vector<OpReport>& report() const { return report_; }
 
+  // Weights are stored in the layouts the SIMD kernels read (conv weights CONV_IHWO, capsule
+  // transforms CAPS_JDKI; docs/model-format.md) unless this is turned off, which writes every
+  // tensor row-major, as version 1.0 files were (they still run, on the reference conv and
+  // CapsDense kernels).
+  void set_pack_weights(bool pack) { pack_weights_ = pack; }
+
   // Plans the arena, lays out the file, checksums it, and loads it back through the runtime
   // as a final check. Throws WriterError with the runtime's message if that fails.
   std::vector<uint8_t> finish();
+
+  // After finish(): the arena an interpreter needs with each kernel set (CAPS_KERNELS_* order,
+  // reference first); the file's header records the largest.
+  struct KernelSetArena {
+    uint32_t kernels;
+    std::string name;
+    uint64_t arena_bytes;
+  };
+  const std::vector<KernelSetArena>& arena_per_kernel_set() const { return arenas_; }
 
  private:
   struct Tensor {
     std::string name;
     Shape shape;
     caps_tensor_kind kind;
-    std::vector<float> data;  // const tensors
+    std::vector<float> data;  // const tensors, row-major
     uint32_t arena_offset = 0;
+    caps_layout layout = CAPS_LAYOUT_ROW_MAJOR;
   };
   struct Op {
     caps_op_entry entry;
   };
   uint32_t add_string(const std::string& s);
+  void choose_layouts();
+  std::vector<float> stored_data(const Tensor& t) const;
   void plan_arena(uint32_t* arena_size);
 
   std::vector<Tensor> tensors_;
@@ -79,6 +97,8 @@ class ModelWriter {
   caps_model_attributes attrs_{};
   bool have_outputs_ = false;
   bool decoder_started_ = false;
+  bool pack_weights_ = true;
+  std::vector<KernelSetArena> arenas_;
   std::vector<std::string> class_names_;
 };
 

@@ -52,16 +52,51 @@ typedef struct caps_interpreter { uint64_t opaque[12]; } caps_interpreter;
 
 /* Validates every field of the model once and makes `model` a view over `data` (no copy). */
 caps_status caps_model_load(caps_model* model, const void* data, size_t size, uint32_t flags);
-/* Arena bytes an interpreter needs for this model; 0 if the model is not loaded. */
+/* Arena bytes an interpreter needs for this model with any kernel set this build can run (the
+ * largest of caps_model_arena_size_for over them); 0 if the model is not loaded. */
 size_t caps_model_arena_size(const caps_model* model);
 /* The model's attributes (input geometry, classes, variant settings); NULL if not loaded. */
 const caps_model_attributes* caps_model_attributes_get(const caps_model* model);
 /* Name of class `index`, NUL-terminated, inside the model bytes; NULL if out of range. */
 const char* caps_model_class_name(const caps_model* model, uint32_t index);
 
-/* Sets up an interpreter on `arena` (16-byte aligned, at least caps_model_arena_size bytes). */
+/* Sets up an interpreter on `arena` (16-byte aligned, at least caps_model_arena_size bytes) with
+ * the kernel set CAPS_KERNELS_AUTO picks. Prepares every op once: kernels, parameters, buffers. */
 caps_status caps_interpreter_init(caps_interpreter* it, const caps_model* model, void* arena,
                                   size_t arena_size);
+
+/* Kernel sets: the code that runs the ops. One model file runs on every set. */
+#define CAPS_KERNELS_AUTO 0u       /* the set caps_kernels_default() names */
+#define CAPS_KERNELS_REFERENCE 1u  /* plain C++, the specification: every target */
+#define CAPS_KERNELS_AVX2_FMA 2u   /* x86 with AVX2 and FMA */
+#define CAPS_KERNELS_AVX512 3u     /* x86 with AVX-512F */
+#define CAPS_KERNELS_NEON64 4u     /* aarch64 */
+#define CAPS_KERNELS_NEON_ARMV7 5u /* armv7 built with NEON */
+#define CAPS_KERNELS_COUNT 6u
+
+/* "auto", "reference", "avx2-fma", "avx512", "neon64", "neon-armv7"; NULL for an unknown id. */
+const char* caps_kernels_name(uint32_t kernels);
+/* The id of a name above, or CAPS_KERNELS_COUNT if there is none. */
+uint32_t caps_kernels_from_name(const char* name);
+/* 1 if this build has the set's code and this CPU runs it (x86: detected once), else 0. */
+int caps_kernels_available(uint32_t kernels);
+/* The set CAPS_KERNELS_AUTO uses: the best available one (AVX-512, AVX2+FMA, NEON, reference),
+ * unless caps_kernels_set_default chose another. */
+uint32_t caps_kernels_default(void);
+/* Makes an available set the one AUTO uses from now on in this process (CAPS_KERNELS_AUTO goes
+ * back to the detected best); CAPS_ERR_UNSUPPORTED for a set that is not available. For tools
+ * and tests that force a set; call it before interpreters are set up. */
+caps_status caps_kernels_set_default(uint32_t kernels);
+
+/* As caps_interpreter_init, with the kernel set named (CAPS_KERNELS_*); CAPS_ERR_UNSUPPORTED if
+ * it is not available here. The arena must hold caps_model_arena_size_for(model, kernels). */
+caps_status caps_interpreter_init_kernels(caps_interpreter* it, const caps_model* model,
+                                          void* arena, size_t arena_size, uint32_t kernels);
+/* The id of the set an interpreter runs (never AUTO); 0 before a successful init. */
+uint32_t caps_interpreter_kernels(const caps_interpreter* it);
+/* Arena bytes an interpreter with this kernel set needs (any set, also one this build cannot
+ * run); 0 if the model is not loaded or the id is unknown. */
+size_t caps_model_arena_size_for(const caps_model* model, uint32_t kernels);
 /* Copies `count` floats (input_channels*height*width, CHW order, already normalised). */
 caps_status caps_set_input_f32(caps_interpreter* it, const float* data, size_t count);
 /* Copies `count` 8-bit pixels (CHW order) and applies the model's normalisation. */

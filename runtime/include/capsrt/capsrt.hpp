@@ -30,7 +30,11 @@ class Model {
   caps_status load(const void* data, size_t size, uint32_t flags = 0);
   bool loaded() const { return bytes_ != nullptr; }
 
-  size_t arena_size() const { return loaded() ? header_.arena_size : 0; }
+  // Arena bytes an interpreter needs with any kernel set this build can run (the largest);
+  // arena_size_for: with one set (CAPS_KERNELS_*, also one this build cannot run). 0 if not
+  // loaded or unknown.
+  size_t arena_size() const { return loaded() ? arena_need_ : 0; }
+  size_t arena_size_for(uint32_t kernels) const;
   const caps_file_header& header() const { return header_; }
   const caps_model_attributes& attributes() const { return attrs_; }
   uint32_t num_classes() const { return attrs_.num_classes; }
@@ -54,14 +58,21 @@ class Model {
   const uint8_t* bytes_ = nullptr;
   caps_file_header header_{};
   caps_model_attributes attrs_{};
+  uint32_t arena_need_ = 0;
 };
 
 class Interpreter {
  public:
-  // `arena`: 16-byte aligned, at least model.arena_size() bytes, owned by the caller and used
-  // only by this interpreter. `model` must stay alive and loaded.
-  caps_status init(const Model& model, void* arena, size_t arena_size);
+  // `arena`: 16-byte aligned, at least model.arena_size_for(kernels) bytes (model.arena_size()
+  // is enough for any set), owned by the caller and used only by this interpreter. `model` must
+  // stay alive and loaded. `kernels`: CAPS_KERNELS_AUTO (caps_kernels_default()) or a set
+  // caps_kernels_available() names; CAPS_ERR_UNSUPPORTED otherwise. Every op is prepared here,
+  // once: its kernels, parameters and buffers.
+  caps_status init(const Model& model, void* arena, size_t arena_size,
+                   uint32_t kernels = CAPS_KERNELS_AUTO);
   const Model* model() const { return model_; }  // NULL until init succeeds
+  uint32_t kernels() const { return kernels_; }   // CAPS_KERNELS_* in use; 0 before init
+  size_t arena_used() const { return arena_used_; }  // bytes of the arena this set uses
 
   // Input buffer inside the arena: input_channels*height*width floats, CHW.
   float* input();
@@ -84,11 +95,13 @@ class Interpreter {
 
  private:
   caps_status run_ops(uint32_t begin, uint32_t end, int32_t mask_class);
-  const void* tensor_ptr(const caps_tensor_entry& t) const;
   float* activation(uint32_t id) const;  // an activation tensor's floats in the arena
 
   const Model* model_ = nullptr;
   uint8_t* arena_ = nullptr;
+  uint8_t* prepared_ = nullptr;  // op_count PreparedOp entries, in the arena
+  size_t arena_used_ = 0;
+  uint32_t kernels_ = 0;
   bool invoked_ = false;
 };
 

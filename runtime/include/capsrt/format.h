@@ -1,4 +1,4 @@
-/* capsrt model file format, version 1.0 — the byte layout shared by the runtime (reader) and
+/* capsrt model file format, version 1.1 — the byte layout shared by the runtime (reader) and
  * the tools (writer). docs/model-format.md is the prose specification of every field.
  *
  * All integers and floats are little-endian. Every struct below has no implicit padding; the
@@ -17,7 +17,7 @@ extern "C" {
 #define CAPS_MAGIC_2 'P'
 #define CAPS_MAGIC_3 'S'
 #define CAPS_FORMAT_MAJOR 1u
-#define CAPS_FORMAT_MINOR 0u
+#define CAPS_FORMAT_MINOR 1u
 
 /* Alignment of every section and every tensor's data, in the file and in the arena. */
 #define CAPS_ALIGN 64u
@@ -45,9 +45,20 @@ typedef enum caps_tensor_kind {
   CAPS_TENSOR_ACTIVATION = 1  /* data lives in the caller's arena at the planned offset */
 } caps_tensor_kind;
 
-/* How a const tensor's bytes are arranged. 0 is plain row-major over dims; other values name
- * layouts pre-packed for a kernel (reserved for later minor versions; unknown values are refused). */
-typedef enum caps_layout { CAPS_LAYOUT_ROW_MAJOR = 0 } caps_layout;
+/* How a const tensor's bytes are arranged. dims always give the logical shape; byte_length is
+ * numel * element size for every layout. Unknown values are refused. Since version 1.1:
+ *  - CONV_IHWO: convolution weights, logical [O,C,KH,KW], stored with the output channel fastest:
+ *    element (o,c,ky,kx) at ((c*KH + ky)*KW + kx)*O + o. A vector load then holds consecutive
+ *    output channels for one tap, which every SIMD convolution kernel broadcasts inputs against.
+ *  - CAPS_JDKI: capsule transform W, logical [J,I,DO,DI], stored with the input capsule fastest:
+ *    element (j,i,d,k) at ((j*DO + d)*DI + k)*I + i. A vector load then holds consecutive input
+ *    capsules, so the u_hat transform and the routing run with inputs in the vector lanes.
+ * Both are ISA-neutral (any vector width reads them) and the reference kernels read them too. */
+typedef enum caps_layout {
+  CAPS_LAYOUT_ROW_MAJOR = 0,
+  CAPS_LAYOUT_CONV_IHWO = 1,
+  CAPS_LAYOUT_CAPS_JDKI = 2
+} caps_layout;
 
 typedef enum caps_quant_kind {
   CAPS_QUANT_NONE = 0,
@@ -103,7 +114,9 @@ typedef struct caps_file_header {
   uint32_t header_size;     /* sizeof(caps_file_header) */
   uint32_t checksum;        /* CRC-32 (IEEE) of all total_size bytes, this field read as zero */
   uint32_t total_size;      /* file size in bytes, a multiple of CAPS_ALIGN */
-  uint32_t arena_size;      /* bytes of arena the planned activations and scratch need */
+  uint32_t arena_size;      /* 1.0: bytes the planned activations and scratch need. 1.1: the
+                               largest need over every kernel set the writer knows (activations,
+                               scratch planned per kernel set at init, the prepared op table) */
   uint32_t flags;           /* must be 0 in version 1.0 */
   uint32_t tensor_table_offset;
   uint32_t tensor_count;
@@ -144,8 +157,10 @@ typedef struct caps_op_entry {
   uint8_t n_outputs;        /* 1 in version 1.0 */
   uint32_t inputs[CAPS_MAX_OP_INPUTS]; /* tensor ids; unused slots CAPS_NONE */
   uint32_t output;          /* tensor id */
-  uint32_t scratch_offset;  /* arena offset of the op's scratch (0 when scratch_size is 0) */
-  uint32_t scratch_size;    /* bytes the op needs; must equal what the runtime computes */
+  uint32_t scratch_offset;  /* 1.0: arena offset of the op's scratch (0 when scratch_size is 0);
+                               1.1: 0, the runtime places each kernel set's scratch at init */
+  uint32_t scratch_size;    /* 1.0: the reference kernels' scratch, as the runtime computes it;
+                               1.1: 0 */
   uint32_t params[8];       /* op-specific, see docs/model-format.md; unused entries 0 */
 } caps_op_entry;
 

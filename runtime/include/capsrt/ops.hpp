@@ -30,7 +30,7 @@ const OpDesc* op_desc(uint32_t opcode);
 
 struct OpInfo {
   Shape output;
-  uint64_t scratch_bytes = 0;  // arena scratch the op needs while it runs
+  uint64_t scratch_bytes = 0;  // the reference kernels' scratch (what a version 1.0 file records)
   uint64_t macs = 0;           // multiply-adds of one run
 };
 
@@ -38,6 +38,13 @@ struct OpInfo {
 // and cost. CAPS_ERR_BAD_OP for bad params, CAPS_ERR_SHAPE_MISMATCH for inputs that do not fit.
 caps_status op_infer(const caps_op_entry& op, const Shape* inputs,
                      const caps_model_attributes& attrs, OpInfo* info);
+
+// Scratch bytes a valid op needs with kernel set `kernels` (CAPS_KERNELS_*, not AUTO; any set,
+// also one this build cannot run), given its input shapes and weight layouts (caps_layout, in
+// slot order). 0 for an unknown set. The runtime places this scratch at init; the writer uses it
+// to reserve room in the arena plan.
+uint64_t op_scratch_for(const caps_op_entry& op, const Shape* inputs, const uint8_t* layouts,
+                        const Shape& output, const caps_model_attributes& attrs, uint32_t kernels);
 
 // Bytes of one element, 0 for an unknown dtype.
 uint32_t dtype_size(uint32_t dtype);

@@ -1,0 +1,72 @@
+// The kernel table: one KernelSet per instruction set, chosen once. The runtime calls kernels only
+// through it (runtime/src has no ISA code): x86 builds pick AVX-512, AVX2+FMA or the reference
+// at run time from the CPU's features (detected once and cached); ARM builds pick NEON at compile
+// time; every other target runs the reference kernels.
+//
+// A set also says how much scratch each of its kernels needs (the *_scratch_size twins, as
+// CMSIS-NN's _get_buffer_size). Those functions are plain arithmetic and exist in every build for
+// every set, so a tool on x86 can size the arena a NEON board needs.
+#ifndef CAPSRT_KERNELS_KERNEL_SET_H
+#define CAPSRT_KERNELS_KERNEL_SET_H
+
+#include <cstddef>
+#include <cstdint>
+
+#include "capsrt/capsrt.h"
+#include "kernel_params.h"
+
+namespace capsrt {
+namespace kernels {
+
+using Conv2DFn = void (*)(const Conv2DParams& p, const float* in, const float* weights,
+                          const float* bias, float* out, void* scratch);
+using SquashFn = void (*)(const SquashParams& p, const float* in, float* out, int count, int dim);
+using GroupFn = void (*)(const GroupingParams& p, const float* conv_out, float* capsules);
+using CapsDenseFn = void (*)(const CapsDenseParams& p, const float* u, const float* weights,
+                             float* v, void* scratch);
+using LengthFn = void (*)(const float* v, float* out, int count, int dim, float eps);
+using SoftmaxFn = void (*)(const float* in, float* out, int count, int stride);
+using MaskFn = void (*)(const float* v, float* out, int count, int dim, int keep);
+using DenseFn = void (*)(const DenseParams& p, const float* in, const float* weights,
+                         const float* bias, float* out);
+
+struct KernelSet {
+  uint32_t id;       // CAPS_KERNELS_*
+  const char* name;  // "reference", "avx2-fma", "avx512", "neon64", "neon-armv7"
+  // Weight layouts (bit 1 << caps_layout) this set's conv and CapsDense kernels read. An op whose
+  // weights are in another layout (files written before version 1.1) runs the reference kernel.
+  uint32_t conv_layouts;
+  uint32_t caps_layouts;
+  // Scratch bytes, for the layouts above. Present in every build.
+  size_t (*conv2d_f32_scratch_size)(const Conv2DParams& p);
+  size_t (*caps_dense_f32_scratch_size)(const CapsDenseParams& p);
+  // The kernels: all NULL when this build has no code for the set.
+  Conv2DFn conv2d_f32;
+  SquashFn squash_f32;
+  GroupFn group_capsules_f32;
+  CapsDenseFn caps_dense_f32;
+  LengthFn vector_length_f32;
+  SoftmaxFn softmax_f32;
+  MaskFn mask_f32;
+  DenseFn dense_f32;
+};
+
+// The set with this CAPS_KERNELS_* id (AUTO excluded), or NULL for an unknown id. Its kernels are
+// NULL when this build has no code for it.
+const KernelSet* kernel_set(uint32_t id);
+// True when the set's kernels are in this build and this CPU can run them.
+bool kernel_set_runnable(uint32_t id);
+// The best runnable set on this CPU (detected once), unless caps_kernels_set_default lowered it.
+uint32_t kernel_set_default();
+// Makes `id` what AUTO resolves to (the caller checked it is runnable): caps_kernels_set_default.
+void kernel_set_override_default(uint32_t id);
+
+// Which set's kernel an op actually runs: `ks` when it reads the op's weight layout, else the
+// reference set.
+const KernelSet& conv_kernels(const KernelSet& ks, caps_layout weight_layout);
+const KernelSet& caps_kernels(const KernelSet& ks, caps_layout weight_layout);
+
+}  // namespace kernels
+}  // namespace capsrt
+
+#endif

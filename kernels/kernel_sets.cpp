@@ -1,0 +1,145 @@
+// The kernel table (kernel_set.h) and the one-time choice of a set. Compiled with the build's
+// baseline flags: it only takes the addresses of the ISA files' functions, and calls none of
+// them. CAPSRT_HAVE_X86_KERNELS, CAPSRT_HAVE_NEON64_KERNELS and CAPSRT_HAVE_NEON_ARMV7_KERNELS
+// come from CMake and say which ISA folders this build compiled.
+#include <atomic>
+
+#include "arm_neon/neon.h"
+#include "kernel_set.h"
+#include "reference.h"
+#include "simd/blocking.h"
+#include "x86_avx2/avx2.h"
+#include "x86_avx512/avx512.h"
+
+#if CAPSRT_HAVE_X86_KERNELS
+#define CAPSRT_X86(fn) fn
+#else
+#define CAPSRT_X86(fn) nullptr
+#endif
+#if CAPSRT_HAVE_NEON64_KERNELS
+#define CAPSRT_NEON64(fn) fn
+#else
+#define CAPSRT_NEON64(fn) nullptr
+#endif
+#if CAPSRT_HAVE_NEON_ARMV7_KERNELS
+#define CAPSRT_NEON_ARMV7(fn) fn
+#else
+#define CAPSRT_NEON_ARMV7(fn) nullptr
+#endif
+
+namespace capsrt {
+namespace kernels {
+namespace {
+
+void reference_conv(const Conv2DParams& p, const float* in, const float* w, const float* b,
+                    float* out, void*) {
+  ref::conv2d_f32(p, in, w, b, out);
+}
+size_t no_scratch(const Conv2DParams&) { return 0; }
+
+constexpr uint32_t bit(caps_layout l) { return 1u << l; }
+constexpr uint32_t kRefConvLayouts = bit(CAPS_LAYOUT_ROW_MAJOR) | bit(CAPS_LAYOUT_CONV_IHWO);
+constexpr uint32_t kRefCapsLayouts = bit(CAPS_LAYOUT_ROW_MAJOR) | bit(CAPS_LAYOUT_CAPS_JDKI);
+constexpr uint32_t kSimdConvLayouts = bit(CAPS_LAYOUT_CONV_IHWO);
+constexpr uint32_t kSimdCapsLayouts = bit(CAPS_LAYOUT_CAPS_JDKI);
+
+// Indexed by CAPS_KERNELS_* id - 1. Group, softmax and mask are data movement or tiny: every set
+// uses the reference ones.
+const KernelSet kSets[] = {
+    {CAPS_KERNELS_REFERENCE, "reference", kRefConvLayouts, kRefCapsLayouts, no_scratch,
+     ref::caps_dense_f32_scratch_size, reference_conv, ref::squash_f32, ref::group_capsules_f32,
+     ref::caps_dense_f32, ref::vector_length_f32, ref::softmax_f32, ref::mask_f32, ref::dense_f32},
+    {CAPS_KERNELS_AVX2_FMA, "avx2-fma", kSimdConvLayouts, kSimdCapsLayouts,
+     avx2::conv2d_f32_scratch_size, simd::caps_dense_f32_scratch_size,
+     CAPSRT_X86(avx2::conv2d_f32), CAPSRT_X86(avx2::squash_f32),
+     CAPSRT_X86(ref::group_capsules_f32), CAPSRT_X86(avx2::caps_dense_f32),
+     CAPSRT_X86(avx2::vector_length_f32), CAPSRT_X86(ref::softmax_f32), CAPSRT_X86(ref::mask_f32),
+     CAPSRT_X86(avx2::dense_f32)},
+    {CAPS_KERNELS_AVX512, "avx512", kSimdConvLayouts, kSimdCapsLayouts,
+     avx512::conv2d_f32_scratch_size, simd::caps_dense_f32_scratch_size,
+     CAPSRT_X86(avx512::conv2d_f32), CAPSRT_X86(avx512::squash_f32),
+     CAPSRT_X86(ref::group_capsules_f32), CAPSRT_X86(avx512::caps_dense_f32),
+     CAPSRT_X86(avx512::vector_length_f32), CAPSRT_X86(ref::softmax_f32),
+     CAPSRT_X86(ref::mask_f32), CAPSRT_X86(avx512::dense_f32)},
+    {CAPS_KERNELS_NEON64, "neon64", kSimdConvLayouts, kSimdCapsLayouts,
+     neon::conv2d_f32_scratch_size_neon64, simd::caps_dense_f32_scratch_size,
+     CAPSRT_NEON64(neon::conv2d_f32), CAPSRT_NEON64(neon::squash_f32),
+     CAPSRT_NEON64(ref::group_capsules_f32), CAPSRT_NEON64(neon::caps_dense_f32),
+     CAPSRT_NEON64(neon::vector_length_f32), CAPSRT_NEON64(ref::softmax_f32),
+     CAPSRT_NEON64(ref::mask_f32), CAPSRT_NEON64(neon::dense_f32)},
+    {CAPS_KERNELS_NEON_ARMV7, "neon-armv7", kSimdConvLayouts, kSimdCapsLayouts,
+     neon::conv2d_f32_scratch_size_armv7, simd::caps_dense_f32_scratch_size,
+     CAPSRT_NEON_ARMV7(neon::conv2d_f32), CAPSRT_NEON_ARMV7(neon::squash_f32),
+     CAPSRT_NEON_ARMV7(ref::group_capsules_f32), CAPSRT_NEON_ARMV7(neon::caps_dense_f32),
+     CAPSRT_NEON_ARMV7(neon::vector_length_f32), CAPSRT_NEON_ARMV7(ref::softmax_f32),
+     CAPSRT_NEON_ARMV7(ref::mask_f32), CAPSRT_NEON_ARMV7(neon::dense_f32)},
+};
+static_assert(sizeof(kSets) / sizeof(kSets[0]) == CAPS_KERNELS_COUNT - 1, "one entry per id");
+
+// What this CPU supports, asked once. GCC's and clang's __builtin_cpu_supports read CPUID and
+// check that the OS saves the wide registers (XGETBV), as AVX and AVX-512 code needs.
+bool cpu_supports(uint32_t id) {
+  switch (id) {
+    case CAPS_KERNELS_REFERENCE: return true;
+#if CAPSRT_HAVE_X86_KERNELS
+    case CAPS_KERNELS_AVX2_FMA:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case CAPS_KERNELS_AVX512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("fma");
+#endif
+#if CAPSRT_HAVE_NEON64_KERNELS
+    case CAPS_KERNELS_NEON64: return true;  // NEON is part of every aarch64 core
+#endif
+#if CAPSRT_HAVE_NEON_ARMV7_KERNELS
+    case CAPS_KERNELS_NEON_ARMV7: return true;  // built for NEON: the build's own requirement
+#endif
+    default: return false;
+  }
+}
+
+// 0 until first asked; then the id of the set AUTO resolves to. Racing first calls compute the
+// same value.
+std::atomic<uint32_t> g_default{0};
+
+uint32_t detect_best() {
+  const uint32_t order[] = {CAPS_KERNELS_AVX512, CAPS_KERNELS_AVX2_FMA, CAPS_KERNELS_NEON64,
+                            CAPS_KERNELS_NEON_ARMV7};
+  for (uint32_t id : order)
+    if (kernel_set_runnable(id)) return id;
+  return CAPS_KERNELS_REFERENCE;
+}
+
+}  // namespace
+
+const KernelSet* kernel_set(uint32_t id) {
+  if (id < CAPS_KERNELS_REFERENCE || id >= CAPS_KERNELS_COUNT) return nullptr;
+  return &kSets[id - 1];
+}
+
+bool kernel_set_runnable(uint32_t id) {
+  const KernelSet* ks = kernel_set(id);
+  return ks != nullptr && ks->conv2d_f32 != nullptr && cpu_supports(id);
+}
+
+uint32_t kernel_set_default() {
+  uint32_t id = g_default.load(std::memory_order_relaxed);
+  if (id == 0) {
+    id = detect_best();
+    g_default.store(id, std::memory_order_relaxed);
+  }
+  return id;
+}
+
+void kernel_set_override_default(uint32_t id) { g_default.store(id, std::memory_order_relaxed); }
+
+const KernelSet& conv_kernels(const KernelSet& ks, caps_layout weight_layout) {
+  return (ks.conv_layouts >> weight_layout) & 1u ? ks : kSets[0];
+}
+
+const KernelSet& caps_kernels(const KernelSet& ks, caps_layout weight_layout) {
+  return (ks.caps_layouts >> weight_layout) & 1u ? ks : kSets[0];
+}
+
+}  // namespace kernels
+}  // namespace capsrt

@@ -1,0 +1,27 @@
+#include "reference.h"
+
+namespace capsrt {
+namespace ref {
+
+namespace {
+size_t align64(size_t n) { return (n + 63) / 64 * 64; }
+}  // namespace
+
+// u_hat [J,I,DO], then logits [J,I], then coupling [J,I], each rounded up to 64 bytes.
+size_t caps_dense_f32_scratch_size(const CapsDenseParams& p) {
+  const size_t ji = static_cast<size_t>(p.predict.out_caps) * p.predict.in_caps;
+  return align64(ji * p.predict.out_dim * sizeof(float)) + 2 * align64(ji * sizeof(float));
+}
+
+void caps_dense_f32(const CapsDenseParams& p, const float* u, const float* weights, float* v,
+                    void* scratch) {
+  const size_t ji = static_cast<size_t>(p.predict.out_caps) * p.predict.in_caps;
+  float* u_hat = static_cast<float*>(scratch);
+  float* logits = u_hat + align64(ji * p.predict.out_dim * sizeof(float)) / sizeof(float);
+  float* coupling = logits + align64(ji * sizeof(float)) / sizeof(float);
+  caps_predict_f32(p.predict, u, weights, u_hat);
+  dynamic_routing_f32(p.routing, u_hat, logits, coupling, v);
+}
+
+}  // namespace ref
+}  // namespace capsrt

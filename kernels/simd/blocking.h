@@ -1,0 +1,97 @@
+// Blocking and scratch arithmetic of the SIMD kernels (kernels/simd/*.hpp). Plain C++ with no
+// SIMD types, so that every build (and the tools, which size the arena of every kernel set, also
+// of ISAs they cannot run) computes the same numbers the kernels use.
+#ifndef CAPSRT_KERNELS_SIMD_BLOCKING_H
+#define CAPSRT_KERNELS_SIMD_BLOCKING_H
+
+#include <cstddef>
+
+#include "kernel_params.h"
+
+namespace capsrt {
+namespace simd {
+
+using namespace capsrt::kernels;
+
+inline size_t align64(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+// Register tile of a convolution kernel: `mr` output positions x `nr` output channels
+// (nr = vectors x lanes). Set per ISA in its header.
+struct ConvTiling {
+  int mr;
+  int nr;
+};
+
+// Bytes of weights one k-block may bring into L1 for one channel tile: the taps of `cb` input
+// channels x nr channels x 4 bytes stay under this, so the weights a tile streams for one
+// position tile are still in L1 for the next position tiles.
+constexpr size_t kConvL1WeightBytes = 20 * 1024;
+// Bytes of the partial-sum buffer (positions x all output channels) when K is split in blocks;
+// it stays in L2 while every channel tile of the block updates it.
+constexpr size_t kConvPartialBytes = 128 * 1024;
+
+struct ConvBlocking {
+  int cb;              // input channels per k-block
+  int pb;              // output positions per position block
+  bool split_k;        // more than one k-block: partial sums go through the scratch buffer
+  size_t pad_bytes;    // zero-padded copy of the input (0 when the conv has no padding)
+  size_t partial_bytes;
+};
+
+inline ConvBlocking conv_blocking(const Conv2DParams& p, const ConvTiling& t) {
+  ConvBlocking b{};
+  const size_t taps = static_cast<size_t>(p.kernel_h) * p.kernel_w;
+  const size_t per_channel = taps * t.nr * sizeof(float);
+  b.cb = static_cast<int>(kConvL1WeightBytes / per_channel);
+  if (b.cb < 1) b.cb = 1;
+  if (b.cb > p.in_channels) b.cb = p.in_channels;
+  b.split_k = b.cb < p.in_channels;
+  const int positions = p.out_height * p.out_width;
+  b.pb = positions;
+  if (b.split_k) {
+    const size_t row = static_cast<size_t>(p.out_channels) * sizeof(float);
+    int fit = static_cast<int>(kConvPartialBytes / row) / t.mr * t.mr;
+    if (fit < t.mr) fit = t.mr;
+    if (fit < b.pb) b.pb = fit;
+    b.partial_bytes = align64(static_cast<size_t>(b.pb) * row);
+  }
+  if (p.pad_h > 0 || p.pad_w > 0) {
+    const size_t hp = static_cast<size_t>(p.in_height) + 2 * p.pad_h;
+    const size_t wp = static_cast<size_t>(p.in_width) + 2 * p.pad_w;
+    b.pad_bytes = align64(static_cast<size_t>(p.in_channels) * hp * wp * sizeof(float));
+  }
+  return b;
+}
+
+inline size_t conv2d_f32_ihwo_scratch_size(const Conv2DParams& p, const ConvTiling& t) {
+  const ConvBlocking b = conv_blocking(p, t);
+  return b.pad_bytes + b.partial_bytes;
+}
+
+// Scratch of the SIMD CapsDense kernel (kernels/simd/caps_dense_f32.hpp), in this order, each
+// 64-byte aligned: u transposed [DI][I], u_hat [J][DO][I], logits [J][I], coupling [J][I].
+// The inputs-fastest layouts put consecutive input capsules in the vector lanes for every pass.
+struct CapsDenseScratch {
+  size_t u_t, u_hat, logits, coupling, total;
+};
+
+inline CapsDenseScratch caps_dense_scratch(const CapsDenseParams& p) {
+  const size_t I = static_cast<size_t>(p.predict.in_caps), DI = static_cast<size_t>(p.predict.in_dim);
+  const size_t J = static_cast<size_t>(p.predict.out_caps), DO = static_cast<size_t>(p.predict.out_dim);
+  CapsDenseScratch s;
+  s.u_t = 0;
+  s.u_hat = align64(DI * I * sizeof(float));
+  s.logits = s.u_hat + align64(J * DO * I * sizeof(float));
+  s.coupling = s.logits + align64(J * I * sizeof(float));
+  s.total = s.coupling + align64(J * I * sizeof(float));
+  return s;
+}
+
+inline size_t caps_dense_f32_scratch_size(const CapsDenseParams& p) {
+  return caps_dense_scratch(p).total;
+}
+
+}  // namespace simd
+}  // namespace capsrt
+
+#endif

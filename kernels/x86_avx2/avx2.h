@@ -1,0 +1,35 @@
+// AVX2+FMA kernels: declarations and register tiling. The .cpp files beside this header are
+// compiled with only this ISA's flags (-mavx2 -mfma) and instantiate the templates of
+// kernels/simd/ for xsimd::fma3<xsimd::avx2>; kernels/kernel_sets.cpp puts them in the table.
+#ifndef CAPSRT_KERNELS_X86_AVX2_H
+#define CAPSRT_KERNELS_X86_AVX2_H
+
+#include "kernel_params.h"
+#include "simd/blocking.h"
+
+namespace capsrt {
+namespace avx2 {
+
+using namespace capsrt::kernels;
+
+// 16 ymm registers: 6 positions x 2 vectors of 8 channels = 12 accumulators, 2 weight vectors
+// and 1 broadcast. 12 independent FMA chains cover the FMA latency (4 cycles) x 2 FMA pipes.
+constexpr simd::ConvTiling kConvTiling{6, 16};
+
+inline size_t conv2d_f32_scratch_size(const Conv2DParams& p) {
+  return simd::conv2d_f32_ihwo_scratch_size(p, kConvTiling);
+}
+
+void conv2d_f32(const Conv2DParams& p, const float* in, const float* weights, const float* bias,
+                float* out, void* scratch);
+void squash_f32(const SquashParams& p, const float* in, float* out, int count, int dim);
+void caps_dense_f32(const CapsDenseParams& p, const float* u, const float* weights, float* v,
+                    void* scratch);
+void vector_length_f32(const float* v, float* out, int count, int dim, float eps);
+void dense_f32(const DenseParams& p, const float* in, const float* weights, const float* bias,
+               float* out);
+
+}  // namespace avx2
+}  // namespace capsrt
+
+#endif
