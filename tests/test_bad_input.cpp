@@ -340,7 +340,11 @@ TEST_CASE("arena plan that overlaps live buffers or leaves the arena") {
 
   ModelBytes m2(tiny_model());
   caps_file_header h = m2.header();
-  h.arena_size -= 64;  // the plan no longer fits in the declared arena
+  uint32_t end = 0;  // of the file's activation plan
+  for (uint32_t id = 0; id < h.tensor_count; ++id)
+    if (m2.tensor(id).kind == CAPS_TENSOR_ACTIVATION)
+      end = std::max(end, m2.tensor(id).offset + m2.tensor(id).byte_length);
+  h.arena_size = (end + 63) / 64 * 64 - 64;  // the plan no longer fits in the declared arena
   m2.set_header(h);
   CHECK(m2.load() == CAPS_ERR_BAD_ARENA_PLAN);
 }
@@ -464,4 +468,42 @@ TEST_CASE("random damage with a fixed-up checksum never crashes the loader or a 
   }
   CHECK(refused > 2000);  // most damage is caught
   INFO("loaded " << loaded << " refused " << refused);
+}
+
+TEST_CASE("weight layouts: only conv and capsule weights are packed, each in its own layout") {
+  auto with_layout = [](const char* name, uint8_t layout) {
+    ModelBytes mb(tiny_model());
+    const uint32_t id = id_of(mb, name);
+    caps_tensor_entry t = mb.tensor(id);
+    t.layout = layout;
+    mb.set_tensor(id, t);
+    return mb.load();
+  };
+  // The writer's own choice loads.
+  CHECK(with_layout("conv1.weight", CAPS_LAYOUT_CONV_IHWO) == CAPS_OK);
+  CHECK(with_layout("digitcaps.weight", CAPS_LAYOUT_CAPS_JDKI) == CAPS_OK);
+  // Row-major weights still load (version 1.0's only layout; the reference kernels run them).
+  CHECK(with_layout("conv1.weight", CAPS_LAYOUT_ROW_MAJOR) == CAPS_OK);
+  CHECK(with_layout("digitcaps.weight", CAPS_LAYOUT_ROW_MAJOR) == CAPS_OK);
+  // A layout for the other kind of weight, an unknown one, or one on a bias or activation.
+  CHECK(with_layout("conv1.weight", CAPS_LAYOUT_CAPS_JDKI) == CAPS_ERR_BAD_TENSOR);
+  CHECK(with_layout("digitcaps.weight", CAPS_LAYOUT_CONV_IHWO) == CAPS_ERR_BAD_TENSOR);
+  CHECK(with_layout("conv1.weight", 3) == CAPS_ERR_BAD_TENSOR);
+  CHECK(with_layout("conv1.bias", CAPS_LAYOUT_CONV_IHWO) == CAPS_ERR_BAD_TENSOR);
+  CHECK(with_layout("conv1", CAPS_LAYOUT_CONV_IHWO) == CAPS_ERR_BAD_TENSOR);
+}
+
+TEST_CASE("version 1.0 files: no packed layouts; version 1.1 files: no scratch in the op table") {
+  ModelBytes mb(tiny_model());  // packed weights: a 1.0 reader's file cannot have them
+  caps_file_header h = mb.header();
+  h.version_minor = 0;
+  mb.set_header(h);
+  CHECK(mb.load() == CAPS_ERR_BAD_TENSOR);
+
+  ModelBytes m2(tiny_model());  // 1.1: the runtime places scratch, the file records none
+  caps_op_entry o = m2.op(1);
+  o.scratch_size = 64;
+  o.scratch_offset = 0;
+  m2.set_op(1, o);
+  CHECK(m2.load() == CAPS_ERR_BAD_ARENA_PLAN);
 }

@@ -39,15 +39,38 @@ TEST_CASE("a written model loads, and every header and attribute field reads bac
   CHECK(std::string(m.description()) == "tiny");
   CHECK(m.op_count() == 7);  // conv1, primary, digit, length, mask, dense, dense
   CHECK(a.decoder_first_op == 4);
-  // Weights are stored bit-exact and 64-byte aligned.
+  // Weights are stored bit-exact and 64-byte aligned, W with the input capsule fastest
+  // (CAPS_JDKI): element (j,i,d,k) at ((j*DO + d)*DI + k)*I + i.
   const auto w = testutil::tiny_weights(spec, 3);
   const uint32_t id = testutil::find_tensor(m, "digitcaps.weight");
   REQUIRE(id != CAPS_NONE);
   CHECK(m.tensor(id).offset % 64 == 0);
-  CHECK(std::memcmp(m.const_data(id), w.at("digitcaps.weight").data.data(),
-                    w.at("digitcaps.weight").data.size() * 4) == 0);
+  CHECK(m.tensor(id).layout == CAPS_LAYOUT_CAPS_JDKI);
   const Shape s = m.tensor_shape(id);
-  CHECK(s == tools::make_shape({3, 32, 5, 4}));
+  REQUIRE(s == tools::make_shape({3, 32, 5, 4}));
+  const float* stored = static_cast<const float*>(m.const_data(id));
+  const std::vector<float>& rows = w.at("digitcaps.weight").data;  // row-major [J,I,DO,DI]
+  size_t mismatches = 0;
+  for (size_t j = 0; j < 3; ++j)
+    for (size_t i = 0; i < 32; ++i)
+      for (size_t d = 0; d < 5; ++d)
+        for (size_t k = 0; k < 4; ++k)
+          mismatches += std::memcmp(&stored[((j * 5 + d) * 4 + k) * 32 + i],
+                                    &rows[((j * 32 + i) * 5 + d) * 4 + k], 4) != 0;
+  CHECK(mismatches == 0);
+  // Conv weights with the output channel fastest (CAPS_LAYOUT_CONV_IHWO): (o,c,ky,kx) at
+  // ((c*KH + ky)*KW + kx)*O + o.
+  const uint32_t cw = testutil::find_tensor(m, "conv1.weight");
+  REQUIRE(cw != CAPS_NONE);
+  CHECK(m.tensor(cw).layout == CAPS_LAYOUT_CONV_IHWO);
+  const Shape cs = m.tensor_shape(cw);
+  const float* cstored = static_cast<const float*>(m.const_data(cw));
+  const std::vector<float>& crows = w.at("conv1.weight").data;
+  mismatches = 0;
+  for (size_t o = 0; o < cs.dims[0]; ++o)
+    for (size_t t = 0; t < size_t{cs.dims[1]} * cs.dims[2] * cs.dims[3]; ++t)
+      mismatches += std::memcmp(&cstored[t * cs.dims[0] + o], &crows[o * cs.dims[1] * cs.dims[2] * cs.dims[3] + t], 4) != 0;
+  CHECK(mismatches == 0);
 }
 
 TEST_CASE("the arena plan reuses memory and the runtime accepts exactly the planned size") {
@@ -55,12 +78,15 @@ TEST_CASE("the arena plan reuses memory and the runtime accepts exactly the plan
   ModelBytes mb(tools::build_capsnet(spec, tools::capsnet_random_weights(spec, 1)));
   Model m;
   REQUIRE(m.load(mb.data(), mb.size) == CAPS_OK);
-  // Sum of all activations and scratch if nothing were shared:
+  // Sum of all activations and the reference kernels' scratch if nothing were shared (the
+  // version 1.0 plan's figure, 1,693,760 bytes); the reference set's arena also holds the
+  // prepared op table, 256 bytes per op.
   uint64_t unshared = 0;
   for (uint32_t id = 0; id < m.tensor_count(); ++id)
     if (m.tensor(id).kind == CAPS_TENSOR_ACTIVATION) unshared += m.tensor(id).byte_length;
-  for (uint32_t k = 0; k < m.op_count(); ++k) unshared += m.op(k).scratch_size;
-  CHECK(m.arena_size() < unshared);
+  unshared += 256 * 20 * 20 * 4 + 829440;  // PrimaryCaps' conv output, CapsDense's u_hat & logits
+  CHECK(m.arena_size_for(CAPS_KERNELS_REFERENCE) < unshared);
+  CHECK(m.arena_size_for(CAPS_KERNELS_REFERENCE) == 873280u + 8 * 256);
   // The largest single need: conv1 output (409,600 B) live with PrimaryCaps' scratch and output,
   // or u_hat scratch live with the capsule inputs and outputs: the plan is at least that.
   CHECK(m.arena_size() >= 829440u + 1152u * 8 * 4);

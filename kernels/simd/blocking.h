@@ -69,21 +69,23 @@ inline size_t conv2d_f32_ihwo_scratch_size(const Conv2DParams& p, const ConvTili
 }
 
 // Scratch of the SIMD CapsDense kernel (kernels/simd/caps_dense_f32.hpp), in this order, each
-// 64-byte aligned: u transposed [DI][I], u_hat [J][DO][I], logits [J][I], coupling [J][I].
-// The inputs-fastest layouts put consecutive input capsules in the vector lanes for every pass.
+// 64-byte aligned: u_hat [J][DO][I], logits [J][I], coupling [J][I]. The inputs-fastest layouts
+// put consecutive input capsules in the vector lanes for every pass. u transposed [DI][I] is
+// needed only while u_hat is made, before any coupling exists: it shares the coupling buffer
+// (which is made as large as it needs, DI > J being rare).
 struct CapsDenseScratch {
-  size_t u_t, u_hat, logits, coupling, total;
+  size_t u_hat, logits, coupling, u_t, total;
 };
 
 inline CapsDenseScratch caps_dense_scratch(const CapsDenseParams& p) {
   const size_t I = static_cast<size_t>(p.predict.in_caps), DI = static_cast<size_t>(p.predict.in_dim);
   const size_t J = static_cast<size_t>(p.predict.out_caps), DO = static_cast<size_t>(p.predict.out_dim);
   CapsDenseScratch s;
-  s.u_t = 0;
-  s.u_hat = align64(DI * I * sizeof(float));
-  s.logits = s.u_hat + align64(J * DO * I * sizeof(float));
+  s.u_hat = 0;
+  s.logits = align64(J * DO * I * sizeof(float));
   s.coupling = s.logits + align64(J * I * sizeof(float));
-  s.total = s.coupling + align64(J * I * sizeof(float));
+  s.u_t = s.coupling;
+  s.total = s.coupling + align64((J > DI ? J : DI) * I * sizeof(float));
   return s;
 }
 

@@ -3,9 +3,10 @@
 // rounding.
 //
 // The layer is bound by reading its weights (each is used once per image), so the kernel streams
-// L rows at a time, each with its own vector accumulator over K, and reduces the L accumulators
-// with one xsimd::haddp into L outputs; K past the last full vector and the last rows are
-// finished with scalar code.
+// L rows at a time, each with its own vector accumulator over K (one input load serves L rows),
+// and reduces each accumulator with xsimd::hadd; K past the last full vector and the last rows
+// are finished with scalar code. (Not xsimd::haddp: in xsimd 8.1 its AVX-512 version returns the
+// row sums in a permuted lane order.)
 #ifndef CAPSRT_KERNELS_SIMD_DENSE_F32_HPP
 #define CAPSRT_KERNELS_SIMD_DENSE_F32_HPP
 
@@ -41,11 +42,9 @@ void dense_f32(const DenseParams& p, const float* in, const float* w, const floa
       for (int r = 0; r < L; ++r)
         acc[r] = xsimd::fma(B::load_unaligned(w + static_cast<size_t>(n0 + r) * K + k), x, acc[r]);
     }
-    alignas(64) float sums[L];
-    xsimd::haddp(acc).store_aligned(sums);
     for (int r = 0; r < L; ++r) {
       const float* wr = w + static_cast<size_t>(n0 + r) * K;
-      float t = sums[r] + bias[n0 + r];
+      float t = xsimd::hadd(acc[r]) + bias[n0 + r];
       for (int k = kv; k < K; ++k) t += wr[k] * in[k];
       out[n0 + r] = dense_activation(p.activation, t);
     }

@@ -157,8 +157,7 @@ caps_status Model::validate(const uint8_t* p, size_t size, uint32_t flags) {
       return CAPS_ERR_BAD_TENSOR;
     // Packed layouts: since version 1.1, for weights only (which op slot may read which layout
     // is checked with the ops).
-    if (t.layout != CAPS_LAYOUT_ROW_MAJOR &&
-        (h.version_minor < 1 || t.kind != CAPS_TENSOR_CONST || t.dtype != CAPS_DTYPE_F32))
+    if (t.layout != CAPS_LAYOUT_ROW_MAJOR && (h.version_minor < 1 || t.kind != CAPS_TENSOR_CONST))
       return CAPS_ERR_BAD_TENSOR;
     for (uint32_t r : t.reserved)
       if (r != 0) return CAPS_ERR_BAD_TENSOR;

@@ -128,6 +128,12 @@ int main(int argc, char** argv) {
     std::cerr << "capsconv: " << e.what() << '\n';
     return 4;
   }
-  if (summary) tools::print_summary(std::cout, c.report, c.arena_size);
+  if (summary) {
+    tools::AlignedBuffer copy(c.model.size());
+    std::copy(c.model.begin(), c.model.end(), copy.data());
+    Model m;
+    if (m.load(copy.data(), copy.size()) != CAPS_OK) return 1;  // convert() loaded it already
+    tools::print_summary(std::cout, c.report, m);
+  }
   return 0;
 }

@@ -318,7 +318,7 @@ Conversion convert(const Checkpoint& ck, const Architecture& arch, Layout layout
   }
   Model m;
   if (m.load(c.model.data(), c.model.size()) != CAPS_OK) throw ArchError("internal: the written model does not load");
-  c.arena_size = static_cast<uint32_t>(m.arena_size());
+  c.arena_size = m.header().arena_size;  // the largest over the kernel sets
   c.spec = s;
   return c;
 }

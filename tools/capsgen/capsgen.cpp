@@ -27,11 +27,13 @@ int main(int argc, char** argv) {
     const std::vector<uint8_t> bytes =
         capsrt::tools::build_capsnet(spec, capsrt::tools::capsnet_random_weights(spec, seed), &report);
     capsrt::tools::write_file(output, bytes);
+    capsrt::tools::AlignedBuffer copy(bytes.size());
+    std::copy(bytes.begin(), bytes.end(), copy.data());
     capsrt::Model m;
-    m.load(bytes.data(), bytes.size());
+    m.load(copy.data(), copy.size());
     std::cout << "wrote " << output << ": " << preset << " CapsNet, seed " << seed << ", "
-              << bytes.size() << " bytes, arena " << m.arena_size() << " bytes\n";
-    if (summary) capsrt::tools::print_summary(std::cout, report, m.arena_size());
+              << bytes.size() << " bytes, arena " << m.header().arena_size << " bytes\n";
+    if (summary) capsrt::tools::print_summary(std::cout, report, m);
   } catch (const std::exception& e) {
     std::cerr << "capsgen: " << e.what() << '\n';
     return 1;

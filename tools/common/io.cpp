@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iomanip>
+#include <sstream>
 
 namespace capsrt {
 namespace tools {
@@ -48,22 +49,49 @@ std::string with_commas(uint64_t v) {
 }
 }  // namespace
 
-void print_summary(std::ostream& out, const std::vector<OpReport>& report, uint64_t arena_bytes) {
+void print_summary(std::ostream& out, const std::vector<OpReport>& report, const Model& m) {
   out << std::left << std::setw(16) << "layer" << std::setw(13) << "op" << std::setw(14) << "output"
       << std::right << std::setw(12) << "parameters" << std::setw(15) << "multiply-adds"
-      << std::setw(14) << "weight bytes" << std::setw(14) << "scratch" << '\n';
+      << std::setw(14) << "weight bytes" << '\n';
   uint64_t params = 0, macs = 0;
   for (const OpReport& r : report) {
     out << std::left << std::setw(16) << r.output << std::setw(13) << r.name << std::setw(14)
         << shape_str(r.output_shape) << std::right << std::setw(12) << with_commas(r.params)
-        << std::setw(15) << with_commas(r.macs) << std::setw(14) << with_commas(r.params * 4)
-        << std::setw(14) << with_commas(r.scratch_bytes) << '\n';
+        << std::setw(15) << with_commas(r.macs) << std::setw(14) << with_commas(r.params * 4) << '\n';
     params += r.params;
     macs += r.macs;
   }
   out << std::left << std::setw(43) << "total" << std::right << std::setw(12) << with_commas(params)
       << std::setw(15) << with_commas(macs) << std::setw(14) << with_commas(params * 4) << '\n';
-  out << "arena: " << with_commas(arena_bytes) << " bytes\n";
+  // Scratch belongs to the kernel set (the runtime places it at init): one column per set.
+  out << "\n" << std::left << std::setw(29) << "scratch bytes per kernel set" << std::right;
+  for (uint32_t ks = CAPS_KERNELS_REFERENCE; ks < CAPS_KERNELS_COUNT; ++ks)
+    out << std::setw(12) << caps_kernels_name(ks);
+  out << '\n';
+  for (uint32_t k = 0; k < m.op_count(); ++k) {
+    const caps_op_entry op = m.op(k);
+    Shape in[CAPS_MAX_OP_INPUTS];
+    uint8_t layouts[CAPS_MAX_OP_INPUTS] = {0, 0, 0, 0};
+    for (uint32_t s = 0; s < op.n_inputs; ++s) {
+      in[s] = m.tensor_shape(op.inputs[s]);
+      layouts[s] = m.tensor(op.inputs[s]).layout;
+    }
+    std::ostringstream row;
+    bool any = false;
+    for (uint32_t ks = CAPS_KERNELS_REFERENCE; ks < CAPS_KERNELS_COUNT; ++ks) {
+      const uint64_t b = op_scratch_for(op, in, layouts, m.tensor_shape(op.output), m.attributes(), ks);
+      any = any || b > 0;
+      row << std::setw(12) << with_commas(b);
+    }
+    if (any) out << std::left << std::setw(29) << m.tensor_name(op.output) << std::right << row.str() << '\n';
+  }
+  out << std::left << std::setw(29) << "arena" << std::right;
+  for (uint32_t ks = CAPS_KERNELS_REFERENCE; ks < CAPS_KERNELS_COUNT; ++ks)
+    out << std::setw(12) << with_commas(m.arena_size_for(ks));
+  out << '\n';
+  out << "arena: " << with_commas(m.header().arena_size)
+      << " bytes (activations, scratch and prepared ops; the largest over the kernel sets, as the "
+         "file records it)\n";
 }
 
 }  // namespace tools

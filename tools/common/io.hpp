@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "capsrt/capsrt.hpp"
 #include "model_writer.hpp"
 
 namespace capsrt {
@@ -40,9 +41,10 @@ class AlignedBuffer {
 AlignedBuffer read_file(const std::string& path);
 void write_file(const std::string& path, const std::vector<uint8_t>& bytes);
 
-// The per-op table (layer, output shape, parameters, multiply-adds, weight bytes, scratch) with
-// totals and the arena size.
-void print_summary(std::ostream& out, const std::vector<OpReport>& report, uint64_t arena_bytes);
+// The per-op table (layer, output shape, parameters, multiply-adds, weight bytes) with totals,
+// the scratch each op needs with each kernel set, the arena per kernel set, and the arena the
+// file records (the largest), for the loaded model `m` that `report` describes.
+void print_summary(std::ostream& out, const std::vector<OpReport>& report, const Model& m);
 
 }  // namespace tools
 }  // namespace capsrt
