@@ -43,36 +43,28 @@ constexpr uint32_t kRefCapsLayouts = bit(CAPS_LAYOUT_ROW_MAJOR) | bit(CAPS_LAYOU
 constexpr uint32_t kSimdConvLayouts = bit(CAPS_LAYOUT_CONV_IHWO);
 constexpr uint32_t kSimdCapsLayouts = bit(CAPS_LAYOUT_CAPS_JDKI);
 
-// Indexed by CAPS_KERNELS_* id - 1. Group, softmax and mask are data movement or tiny: every set
-// uses the reference ones.
+// A SIMD set: the kernels of namespace `ns` (kernels/simd/isa_kernels.inc), its conv scratch
+// function, and IF(fn), which is fn when this build compiled the ISA's folder, else NULL. Group,
+// softmax and mask are data movement or tiny: every set uses the reference ones.
+#define CAPSRT_SIMD_SET(id, name, ns, conv_scratch, IF)                                          \
+  {                                                                                            \
+    id, name, kSimdConvLayouts, kSimdCapsLayouts, conv_scratch, simd::caps_dense_f32_scratch_size, \
+        IF(ns::conv2d_f32), IF(ns::squash_f32), IF(ref::group_capsules_f32),                   \
+        IF(ns::caps_dense_f32), IF(ns::vector_length_f32), IF(ref::softmax_f32),               \
+        IF(ref::mask_f32), IF(ns::dense_f32)                                                   \
+  }
+
+// Indexed by CAPS_KERNELS_* id - 1.
 const KernelSet kSets[] = {
     {CAPS_KERNELS_REFERENCE, "reference", kRefConvLayouts, kRefCapsLayouts, no_scratch,
      ref::caps_dense_f32_scratch_size, reference_conv, ref::squash_f32, ref::group_capsules_f32,
      ref::caps_dense_f32, ref::vector_length_f32, ref::softmax_f32, ref::mask_f32, ref::dense_f32},
-    {CAPS_KERNELS_AVX2_FMA, "avx2-fma", kSimdConvLayouts, kSimdCapsLayouts,
-     avx2::conv2d_f32_scratch_size, simd::caps_dense_f32_scratch_size,
-     CAPSRT_X86(avx2::conv2d_f32), CAPSRT_X86(avx2::squash_f32),
-     CAPSRT_X86(ref::group_capsules_f32), CAPSRT_X86(avx2::caps_dense_f32),
-     CAPSRT_X86(avx2::vector_length_f32), CAPSRT_X86(ref::softmax_f32), CAPSRT_X86(ref::mask_f32),
-     CAPSRT_X86(avx2::dense_f32)},
-    {CAPS_KERNELS_AVX512, "avx512", kSimdConvLayouts, kSimdCapsLayouts,
-     avx512::conv2d_f32_scratch_size, simd::caps_dense_f32_scratch_size,
-     CAPSRT_X86(avx512::conv2d_f32), CAPSRT_X86(avx512::squash_f32),
-     CAPSRT_X86(ref::group_capsules_f32), CAPSRT_X86(avx512::caps_dense_f32),
-     CAPSRT_X86(avx512::vector_length_f32), CAPSRT_X86(ref::softmax_f32),
-     CAPSRT_X86(ref::mask_f32), CAPSRT_X86(avx512::dense_f32)},
-    {CAPS_KERNELS_NEON64, "neon64", kSimdConvLayouts, kSimdCapsLayouts,
-     neon::conv2d_f32_scratch_size_neon64, simd::caps_dense_f32_scratch_size,
-     CAPSRT_NEON64(neon::conv2d_f32), CAPSRT_NEON64(neon::squash_f32),
-     CAPSRT_NEON64(ref::group_capsules_f32), CAPSRT_NEON64(neon::caps_dense_f32),
-     CAPSRT_NEON64(neon::vector_length_f32), CAPSRT_NEON64(ref::softmax_f32),
-     CAPSRT_NEON64(ref::mask_f32), CAPSRT_NEON64(neon::dense_f32)},
-    {CAPS_KERNELS_NEON_ARMV7, "neon-armv7", kSimdConvLayouts, kSimdCapsLayouts,
-     neon::conv2d_f32_scratch_size_armv7, simd::caps_dense_f32_scratch_size,
-     CAPSRT_NEON_ARMV7(neon::conv2d_f32), CAPSRT_NEON_ARMV7(neon::squash_f32),
-     CAPSRT_NEON_ARMV7(ref::group_capsules_f32), CAPSRT_NEON_ARMV7(neon::caps_dense_f32),
-     CAPSRT_NEON_ARMV7(neon::vector_length_f32), CAPSRT_NEON_ARMV7(ref::softmax_f32),
-     CAPSRT_NEON_ARMV7(ref::mask_f32), CAPSRT_NEON_ARMV7(neon::dense_f32)},
+    CAPSRT_SIMD_SET(CAPS_KERNELS_AVX2_FMA, "avx2-fma", avx2, avx2::conv2d_f32_scratch_size, CAPSRT_X86),
+    CAPSRT_SIMD_SET(CAPS_KERNELS_AVX512, "avx512", avx512, avx512::conv2d_f32_scratch_size, CAPSRT_X86),
+    CAPSRT_SIMD_SET(CAPS_KERNELS_NEON64, "neon64", neon, neon::conv2d_f32_scratch_size_neon64,
+                    CAPSRT_NEON64),
+    CAPSRT_SIMD_SET(CAPS_KERNELS_NEON_ARMV7, "neon-armv7", neon, neon::conv2d_f32_scratch_size_armv7,
+                    CAPSRT_NEON_ARMV7),
 };
 static_assert(sizeof(kSets) / sizeof(kSets[0]) == CAPS_KERNELS_COUNT - 1, "one entry per id");
 

@@ -20,14 +20,7 @@ inline size_t conv2d_f32_scratch_size(const Conv2DParams& p) {
   return simd::conv2d_f32_ihwo_scratch_size(p, kConvTiling);
 }
 
-void conv2d_f32(const Conv2DParams& p, const float* in, const float* weights, const float* bias,
-                float* out, void* scratch);
-void squash_f32(const SquashParams& p, const float* in, float* out, int count, int dim);
-void caps_dense_f32(const CapsDenseParams& p, const float* u, const float* weights, float* v,
-                    void* scratch);
-void vector_length_f32(const float* v, float* out, int count, int dim, float eps);
-void dense_f32(const DenseParams& p, const float* in, const float* weights, const float* bias,
-               float* out);
+#include "simd/isa_kernels.inc"  // NOLINT(build/include): declarations in this namespace
 
 }  // namespace avx512
 }  // namespace capsrt
