@@ -6,20 +6,20 @@
 // tile reads its inputs straight from the (NCHW) input, one broadcast per position and tap.
 //
 // Blocking, innermost first:
-//  - register tile: MR output positions (consecutive in flat y*OW+x order, so a tile may wrap to
-//    the next row) x NR = NRV vectors of output channels. Per tap: NRV weight loads (the IHWO
+//  - register tile: up to MR consecutive output positions of one output row x NR = NRV vectors
+//    of output channels. Per tap: NRV weight loads (the IHWO
 //    layout makes the NR channels of one tap contiguous), MR broadcasts, MR x NRV FMAs into
 //    accumulators that stay in registers for the whole k-block.
 //  - k-block: `cb` input channels (all their KH x KW taps), sized so the block's weights for one
 //    channel tile stay in L1 while every position tile of the block reuses them.
-//  - channel tiles over all output channels, then position tiles.
+//  - channel tiles over all output channels, then the rows' position tiles.
 //  - When K takes more than one block, the accumulators go through a partial-sum buffer
-//    [positions][O] in scratch between blocks (kept in L2); the last block adds nothing more
+//    [positions][O] in scratch between blocks (kept in L2); the last block
 //    and writes NCHW output with the activation. So each weight is read once per image (per
 //    position block: one block for the shapes that matter).
 // conv1 (one input channel, K = 81) is one k-block: tiles go straight from bias to output.
 // PrimaryCaps (256 -> 256, 9x9, stride 2, 36 positions) is split in k-blocks of a few input
-// channels, with the 36 positions in one position block (6 tiles of MR = 6).
+// channels, with the 36 positions in one position block (6 rows: tiles of MR = 6).
 // Padding is done by copying the input into a zero-bordered scratch buffer first.
 #ifndef CAPSRT_KERNELS_SIMD_CONV2D_F32_IHWO_HPP
 #define CAPSRT_KERNELS_SIMD_CONV2D_F32_IHWO_HPP
@@ -32,50 +32,65 @@
 namespace capsrt {
 namespace simd {
 
+// Hides a pointer's value from the optimiser (no instruction is emitted). With stride 2, input
+// x[2r + kx] of tap kx is also x[2(r+1) + (kx-2)]; unrolled over kx, GCC then keeps broadcasts
+// alive across taps to reuse them, runs out of the 16 ymm registers and spills accumulators.
+// One opaque row pointer per tap makes each broadcast a plain load again.
+template <class T>
+inline T* opaque(T* p) {
+  asm("" : "+r"(p));
+  return p;
+}
+
 struct ConvTileArgs {
   const Conv2DParams* p;  // unpadded geometry (pad already applied to x)
   const float* x;         // [C][H][W], H and W include the padding
   const float* w;         // IHWO
   const float* bias;
   float* y;               // [O][P]
-  float* partial;         // [pb][O] partial sums, or nullptr when K is one block
+  float* partial;         // [rows of the block x OW][O] partial sums, or nullptr: one k-block
   int in_h, in_w;         // of x
   int c0, c1;             // k-block: input channels [c0, c1)
   int p_block0;           // first position of the position block (partial row 0)
   bool first, last;       // first / last k-block
 };
 
-// One register tile: positions [p, p+R), channels [m0, m0 + NV lanes-vectors).
-template <class A, int R, int NV>
-inline void conv_tile(const ConvTileArgs& a, int p, int m0) {
+// One register tile: R consecutive positions of output row `oy` from column `ox0`, channels
+// [m0, m0 + NV vectors). The R inputs of one tap are x[base + r * stride]: with the stride S and
+// the kernel width KWC compile-time constants (0: read at run time), one pointer with constant
+// displacements serves every broadcast of a kernel row, and the row's taps unroll completely.
+template <class A, int R, int NV, int S, int KWC>
+inline void conv_tile(const ConvTileArgs& a, int oy, int ox0, int m0) {
   using B = xsimd::batch<float, A>;
   constexpr int L = static_cast<int>(B::size);
   const Conv2DParams& cp = *a.p;
   const int O = cp.out_channels, P = cp.out_height * cp.out_width;
-  const int KH = cp.kernel_h, KW = cp.kernel_w;
+  const int KH = cp.kernel_h, KW = KWC ? KWC : cp.kernel_w;
+  const int sw = S ? S : cp.stride_w;
   const size_t plane = static_cast<size_t>(a.in_h) * a.in_w;
+  const int p = oy * cp.out_width + ox0;
 
   B acc[R][NV];
-  const float* xr[R];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
-    const int oy = (p + r) / cp.out_width, ox = (p + r) % cp.out_width;
-    xr[r] = a.x + static_cast<size_t>(oy) * cp.stride_h * a.in_w + static_cast<size_t>(ox) * cp.stride_w;
     const float* src = a.first ? a.bias + m0 : a.partial + static_cast<size_t>(p + r - a.p_block0) * O + m0;
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) acc[r][v] = B::load_unaligned(src + v * L);
   }
+  const float* xbase = a.x + static_cast<size_t>(oy) * cp.stride_h * a.in_w + static_cast<size_t>(ox0) * sw;
+  const float* wk = a.w + static_cast<size_t>(a.c0) * KH * KW * O + m0;
   for (int c = a.c0; c < a.c1; ++c) {
-    for (int ky = 0; ky < KH; ++ky) {
-      const size_t xo = c * plane + static_cast<size_t>(ky) * a.in_w;
-      const float* wk = a.w + (static_cast<size_t>(c) * KH + ky) * KW * O + m0;
-      for (int kx = 0; kx < KW; ++kx) {
+    const float* xc = xbase + c * plane;
+    for (int ky = 0; ky < KH; ++ky, xc += a.in_w) {
+#pragma GCC unroll 16
+      for (int kx = 0; kx < KW; ++kx, wk += O) {
         B wv[NV];
 #pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) wv[v] = B::load_unaligned(wk + static_cast<size_t>(kx) * O + v * L);
+        for (int v = 0; v < NV; ++v) wv[v] = B::load_unaligned(wk + v * L);
+        const float* xk = opaque(xc + kx);
 #pragma GCC unroll 8
         for (int r = 0; r < R; ++r) {
-          const B xb(xr[r][xo + kx]);
+          const B xb(xk[r * sw]);
 #pragma GCC unroll 8
           for (int v = 0; v < NV; ++v) acc[r][v] = xsimd::fma(xb, wv[v], acc[r][v]);
         }
@@ -129,18 +144,43 @@ inline void conv_tail_channels(const ConvTileArgs& a, int p0, int p1, int m0) {
   }
 }
 
-// Position tiles of R = MR, then one shorter tile for the rest (R chosen at run time).
-template <class A, int R, int NV>
-inline void conv_tile_rows(const ConvTileArgs& a, int p, int rows, int m0) {
+// A tile of `rows` positions (1..R), with R chosen at compile time from the run-time count.
+template <class A, int R, int NV, int S, int KWC>
+inline void conv_tile_len(const ConvTileArgs& a, int len, int oy, int ox0, int m0) {
   if constexpr (R > 1) {
-    if (rows < R) return conv_tile_rows<A, R - 1, NV>(a, p, rows, m0);
+    if (len < R) return conv_tile_len<A, R - 1, NV, S, KWC>(a, len, oy, ox0, m0);
   }
-  conv_tile<A, R, NV>(a, p, m0);
+  conv_tile<A, R, NV, S, KWC>(a, oy, ox0, m0);
 }
 
+// Every output row of [oy0, oy1) for one channel tile. A row of OW positions is cut into
+// ceil(OW / MR) segments of nearly equal length (20 -> 5+5+5+5 with MR = 6, not 6+6+6+2), so
+// the tiles stay large and never wrap to the next row.
+template <class A, int MR, int NV, int S, int KWC>
+inline void conv_channel_tile(const ConvTileArgs& a, int oy0, int oy1, int m0) {
+  const int OW = a.p->out_width;
+  const int segments = (OW + MR - 1) / MR;
+  for (int oy = oy0; oy < oy1; ++oy) {
+    int ox = 0;
+    for (int s = 0; s < segments; ++s) {
+      const int len = OW / segments + (s < OW % segments ? 1 : 0);
+      conv_tile_len<A, MR, NV, S, KWC>(a, len, oy, ox, m0);
+      ox += len;
+    }
+  }
+}
+
+// The paths for the shapes that matter: 9x9 (canonical conv1 and PrimaryCaps) and 7x7 (the
+// small net's) kernels at stride 1 or 2 get compile-time geometry; any other shape runs the
+// same tiles with run-time geometry.
 template <class A, int MR, int NV>
-inline void conv_channel_tile(const ConvTileArgs& a, int p0, int p1, int m0) {
-  for (int p = p0; p < p1; p += MR) conv_tile_rows<A, MR, NV>(a, p, p1 - p < MR ? p1 - p : MR, m0);
+inline void conv_channel_tile_any_shape(const ConvTileArgs& a, int oy0, int oy1, int m0) {
+  const int sw = a.p->stride_w, kw = a.p->kernel_w;
+  if (sw == 2 && kw == 9) return conv_channel_tile<A, MR, NV, 2, 9>(a, oy0, oy1, m0);
+  if (sw == 1 && kw == 9) return conv_channel_tile<A, MR, NV, 1, 9>(a, oy0, oy1, m0);
+  if (sw == 2 && kw == 7) return conv_channel_tile<A, MR, NV, 2, 7>(a, oy0, oy1, m0);
+  if (sw == 1 && kw == 7) return conv_channel_tile<A, MR, NV, 1, 7>(a, oy0, oy1, m0);
+  return conv_channel_tile<A, MR, NV, 0, 0>(a, oy0, oy1, m0);
 }
 
 template <class A, int MR, int NRV>
@@ -174,19 +214,19 @@ void conv2d_f32_ihwo(const Conv2DParams& params, const float* x, const float* w,
   a.partial = blk.split_k ? reinterpret_cast<float*>(s) : nullptr;
   a.in_h = in_h;
   a.in_w = in_w;
-  const int O = params.out_channels, P = params.out_height * params.out_width;
-  for (int p0 = 0; p0 < P; p0 += blk.pb) {
-    const int p1 = p0 + blk.pb < P ? p0 + blk.pb : P;
-    a.p_block0 = p0;
+  const int O = params.out_channels, OW = params.out_width;
+  for (int oy0 = 0; oy0 < params.out_height; oy0 += blk.rows) {
+    const int oy1 = oy0 + blk.rows < params.out_height ? oy0 + blk.rows : params.out_height;
+    a.p_block0 = oy0 * OW;
     for (int c0 = 0; c0 < params.in_channels; c0 += blk.cb) {
       a.c0 = c0;
       a.c1 = c0 + blk.cb < params.in_channels ? c0 + blk.cb : params.in_channels;
       a.first = c0 == 0;
       a.last = a.c1 == params.in_channels;
       int m0 = 0;
-      for (; m0 + NRV * L <= O; m0 += NRV * L) conv_channel_tile<A, MR, NRV>(a, p0, p1, m0);
-      for (; m0 + L <= O; m0 += L) conv_channel_tile<A, MR, 1>(a, p0, p1, m0);
-      if (m0 < O) conv_tail_channels(a, p0, p1, m0);
+      for (; m0 + NRV * L <= O; m0 += NRV * L) conv_channel_tile_any_shape<A, MR, NRV>(a, oy0, oy1, m0);
+      for (; m0 + L <= O; m0 += L) conv_channel_tile<A, MR, 1, 0, 0>(a, oy0, oy1, m0);
+      if (m0 < O) conv_tail_channels(a, oy0 * OW, oy1 * OW, m0);
     }
   }
 }

