@@ -2,8 +2,10 @@
 # (one entry per off-diagonal count, none with label == predicted) and the PNG has one cell per
 # listed input, up to --grid-count, 8 to a row, each cell three 28x28 images at x2.
 # cmake -DCAPSRUN=... -DMODEL=small.caps -DIMAGES=... -DLABELS=... -DOUT=errors.png -P check_errors_grid.cmake
+# EMULATOR (| for ;): what runs target programs in a cross build (CMAKE_CROSSCOMPILING_EMULATOR).
+string(REPLACE "|" ";" EMULATOR "${EMULATOR}")
 file(REMOVE ${OUT})
-execute_process(COMMAND ${CAPSRUN} ${MODEL} --idx-images ${IMAGES} --idx-labels ${LABELS} --limit 60
+execute_process(COMMAND ${EMULATOR} ${CAPSRUN} ${MODEL} --idx-images ${IMAGES} --idx-labels ${LABELS} --limit 60
                         --eval --json -q --grid-count 12 --errors-grid ${OUT}
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)

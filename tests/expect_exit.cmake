@@ -1,5 +1,7 @@
 # Runs CMD with ARGS and fails unless it exits with EXPECT and says something on stderr.
-execute_process(COMMAND ${CMD} ${ARGS} RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET)
+# EMULATOR (| for ;): what runs target programs in a cross build (CMAKE_CROSSCOMPILING_EMULATOR).
+string(REPLACE "|" ";" EMULATOR "${EMULATOR}")
+execute_process(COMMAND ${EMULATOR} ${CMD} ${ARGS} RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET)
 if(NOT rc EQUAL EXPECT)
   message(FATAL_ERROR "expected exit status ${EXPECT}, got ${rc}: ${err}")
 endif()

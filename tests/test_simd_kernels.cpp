@@ -13,6 +13,7 @@
 // below 1; the test prints the worst difference seen as a fraction of its bound.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -58,13 +59,31 @@ struct Scratch {
 
 }  // namespace
 
-TEST_CASE("this machine runs at least one SIMD kernel set where the build has one") {
-  // On x86 with AVX2 (every machine this project runs CI on) the AVX2 set must be picked up.
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-      kernel_set(CAPS_KERNELS_AVX2_FMA)->conv2d_f32 != nullptr)
-    CHECK(kernel_set_runnable(CAPS_KERNELS_AVX2_FMA));
+TEST_CASE("the dispatch picks the best set this build and CPU run") {
   CHECK(kernel_set_runnable(CAPS_KERNELS_REFERENCE));
-  CHECK(kernel_set_runnable(kernel_set_default()));
+  // The best available, unless CAPSRT_KERNELS chose another for this run.
+  const uint32_t best = kernel_set_runnable(CAPS_KERNELS_AVX512)     ? CAPS_KERNELS_AVX512
+                        : kernel_set_runnable(CAPS_KERNELS_AVX2_FMA) ? CAPS_KERNELS_AVX2_FMA
+                        : kernel_set_runnable(CAPS_KERNELS_NEON64)   ? CAPS_KERNELS_NEON64
+                        : kernel_set_runnable(CAPS_KERNELS_NEON_ARMV7) ? CAPS_KERNELS_NEON_ARMV7
+                                                                     : CAPS_KERNELS_REFERENCE;
+  const char* forced = std::getenv("CAPSRT_KERNELS");
+  if (forced == nullptr || *forced == '\0') CHECK(kernel_set_default() == best);
+#if defined(__x86_64__)
+  // x86: the CPU decides; a set is runnable exactly when the CPU has its features.
+  CHECK(kernel_set_runnable(CAPS_KERNELS_AVX2_FMA) ==
+        (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")));
+  CHECK(kernel_set_runnable(CAPS_KERNELS_AVX512) ==
+        (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("fma")));
+  CHECK_FALSE(kernel_set_runnable(CAPS_KERNELS_NEON64));
+#elif defined(__aarch64__)
+  CHECK(kernel_set_runnable(CAPS_KERNELS_NEON64));  // the build decides
+  CHECK_FALSE(kernel_set_runnable(CAPS_KERNELS_AVX2_FMA));
+#elif defined(__ARM_NEON)
+  CHECK(kernel_set_runnable(CAPS_KERNELS_NEON_ARMV7));
+  CHECK_FALSE(kernel_set_runnable(CAPS_KERNELS_NEON64));
+#endif
 }
 
 TEST_CASE("SIMD conv2d matches the reference on random shapes, IHWO weights") {
