@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernel_set.h"
@@ -69,6 +70,12 @@ TEST_CASE("the dispatch picks the best set this build and CPU run") {
                                                                      : CAPS_KERNELS_REFERENCE;
   const char* forced = std::getenv("CAPSRT_KERNELS");
   if (forced == nullptr || *forced == '\0') CHECK(kernel_set_default() == best);
+  // What the CPU should lead the dispatch to, when the runner knows it (tools/run_tests.sh runs
+  // this under qemu-x86_64 -cpu Haswell, expecting avx2-fma, and -cpu Nehalem, the reference).
+  if (const char* expect = std::getenv("CAPSRT_EXPECT_KERNELS")) {
+    INFO("CAPSRT_EXPECT_KERNELS=" << expect << ", dispatch chose " << kernel_set(kernel_set_default())->name);
+    CHECK(std::string(kernel_set(kernel_set_default())->name) == expect);
+  }
 #if defined(__x86_64__)
   // x86: the CPU decides; a set is runnable exactly when the CPU has its features.
   CHECK(kernel_set_runnable(CAPS_KERNELS_AVX2_FMA) ==

@@ -1,20 +1,53 @@
 #!/usr/bin/env bash
-# The test command of README.md (and of .ci/run): installs what is missing, builds with warnings
-# as errors, runs every test; then the same under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The test command of README.md (and of .ci/run): installs what is missing, then builds and runs
+# every test in each configuration the runtime must pass (docs/performance.md, "Where it runs"):
+#   1. this machine, warnings as errors: the dispatch picks the best kernel set (AVX-512 here),
+#      and every test, including the accuracy and SIMD-against-reference checks of the models;
+#   2. the same build with the AVX2 set forced, and with the reference kernels forced;
+#   3. the kernel tests under qemu-x86_64 -cpu Haswell and -cpu Nehalem, where the dispatch must
+#      pick AVX2, and then the reference, by itself;
+#   4. AddressSanitizer + UndefinedBehaviorSanitizer;
+#   5. aarch64 (neon64) and armv7 (neon-armv7) cross builds, their tests under qemu-user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
 bash tools/data/get_data.sh
+bash tools/cross_deps.sh aarch64 armv7
 jobs=$(nproc)
+SECONDS=0
+step() { echo; echo "== [$((SECONDS / 60))m$((SECONDS % 60))s] $*"; }
 
-echo "== release build, warnings as errors"
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DCAPSRT_WERROR=ON >/dev/null
+step "1. release build, warnings as errors; the kernel set the dispatch picks here"
+cmake --preset host >/dev/null
 cmake --build build/release -j "$jobs"
 (cd build/release && ctest --output-on-failure -j "$jobs")
 
-echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
-cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAPSRT_WERROR=ON -DCAPSRT_SANITIZE=ON \
-  -DCAPSRT_BUILD_BENCH=OFF >/dev/null
+step "2a. the same suite with the AVX2 kernels forced (CAPSRT_KERNELS=avx2-fma)"
+if grep -q avx2 /proc/cpuinfo; then
+  (cd build/release && CAPSRT_KERNELS=avx2-fma ctest --output-on-failure -j "$jobs" -LE agreement)
+else
+  echo "this CPU has no AVX2: skipped"
+fi
+step "2b. the same suite with the reference kernels forced (CAPSRT_KERNELS=reference)"
+(cd build/release && CAPSRT_KERNELS=reference ctest --output-on-failure -j "$jobs" -LE agreement)
+
+step "3. x86 dispatch under qemu-x86_64: -cpu Haswell must pick avx2-fma, -cpu Nehalem the reference"
+for cpu in Haswell:avx2-fma Nehalem:reference; do
+  echo "-- qemu-x86_64 -cpu ${cpu%%:*}, expecting ${cpu##*:}"
+  CAPSRT_EXPECT_KERNELS=${cpu##*:} qemu-x86_64 -cpu "${cpu%%:*}" build/release/tests/capsrt_tests 2>/dev/null | tail -2
+  qemu-x86_64 -cpu "${cpu%%:*}" build/release/tests/capsrt_no_alloc_test 2>/dev/null | tail -2
+done
+
+step "4. AddressSanitizer + UndefinedBehaviorSanitizer build"
+cmake --preset host-sanitize >/dev/null
 cmake --build build/asan -j "$jobs"
 (cd build/asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --output-on-failure -j "$jobs")
+
+for target in aarch64 armv7; do
+  step "5. $target cross build (toolchains/), tests under qemu-user"
+  cmake --preset "$target" >/dev/null
+  cmake --build "build/$target" -j "$jobs"
+  (cd "build/$target" && ctest --output-on-failure -j "$jobs")
+done
+step "all configurations passed"

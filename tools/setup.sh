@@ -11,6 +11,7 @@ packages=(
   libzip-dev nlohmann-json3-dev        # capsconv: torch zip archives, safetensors and JSON
   libstb-dev zlib1g-dev                # capsrun: images, gzipped IDX datasets
   python3-torch python3-numpy          # golden data from PyTorch (/usr/bin/python3)
+  g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user   # ARM builds, tested under QEMU
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -306,6 +306,7 @@ int main(int argc, char** argv) {
       }
       out["correct"] = correct;
       out["misclassified"] = wrong;
+      out["predicted"] = r.predicted;  // class index per input, in input order
       out["accuracy"] = double(correct) / in.count();
       out["confusion"] = confusion;
       json per_class = json::array();

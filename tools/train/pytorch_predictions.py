@@ -1,0 +1,65 @@
+#!/usr/bin/python3
+"""PyTorch's own answers on the official test set for every shipped model: the independent oracle
+that capsrt's accuracy and agreement tests compare against (tests/check_accuracy.py).
+
+For each entry of models/models.json this loads the checkpoint into XifengGuo's CapsuleNet
+(tools/train/capsnet_modules.py, the module the model was trained as), runs the classifier on
+the 10,000 test images in float32 on the CPU (batches of 250, eval mode, no_grad) and writes
+models/<name>.pytorch.json: the predicted class of every image (argmax of the capsule lengths,
+first index on ties, as capsrt), the number correct, and how it was made.
+
+    /usr/bin/python3 tools/train/pytorch_predictions.py [NAME ...]
+"""
+import json
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import capsnet_modules as cm  # noqa: E402
+from train import ARCHS, ROOT, load  # noqa: E402
+
+
+def architecture(arch):
+    if arch in ARCHS:
+        return ARCHS[arch]
+    with open(os.path.join(ROOT, arch)) as f:
+        return json.load(f)
+
+
+def main():
+    with open(os.path.join(ROOT, "models", "models.json")) as f:
+        manifest = json.load(f)
+    names = sys.argv[1:] or list(manifest)
+    torch.set_num_threads(os.cpu_count() or 1)
+    for name in names:
+        entry = manifest[name]
+        x, y = load(entry["dataset"], "test")
+        net = cm.CapsuleNet(cm.Arch(architecture(entry["arch"])))
+        net.load_state_dict(torch.load(os.path.join(ROOT, "models", entry["checkpoint"]), map_location="cpu"))
+        net.eval()
+        predicted = []
+        with torch.no_grad():
+            for k in range(0, len(x), 250):
+                predicted += net.capsules(x[k:k + 250]).norm(dim=-1).argmax(dim=1).tolist()
+        correct = sum(int(p == t) for p, t in zip(predicted, y.tolist()))
+        out = {
+            "made_by": "tools/train/pytorch_predictions.py: XifengGuo's CapsuleNet "
+                       "(tools/train/capsnet_modules.py) in PyTorch " + torch.__version__ +
+                       ", float32 CPU, eval mode, batches of 250; argmax of the capsule lengths",
+            "checkpoint": entry["checkpoint"],
+            "sha256": entry["sha256"],
+            "dataset": entry["dataset"],
+            "count": len(predicted),
+            "correct": correct,
+            "predicted": predicted,
+        }
+        # One field a line; the predictions on one line.
+        with open(os.path.join(ROOT, "models", name + ".pytorch.json"), "w") as f:
+            f.write("{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in out.items()) + "\n}\n")
+        print(f"{name}: PyTorch gets {correct} of {len(predicted)} right")
+
+
+if __name__ == "__main__":
+    main()
