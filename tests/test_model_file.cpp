@@ -109,3 +109,67 @@ TEST_CASE("the writer refuses a missing or mis-shaped weight, naming it") {
                       Catch::Contains("digitcaps.weight") && Catch::Contains("expected shape [3,32,5,4]") &&
                           Catch::Contains("found [3,32,4,5]"));
 }
+
+TEST_CASE("a version 1.0 file (row-major weights, reference scratch in the file) loads and runs on every kernel set") {
+  const auto spec = testutil::tiny_spec();
+  const auto w = testutil::tiny_weights(spec, 5);
+  ModelBytes packed(tools::build_capsnet(spec, w));
+  // The same network as a 1.0 writer laid it out: row-major weights, minor version 0, and each
+  // op's reference scratch recorded in the op table (placed after everything else).
+  ModelBytes old(tools::build_capsnet(spec, w, nullptr, /*pack_weights=*/false));
+  caps_file_header h = old.header();
+  h.version_minor = 0;
+  uint64_t cursor = (h.arena_size + 63) / 64 * 64;
+  {
+    Model m;
+    REQUIRE(m.load(old.data(), old.size) == CAPS_OK);  // as 1.1 first, to read shapes and attrs
+    for (uint32_t k = 0; k < m.op_count(); ++k) {
+      caps_op_entry op = m.op(k);
+      Shape in[CAPS_MAX_OP_INPUTS];
+      for (uint32_t s = 0; s < op.n_inputs; ++s) in[s] = m.tensor_shape(op.inputs[s]);
+      OpInfo info;
+      REQUIRE(op_infer(op, in, m.attributes(), &info) == CAPS_OK);
+      op.scratch_size = static_cast<uint32_t>(info.scratch_bytes);
+      op.scratch_offset = op.scratch_size ? static_cast<uint32_t>(cursor) : 0;
+      cursor += (info.scratch_bytes + 63) / 64 * 64;
+      old.set(old.op_offset(k), op);
+    }
+  }
+  h.arena_size = static_cast<uint32_t>(cursor);
+  old.set_header(h);
+  Model m_old, m_new;
+  REQUIRE(m_old.load(old.data(), old.size) == CAPS_OK);
+  REQUIRE(m_new.load(packed.data(), packed.size) == CAPS_OK);
+  CHECK(m_old.header().version_minor == 0);
+  const uint32_t w_id = testutil::find_tensor(m_old, "primarycaps.conv2d.weight");
+  REQUIRE(w_id != CAPS_NONE);
+  CHECK(m_old.tensor(w_id).layout == CAPS_LAYOUT_ROW_MAJOR);
+
+  const auto x = testutil::random_floats(m_new.input_size(), 17, 0.0f, 1.0f);
+  std::vector<float> want;  // the 1.1 packed file on the reference kernels
+  {
+    tools::AlignedBuffer arena(m_new.arena_size_for(CAPS_KERNELS_REFERENCE));
+    Interpreter it;
+    REQUIRE(it.init(m_new, arena.data(), arena.size(), CAPS_KERNELS_REFERENCE) == CAPS_OK);
+    REQUIRE(it.set_input(x.data(), x.size()) == CAPS_OK);
+    REQUIRE(it.invoke() == CAPS_OK);
+    want.assign(it.poses(), it.poses() + m_new.num_classes() * it.pose_dim());
+  }
+  for (uint32_t id = CAPS_KERNELS_REFERENCE; id < CAPS_KERNELS_COUNT; ++id) {
+    if (!caps_kernels_available(id)) continue;
+    INFO("kernel set " << caps_kernels_name(id));
+    tools::AlignedBuffer arena(m_old.arena_size_for(id));
+    Interpreter it;
+    REQUIRE(it.init(m_old, arena.data(), arena.size(), id) == CAPS_OK);
+    REQUIRE(it.set_input(x.data(), x.size()) == CAPS_OK);
+    REQUIRE(it.invoke() == CAPS_OK);
+    for (size_t k = 0; k < want.size(); ++k) REQUIRE(it.poses()[k] == Approx(want[k]).margin(1e-6).epsilon(1e-5));
+    const float* image = nullptr;
+    REQUIRE(it.reconstruct(-1, &image) == CAPS_OK);
+  }
+  // 1.0's recorded scratch is still checked.
+  caps_op_entry op = old.op(1);
+  op.scratch_size -= 64;
+  old.set_op(1, op);
+  CHECK(old.load() == CAPS_ERR_BAD_ARENA_PLAN);
+}

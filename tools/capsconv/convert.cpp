@@ -7,6 +7,7 @@
 #include <set>
 
 #include "capsrt/capsrt.hpp"
+#include "io.hpp"
 
 namespace capsrt {
 namespace conv {
@@ -316,8 +317,11 @@ Conversion convert(const Checkpoint& ck, const Architecture& arch, Layout layout
   } catch (const tools::WriterError& e) {
     throw ArchError(e.what());
   }
+  // From an aligned copy: a std::vector's buffer is only 8-byte aligned on 32-bit hosts.
+  tools::AlignedBuffer copy(c.model.size());
+  std::copy(c.model.begin(), c.model.end(), copy.data());
   Model m;
-  if (m.load(c.model.data(), c.model.size()) != CAPS_OK) throw ArchError("internal: the written model does not load");
+  if (m.load(copy.data(), copy.size()) != CAPS_OK) throw ArchError("internal: the written model does not load");
   c.arena_size = m.header().arena_size;  // the largest over the kernel sets
   c.spec = s;
   return c;

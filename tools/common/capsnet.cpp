@@ -106,11 +106,12 @@ Weights capsnet_random_weights(const CapsNetSpec& s, uint64_t seed) {
 }
 
 std::vector<uint8_t> build_capsnet(const CapsNetSpec& s, const Weights& w,
-                                   std::vector<OpReport>* report) {
+                                   std::vector<OpReport>* report, bool pack_weights) {
   if (primary_out_size(s, s.input_height) == 0 || primary_out_size(s, s.input_width) == 0)
     throw WriterError("input " + std::to_string(s.input_height) + "x" +
                       std::to_string(s.input_width) + " is too small for the kernels");
   ModelWriter mw;
+  mw.set_pack_weights(pack_weights);
   caps_model_attributes& a = mw.attributes();
   a.input_scale = s.input_scale;
   a.input_offset = s.input_offset;

@@ -59,8 +59,9 @@ Weights capsnet_random_weights(const CapsNetSpec& s, uint64_t seed);
 // Builds the model file. Every parameter must be present with its expected shape: a missing or
 // mis-shaped one throws WriterError naming it with the expected and found shapes.
 // `report`, if given, receives the per-op summary.
+// `pack_weights` false writes every weight row-major (ModelWriter::set_pack_weights).
 std::vector<uint8_t> build_capsnet(const CapsNetSpec& s, const Weights& w,
-                                   std::vector<OpReport>* report = nullptr);
+                                   std::vector<OpReport>* report = nullptr, bool pack_weights = true);
 
 }  // namespace tools
 }  // namespace capsrt

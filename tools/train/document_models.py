@@ -140,8 +140,12 @@ def write_doc(rows, pending):
               "epochs 1 to 8 of canonical_mnist and epochs 1 to 3 of canonical_fashion (the third in part) were",
               "trained before `train.py` asked malloc for huge pages (see docs/design.md), which made a step",
               "about 3 times faster: a canonical MNIST epoch took 25 to 33 minutes before and about 8 after.", "",
-              "The CI checks the small models on the full test set (to 5 images) and the canonical ones on the",
-              "first 1,000 test images (exactly; to keep CI time down) against the counts in `models/models.json`."]
+              "The CI checks every model on the full test set against PyTorch's own answers for the same",
+              "images (`models/<name>.pytorch.json`, made by `tools/train/pytorch_predictions.py`): the number",
+              "correct and the images whose answer differs, each to 5 of 10,000 (tests/check_accuracy.py), with",
+              "the kernel set the machine picks, with AVX2 forced, and (the canonical models on their first",
+              "1,000 images) with the reference kernels. The figures above were measured with the reference",
+              "kernels and hold on every SIMD set (docs/performance.md)."]
     subsets = [f"- `{name}`: {e['capsrt_subset_correct']} of the first {e['capsrt_subset_count']} correct."
                for name, e in rows if "capsrt_subset_count" in e]
     if subsets:
