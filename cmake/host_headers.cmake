@@ -17,3 +17,13 @@ function(capsrt_host_headers name header hint)
     file(CREATE_LINK ${CAPSRT_${name}_ROOT}/${name} ${CAPSRT_HOST_INCLUDE}/${name} SYMBOLIC)
   endif()
 endfunction()
+
+# An INTERFACE target `alias` for a header-only package found as above (cross builds, where the
+# host's CMake package for it cannot be used).
+function(capsrt_host_header_target name header hint alias)
+  capsrt_host_headers(${name} ${header} "${hint}")
+  string(MAKE_C_IDENTIFIER "capsrt_hdr_${name}" target)
+  add_library(${target} INTERFACE)
+  target_include_directories(${target} SYSTEM INTERFACE ${CAPSRT_HOST_INCLUDE})
+  add_library(${alias} ALIAS ${target})
+endfunction()

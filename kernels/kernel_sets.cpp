@@ -37,6 +37,12 @@ void reference_conv(const Conv2DParams& p, const float* in, const float* w, cons
 }
 size_t no_scratch(const Conv2DParams&) { return 0; }
 
+// The conv scratch of a SIMD set, from its register tiling (the ISA header's kConvTiling).
+template <int MR, int NR>
+size_t conv_scratch(const Conv2DParams& p) {
+  return simd::conv2d_f32_ihwo_scratch_size(p, simd::ConvTiling{MR, NR});
+}
+
 constexpr uint32_t bit(caps_layout l) { return 1u << l; }
 constexpr uint32_t kRefConvLayouts = bit(CAPS_LAYOUT_ROW_MAJOR) | bit(CAPS_LAYOUT_CONV_IHWO);
 constexpr uint32_t kRefCapsLayouts = bit(CAPS_LAYOUT_ROW_MAJOR) | bit(CAPS_LAYOUT_CAPS_JDKI);
@@ -59,12 +65,14 @@ const KernelSet kSets[] = {
     {CAPS_KERNELS_REFERENCE, "reference", kRefConvLayouts, kRefCapsLayouts, no_scratch,
      ref::caps_dense_f32_scratch_size, reference_conv, ref::squash_f32, ref::group_capsules_f32,
      ref::caps_dense_f32, ref::vector_length_f32, ref::softmax_f32, ref::mask_f32, ref::dense_f32},
-    CAPSRT_SIMD_SET(CAPS_KERNELS_AVX2_FMA, "avx2-fma", avx2, avx2::conv2d_f32_scratch_size, CAPSRT_X86),
-    CAPSRT_SIMD_SET(CAPS_KERNELS_AVX512, "avx512", avx512, avx512::conv2d_f32_scratch_size, CAPSRT_X86),
-    CAPSRT_SIMD_SET(CAPS_KERNELS_NEON64, "neon64", neon, neon::conv2d_f32_scratch_size_neon64,
-                    CAPSRT_NEON64),
-    CAPSRT_SIMD_SET(CAPS_KERNELS_NEON_ARMV7, "neon-armv7", neon, neon::conv2d_f32_scratch_size_armv7,
-                    CAPSRT_NEON_ARMV7),
+    CAPSRT_SIMD_SET(CAPS_KERNELS_AVX2_FMA, "avx2-fma", avx2,
+                    (conv_scratch<avx2::kConvTiling.mr, avx2::kConvTiling.nr>), CAPSRT_X86),
+    CAPSRT_SIMD_SET(CAPS_KERNELS_AVX512, "avx512", avx512,
+                    (conv_scratch<avx512::kConvTiling.mr, avx512::kConvTiling.nr>), CAPSRT_X86),
+    CAPSRT_SIMD_SET(CAPS_KERNELS_NEON64, "neon64", neon,
+                    (conv_scratch<neon::kConvTilingNeon64.mr, neon::kConvTilingNeon64.nr>), CAPSRT_NEON64),
+    CAPSRT_SIMD_SET(CAPS_KERNELS_NEON_ARMV7, "neon-armv7", neon,
+                    (conv_scratch<neon::kConvTilingArmv7.mr, neon::kConvTilingArmv7.nr>), CAPSRT_NEON_ARMV7),
 };
 static_assert(sizeof(kSets) / sizeof(kSets[0]) == CAPS_KERNELS_COUNT - 1, "one entry per id");
 

@@ -25,14 +25,6 @@ constexpr simd::ConvTiling kConvTiling = kConvTilingNeon64;
 constexpr simd::ConvTiling kConvTiling = kConvTilingArmv7;
 #endif
 
-// Both sets' scratch, for tools sizing the arena of either board.
-inline size_t conv2d_f32_scratch_size_neon64(const Conv2DParams& p) {
-  return simd::conv2d_f32_ihwo_scratch_size(p, kConvTilingNeon64);
-}
-inline size_t conv2d_f32_scratch_size_armv7(const Conv2DParams& p) {
-  return simd::conv2d_f32_ihwo_scratch_size(p, kConvTilingArmv7);
-}
-
 #include "simd/isa_kernels.inc"  // NOLINT(build/include): declarations in this namespace
 
 }  // namespace neon

@@ -17,10 +17,6 @@ using namespace capsrt::kernels;
 // Measured (capsbench, PrimaryCaps conv): 6x16 89% of peak; 4x24 64%, 3x32 69%, 6x8 46%.
 constexpr simd::ConvTiling kConvTiling{6, 16};
 
-inline size_t conv2d_f32_scratch_size(const Conv2DParams& p) {
-  return simd::conv2d_f32_ihwo_scratch_size(p, kConvTiling);
-}
-
 #include "simd/isa_kernels.inc"  // NOLINT(build/include): declarations in this namespace
 
 }  // namespace avx2

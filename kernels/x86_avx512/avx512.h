@@ -20,10 +20,6 @@ using namespace capsrt::kernels;
 // 64% of peak, against 92% for 6x16.
 constexpr simd::ConvTiling kConvTiling{6, 16};
 
-inline size_t conv2d_f32_scratch_size(const Conv2DParams& p) {
-  return simd::conv2d_f32_ihwo_scratch_size(p, kConvTiling);
-}
-
 #include "simd/isa_kernels.inc"  // NOLINT(build/include): declarations in this namespace
 
 }  // namespace avx512
