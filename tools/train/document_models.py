@@ -144,7 +144,7 @@ def write_doc(rows, pending):
               "images (`models/<name>.pytorch.json`, made by `tools/train/pytorch_predictions.py`): the number",
               "correct and the images whose answer differs, each to 5 of 10,000 (tests/check_accuracy.py), with",
               "the kernel set the machine picks, with AVX2 forced, and (the canonical models on their first",
-              "1,000 images) with the reference kernels. The figures above were measured with the reference",
+              "500 images) with the reference kernels. The figures above were measured with the reference",
               "kernels and hold on every SIMD set (docs/performance.md)."]
     subsets = [f"- `{name}`: {e['capsrt_subset_correct']} of the first {e['capsrt_subset_count']} correct."
                for name, e in rows if "capsrt_subset_count" in e]
