@@ -17,9 +17,12 @@ namespace {
 
 uint64_t align64(uint64_t n) { return (n + 63) / 64 * 64; }
 
+// Op indices (< CAPS_MAX_OPS = 128, and op_count for "to the end") fit a byte: 512 bytes of stack
+// for all tensors.
 struct Interval {
-  uint32_t first, last;
+  uint8_t first, last;
 };
+static_assert(CAPS_MAX_OPS <= 255, "op indices fit a byte");
 
 // Activation `id`'s live ops, by the rule of Model::validate: [producer, last reader]; the input
 // and the outputs live for the whole run.
@@ -27,14 +30,14 @@ Interval live_interval(const Model& m, uint32_t id) {
   const caps_model_attributes& a = m.attributes();
   if (id == a.input_tensor || id == a.scores_tensor || id == a.poses_tensor ||
       id == a.recon_tensor)
-    return Interval{0, m.op_count()};
+    return Interval{0, static_cast<uint8_t>(m.op_count())};
   Interval r{0, 0};
   for (uint32_t k = 0; k < m.op_count(); ++k)
-    if (m.op(k).output == id) r.first = r.last = k;
+    if (m.op(k).output == id) r.first = r.last = static_cast<uint8_t>(k);
   for (uint32_t k = 0; k < m.op_count(); ++k) {
     const caps_op_entry op = m.op(k);
     for (uint32_t s = 0; s < op.n_inputs; ++s)
-      if (op.inputs[s] == id && k > r.last) r.last = k;
+      if (op.inputs[s] == id && k > r.last) r.last = static_cast<uint8_t>(k);
   }
   return r;
 }
@@ -68,8 +71,9 @@ caps_status plan_arena(const Model& m, const kernels::KernelSet& ks, ArenaPlan* 
     caps_op_entry storage;
     const uint64_t need = align64(op_scratch_bytes(op_view(m, k, &storage), m.attributes(), ks));
     plan->scratch_offset[k] = 0;
-    plan->scratch_size[k] = need;
+    plan->scratch_size[k] = 0;
     if (need == 0) continue;
+    if (need > UINT32_MAX) return CAPS_ERR_BAD_ARENA_PLAN;
     // Candidates: 0 and the end of every activation live during op k; take the lowest that
     // overlaps none of them.
     auto clashes = [&](uint64_t at) {
@@ -88,7 +92,9 @@ caps_status plan_arena(const Model& m, const kernels::KernelSet& ks, ArenaPlan* 
       const uint64_t at = align64(uint64_t{t.offset} + t.byte_length);
       if (at < best && !clashes(at)) best = at;
     }
-    plan->scratch_offset[k] = best;
+    if (best + need > UINT32_MAX) return CAPS_ERR_BAD_ARENA_PLAN;
+    plan->scratch_offset[k] = static_cast<uint32_t>(best);
+    plan->scratch_size[k] = static_cast<uint32_t>(need);
     if (best + need > top) top = best + need;
   }
   plan->prepared_offset = top;

@@ -7,11 +7,12 @@
 
 namespace capsrt {
 
+// About 1 KB: it lives on the stack of Model::load and Interpreter::init.
 struct ArenaPlan {
-  uint64_t scratch_offset[CAPS_MAX_OPS];
-  uint64_t scratch_size[CAPS_MAX_OPS];
+  uint32_t scratch_offset[CAPS_MAX_OPS];
+  uint32_t scratch_size[CAPS_MAX_OPS];
   uint64_t prepared_offset;  // op_count x kPreparedOpBytes from here
-  uint64_t total;            // bytes the arena must have
+  uint64_t total;            // bytes the arena must have (at most 4 GiB, checked)
 };
 
 // The arena plan of a loaded model with kernel set `ks`. CAPS_ERR_BAD_ARENA_PLAN if it would
