@@ -265,8 +265,6 @@ void run_dense(const PreparedOp& op, int32_t) {
   op.ks->dense_f32(op.dense, f32(op.in[0]), f32(op.in[1]), f32(op.in[2]), f32(op.out));
 }
 
-uint64_t align64(uint64_t n) { return (n + 63) / 64 * 64; }
-
 }  // namespace
 
 uint64_t op_scratch_bytes(const OpView& v, const caps_model_attributes& attrs,
@@ -279,8 +277,8 @@ uint64_t op_scratch_bytes(const OpView& v, const caps_model_attributes& attrs,
     case CAPS_OP_PRIMARY_CAPS: {
       const Shape conv = primary_conv_shape(v);
       const kernels::Conv2DParams p = conv_params(v, conv, CAPS_ACT_NONE);
-      return align64(conv.numel() * sizeof(float)) +
-             align64(kernels::conv_kernels(ks, p.weight_layout).conv2d_f32_scratch_size(p));
+      return align_up(conv.numel() * sizeof(float)) +
+             align_up(kernels::conv_kernels(ks, p.weight_layout).conv2d_f32_scratch_size(p));
     }
     case CAPS_OP_CAPS_DENSE: {
       const kernels::CapsDenseParams p = caps_params(v, attrs);
@@ -325,7 +323,7 @@ void op_prepare(const OpView& v, const caps_model_attributes& attrs, const kerne
       p.run = run_primary_caps;
       p.conv = conv_params(v, conv, CAPS_ACT_NONE);
       p.conv_ks = &kernels::conv_kernels(ks, p.conv.weight_layout);
-      p.conv_scratch = static_cast<uint8_t*>(scratch) + align64(conv.numel() * sizeof(float));
+      p.conv_scratch = static_cast<uint8_t*>(scratch) + align_up(conv.numel() * sizeof(float));
       p.dim = static_cast<int>(op.params[CAPS_PRIMARY_CAPS_DIM]);
       p.count = static_cast<int>(v.out_shape.dims[0]);
       p.group = kernels::GroupingParams{static_cast<caps_grouping>(attrs.capsule_grouping),
