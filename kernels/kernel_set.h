@@ -38,8 +38,8 @@ struct KernelSet {
   uint32_t conv_layouts;
   uint32_t caps_layouts;
   // Scratch bytes, for the layouts above. Present in every build.
-  size_t (*conv2d_f32_scratch_size)(const Conv2DParams& p);
-  size_t (*caps_dense_f32_scratch_size)(const CapsDenseParams& p);
+  uint64_t (*conv2d_f32_scratch_size)(const Conv2DParams& p);
+  uint64_t (*caps_dense_f32_scratch_size)(const CapsDenseParams& p);
   // The kernels: all NULL when this build has no code for the set.
   Conv2DFn conv2d_f32;
   SquashFn squash_f32;

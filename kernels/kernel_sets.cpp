@@ -35,11 +35,11 @@ void reference_conv(const Conv2DParams& p, const float* in, const float* w, cons
                     float* out, void*) {
   ref::conv2d_f32(p, in, w, b, out);
 }
-size_t no_scratch(const Conv2DParams&) { return 0; }
+uint64_t no_scratch(const Conv2DParams&) { return 0; }
 
 // The conv scratch of a SIMD set, from its register tiling (the ISA header's kConvTiling).
 template <int MR, int NR>
-size_t conv_scratch(const Conv2DParams& p) {
+uint64_t conv_scratch(const Conv2DParams& p) {
   return simd::conv2d_f32_ihwo_scratch_size(p, simd::ConvTiling{MR, NR});
 }
 

@@ -2,6 +2,7 @@
 // straight from the formulas of DESIGN.md, for every variant attribute.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <thread>
 
 #include "test_util.hpp"
 
@@ -345,4 +346,120 @@ TEST_CASE("decoding a perturbed pose (the paper's capsule-dimension figure)") {
   CHECK(r.it.reconstruct_pose(0, nullptr, &b) == CAPS_ERR_NULL_ARGUMENT);
   uint32_t n = 0;
   CHECK(caps_reconstruct_pose(nullptr, 0, pose.data(), &a, &n) == CAPS_ERR_NULL_ARGUMENT);
+}
+
+namespace {
+uint8_t* aligned64(std::vector<uint8_t>& v) {
+  return v.data() + (64 - reinterpret_cast<uintptr_t>(v.data()) % 64) % 64;
+}
+}  // namespace
+
+TEST_CASE("reloading a model stops the interpreters made from it until they are set up again") {
+  const auto s = testutil::tiny_spec();
+  ModelBytes big(tools::build_capsnet(s, testutil::tiny_weights(s, 9)));
+  auto s2 = s;
+  s2.primary_channels = 4;  // a smaller arena: the old plan would overrun it
+  s2.decoder_hidden = {};
+  ModelBytes other(tools::build_capsnet(s2, testutil::tiny_weights(s2, 4)));
+  Model m;
+  REQUIRE(m.load(big.data(), big.size) == CAPS_OK);
+  std::vector<uint8_t> arena(m.arena_size() + 64);
+  Interpreter it;
+  REQUIRE(it.init(m, aligned64(arena), m.arena_size()) == CAPS_OK);
+  CHECK(it.arena_size() == m.arena_size());
+  const auto x = testutil::random_floats(144, 5, 0, 1);
+  REQUIRE(it.set_input(x.data(), x.size()) == CAPS_OK);
+  REQUIRE(it.invoke() == CAPS_OK);
+  const float* image = nullptr;
+
+  SECTION("with other bytes") { REQUIRE(m.load(other.data(), other.size) == CAPS_OK); }
+  SECTION("with the same bytes") { REQUIRE(m.load(big.data(), big.size) == CAPS_OK); }
+  SECTION("with bytes that fail") { REQUIRE(m.load(big.data(), 100) != CAPS_OK); }
+
+  CHECK_FALSE(it.invoked());
+  CHECK(it.scores() == nullptr);
+  CHECK(it.poses() == nullptr);
+  CHECK(it.input() == nullptr);
+  CHECK(it.model() == nullptr);
+  CHECK(it.invoke() == CAPS_ERR_NOT_READY);
+  CHECK(it.set_input(x.data(), x.size()) == CAPS_ERR_NOT_READY);
+  CHECK(it.reconstruct(-1, &image) == CAPS_ERR_NOT_READY);
+  CHECK(image == nullptr);
+  if (m.loaded()) {  // set up again, it runs the new model
+    REQUIRE(it.init(m, aligned64(arena), arena.size() - 64) == CAPS_OK);
+    REQUIRE(it.set_input(x.data(), x.size()) == CAPS_OK);
+    CHECK(it.invoke() == CAPS_OK);
+  }
+}
+
+TEST_CASE("the C API: caps_model_load on a model in use stops its interpreters") {
+  const auto s = testutil::tiny_spec();
+  ModelBytes mb(tools::build_capsnet(s, testutil::tiny_weights(s, 9)));
+  caps_model model;
+  REQUIRE(caps_model_load(&model, mb.data(), mb.size, 0) == CAPS_OK);
+  std::vector<uint8_t> arena(caps_model_arena_size(&model) + 64);
+  caps_interpreter it;
+  REQUIRE(caps_interpreter_init(&it, &model, aligned64(arena), caps_model_arena_size(&model)) == CAPS_OK);
+  const auto x = testutil::random_floats(144, 5, 0, 1);
+  REQUIRE(caps_set_input_f32(&it, x.data(), x.size()) == CAPS_OK);
+  REQUIRE(caps_invoke(&it) == CAPS_OK);
+  uint32_t cls = 99;
+  REQUIRE(caps_get_predicted_class(&it, &cls) == CAPS_OK);
+  REQUIRE(caps_model_load(&model, mb.data(), mb.size, 0) == CAPS_OK);
+  CHECK(caps_invoke(&it) == CAPS_ERR_NOT_READY);
+  CHECK(caps_get_predicted_class(&it, &cls) == CAPS_ERR_NOT_READY);
+  const float* scores = nullptr;
+  uint32_t count = 0;
+  CHECK(caps_get_scores(&it, &scores, &count) == CAPS_ERR_NOT_READY);
+}
+
+// Run by CI also under ThreadSanitizer (tools/run_tests.sh): the model is read by every thread.
+TEST_CASE("interpreters on several threads share one model and agree with one thread", "[threads]") {
+  const auto s = testutil::tiny_spec();
+  ModelBytes mb(tools::build_capsnet(s, testutil::tiny_weights(s, 9)));
+  Model m;
+  REQUIRE(m.load(mb.data(), mb.size) == CAPS_OK);
+  constexpr int kThreads = 4, kImages = 24;
+  std::vector<std::vector<float>> inputs;
+  for (int n = 0; n < kImages; ++n) inputs.push_back(testutil::random_floats(144, 100 + n, 0, 1));
+  // expected: one interpreter, one thread
+  std::vector<std::vector<float>> want(kImages);
+  {
+    std::vector<uint8_t> arena(m.arena_size() + 64);
+    Interpreter it;
+    REQUIRE(it.init(m, aligned64(arena), m.arena_size()) == CAPS_OK);
+    for (int n = 0; n < kImages; ++n) {
+      REQUIRE(it.set_input(inputs[n].data(), 144) == CAPS_OK);
+      REQUIRE(it.invoke() == CAPS_OK);
+      const float* image = nullptr;
+      REQUIRE(it.reconstruct(-1, &image) == CAPS_OK);
+      want[n].assign(it.scores(), it.scores() + 3);
+      want[n].insert(want[n].end(), image, image + 144);
+    }
+  }
+  std::vector<std::vector<uint8_t>> arenas(kThreads, std::vector<uint8_t>(m.arena_size() + 64));
+  std::vector<int> mismatches(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      Interpreter it;
+      if (it.init(m, aligned64(arenas[t]), m.arena_size()) != CAPS_OK) {
+        mismatches[t] = -1;
+        return;
+      }
+      for (int round = 0; round < 3; ++round)
+        for (int n = t; n < kImages; n += 1) {
+          const float* image = nullptr;
+          if (it.set_input(inputs[n].data(), 144) != CAPS_OK || it.invoke() != CAPS_OK ||
+              it.reconstruct(-1, &image) != CAPS_OK) {
+            ++mismatches[t];
+            continue;
+          }
+          std::vector<float> got(it.scores(), it.scores() + 3);
+          got.insert(got.end(), image, image + 144);
+          if (got != want[n]) ++mismatches[t];
+        }
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) CHECK(mismatches[t] == 0);
 }

@@ -35,7 +35,7 @@ void dynamic_routing_f32(const RoutingParams& p, const float* u_hat, float* logi
 // The CapsDense op: caps_predict_f32 into scratch, then dynamic_routing_f32. Scratch (its size
 // from caps_dense_f32_scratch_size): u_hat [J,I,DO], logits [J,I], coupling [J,I], each rounded
 // up to 64 bytes.
-size_t caps_dense_f32_scratch_size(const CapsDenseParams& p);
+uint64_t caps_dense_f32_scratch_size(const CapsDenseParams& p);
 void caps_dense_f32(const CapsDenseParams& p, const float* u, const float* weights, float* v,
                     void* scratch);
 

@@ -5,6 +5,7 @@
 #define CAPSRT_KERNELS_SIMD_BLOCKING_H
 
 #include <cstddef>
+#include <cstdint>
 
 #include "kernel_params.h"
 
@@ -13,7 +14,7 @@ namespace simd {
 
 using namespace capsrt::kernels;
 
-inline size_t align64(size_t bytes) { return (bytes + 63) / 64 * 64; }
+inline uint64_t align64(uint64_t bytes) { return (bytes + 63) / 64 * 64; }
 
 // Register tile of a convolution kernel: `mr` output positions x `nr` output channels
 // (nr = vectors x lanes). Set per ISA in its header.
@@ -27,44 +28,44 @@ struct ConvTiling {
 // still in L1 (or near, in L2) for the next position tiles, and partial sums go through memory
 // once per cb channels. Measured on the PrimaryCaps conv with AVX2: 10 KB 82%, 48 KB 87%,
 // 96 KB 76% of peak.
-constexpr size_t kConvL1WeightBytes = 48 * 1024;
+constexpr uint64_t kConvL1WeightBytes = 48 * 1024;
 // Bytes of the partial-sum buffer (positions x all output channels) when K is split in blocks;
 // it stays in L2 while every channel tile of the block updates it.
-constexpr size_t kConvPartialBytes = 128 * 1024;
+constexpr uint64_t kConvPartialBytes = 128 * 1024;
 
 struct ConvBlocking {
   int cb;              // input channels per k-block
   int rows;            // output rows per position block
   bool split_k;        // more than one k-block: partial sums go through the scratch buffer
-  size_t pad_bytes;    // zero-padded copy of the input (0 when the conv has no padding)
-  size_t partial_bytes;
+  uint64_t pad_bytes;    // zero-padded copy of the input (0 when the conv has no padding)
+  uint64_t partial_bytes;
 };
 
 inline ConvBlocking conv_blocking(const Conv2DParams& p, const ConvTiling& t) {
   ConvBlocking b{};
-  const size_t taps = static_cast<size_t>(p.kernel_h) * p.kernel_w;
-  const size_t per_channel = taps * t.nr * sizeof(float);
+  const uint64_t taps = static_cast<uint64_t>(p.kernel_h) * p.kernel_w;
+  const uint64_t per_channel = taps * t.nr * sizeof(float);
   b.cb = static_cast<int>(kConvL1WeightBytes / per_channel);
   if (b.cb < 1) b.cb = 1;
   if (b.cb > p.in_channels) b.cb = p.in_channels;
   b.split_k = b.cb < p.in_channels;
   b.rows = p.out_height;
   if (b.split_k) {
-    const size_t row = static_cast<size_t>(p.out_width) * p.out_channels * sizeof(float);
+    const uint64_t row = static_cast<uint64_t>(p.out_width) * p.out_channels * sizeof(float);
     int fit = static_cast<int>(kConvPartialBytes / row);
     if (fit < 1) fit = 1;
     if (fit < b.rows) b.rows = fit;
-    b.partial_bytes = align64(static_cast<size_t>(b.rows) * row);
+    b.partial_bytes = align64(static_cast<uint64_t>(b.rows) * row);
   }
   if (p.pad_h > 0 || p.pad_w > 0) {
-    const size_t hp = static_cast<size_t>(p.in_height) + 2 * p.pad_h;
-    const size_t wp = static_cast<size_t>(p.in_width) + 2 * p.pad_w;
-    b.pad_bytes = align64(static_cast<size_t>(p.in_channels) * hp * wp * sizeof(float));
+    const uint64_t hp = static_cast<uint64_t>(p.in_height) + 2 * p.pad_h;
+    const uint64_t wp = static_cast<uint64_t>(p.in_width) + 2 * p.pad_w;
+    b.pad_bytes = align64(static_cast<uint64_t>(p.in_channels) * hp * wp * sizeof(float));
   }
   return b;
 }
 
-inline size_t conv2d_f32_ihwo_scratch_size(const Conv2DParams& p, const ConvTiling& t) {
+inline uint64_t conv2d_f32_ihwo_scratch_size(const Conv2DParams& p, const ConvTiling& t) {
   const ConvBlocking b = conv_blocking(p, t);
   return b.pad_bytes + b.partial_bytes;
 }
@@ -75,12 +76,12 @@ inline size_t conv2d_f32_ihwo_scratch_size(const Conv2DParams& p, const ConvTili
 // needed only while u_hat is made, before any coupling exists: it shares the coupling buffer
 // (which is made as large as it needs, DI > J being rare).
 struct CapsDenseScratch {
-  size_t u_hat, logits, coupling, u_t, total;
+  uint64_t u_hat, logits, coupling, u_t, total;
 };
 
 inline CapsDenseScratch caps_dense_scratch(const CapsDenseParams& p) {
-  const size_t I = static_cast<size_t>(p.predict.in_caps), DI = static_cast<size_t>(p.predict.in_dim);
-  const size_t J = static_cast<size_t>(p.predict.out_caps), DO = static_cast<size_t>(p.predict.out_dim);
+  const uint64_t I = static_cast<uint64_t>(p.predict.in_caps), DI = static_cast<uint64_t>(p.predict.in_dim);
+  const uint64_t J = static_cast<uint64_t>(p.predict.out_caps), DO = static_cast<uint64_t>(p.predict.out_dim);
   CapsDenseScratch s;
   s.u_hat = 0;
   s.logits = align64(J * DO * I * sizeof(float));
@@ -90,7 +91,7 @@ inline CapsDenseScratch caps_dense_scratch(const CapsDenseParams& p) {
   return s;
 }
 
-inline size_t caps_dense_f32_scratch_size(const CapsDenseParams& p) {
+inline uint64_t caps_dense_f32_scratch_size(const CapsDenseParams& p) {
   return caps_dense_scratch(p).total;
 }
 

@@ -14,7 +14,9 @@ caps_status Interpreter::init(const Model& model, void* arena, size_t arena_size
   arena_ = nullptr;
   prepared_ = nullptr;
   arena_used_ = 0;
+  arena_size_ = 0;
   kernels_ = 0;
+  generation_ = 0;
   invoked_ = false;
   if (arena == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   if (!model.loaded()) return CAPS_ERR_NOT_READY;
@@ -47,8 +49,15 @@ caps_status Interpreter::init(const Model& model, void* arena, size_t arena_size
   arena_ = base;
   prepared_ = prepared;
   arena_used_ = static_cast<size_t>(plan.total);
+  arena_size_ = arena_size;
   kernels_ = kernels;
+  generation_ = model.generation();
   return CAPS_OK;
+}
+
+const Model* Interpreter::live_model() const {
+  return model_ != nullptr && model_->generation() == generation_ && model_->loaded() ? model_
+                                                                                       : nullptr;
 }
 
 float* Interpreter::activation(uint32_t id) const {
@@ -56,13 +65,13 @@ float* Interpreter::activation(uint32_t id) const {
 }
 
 float* Interpreter::input() {
-  if (model_ == nullptr) return nullptr;
+  if (live_model() == nullptr) return nullptr;
   return activation(model_->attributes().input_tensor);
 }
 
 caps_status Interpreter::set_input(const float* data, size_t count) {
   if (data == nullptr) return CAPS_ERR_NULL_ARGUMENT;
-  if (model_ == nullptr) return CAPS_ERR_NOT_READY;
+  if (live_model() == nullptr) return CAPS_ERR_NOT_READY;
   if (count != model_->input_size()) return CAPS_ERR_BAD_ARGUMENT;
   std::memcpy(input(), data, count * sizeof(float));
   invoked_ = false;
@@ -71,7 +80,7 @@ caps_status Interpreter::set_input(const float* data, size_t count) {
 
 caps_status Interpreter::set_input_u8(const uint8_t* pixels, size_t count) {
   if (pixels == nullptr) return CAPS_ERR_NULL_ARGUMENT;
-  if (model_ == nullptr) return CAPS_ERR_NOT_READY;
+  if (live_model() == nullptr) return CAPS_ERR_NOT_READY;
   if (count != model_->input_size()) return CAPS_ERR_BAD_ARGUMENT;
   const float scale = model_->attributes().input_scale;
   const float offset = model_->attributes().input_offset;
@@ -90,7 +99,10 @@ caps_status Interpreter::run_ops(uint32_t begin, uint32_t end, int32_t mask_clas
 }
 
 caps_status Interpreter::invoke() {
-  if (model_ == nullptr) return CAPS_ERR_NOT_READY;
+  if (live_model() == nullptr) {
+    invoked_ = false;
+    return CAPS_ERR_NOT_READY;
+  }
   invoked_ = false;
   const caps_status s = run_ops(0, model_->attributes().decoder_first_op, -1);
   invoked_ = s == CAPS_OK;
@@ -98,7 +110,8 @@ caps_status Interpreter::invoke() {
 }
 
 const float* Interpreter::scores() const {
-  return invoked_ ? activation(model_->attributes().scores_tensor) : nullptr;
+  if (!invoked_ || live_model() == nullptr) return nullptr;
+  return activation(model_->attributes().scores_tensor);
 }
 
 uint32_t Interpreter::predicted_class() const {
@@ -107,18 +120,19 @@ uint32_t Interpreter::predicted_class() const {
 }
 
 const float* Interpreter::poses() const {
-  return invoked_ ? activation(model_->attributes().poses_tensor) : nullptr;
+  if (!invoked_ || live_model() == nullptr) return nullptr;
+  return activation(model_->attributes().poses_tensor);
 }
 
 uint32_t Interpreter::pose_dim() const {
-  if (model_ == nullptr) return 0;
+  if (live_model() == nullptr) return 0;
   return model_->tensor_shape(model_->attributes().poses_tensor).dims[1];
 }
 
 caps_status Interpreter::reconstruct(int32_t class_index, const float** image) {
   if (image == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   *image = nullptr;
-  if (model_ == nullptr || !invoked_) return CAPS_ERR_NOT_READY;
+  if (live_model() == nullptr || !invoked_) return CAPS_ERR_NOT_READY;
   const caps_model_attributes& attrs = model_->attributes();
   if (attrs.recon_tensor == CAPS_NONE) return CAPS_ERR_UNSUPPORTED;
   if (class_index < -1 || (class_index >= 0 && static_cast<uint32_t>(class_index) >= attrs.num_classes))
@@ -133,7 +147,7 @@ caps_status Interpreter::reconstruct_pose(uint32_t class_index, const float* pos
                                           const float** image) {
   if (image == nullptr || pose == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   *image = nullptr;
-  if (model_ == nullptr || !invoked_) return CAPS_ERR_NOT_READY;
+  if (live_model() == nullptr || !invoked_) return CAPS_ERR_NOT_READY;
   const caps_model_attributes& attrs = model_->attributes();
   if (attrs.recon_tensor == CAPS_NONE) return CAPS_ERR_UNSUPPORTED;
   if (class_index >= attrs.num_classes) return CAPS_ERR_BAD_ARGUMENT;

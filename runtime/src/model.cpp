@@ -1,5 +1,6 @@
 // Model: a validated, zero-copy view over the bytes of a model file. Every field that
 // docs/model-format.md describes is checked here, once, before anything runs.
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -37,6 +38,15 @@ bool overlap(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1) { return a0 < b
 
 bool finite(float f) { return std::isfinite(f); }
 
+// Process-wide, so that a caps_model reconstructed in place by caps_model_load also gets a new
+// one. Never 0 (wraps after 2^32 loads; an interpreter would have to sleep through all of them).
+uint32_t next_generation() {
+  static std::atomic<uint32_t> counter{0};
+  uint32_t g = counter.fetch_add(1, std::memory_order_relaxed) + 1;
+  while (g == 0) g = counter.fetch_add(1, std::memory_order_relaxed) + 1;
+  return g;
+}
+
 }  // namespace
 
 caps_status Model::load(const void* data, size_t size, uint32_t flags) {
@@ -44,6 +54,7 @@ caps_status Model::load(const void* data, size_t size, uint32_t flags) {
   header_ = caps_file_header{};
   attrs_ = caps_model_attributes{};
   arena_need_ = 0;
+  generation_ = next_generation();
   if (data == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   if ((flags & ~CAPS_LOAD_SKIP_CHECKSUM) != 0) return CAPS_ERR_BAD_ARGUMENT;
   const caps_status s = validate(static_cast<const uint8_t*>(data), size, flags);
@@ -163,7 +174,9 @@ caps_status Model::validate(const uint8_t* p, size_t size, uint32_t flags) {
       if (r != 0) return CAPS_ERR_BAD_TENSOR;
     for (uint32_t k = 0; k < CAPS_MAX_RANK; ++k)
       if ((k < t.rank) != (t.dims[k] != 0)) return CAPS_ERR_BAD_TENSOR;
-    if (tensor_shape(id).numel() * esize != t.byte_length) return CAPS_ERR_BAD_TENSOR;
+    // numel() saturates instead of wrapping; the bound keeps every index inside an int.
+    const uint64_t numel = tensor_shape(id).numel();
+    if (!fits_buffer(numel, esize) || numel * esize != t.byte_length) return CAPS_ERR_BAD_TENSOR;
     // Quantisation slot: float tensors carry none; integer tensors one of the two schemes.
     if (t.dtype == CAPS_DTYPE_F32 || t.quant_kind == CAPS_QUANT_NONE) {
       if (t.quant_kind != CAPS_QUANT_NONE || t.quant_axis != 0 || t.quant_scale != 0.0f ||

@@ -3,12 +3,23 @@
 
 #include "reference.h"
 
+#include <algorithm>
+
 namespace capsrt {
+
+uint64_t mul_sat(uint64_t a, uint64_t b) {
+  uint64_t r;
+  return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+bool fits_buffer(uint64_t count, uint64_t esize) {
+  return mul_sat(count, esize) <= CAPS_MAX_BUFFER_BYTES;
+}
 
 uint64_t Shape::numel() const {
   if (rank == 0) return 0;
   uint64_t n = 1;
-  for (uint32_t k = 0; k < rank; ++k) n *= dims[k];
+  for (uint32_t k = 0; k < rank; ++k) n = mul_sat(n, dims[k]);
   return n;
 }
 
@@ -67,7 +78,11 @@ caps_status infer_conv(const caps_op_entry& op, const Shape* in, Shape* out) {
   if (ph >= kh || pw >= kw) return CAPS_ERR_BAD_OP;
   const uint64_t h = x.dims[1] + 2ull * ph, wd = x.dims[2] + 2ull * pw;
   if (h < kh || wd < kw) return CAPS_ERR_SHAPE_MISMATCH;
+  // The kernels may copy the input zero-padded, and PrimaryCaps keeps the conv output in
+  // scratch: both must fit the buffer bound like any tensor.
+  if (!fits_buffer(mul_sat(mul_sat(x.dims[0], h), wd), sizeof(float))) return CAPS_ERR_SHAPE_MISMATCH;
   *out = make_shape(3, w.dims[0], (h - kh) / sh + 1, (wd - kw) / sw + 1);
+  if (!fits_buffer(out->numel(), sizeof(float))) return CAPS_ERR_SHAPE_MISMATCH;
   return CAPS_OK;
 }
 
@@ -140,6 +155,10 @@ caps_status op_infer(const caps_op_entry& op, const Shape* in, const caps_model_
         return CAPS_ERR_SHAPE_MISMATCH;
       if (w.dims[2] > kMaxCapsDim) return CAPS_ERR_BAD_OP;  // poses fit a small stack buffer
       const uint64_t J = w.dims[0], I = w.dims[1], DO = w.dims[2];
+      // The predictions u_hat [J,I,DO] and the logits [max(J,DI),I] live in scratch.
+      if (!fits_buffer(mul_sat(mul_sat(J, I), DO), sizeof(float)) ||
+          !fits_buffer(mul_sat(std::max<uint64_t>(J, w.dims[3]), I), sizeof(float)))
+        return CAPS_ERR_SHAPE_MISMATCH;
       info->output = make_shape(2, J, DO);
       info->scratch_bytes = routing_scratch(J, I, DO);
       // prediction + per iteration the weighted sum + (all but last) the agreement

@@ -34,7 +34,8 @@ std::string symbol_from(const std::string& path) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+int run(int argc, char** argv) {
   CLI::App app{"capsconv: convert a CapsNet checkpoint (PyTorch .pt/.pth/.pkl, legacy torch.save, "
                "safetensors) into a capsrt model"};
   std::string input, output, arch_name = "canonical", layout_arg = "auto", emit_c, c_name;
@@ -137,3 +138,6 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+}  // namespace
+
+int main(int argc, char** argv) { return capsrt::tools::guarded_main("capsconv", run, argc, argv); }

@@ -15,8 +15,12 @@ namespace conv {
 
 namespace {
 
+// Limits (docs/reliability.md).
 constexpr uint64_t kMaxEntryBytes = uint64_t{4} << 30;  // 4 GiB: far beyond any CapsNet
-constexpr uint64_t kMaxSafetensorsHeader = 100u << 20;
+constexpr uint64_t kMaxPickleBytes = uint64_t{256} << 20;  // data.pkl of a state_dict: kilobytes
+constexpr uint64_t kMaxSafetensorsHeader = 100u << 20;  // the format's own limit
+constexpr int kMaxSafetensorsDepth = 8;
+constexpr size_t kMaxSafetensorsValues = size_t{1} << 20;
 constexpr int64_t kMaxElements = int64_t{1} << 31;
 
 struct DtypeInfo {
@@ -177,29 +181,43 @@ struct ZipArchive {
   }
 };
 
-std::vector<uint8_t> read_entry(zip_t* z, zip_int64_t index, const std::string& name) {
+// An entry's bytes, read in chunks as they come out of the archive: the central directory's
+// stated size is only a claim (a 741-byte file may state 4 GiB), so memory grows with the data
+// actually inflated (deflate expands at most about 1032:1) and never past `cap`, the size the
+// caller expects (for a storage: numel x element size from its pickle record).
+std::vector<uint8_t> read_entry(zip_t* z, zip_int64_t index, const std::string& name, uint64_t cap) {
   zip_stat_t st;
   zip_stat_init(&st);
   if (zip_stat_index(z, static_cast<zip_uint64_t>(index), 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
     throw CheckpointError("zip entry " + name + ": cannot read its size: " + zip_strerror(z));
-  if (st.size > kMaxEntryBytes) throw CheckpointError("zip entry " + name + " claims " + std::to_string(st.size) + " bytes");
+  if (st.size > cap)
+    throw CheckpointError("zip entry " + name + " claims " + std::to_string(st.size) +
+                          " bytes, more than the " + std::to_string(cap) + " it may hold");
   zip_file_t* f = zip_fopen_index(z, static_cast<zip_uint64_t>(index), 0);
   if (!f) throw CheckpointError("zip entry " + name + ": " + zip_strerror(z));
-  std::vector<uint8_t> out(static_cast<size_t>(st.size));
-  zip_int64_t got = out.empty() ? 0 : zip_fread(f, out.data(), out.size());
-  std::string err = got < 0 ? zip_file_strerror(f) : "";
-  // Reading one byte more must give EOF: libzip checks the CRC when the entry ends.
-  uint8_t extra;
-  if (got >= 0 && static_cast<uint64_t>(got) == out.size()) {
-    const zip_int64_t more = zip_fread(f, &extra, 1);
-    if (more < 0) err = zip_file_strerror(f);
-    else if (more > 0) err = "entry longer than its stated size";
+  constexpr size_t kChunk = size_t{1} << 20;
+  std::vector<uint8_t> out;
+  std::string err;
+  // Read up to one byte past the stated size: EOF there is what makes libzip check the CRC.
+  for (;;) {
+    const size_t have = out.size();
+    const uint64_t want = std::min<uint64_t>(kChunk, st.size + 1 - have);
+    out.resize(have + static_cast<size_t>(want));
+    const zip_int64_t got = zip_fread(f, out.data() + have, want);
+    if (got < 0) {
+      err = zip_file_strerror(f);
+      out.resize(have);
+      break;
+    }
+    out.resize(have + static_cast<size_t>(got));
+    if (got == 0 || out.size() > st.size) break;
   }
   zip_fclose(f);
   if (!err.empty()) throw CheckpointError("zip entry " + name + ": " + err);
-  if (static_cast<uint64_t>(got) != out.size())
-    throw CheckpointError("zip entry " + name + ": stated size " + std::to_string(out.size()) +
-                          " bytes, but only " + std::to_string(got) + " could be read");
+  if (out.size() > st.size) throw CheckpointError("zip entry " + name + ": entry longer than its stated size");
+  if (out.size() != st.size)
+    throw CheckpointError("zip entry " + name + ": stated size " + std::to_string(st.size) +
+                          " bytes, but only " + std::to_string(out.size()) + " could be read");
   return out;
 }
 
@@ -235,7 +253,7 @@ Checkpoint read_torch_zip(const std::shared_ptr<const std::vector<uint8_t>>& fil
                           "save model.state_dict() with torch.save instead");
   auto pkl = entries.find(prefix + "data.pkl");
   if (pkl == entries.end()) throw CheckpointError("zip archive has no " + prefix + "data.pkl: not a torch.save file");
-  const std::vector<uint8_t> pickle = read_entry(ar.z, pkl->second, pkl->first);
+  const std::vector<uint8_t> pickle = read_entry(ar.z, pkl->second, pkl->first, kMaxPickleBytes);
 
   std::map<std::string, std::shared_ptr<const std::vector<uint8_t>>> storages;
   const PersistentLoad load = [&](const PyRef& pid) {
@@ -244,7 +262,13 @@ Checkpoint read_torch_zip(const std::shared_ptr<const std::vector<uint8_t>>& fil
       const std::string name = prefix + "data/" + s.key;
       auto e = entries.find(name);
       if (e == entries.end()) throw CheckpointError("storage " + name + " is missing from the archive");
-      storages[s.key] = std::make_shared<const std::vector<uint8_t>>(read_entry(ar.z, e->second, name));
+      // The record says how large the storage is: no more is read (unknown dtypes, which no
+      // conversion uses, are held to the general cap).
+      const DtypeInfo di = storage_dtype(s.type);
+      uint64_t cap = kMaxEntryBytes;
+      if (di.size != 0 && s.numel >= 0 && uint64_t(s.numel) <= kMaxEntryBytes / di.size)
+        cap = uint64_t(s.numel) * di.size;
+      storages[s.key] = std::make_shared<const std::vector<uint8_t>>(read_entry(ar.z, e->second, name, cap));
     }
     return storage_obj(s);
   };
@@ -317,8 +341,18 @@ Checkpoint read_safetensors(const std::shared_ptr<const std::vector<uint8_t>>& f
     throw CheckpointError("safetensors header length " + std::to_string(n) + " is absurd for a " +
                           std::to_string(file->size()) + "-byte file");
   nlohmann::json header;
+  // A header is an object of objects with short arrays: depth and value count are capped while
+  // parsing, so a hostile header cannot nest deeply or expand into gigabytes of JSON values.
+  size_t values = 0;
+  const nlohmann::json::parser_callback_t limit = [&values](int depth, nlohmann::json::parse_event_t,
+                                                             nlohmann::json&) {
+    if (depth > kMaxSafetensorsDepth) throw CheckpointError("safetensors header nested too deeply");
+    if (++values > kMaxSafetensorsValues)
+      throw CheckpointError("safetensors header has more than " + std::to_string(kMaxSafetensorsValues) + " values");
+    return true;
+  };
   try {
-    header = nlohmann::json::parse(file->begin() + 8, file->begin() + 8 + static_cast<long>(n));
+    header = nlohmann::json::parse(file->begin() + 8, file->begin() + 8 + static_cast<long>(n), limit);
   } catch (const nlohmann::json::exception& e) {
     throw CheckpointError(std::string("safetensors header is not valid JSON: ") + e.what());
   }

@@ -8,24 +8,14 @@ namespace conv {
 
 namespace {
 
+// Limits (docs/reliability.md). Objects: one per opcode at most, so a file of n bytes makes at
+// most n; references: items and entries over all containers (an OrderedDict REDUCE copies its
+// list, which a hostile file can do again and again on the same list).
 constexpr int kMaxDepth = 64;
 constexpr size_t kMaxMemo = 1u << 22;
-
-PyRef make(PyKind k) {
-  auto o = std::make_shared<PyObj>();
-  o->kind = k;
-  return o;
-}
-PyRef make_int(int64_t v) {
-  auto o = make(PyKind::Int);
-  o->i = v;
-  return o;
-}
-PyRef make_str(PyKind k, std::string s) {
-  auto o = make(k);
-  o->text = std::move(s);
-  return o;
-}
+constexpr size_t kMaxStack = 1u << 22;
+constexpr size_t kMaxObjects = 1u << 22;
+constexpr size_t kMaxReferences = 1u << 23;
 
 // The allow-list. Returns the canonical "module.name" or throws with the refused name.
 std::string resolve_global(const std::string& module, const std::string& name) {
@@ -198,6 +188,39 @@ class Unpickler {
   }
 
  private:
+  PyRef make(PyKind k) {
+    if (++objects_ > kMaxObjects) fail("more than " + std::to_string(kMaxObjects) + " objects");
+    auto o = std::make_shared<PyObj>();
+    o->kind = k;
+    return o;
+  }
+  PyRef make_int(int64_t v) {
+    auto o = make(PyKind::Int);
+    o->i = v;
+    return o;
+  }
+  PyRef make_str(PyKind k, std::string s) {
+    auto o = make(k);
+    o->text = std::move(s);
+    return o;
+  }
+  void count_references(size_t n) {
+    references_ += n;
+    if (references_ > kMaxReferences)
+      fail("more than " + std::to_string(kMaxReferences) + " references in containers");
+  }
+  // Containers are filled only while no other container holds them (torch.save writes every
+  // container completely before storing it), so a container's depth is final once it is held,
+  // and no container can come to hold itself: depth stays exact and the graph acyclic.
+  void adopt(const PyRef& parent, const PyRef& child) {
+    if (child.get() == parent.get()) fail("a container that holds itself");
+    if (child->depth + 1 > kMaxDepth) fail("objects nested too deeply");
+    parent->depth = std::max(parent->depth, child->depth + 1);
+    child->held = true;
+  }
+  void check_fillable(const PyRef& target) {
+    if (target->held) fail("a container modified after it was stored in another");
+  }
   [[noreturn]] void fail(const std::string& what) {
     throw CheckpointError("malformed pickle at byte " + std::to_string(p_ - start_) + ": " + what);
   }
@@ -232,7 +255,7 @@ class Unpickler {
   }
   size_t base() const { return marks_.empty() ? 0 : marks_.back(); }
   void push(PyRef v) {
-    if (stack_.size() > (1u << 22)) fail("stack too deep");
+    if (stack_.size() >= kMaxStack) fail("stack too deep");
     stack_.push_back(std::move(v));
   }
   PyRef pop() {
@@ -265,24 +288,27 @@ class Unpickler {
   }
   PyRef container(PyKind k, std::vector<PyRef> items) {
     auto c = make(k);
-    for (const PyRef& v : items) c->depth = std::max(c->depth, v->depth + 1);
-    if (c->depth > kMaxDepth) fail("objects nested too deeply");
+    count_references(items.size());
+    for (const PyRef& v : items) adopt(c, v);
     c->items = std::move(items);
     return c;
   }
   void add_items(PyRef& target, const std::vector<PyRef>& items) {
     if (target->kind != PyKind::List) fail("APPEND to something that is not a list");
+    check_fillable(target);
+    count_references(items.size());
     for (const PyRef& v : items) {
-      if (v->depth + 1 > kMaxDepth) fail("objects nested too deeply");
-      target->depth = std::max(target->depth, v->depth + 1);
+      adopt(target, v);
       target->items.push_back(v);
     }
   }
   void add_entries(PyRef& target, const std::vector<PyRef>& kv) {
     if (target->kind != PyKind::Dict) fail("SETITEM on something that is not a dict");
+    check_fillable(target);
+    count_references(kv.size());
     for (size_t k = 0; k + 1 < kv.size(); k += 2) {
-      if (kv[k + 1]->depth + 1 > kMaxDepth) fail("objects nested too deeply");
-      target->depth = std::max(target->depth, kv[k + 1]->depth + 1);
+      adopt(target, kv[k]);
+      adopt(target, kv[k + 1]);
       target->entries.emplace_back(kv[k], kv[k + 1]);
     }
   }
@@ -306,10 +332,15 @@ class Unpickler {
     const auto& a = args->items;
     if (f == "collections.OrderedDict") {
       auto d = make(PyKind::Dict);
-      if (!a.empty() && a[0]->kind == PyKind::List)
+      if (!a.empty() && a[0]->kind == PyKind::List) {
+        count_references(a[0]->items.size() * 2);
         for (const PyRef& pair : a[0]->items)
-          if (pair->kind == PyKind::Tuple && pair->items.size() == 2)
+          if (pair->kind == PyKind::Tuple && pair->items.size() == 2) {
+            adopt(d, pair->items[0]);
+            adopt(d, pair->items[1]);
             d->entries.emplace_back(pair->items[0], pair->items[1]);
+          }
+      }
       return d;
     }
     if (f == "torch._utils._rebuild_tensor_v2" || f == "torch._utils._rebuild_tensor") {
@@ -348,9 +379,32 @@ class Unpickler {
   std::vector<PyRef> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint32_t, PyRef> memo_;
+  size_t objects_ = 0, references_ = 0;
 };
 
 }  // namespace
+
+PyObj::~PyObj() {
+  // Frees a deep tree without recursing: children this object alone keeps are taken apart here,
+  // one at a time (their own destructors then find them empty).
+  if (items.empty() && entries.empty()) return;
+  std::vector<PyRef> pending;
+  auto take = [&pending](PyObj& o) {
+    for (PyRef& c : o.items) pending.push_back(std::move(c));
+    for (auto& kv : o.entries) {
+      pending.push_back(std::move(kv.first));
+      pending.push_back(std::move(kv.second));
+    }
+    o.items.clear();
+    o.entries.clear();
+  };
+  take(*this);
+  while (!pending.empty()) {
+    PyRef c = std::move(pending.back());
+    pending.pop_back();
+    if (c && c.use_count() == 1) take(*c);
+  }
+}
 
 PyRef unpickle(const uint8_t* data, size_t size, const PersistentLoad& persistent_load, size_t* consumed) {
   Unpickler u(data, size, persistent_load);

@@ -56,6 +56,12 @@ struct PyObj {
   StorageRef storage;
   TensorRef tensor;
   int depth = 0;       // nesting depth, bounded against hostile files
+  bool held = false;   // stored in a container: no longer filled (pickle.cpp, adopt)
+
+  PyObj() = default;
+  PyObj(const PyObj&) = delete;
+  PyObj& operator=(const PyObj&) = delete;
+  ~PyObj();  // iterative: a deep object tree is freed without deep recursion
 };
 
 // Called for BINPERSID with the persistent id (a tuple); returns the object it stands for.

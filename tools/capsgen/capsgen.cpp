@@ -7,7 +7,8 @@
 #include "capsrt/capsrt.hpp"
 #include "io.hpp"
 
-int main(int argc, char** argv) {
+namespace {
+int run(int argc, char** argv) {
   CLI::App app{"capsgen: write a capsrt model (.caps) with seeded random weights"};
   std::string preset = "canonical", output;
   uint64_t seed = 1;
@@ -40,3 +41,6 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+}  // namespace
+
+int main(int argc, char** argv) { return capsrt::tools::guarded_main("capsgen", run, argc, argv); }

@@ -120,7 +120,8 @@ void dims_figure(const Model& m, const Inputs& in, size_t index, const std::stri
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+int run(int argc, char** argv) {
   CLI::App app{"capsrun: run a capsrt model on images or an IDX dataset; evaluate; draw reconstructions"};
   std::string kernels_arg;
   std::string model_path, idx_images, idx_labels, invert_arg = "auto", grid_path, dims_path, errors_path;
@@ -130,7 +131,7 @@ int main(int argc, char** argv) {
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   bool eval = false, as_json = false, quiet = false;
   app.add_option("model", model_path, "model file (.caps)")->required();
-  app.add_option("images", files, "image files (PNG, JPEG, BMP, PGM/PPM, GIF, TGA)");
+  app.add_option("images", files, "image files (PNG, JPEG, BMP, PGM/PPM)");
   app.add_option("--idx-images", idx_images, "IDX image file (raw or .gz), e.g. MNIST's t10k-images-idx3-ubyte");
   app.add_option("--idx-labels", idx_labels, "IDX label file matching --idx-images");
   app.add_flag("--eval", eval, "report accuracy, per-class accuracy, confusion matrix and latency (needs labels)");
@@ -168,7 +169,7 @@ int main(int argc, char** argv) {
   AlignedBuffer file;
   Model model;
   try {
-    file = read_file(model_path);
+    file = read_file(model_path, UINT32_MAX);  // a model file's total_size is 32 bits
   } catch (const std::exception& e) {
     std::cerr << "capsrun: " << e.what() << '\n';
     return 2;
@@ -202,7 +203,7 @@ int main(int argc, char** argv) {
   }
   if (!idx_images.empty()) {
     try {
-      const IdxImages ds = read_idx_images(idx_images);
+      const IdxImages ds = read_idx_images(idx_images, offset, limit);
       if (ds.rows != a.input_height || ds.cols != a.input_width || a.input_channels != 1)
         throw IoError(idx_images + ": images are " + std::to_string(ds.rows) + "x" + std::to_string(ds.cols) +
                       ", the model takes " + std::to_string(a.input_channels) + "x" + std::to_string(a.input_height) +
@@ -214,10 +215,8 @@ int main(int argc, char** argv) {
           throw IoError(idx_labels + ": " + std::to_string(labels.size()) + " labels for " +
                         std::to_string(ds.count) + " images");
       }
-      if (offset > ds.count) throw IoError("--offset " + std::to_string(offset) + " is past the dataset's " + std::to_string(ds.count) + " images");
-      const size_t n = limit ? std::min<size_t>(limit, ds.count - offset) : ds.count - offset;
-      in.data.insert(in.data.end(), ds.pixels.begin() + static_cast<long>(offset * in_size),
-                     ds.pixels.begin() + static_cast<long>((offset + n) * in_size));
+      const size_t n = static_cast<size_t>(ds.loaded);
+      in.data.insert(in.data.end(), ds.pixels.begin(), ds.pixels.end());
       for (size_t k = 0; k < n; ++k) {
         in.names.push_back("#" + std::to_string(offset + k));
         in.labels.push_back(labels.empty() ? -1 : labels[offset + k]);
@@ -391,3 +390,6 @@ int main(int argc, char** argv) {
   }
   return status;
 }
+}  // namespace
+
+int main(int argc, char** argv) { return capsrt::tools::guarded_main("capsrun", run, argc, argv); }

@@ -1,14 +1,12 @@
 #include "image.hpp"
 
-#include <stb/stb_image.h>
-#include <stb/stb_image_write.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
 
 #include "io.hpp"
+#include "stb_codecs.hpp"
 
 namespace capsrt {
 namespace tools {
@@ -16,18 +14,27 @@ namespace tools {
 Image load_image(const std::string& path, int channels) {
   if (channels != 1 && channels != 3)
     throw IoError(path + ": models with " + std::to_string(channels) + " input channels cannot take images");
-  const AlignedBuffer file = read_file(path);
+  const AlignedBuffer file = read_file(path, kMaxImageFileBytes);
   if (file.size() == 0) throw IoError(path + ": empty file");
-  if (file.size() > (1u << 30)) throw IoError(path + ": larger than 1 GiB");
-  int w = 0, h = 0, n = 0;
-  if (!stbi_info_from_memory(file.data(), static_cast<int>(file.size()), &w, &h, &n))
-    throw IoError(path + ": not a readable PNG, JPEG, BMP, PGM/PPM, GIF or TGA image (" +
-                  stbi_failure_reason() + ")");
-  if (w <= 0 || h <= 0 || static_cast<long long>(w) * h > (1LL << 28))
-    throw IoError(path + ": image size " + std::to_string(w) + "x" + std::to_string(h) + " not supported");
-  std::unique_ptr<stbi_uc, void (*)(void*)> data(
-      stbi_load_from_memory(file.data(), static_cast<int>(file.size()), &w, &h, &n, channels), stbi_image_free);
-  if (!data) throw IoError(path + ": corrupt image (" + std::string(stbi_failure_reason()) + ")");
+  const int size = static_cast<int>(file.size());
+  // The header first: what decoding would cost is known before a pixel is decoded.
+  stb::ImageInfo info;
+  if (!stb::info(file.data(), size, &info))
+    throw IoError(path + ": not a readable PNG, JPEG, BMP or PGM/PPM image (" +
+                  std::string(stb::failure_reason()) + ")");
+  const uint64_t pixels = uint64_t(info.width) * uint64_t(info.height);
+  const uint64_t decoded =
+      pixels * uint64_t(info.components) * uint64_t(info.bytes_per_component) + pixels * uint64_t(channels);
+  if (info.width <= 0 || info.height <= 0 || pixels > kMaxImagePixels || decoded > kMaxImageDecodeBytes)
+    throw IoError(path + ": a " + std::to_string(info.width) + "x" + std::to_string(info.height) + " image of " +
+                  std::to_string(info.components) + " channels of " + std::to_string(8 * info.bytes_per_component) +
+                  " bits is more than capsrun decodes (" + std::to_string(kMaxImagePixels >> 20) +
+                  " megapixels, " + std::to_string(kMaxImageDecodeBytes >> 20) + " MiB decoded)");
+  int w = 0, h = 0;
+  std::unique_ptr<uint8_t, void (*)(uint8_t*)> data(stb::load(file.data(), size, channels, &w, &h),
+                                                   stb::free_pixels);
+  if (!data) throw IoError(path + ": corrupt image (" + std::string(stb::failure_reason()) + ")");
+  if (w != info.width || h != info.height) throw IoError(path + ": corrupt image (size changed while decoding)");
   Image img;
   img.width = w;
   img.height = h;
@@ -92,7 +99,7 @@ std::vector<uint8_t> to_model_input(const Image& img, int channels, int height, 
 
 void write_png(const std::string& path, const std::vector<uint8_t>& pixels, int width, int height,
                int channels) {
-  if (!stbi_write_png(path.c_str(), width, height, channels, pixels.data(), width * channels))
+  if (!stb::write_png(path.c_str(), width, height, channels, pixels.data()))
     throw IoError("cannot write " + path);
 }
 

@@ -1,5 +1,7 @@
 #include "io.hpp"
 
+#include <new>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -20,18 +22,34 @@ AlignedBuffer::AlignedBuffer(size_t size) : size_(size) {
 
 void AlignedBuffer::Free::operator()(uint8_t* p) const { std::free(p); }
 
-AlignedBuffer read_file(const std::string& path) {
+AlignedBuffer read_file(const std::string& path, uint64_t max_bytes) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) throw IoError("cannot open " + path + ": " + std::strerror(errno));
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> guard(f, std::fclose);
   if (std::fseek(f, 0, SEEK_END) != 0) throw IoError("cannot seek in " + path);
   const long size = std::ftell(f);
   if (size < 0) throw IoError("cannot read the size of " + path);
+  if (static_cast<uint64_t>(size) > max_bytes)
+    throw IoError(path + ": " + std::to_string(size) + " bytes, more than the " + std::to_string(max_bytes) +
+                  " this file may have");
   std::rewind(f);
   AlignedBuffer buf(static_cast<size_t>(size));
   if (size > 0 && std::fread(buf.data(), 1, static_cast<size_t>(size), f) != static_cast<size_t>(size))
     throw IoError("cannot read " + path);
   return buf;
+}
+
+int guarded_main(const char* tool, int (*run)(int, char**), int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "%s: out of memory\n", tool);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", tool, e.what());
+  } catch (...) {
+    std::fprintf(stderr, "%s: unexpected error\n", tool);
+  }
+  return 1;
 }
 
 void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {

@@ -37,8 +37,13 @@ class AlignedBuffer {
   size_t size_ = 0;
 };
 
-// Whole file into an aligned buffer; IoError with the path and reason on failure.
-AlignedBuffer read_file(const std::string& path);
+// A tool's main: runs `run` and turns any exception that escaped it (out of memory included)
+// into a message on stderr and exit status 1, so that no input ends a tool with an abort.
+int guarded_main(const char* tool, int (*run)(int, char**), int argc, char** argv);
+
+// Whole file into an aligned buffer; IoError with the path and reason on failure, or if the
+// file is larger than max_bytes.
+AlignedBuffer read_file(const std::string& path, uint64_t max_bytes = UINT64_MAX);
 void write_file(const std::string& path, const std::vector<uint8_t>& bytes);
 
 // The per-op table (layer, output shape, parameters, multiply-adds, weight bytes) with totals,

@@ -50,6 +50,9 @@ class Model {
   const char* tensor_name(uint32_t id) const;   // "" when unnamed
   const void* const_data(uint32_t id) const;    // const tensors only
   const uint8_t* bytes() const { return bytes_; }
+  // Changes at every load() (also a failed one), process-wide unique: an interpreter keeps the
+  // generation it was set up with and answers CAPS_ERR_NOT_READY once the model is reloaded.
+  uint32_t generation() const { return generation_; }
 
  private:
   caps_status validate(const uint8_t* data, size_t size, uint32_t flags);
@@ -59,20 +62,24 @@ class Model {
   caps_file_header header_{};
   caps_model_attributes attrs_{};
   uint32_t arena_need_ = 0;
+  uint32_t generation_ = 0;  // 0: never loaded
 };
 
 class Interpreter {
  public:
   // `arena`: 16-byte aligned, at least model.arena_size_for(kernels) bytes (model.arena_size()
   // is enough for any set), owned by the caller and used only by this interpreter. `model` must
-  // stay alive and loaded. `kernels`: CAPS_KERNELS_AUTO (caps_kernels_default()) or a set
+  // stay alive; if it is loaded again (with other bytes or the same), every call here answers
+  // CAPS_ERR_NOT_READY (or NULL) until init is called again. Reloading while another thread
+  // runs this interpreter is a data race, as for any object. `kernels`: CAPS_KERNELS_AUTO (caps_kernels_default()) or a set
   // caps_kernels_available() names; CAPS_ERR_UNSUPPORTED otherwise. Every op is prepared here,
   // once: its kernels, parameters and buffers.
   caps_status init(const Model& model, void* arena, size_t arena_size,
                    uint32_t kernels = CAPS_KERNELS_AUTO);
-  const Model* model() const { return model_; }  // NULL until init succeeds
+  const Model* model() const { return live_model(); }  // NULL until init, or after a reload
   uint32_t kernels() const { return kernels_; }   // CAPS_KERNELS_* in use; 0 before init
   size_t arena_used() const { return arena_used_; }  // bytes of the arena this set uses
+  size_t arena_size() const { return arena_size_; }  // bytes the caller gave to init
 
   // Input buffer inside the arena: input_channels*height*width floats, CHW.
   float* input();
@@ -80,7 +87,7 @@ class Interpreter {
   caps_status set_input_u8(const uint8_t* pixels, size_t count);
 
   caps_status invoke();  // the classifier ops
-  bool invoked() const { return invoked_; }
+  bool invoked() const { return invoked_ && live_model() != nullptr; }
   const float* scores() const;  // num_classes floats; NULL before invoke
   uint32_t predicted_class() const;
   const float* poses() const;  // num_classes x pose_dim(); NULL before invoke
@@ -96,12 +103,16 @@ class Interpreter {
  private:
   caps_status run_ops(uint32_t begin, uint32_t end, int32_t mask_class);
   float* activation(uint32_t id) const;  // an activation tensor's floats in the arena
+  // The model if init succeeded and it has not been reloaded since; NULL otherwise.
+  const Model* live_model() const;
 
   const Model* model_ = nullptr;
   uint8_t* arena_ = nullptr;
   uint8_t* prepared_ = nullptr;  // op_count PreparedOp entries, in the arena
   size_t arena_used_ = 0;
+  size_t arena_size_ = 0;
   uint32_t kernels_ = 0;
+  uint32_t generation_ = 0;  // the model's generation at init
   bool invoked_ = false;
 };
 

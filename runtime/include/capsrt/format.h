@@ -32,6 +32,11 @@ extern "C" {
 #define CAPS_MAX_ROUTING_ITERATIONS 32u
 #define CAPS_MAX_CLASSES 4096u
 #define CAPS_MAX_INPUT_DIM 4096u
+/* Every buffer the runtime touches (a tensor, and every intermediate an op makes: a padded input,
+ * a PrimaryCaps conv output, the routing predictions) holds at most this many bytes, so element
+ * counts and indices fit a signed 32-bit int on every target. Sizes are multiplied with overflow
+ * checks; a file past the bound gets CAPS_ERR_BAD_TENSOR or CAPS_ERR_SHAPE_MISMATCH. */
+#define CAPS_MAX_BUFFER_BYTES 0x7FFFFFFFu
 
 typedef enum caps_dtype {
   CAPS_DTYPE_F32 = 1,

@@ -14,6 +14,7 @@ namespace capsrt {
 struct Shape {
   uint32_t rank = 0;
   uint32_t dims[CAPS_MAX_RANK] = {0, 0, 0, 0};
+  // Product of the dims, or UINT64_MAX if it overflows 64 bits (never wraps).
   uint64_t numel() const;
   bool operator==(const Shape& o) const;
   bool operator!=(const Shape& o) const { return !(*this == o); }
@@ -45,6 +46,11 @@ caps_status op_infer(const caps_op_entry& op, const Shape* inputs,
 // to reserve room in the arena plan.
 uint64_t op_scratch_for(const caps_op_entry& op, const Shape* inputs, const uint8_t* layouts,
                         const Shape& output, const caps_model_attributes& attrs, uint32_t kernels);
+
+// a x b, or UINT64_MAX if that overflows (saturating: a saturated size fails every bound check).
+uint64_t mul_sat(uint64_t a, uint64_t b);
+// count elements of `esize` bytes fit CAPS_MAX_BUFFER_BYTES?
+bool fits_buffer(uint64_t count, uint64_t esize);
 
 // Bytes of one element, 0 for an unknown dtype.
 uint32_t dtype_size(uint32_t dtype);
