@@ -5,6 +5,7 @@
 #include <limits>
 #include <random>
 
+#include "fuzz/model_shapes.hpp"
 #include "test_util.hpp"
 
 using namespace capsrt;
@@ -506,4 +507,75 @@ TEST_CASE("version 1.0 files: no packed layouts; version 1.1 files: no scratch i
   o.scratch_offset = 0;
   m2.set_op(1, o);
   CHECK(m2.load() == CAPS_ERR_BAD_ARENA_PLAN);
+}
+
+// --- sizes past the buffer bound (issue 12; tests/fuzz/regressions/model_shapes/) ------------
+
+TEST_CASE("weights whose byte length wraps in 64 bits are refused (fuzz regression numel-wrap-primarycaps-2e62)") {
+  // PrimaryCaps weights of 2^20 x 2^28 x 128 x 128 = 2^62 elements: 4 x 2^62 bytes wraps to 0, the
+  // byte length the file gives. The model is built in a 1 GB anonymous mapping (zero pages).
+  const std::vector<uint8_t> input = testutil::read_binary(
+      testutil::source_path("tests/fuzz/regressions/model_shapes/numel-wrap-primarycaps-2e62"));
+  fuzzgen::GeneratedModel g;
+  if (!fuzzgen::generate_model(input.data(), input.size(), &g)) {
+    WARN("no 1 GB mapping on this target: skipped");
+    return;
+  }
+  const caps_tensor_entry w = *reinterpret_cast<const caps_tensor_entry*>(
+      g.bytes + reinterpret_cast<const caps_file_header*>(g.bytes)->tensor_table_offset +
+      fuzzgen::kW2 * sizeof(caps_tensor_entry));
+  REQUIRE(w.byte_length == 0);  // the wrapped length, as crafted
+  REQUIRE(uint64_t{w.dims[0]} * w.dims[1] * w.dims[2] * w.dims[3] == uint64_t{1} << 62);
+  Model m;
+  CHECK(m.load(g.bytes, g.size, CAPS_LOAD_SKIP_CHECKSUM) == CAPS_ERR_BAD_TENSOR);
+  CHECK_FALSE(m.loaded());
+}
+
+TEST_CASE("Shape::numel saturates and the buffer bound is checked in 64 bits") {
+  Shape s;
+  s.rank = 4;
+  s.dims[0] = s.dims[1] = s.dims[2] = s.dims[3] = 0xFFFFFFFFu;
+  CHECK(s.numel() == UINT64_MAX);
+  s.dims[0] = s.dims[1] = 1u << 31;
+  s.dims[2] = s.dims[3] = 1;
+  CHECK(s.numel() == uint64_t{1} << 62);
+  CHECK_FALSE(fits_buffer(s.numel(), 4));  // 4 x 2^62 would wrap to 0
+  CHECK(fits_buffer(CAPS_MAX_BUFFER_BYTES / 4, 4));
+  CHECK_FALSE(fits_buffer(CAPS_MAX_BUFFER_BYTES / 4 + 1, 4));
+  CHECK(mul_sat(uint64_t{1} << 63, 2) == UINT64_MAX);
+}
+
+TEST_CASE("a PrimaryCaps conv whose padded input or output passes the buffer bound is refused") {
+  caps_model_attributes attrs{};
+  attrs.capsule_grouping = CAPS_GROUPING_NCHW_VIEW;
+  caps_op_entry op{};
+  op.opcode = CAPS_OP_PRIMARY_CAPS;
+  op.n_inputs = 3;
+  op.params[CAPS_CONV_STRIDE_H] = op.params[CAPS_CONV_STRIDE_W] = 1;
+  op.params[CAPS_PRIMARY_CAPS_DIM] = 8;
+  Shape in[3];
+  in[0].rank = 3;  // x [C,H,W] = 2^16 x 32 x 32 floats: 256 MiB, within the bound
+  in[0].dims[0] = 1u << 16;
+  in[0].dims[1] = in[0].dims[2] = 32;
+  in[1].rank = 4;
+  in[1].dims[0] = 8;
+  in[1].dims[1] = 1u << 16;
+  in[1].dims[2] = in[1].dims[3] = 65;
+  in[2].rank = 1;
+  in[2].dims[0] = 8;
+  OpInfo info;
+  op.params[CAPS_CONV_PAD_H] = op.params[CAPS_CONV_PAD_W] = 0;
+  in[1].dims[2] = in[1].dims[3] = 9;
+  CHECK(op_infer(op, in, attrs, &info) == CAPS_OK);  // 2^16 x 32 x 32 x 4 B = 256 MiB: fine
+  op.params[CAPS_CONV_PAD_H] = op.params[CAPS_CONV_PAD_W] = 64;
+  in[1].dims[2] = in[1].dims[3] = 65;
+  CHECK(op_infer(op, in, attrs, &info) == CAPS_ERR_SHAPE_MISMATCH);  // padded 160 x 160: 6.25 GiB
+  // the conv output kept in scratch: 2^24 channels of 16 x 16 floats, 16 GiB
+  op.params[CAPS_CONV_PAD_H] = op.params[CAPS_CONV_PAD_W] = 0;
+  in[0].dims[0] = 1;
+  in[1].dims[0] = 1u << 24;
+  in[1].dims[1] = 1;
+  in[1].dims[2] = in[1].dims[3] = 17;
+  in[2].dims[0] = 1u << 24;
+  CHECK(op_infer(op, in, attrs, &info) == CAPS_ERR_SHAPE_MISMATCH);
 }

@@ -233,3 +233,57 @@ TEST_CASE("random damage to checkpoints gives errors, never a crash (ASan/UBSan 
   INFO("refused " << refused << ", converted " << converted);
   CHECK(refused > 800);
 }
+
+TEST_CASE("hostile checkpoints (fuzz regressions) are refused with their reason") {
+  const std::string dir = testutil::source_path("tests/fuzz/regressions/");
+  const struct {
+    const char* file;
+    const char* message;
+  } cases[] = {
+      {"torch_zip/zip-stated-size-fffffffe.pt", "claims 4294967294 bytes, more than the 268435456 it may hold"},
+      {"torch_zip/zip-stated-size-200m.pt", "zip entry tiny_xifengguo/data.pkl: Zip archive inconsistent"},
+      {"torch_zip/pickle-memo-chain-1m.pt", "a container modified after it was stored in another"},
+      {"torch_zip/pickle-ordereddict-depth.pt", "objects nested too deeply"},
+      {"torch_zip/pickle-ordereddict-quadratic.pt", "references in containers"},
+      {"torch_legacy/pickle-memo-chain-4k.legacy.pt", "a container modified after it was stored in another"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.file);
+    CHECK_THROWS_WITH(conv::read_checkpoint(dir + c.file), Catch::Contains(c.message));
+  }
+  const auto self = testutil::read_binary(dir + "pickle/list-holds-itself.pkl");
+  CHECK_THROWS_WITH(conv::unpickle(self.data(), self.size(), nullptr), Catch::Contains("a container that holds itself"));
+}
+
+TEST_CASE("pickle limits: depth, objects, and a deep tree is freed without deep recursion") {
+  // 64 nested lists load, 65 do not
+  auto nested = [](int n) {
+    std::vector<uint8_t> p = {0x80, 0x02};
+    for (int k = 0; k < n; ++k) p.push_back(']');
+    for (int k = 0; k < n - 1; ++k) p.push_back('a');
+    p.push_back('.');
+    return p;
+  };
+  const auto ok = nested(65), deep = nested(66);  // the innermost list has depth 0
+  CHECK(conv::unpickle(ok.data(), ok.size(), nullptr)->depth == 64);
+  CHECK_THROWS_WITH(conv::unpickle(deep.data(), deep.size(), nullptr), Catch::Contains("nested too deeply"));
+  // objects: a MARK, 2^19 + 1 Nones, a tuple
+  std::vector<uint8_t> many = {0x80, 0x02, '('};
+  many.insert(many.end(), (1u << 19) + 1, 'N');
+  many.push_back('t');
+  many.push_back('.');
+  CHECK_THROWS_WITH(conv::unpickle(many.data(), many.size(), nullptr), Catch::Contains("objects"));
+  // freeing: a chain a million lists long, built by hand (the unpickler would refuse it)
+  conv::PyRef head = std::make_shared<conv::PyObj>();
+  head->kind = conv::PyKind::List;
+  conv::PyRef cur = head;
+  for (int k = 0; k < 1000000; ++k) {
+    auto next = std::make_shared<conv::PyObj>();
+    next->kind = conv::PyKind::List;
+    cur->items.push_back(next);
+    cur = next;
+  }
+  cur.reset();
+  head.reset();  // recursing a million destructors deep would overflow the stack
+  SUCCEED("freed");
+}

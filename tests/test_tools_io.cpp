@@ -156,3 +156,37 @@ TEST_CASE("IDX images and labels, raw and gzipped; malformed files refused") {
   CHECK_FALSE(error_of([] { read_idx_images(temp_path("cut.idx.gz")); }).empty());
   CHECK_THAT(error_of([] { read_idx_images("/nonexistent.idx"); }), Catch::Contains("cannot open"));
 }
+
+TEST_CASE("hostile images and datasets (fuzz regressions) are refused from their headers") {
+  const std::string dir = testutil::source_path("tests/fuzz/regressions/");
+  CHECK_THAT(error_of([&] { load_image(dir + "image/png-16bit-rgb-7000x7000.png", 1); }),
+             Catch::Contains("a 7000x7000 image of 3 channels of 16 bits is more than capsrun decodes"));
+  CHECK_THAT(error_of([&] { load_image(dir + "image/png-16bit-rgba-8192x8192.png", 3); }),
+             Catch::Contains("more than capsrun decodes"));
+  CHECK_THAT(error_of([&] { load_image(dir + "image/radiance-hdr-17000x17000.hdr", 1); }),
+             Catch::Contains("not a readable PNG, JPEG, BMP or PGM/PPM image"));
+  const std::string idx = dir + "idx/gzip-claims-2g-images.idx.gz";
+  CHECK_THAT(error_of([&] { read_idx_images(idx); }), Catch::Contains("are more than 2048 MiB: read fewer"));
+  const IdxImages one = read_idx_images(idx, 0, 1);  // capsrun --limit 1 reads one image
+  CHECK(one.count == 0x7FFFFFFFu);
+  CHECK(one.loaded == 1);
+  CHECK(one.pixels.size() == 784);
+  CHECK_THAT(error_of([&] { read_idx_labels(dir + "idx/gzip-labels-claim-4g.idx.gz"); }),
+             Catch::Contains("holds 16777216 labels, the header says 4294967295"));
+}
+
+TEST_CASE("IDX images read from an offset, and a file longer than its header says") {
+  std::vector<uint8_t> idx = {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2};
+  for (int k = 0; k < 6; ++k) idx.push_back(uint8_t(k + 1));
+  write_bytes(temp_path("three.idx"), idx);
+  const IdxImages mid = read_idx_images(temp_path("three.idx"), 1, 1);
+  CHECK(mid.first == 1);
+  CHECK(mid.loaded == 1);
+  CHECK(mid.pixels == std::vector<uint8_t>{3, 4});
+  CHECK(read_idx_images(temp_path("three.idx"), 2, 0).pixels == std::vector<uint8_t>{5, 6});
+  CHECK_THAT(error_of([] { read_idx_images(temp_path("three.idx"), 4, 0); }), Catch::Contains("image 4 asked for, the file has 3"));
+  idx.push_back(7);
+  write_bytes(temp_path("long.idx"), idx);
+  CHECK_THAT(error_of([] { read_idx_images(temp_path("long.idx")); }),
+             Catch::Contains("holds more than the 6 bytes of pixels the header says"));
+}

@@ -3,6 +3,7 @@
 #define CAPSRT_TESTS_TEST_UTIL_HPP
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -96,6 +97,17 @@ inline std::string source_path(const std::string& relative) {
   const char* root = std::getenv("CAPSRT_SOURCE_DIR");
   if (root == nullptr) throw std::runtime_error("CAPSRT_SOURCE_DIR is not set (run the tests through ctest)");
   return std::string(root) + "/" + relative;
+}
+
+inline std::vector<uint8_t> read_binary(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) throw std::runtime_error("cannot open " + path);
+  std::vector<uint8_t> out;
+  uint8_t buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.insert(out.end(), buf, buf + n);
+  std::fclose(f);
+  return out;
 }
 
 inline uint32_t find_tensor(const capsrt::Model& m, const char* name) {

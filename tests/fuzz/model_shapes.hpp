@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 
 #include "capsrt/capsrt.hpp"
@@ -246,13 +247,15 @@ inline bool generate_model(const uint8_t* data, size_t size, GeneratedModel* out
   return true;
 }
 
-// The invariant the runtime promises for a model it loaded, checked independently with 128-bit
-// arithmetic: every tensor's data covers all its elements, within the bound of CAPS_MAX_BUFFER_BYTES.
+// The invariant the runtime promises for a model it loaded, checked here independently (with
+// overflow-checked products, not the runtime's helpers): every tensor's data covers all its
+// elements, within the bound of CAPS_MAX_BUFFER_BYTES.
 inline bool loaded_model_is_sane(const capsrt::Model& m) {
   for (uint32_t id = 0; id < m.tensor_count(); ++id) {
     const caps_tensor_entry te = m.tensor(id);
-    unsigned __int128 n = capsrt::dtype_size(te.dtype);
-    for (uint32_t k = 0; k < te.rank; ++k) n *= te.dims[k];
+    uint64_t n = capsrt::dtype_size(te.dtype);
+    for (uint32_t k = 0; k < te.rank; ++k)
+      if (__builtin_mul_overflow(n, uint64_t{te.dims[k]}, &n)) return false;
     if (n != te.byte_length || n > CAPS_MAX_BUFFER_BYTES) return false;
   }
   return true;

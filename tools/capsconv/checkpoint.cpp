@@ -221,6 +221,8 @@ std::vector<uint8_t> read_entry(zip_t* z, zip_int64_t index, const std::string& 
   return out;
 }
 
+}  // namespace
+
 Checkpoint read_torch_zip(const std::shared_ptr<const std::vector<uint8_t>>& file) {
   zip_error_t err;
   zip_error_init(&err);
@@ -281,10 +283,14 @@ Checkpoint read_torch_zip(const std::shared_ptr<const std::vector<uint8_t>>& fil
 
 // --- legacy torch.save (< 1.6) ------------------------------------------------------------
 
+namespace {
 const uint8_t kLegacyMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9,
                                 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
+}  // namespace
 
 Checkpoint read_torch_legacy(const std::shared_ptr<const std::vector<uint8_t>>& file) {
+  if (file->size() < sizeof kLegacyMagic || std::memcmp(file->data(), kLegacyMagic, sizeof kLegacyMagic) != 0)
+    throw CheckpointError("not a legacy torch.save file (magic number missing)");
   const uint8_t* p = file->data();
   size_t pos = sizeof kLegacyMagic, used = 0;
   const PersistentLoad none;
@@ -335,6 +341,7 @@ Checkpoint read_torch_legacy(const std::shared_ptr<const std::vector<uint8_t>>& 
 // --- safetensors ---------------------------------------------------------------------------
 
 Checkpoint read_safetensors(const std::shared_ptr<const std::vector<uint8_t>>& file) {
+  if (file->size() < 8) throw CheckpointError("safetensors file shorter than its 8-byte header length");
   uint64_t n;
   std::memcpy(&n, file->data(), 8);
   if (n > kMaxSafetensorsHeader || n > file->size() - 8)
@@ -424,6 +431,8 @@ Checkpoint read_safetensors(const std::shared_ptr<const std::vector<uint8_t>>& f
   return ck;
 }
 
+namespace {
+
 float half_to_float(uint16_t h) {
   const uint32_t sign = uint32_t(h >> 15) << 31;
   const uint32_t exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
@@ -487,8 +496,7 @@ std::vector<float> to_float32(const RawTensor& t) {
     else if (__builtin_mul_overflow(numel, t.shape[k], &numel) || numel > kMaxElements)
       throw CheckpointError(what + ": too many elements");
   }
-  std::vector<float> out(static_cast<size_t>(numel));
-  if (numel == 0) return out;
+  if (numel == 0) return {};
   for (size_t k = 0; k < t.shape.size(); ++k) {
     int64_t span;
     if (__builtin_mul_overflow(t.shape[k] - 1, t.stride[k], &span) || __builtin_add_overflow(last, span, &last))
@@ -499,6 +507,11 @@ std::vector<float> to_float32(const RawTensor& t) {
     throw CheckpointError(what + ": storage offset " + std::to_string(t.offset) + " and strides " +
                           shape_string(t.stride) + " reach element " + std::to_string(last) +
                           " of a storage of " + std::to_string(available) + " elements");
+  // Zero strides (expanded views) could make a tiny storage into gigabytes of floats.
+  if (static_cast<uint64_t>(numel) > available)
+    throw CheckpointError(what + ": " + std::to_string(numel) + " elements from a storage of " +
+                          std::to_string(available) + " (zero strides are not supported)");
+  std::vector<float> out(static_cast<size_t>(numel));
   const uint8_t* base = t.bytes->data() + t.region_begin;
   std::vector<int64_t> idx(t.shape.size(), 0);
   for (size_t n = 0; n < out.size(); ++n) {

@@ -40,6 +40,12 @@ struct Checkpoint {
 Checkpoint read_checkpoint(const std::string& path);
 Checkpoint read_checkpoint(std::shared_ptr<const std::vector<uint8_t>> bytes);
 
+// The readers read_checkpoint picks from (by the first bytes), for the fuzz targets. The legacy
+// reader expects the file to start with its magic number; safetensors with its 8-byte length.
+Checkpoint read_torch_zip(const std::shared_ptr<const std::vector<uint8_t>>& file);
+Checkpoint read_torch_legacy(const std::shared_ptr<const std::vector<uint8_t>>& file);
+Checkpoint read_safetensors(const std::shared_ptr<const std::vector<uint8_t>>& file);
+
 // The tensor's values as contiguous float32 (float16, bfloat16 and float64 converted), after
 // checking that offset + sum((size-1)*stride) lies inside the storage.
 std::vector<float> to_float32(const RawTensor& t);

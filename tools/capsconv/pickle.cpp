@@ -8,14 +8,15 @@ namespace conv {
 
 namespace {
 
-// Limits (docs/reliability.md). Objects: one per opcode at most, so a file of n bytes makes at
-// most n; references: items and entries over all containers (an OrderedDict REDUCE copies its
-// list, which a hostile file can do again and again on the same list).
+// Limits (docs/reliability.md). Objects: one per opcode at most, about 320 bytes each, so the
+// cap holds them under 200 MB (a state_dict of a thousand tensors makes some 20,000);
+// references: items and entries over all containers (an OrderedDict REDUCE copies its list,
+// which a hostile file can do again and again on the same list).
 constexpr int kMaxDepth = 64;
 constexpr size_t kMaxMemo = 1u << 22;
 constexpr size_t kMaxStack = 1u << 22;
-constexpr size_t kMaxObjects = 1u << 22;
-constexpr size_t kMaxReferences = 1u << 23;
+constexpr size_t kMaxObjects = 1u << 19;
+constexpr size_t kMaxReferences = 1u << 21;
 
 // The allow-list. Returns the canonical "module.name" or throws with the refused name.
 std::string resolve_global(const std::string& module, const std::string& name) {
@@ -78,6 +79,8 @@ class Unpickler {
         case 'h': push(memo_get(byte())); break;   // BINGET
         case 'j': push(memo_get(u32())); break;    // LONG_BINGET
         case '(': marks_.push_back(stack_.size()); break;  // MARK
+        case '0': pop(); break;                             // POP
+        case '1': pop_mark(); break;                        // POP_MARK
         case ')': push(make(PyKind::Tuple)); break;         // EMPTY_TUPLE
         case 't': push(container(PyKind::Tuple, pop_mark())); break;  // TUPLE
         case 0x85: case 0x86: case 0x87: {         // TUPLE1..3

@@ -104,12 +104,12 @@ IdxImages read_idx_images(const std::string& path, uint64_t first, uint64_t max)
   const uint64_t skipped = in.skip(first * image);
   const uint64_t got = skipped < first * image ? 0 : in.read(&out.pixels, n * image);
   const bool whole = first == 0 && n == out.count;
-  if (skipped + got < (first + n) * image || (whole && !in.at_end())) {
-    uint64_t total = skipped + got;
-    if (total == (first + n) * image) total += 1 + in.skip(kMaxPixelBytes);  // only to say how much
-    throw IoError(path + ": holds " + std::to_string(total) + (whole ? "" : " or more") +
-                  " bytes of pixels, the header says " + std::to_string(uint64_t{out.count} * image));
-  }
+  if (skipped + got < (first + n) * image)
+    throw IoError(path + ": holds " + std::to_string(skipped + got) + " bytes of pixels, the header says " +
+                  std::to_string(uint64_t{out.count} * image));
+  if (whole && !in.at_end())
+    throw IoError(path + ": holds more than the " + std::to_string(uint64_t{out.count} * image) +
+                  " bytes of pixels the header says");
   out.first = first;
   out.loaded = n;
   return out;
@@ -123,10 +123,9 @@ std::vector<uint8_t> read_idx_labels(const std::string& path) {
   const uint32_t n = be32(h, 4);
   std::vector<uint8_t> labels;
   const uint64_t got = in.read(&labels, n);
-  if (got < n || !in.at_end()) {
-    const uint64_t total = got < n ? got : got + 1 + in.skip(kMaxPixelBytes);
-    throw IoError(path + ": holds " + std::to_string(total) + " labels, the header says " + std::to_string(n));
-  }
+  if (got < n)
+    throw IoError(path + ": holds " + std::to_string(got) + " labels, the header says " + std::to_string(n));
+  if (!in.at_end()) throw IoError(path + ": holds more than the " + std::to_string(n) + " labels the header says");
   return labels;
 }
 

@@ -15,11 +15,18 @@ Image load_image(const std::string& path, int channels) {
   if (channels != 1 && channels != 3)
     throw IoError(path + ": models with " + std::to_string(channels) + " input channels cannot take images");
   const AlignedBuffer file = read_file(path, kMaxImageFileBytes);
-  if (file.size() == 0) throw IoError(path + ": empty file");
-  const int size = static_cast<int>(file.size());
+  return decode_image(file.data(), file.size(), path, channels);
+}
+
+Image decode_image(const uint8_t* bytes, size_t length, const std::string& path, int channels) {
+  if (channels != 1 && channels != 3)
+    throw IoError(path + ": models with " + std::to_string(channels) + " input channels cannot take images");
+  if (length == 0) throw IoError(path + ": empty file");
+  if (length > kMaxImageFileBytes) throw IoError(path + ": larger than " + std::to_string(kMaxImageFileBytes) + " bytes");
+  const int size = static_cast<int>(length);
   // The header first: what decoding would cost is known before a pixel is decoded.
   stb::ImageInfo info;
-  if (!stb::info(file.data(), size, &info))
+  if (!stb::info(bytes, size, &info))
     throw IoError(path + ": not a readable PNG, JPEG, BMP or PGM/PPM image (" +
                   std::string(stb::failure_reason()) + ")");
   const uint64_t pixels = uint64_t(info.width) * uint64_t(info.height);
@@ -31,7 +38,7 @@ Image load_image(const std::string& path, int channels) {
                   " bits is more than capsrun decodes (" + std::to_string(kMaxImagePixels >> 20) +
                   " megapixels, " + std::to_string(kMaxImageDecodeBytes >> 20) + " MiB decoded)");
   int w = 0, h = 0;
-  std::unique_ptr<uint8_t, void (*)(uint8_t*)> data(stb::load(file.data(), size, channels, &w, &h),
+  std::unique_ptr<uint8_t, void (*)(uint8_t*)> data(stb::load(bytes, size, channels, &w, &h),
                                                    stb::free_pixels);
   if (!data) throw IoError(path + ": corrupt image (" + std::string(stb::failure_reason()) + ")");
   if (w != info.width || h != info.height) throw IoError(path + ": corrupt image (size changed while decoding)");

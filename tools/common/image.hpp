@@ -20,11 +20,13 @@ struct Image {
 // huge or deep image is refused from its header, before decoding.
 constexpr uint64_t kMaxImageFileBytes = uint64_t{256} << 20;
 constexpr uint64_t kMaxImagePixels = uint64_t{64} << 20;
-constexpr uint64_t kMaxImageDecodeBytes = uint64_t{512} << 20;  // stored samples + our output
+constexpr uint64_t kMaxImageDecodeBytes = uint64_t{256} << 20;  // stored samples + our output
 
 // Reads an image file (PNG, JPEG, BMP, PGM/PPM) as `channels` channels (1: grayscale by luma, 3: RGB). Throws IoError naming
 // the file and the reason for unreadable, corrupt or unsupported files.
 Image load_image(const std::string& path, int channels);
+// The same from the file's bytes; `path` names it in messages.
+Image decode_image(const uint8_t* bytes, size_t length, const std::string& path, int channels);
 
 enum class Invert { Auto, Yes, No };
 
