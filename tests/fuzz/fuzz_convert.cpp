@@ -79,7 +79,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           t.shape.pop_back();
         }
         t.stride.assign(t.shape.size(), 1);
-        for (size_t k = t.shape.size(); k-- > 1;) t.stride[k - 1] = t.stride[k] * t.shape[k];
+        for (size_t k = t.shape.size(); k-- > 1;)  // (saturating: shapes may be absurd here)
+          if (__builtin_mul_overflow(t.stride[k], t.shape[k], &t.stride[k - 1])) t.stride[k - 1] = INT64_MAX;
         break;
       case 5: {  // dtype
         const auto& d = kDtypes[r.byte() % 6];

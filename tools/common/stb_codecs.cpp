@@ -23,7 +23,107 @@ namespace capsrt {
 namespace tools {
 namespace stb {
 
+namespace {
+
+// --- checks for defects of Debian 12's stb_image 2.27, run before stb sees the bytes ---------
+// (docs/reliability.md; each has its input in tests/fuzz/regressions/image/)
+
+// stb 2.27 reads a JPEG DHT segment's 16 code counts and builds the table without checking that
+// they add up to at most 256 (2.28 does): a larger sum writes past the 257-byte size list and
+// the 256-byte value list inside its decoder (found by fuzz_image). This walks the markers the
+// way stb does (segments by their length; entropy-coded data up to the next marker that is not
+// a stuffed 0xFF00 or a restart) and checks every DHT segment's tables as stb would read them.
+bool jpeg_huffman_tables_fit(const uint8_t* p, size_t n) {
+  // stb takes 0xFF, any number of 0xFF fill bytes, then 0xD8 as the start of a JPEG
+  size_t i = 0;
+  while (i < n && p[i] == 0xFF) ++i;
+  if (i == 0 || i >= n || p[i] != 0xD8) return true;  // not a JPEG
+  ++i;
+  auto at = [&](size_t k) -> unsigned { return k < n ? p[k] : 0u; };  // stb reads 0 past the end
+  bool in_scan = false;  // after an SOS header: entropy-coded data until the next marker
+  while (i + 1 < n) {
+    if (p[i] != 0xFF) {
+      ++i;
+      continue;
+    }
+    const unsigned m = p[i + 1];
+    if (m == 0xFF) {  // fill byte
+      ++i;
+      continue;
+    }
+    if (in_scan && (m == 0x00 || (m >= 0xD0 && m <= 0xD7))) {  // stuffed 0xFF, restart marker
+      i += 2;
+      continue;
+    }
+    in_scan = false;
+    if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {  // no length
+      i += 2;
+      continue;
+    }
+    if (m == 0xD9) return true;  // end of image
+    const size_t len = at(i + 2) << 8 | at(i + 3);
+    if (m == 0xC4) {  // DHT: tables while stb's remaining length L > 0
+      long remaining = static_cast<long>(len) - 2;
+      size_t q = i + 4;
+      while (remaining > 0) {
+        unsigned codes = 0;
+        for (size_t k = 1; k <= 16; ++k) codes += at(q + k);
+        if (codes > 256) return false;
+        remaining -= 17 + static_cast<long>(codes);
+        q += 17 + codes;
+      }
+    }
+    if (m == 0xDA) in_scan = true;
+    i += 2 + len;
+  }
+  return true;
+}
+
+// stb 2.27 reads the PGM/PPM header's numbers into an int without an overflow check (signed
+// overflow, found by fuzz_image). Ten digits or more in width, height or maximum value are
+// refused; the header is walked as stb walks it (whitespace and # comments between numbers).
+bool pnm_numbers_fit(const uint8_t* p, size_t n) {
+  size_t i = 2;
+  for (int number = 0; number < 3; ++number) {
+    for (;;) {
+      while (i < n && (p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r'))) ++i;
+      if (i >= n || p[i] != '#') break;
+      while (i < n && p[i] != '\n' && p[i] != '\r') ++i;
+    }
+    size_t digits = 0;
+    while (i < n && p[i] >= '0' && p[i] <= '9') ++i, ++digits;
+    if (digits > 9) return false;
+  }
+  return true;
+}
+
+// stb 2.27 reads 16-bit PGM/PPM samples into a buffer it then converts as 8-bit ones when the
+// caller asks for another channel count, and reads past it (CVE-2021-42716): refused.
+bool is_pnm(const uint8_t* p, int size) { return size >= 2 && p[0] == 'P' && (p[1] == '5' || p[1] == '6'); }
+
+thread_local const char* refuse_reason = nullptr;  // set by a check above, for failure_reason()
+
+bool safe_for_stb(const uint8_t* data, int size) {
+  if (!jpeg_huffman_tables_fit(data, static_cast<size_t>(size))) {
+    refuse_reason = "corrupt JPEG: a Huffman table of more than 256 codes";
+    return false;
+  }
+  if (is_pnm(data, size) && !pnm_numbers_fit(data, static_cast<size_t>(size))) {
+    refuse_reason = "corrupt PGM/PPM header: a number of ten digits or more";
+    return false;
+  }
+  if (is_pnm(data, size) && stbi_is_16_bit_from_memory(data, size)) {
+    refuse_reason = "16-bit PGM/PPM files are not supported";
+    return false;
+  }
+  refuse_reason = nullptr;
+  return true;
+}
+
+}  // namespace
+
 bool info(const uint8_t* data, int size, ImageInfo* out) {
+  if (!safe_for_stb(data, size)) return false;
   int w = 0, h = 0, n = 0;
   if (!stbi_info_from_memory(data, size, &w, &h, &n)) return false;
   out->width = w;
@@ -34,6 +134,7 @@ bool info(const uint8_t* data, int size, ImageInfo* out) {
 }
 
 uint8_t* load(const uint8_t* data, int size, int channels, int* w, int* h) {
+  if (!safe_for_stb(data, size)) return nullptr;
   int n = 0;
   return stbi_load_from_memory(data, size, w, h, &n, channels);
 }
@@ -41,6 +142,7 @@ uint8_t* load(const uint8_t* data, int size, int channels, int* w, int* h) {
 void free_pixels(uint8_t* pixels) { stbi_image_free(pixels); }
 
 const char* failure_reason() {
+  if (refuse_reason != nullptr) return refuse_reason;
   const char* r = stbi_failure_reason();
   return r != nullptr ? r : "unknown";
 }

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Runs one fuzz target of tests/fuzz/ with libFuzzer for SECONDS, with its seeds, dictionary and
+# limits, then merges what it found into its corpus and prints executions, coverage and crashes.
+#
+#   tools/fuzz.sh TARGET SECONDS [JOBS]     e.g. tools/fuzz.sh model 3600 1
+#   tools/fuzz.sh --list                    the targets
+#
+# Builds build/fuzz (clang-14, -DCAPSRT_FUZZ=ON) if needed. Work stays in $CAPSRT_FUZZ_WORK
+# (default build/fuzz/work): corpus/TARGET (kept between runs), artifacts/TARGET (crashes,
+# hangs, out-of-memory inputs: copy each to tests/fuzz/regressions/TARGET/ with its fix), and
+# runs.tsv (one line a run: the figures docs/reliability.md reports). Without JOBS libFuzzer
+# stops at the first crash (exit status 1); with JOBS it runs that many fuzzing processes on the
+# shared corpus (-fork) and goes on after crashes, hangs and out-of-memory inputs, collecting
+# them all (for long unattended runs). CAPSRT_FUZZ_BUILD overrides the build folder.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${CAPSRT_FUZZ_BUILD:-$root/build/fuzz}
+targets=(model model_shapes torch_zip torch_legacy safetensors pickle convert image idx)
+if [[ ${1:-} == --list ]]; then printf '%s\n' "${targets[@]}"; exit 0; fi
+if (($# < 2)); then sed -n '2,16p' "$0"; exit 2; fi
+target=$1 seconds=$2 jobs=${3:-0}
+printf '%s\n' "${targets[@]}" | grep -qx "$target" || { echo "fuzz.sh: unknown target $target (--list)"; exit 2; }
+work=${CAPSRT_FUZZ_WORK:-$build/work}
+
+# Per target: dictionary files (tests/fuzz/dict/) and the default longest input. The longest
+# input is raised to the largest seed's size, so libFuzzer never truncates a real file.
+case $target in
+  model) dicts="caps" maxlen=65536 ;;
+  model_shapes) dicts="" maxlen=256 ;;
+  torch_zip) dicts="zip pickle" maxlen=131072 ;;
+  torch_legacy) dicts="pickle" maxlen=131072 ;;
+  safetensors) dicts="safetensors" maxlen=65536 ;;
+  pickle) dicts="pickle" maxlen=65536 ;;
+  convert) dicts="" maxlen=512 ;;
+  image) dicts="image" maxlen=65536 ;;
+  idx) dicts="idx" maxlen=65536 ;;
+esac
+
+if [[ ! -x $build/tests/fuzz/fuzz_$target ]]; then
+  command -v clang++-14 >/dev/null || { echo "fuzz.sh: clang-14 is needed (apt-get install clang-14)"; exit 2; }
+  CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build" -DCAPSRT_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+cmake --build "$build" -j"$(nproc)" --target "fuzz_$target" capsconv >/dev/null
+seeds=$build/seeds
+[[ -d $seeds/$target ]] || bash "$root/tools/fuzz_seeds.sh" "$seeds" "$build/tools/capsconv" >/dev/null
+corpus=$work/corpus/$target artifacts=$work/artifacts/$target
+mkdir -p "$corpus" "$artifacts"
+largest=$(find "$seeds/$target" "$corpus" -type f -printf '%s\n' | sort -n | tail -1)
+((${largest:-0} > maxlen)) && maxlen=$largest
+dict_args=()
+if [[ -n $dicts ]]; then
+  mkdir -p "$work/dict"
+  for d in $dicts; do cat "$root/tests/fuzz/dict/$d.dict"; done > "$work/dict/$target.dict"
+  dict_args=(-dict="$work/dict/$target.dict")
+fi
+fork_args=()
+((jobs > 0)) && fork_args=(-fork="$jobs" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+
+log=$work/$target.log
+echo "fuzz.sh: $target for $seconds s (max_len $maxlen, $((jobs > 0 ? jobs : 1)) job(s)); log $log"
+# -timeout: an input running 10 s is a hang; -rss_limit_mb: 2 GiB is an out-of-memory finding
+# (readers must stay far below, docs/reliability.md); -malloc_limit_mb likewise per allocation.
+set +e
+"$build/tests/fuzz/fuzz_$target" "$corpus" "$seeds/$target" -max_total_time="$seconds" \
+  -max_len="$maxlen" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 \
+  -artifact_prefix="$artifacts/" "${dict_args[@]}" "${fork_args[@]}" >"$log" 2>&1
+status=$?
+set -e
+# Merge: the corpus keeps one input per feature found (also minimises what this run added).
+merged=$work/merge.$target
+rm -rf "$merged"
+mkdir -p "$merged"
+"$build/tests/fuzz/fuzz_$target" -merge=1 -max_len="$maxlen" -timeout=10 -rss_limit_mb=2048 \
+  "$merged" "$corpus" "$seeds/$target" >"$work/$target.merge.log" 2>&1 || true
+if [[ -n $(ls -A "$merged") ]]; then rm -rf "$corpus"; mv "$merged" "$corpus"; else rm -rf "$merged"; fi
+
+# Figures: executions from the final stats (summed over jobs with -fork), edges and features
+# from the last status line, and what artifacts there are.
+if ((jobs > 0)); then
+  execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
+else
+  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1)
+fi
+line=$(grep -E 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)
+cov=$(grep -oE 'cov: [0-9]+' <<<"$line" | awk '{print $2}')
+ft=$(grep -oE 'ft: [0-9]+' <<<"$line" | awk '{print $2}')
+merged_cov=$(grep -oE 'cov: [0-9]+' "$work/$target.merge.log" | tail -1 | awk '{print $2}')
+found=$(find "$artifacts" -type f | wc -l)
+files=$(find "$corpus" -type f | wc -l)
+printf '%s\t%s\t%s s\t%s executions\tcov %s\tft %s\tcorpus %s files\t%s artifacts\n' "$(date -u +%F)" \
+  "$target" "$seconds" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$files" "$found" | tee -a "$work/runs.tsv"
+[[ -n $merged_cov ]] && echo "corpus after merge covers $merged_cov edges"
+if ((found > 0)); then
+  echo "artifacts (replay one: build/fuzz/tests/fuzz/fuzz_$target FILE):"
+  find "$artifacts" -type f | sed 's/^/  /'
+fi
+if ((status != 0)) && ((jobs == 0)); then
+  echo "fuzz.sh: libFuzzer stopped with status $status: tail of $log:"
+  tail -30 "$log"
+  exit 1
+fi
