@@ -190,3 +190,25 @@ TEST_CASE("IDX images read from an offset, and a file longer than its header say
   CHECK_THAT(error_of([] { read_idx_images(temp_path("long.idx")); }),
              Catch::Contains("holds more than the 6 bytes of pixels the header says"));
 }
+
+TEST_CASE("image bytes that trip stb 2.27's known defects are refused before stb decodes them") {
+  auto error_for = [](const std::string& bytes) {
+    return error_of([&] { decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "x", 1); });
+  };
+  // 16-bit PGM asked for as another channel count: CVE-2021-42716
+  CHECK_THAT(error_for(std::string("P5\n2 2\n65535\n") + std::string(8, '\x10')),
+             Catch::Contains("16-bit PGM/PPM files are not supported"));
+  CHECK_THAT(error_for(std::string("P5\n# a comment\n2 2147483648\n255\n") + std::string(4, '\x10')),
+             Catch::Contains("a number of ten digits or more"));
+  // an 8-bit PGM with a comment still decodes
+  const Image ok = decode_image(reinterpret_cast<const uint8_t*>("P5\n# c\n2 1\n255\n\x01\x02"), 17, "x", 1);
+  CHECK(ok.pixels == std::vector<uint8_t>{1, 2});
+  // a DHT segment whose 16 counts add up to 257
+  std::string jpeg = "\xff\xd8\xff\xc4";
+  jpeg += std::string("\x01\x14", 2);  // length 276: 2 + 17 + 257
+  jpeg += '\x00';                      // DC table 0
+  jpeg += std::string(15, '\x10');     // 15 x 16 = 240 codes
+  jpeg += '\x11';                      // + 17 = 257
+  jpeg += std::string(257, '\x00');
+  CHECK_THAT(error_for(jpeg), Catch::Contains("a Huffman table of more than 256 codes"));
+}

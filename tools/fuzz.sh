@@ -4,6 +4,7 @@
 #
 #   tools/fuzz.sh TARGET SECONDS [JOBS]     e.g. tools/fuzz.sh model 3600 1
 #   tools/fuzz.sh --list                    the targets
+#   tools/fuzz.sh --build                   only build every target and the seed corpora
 #
 # Builds build/fuzz (clang-14, -DCAPSRT_FUZZ=ON) if needed. Work stays in $CAPSRT_FUZZ_WORK
 # (default build/fuzz/work): corpus/TARGET (kept between runs), artifacts/TARGET (crashes,
@@ -17,7 +18,18 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${CAPSRT_FUZZ_BUILD:-$root/build/fuzz}
 targets=(model model_shapes torch_zip torch_legacy safetensors pickle convert image idx)
 if [[ ${1:-} == --list ]]; then printf '%s\n' "${targets[@]}"; exit 0; fi
-if (($# < 2)); then sed -n '2,16p' "$0"; exit 2; fi
+configure() {
+  [[ -f $build/CMakeCache.txt ]] && return
+  command -v clang++-14 >/dev/null || { echo "fuzz.sh: clang-14 is needed (apt-get install clang-14 libclang-rt-14-dev)"; exit 2; }
+  CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build" -DCAPSRT_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+}
+if [[ ${1:-} == --build ]]; then
+  configure
+  cmake --build "$build" -j"$(nproc)" >/dev/null
+  bash "$root/tools/fuzz_seeds.sh" "$build/seeds" "$build/tools/capsconv"
+  exit 0
+fi
+if (($# < 2)); then sed -n '2,17p' "$0"; exit 2; fi
 target=$1 seconds=$2 jobs=${3:-0}
 printf '%s\n' "${targets[@]}" | grep -qx "$target" || { echo "fuzz.sh: unknown target $target (--list)"; exit 2; }
 work=${CAPSRT_FUZZ_WORK:-$build/work}
@@ -36,13 +48,14 @@ case $target in
   idx) dicts="idx" maxlen=65536 ;;
 esac
 
-if [[ ! -x $build/tests/fuzz/fuzz_$target ]]; then
-  command -v clang++-14 >/dev/null || { echo "fuzz.sh: clang-14 is needed (apt-get install clang-14)"; exit 2; }
-  CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build" -DCAPSRT_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
-cmake --build "$build" -j"$(nproc)" --target "fuzz_$target" capsconv >/dev/null
+configure
+[[ -n ${CAPSRT_FUZZ_NO_BUILD:-} ]] || cmake --build "$build" -j"$(nproc)" --target "fuzz_$target" capsconv >/dev/null
 seeds=$build/seeds
-[[ -d $seeds/$target ]] || bash "$root/tools/fuzz_seeds.sh" "$seeds" "$build/tools/capsconv" >/dev/null
+# (under a lock: several runs may start at once)
+(
+  flock 9
+  [[ -d $seeds/$target ]] || bash "$root/tools/fuzz_seeds.sh" "$seeds" "$build/tools/capsconv" >/dev/null
+) 9>"$build/seeds.lock"
 corpus=$work/corpus/$target artifacts=$work/artifacts/$target
 mkdir -p "$corpus" "$artifacts"
 largest=$(find "$seeds/$target" "$corpus" -type f -printf '%s\n' | sort -n | tail -1)
@@ -56,6 +69,15 @@ fi
 fork_args=()
 ((jobs > 0)) && fork_args=(-fork="$jobs" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
 
+# First the regression inputs, each as a file (so none is cut to max_len): all must pass.
+mapfile -t regressions < <(find "$root/tests/fuzz/regressions/$target" -type f ! -name README.md | sort)
+if ((${#regressions[@]})); then
+  if ! "$build/tests/fuzz/fuzz_$target" "${regressions[@]}" >"$work/$target.regressions.log" 2>&1; then
+    echo "fuzz.sh: $target: a regression input fails again: see $work/$target.regressions.log"
+    tail -20 "$work/$target.regressions.log"
+    exit 1
+  fi
+fi
 log=$work/$target.log
 echo "fuzz.sh: $target for $seconds s (max_len $maxlen, $((jobs > 0 ? jobs : 1)) job(s)); log $log"
 # -timeout: an input running 10 s is a hang; -rss_limit_mb: 2 GiB is an out-of-memory finding

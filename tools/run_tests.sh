@@ -7,7 +7,10 @@
 #   3. the kernel tests under qemu-x86_64 -cpu Haswell and -cpu Nehalem, where the dispatch must
 #      pick AVX2, and then the reference, by itself;
 #   4. AddressSanitizer + UndefinedBehaviorSanitizer;
-#   5. aarch64 (neon64) and armv7 (neon-armv7) cross builds, their tests under qemu-user.
+#   5. aarch64 (neon64) and armv7 (neon-armv7) cross builds, their tests under qemu-user;
+#   6. ThreadSanitizer: interpreters on several threads sharing one model;
+#   7. the fuzz targets (clang-14 libFuzzer, docs/reliability.md): each builds, replays its
+#      regression inputs and seed corpus, and fuzzes for 30 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
@@ -50,4 +53,17 @@ for target in aarch64 armv7; do
   cmake --build "build/$target" -j "$jobs"
   (cd "build/$target" && ctest --output-on-failure -j "$jobs")
 done
+step "6. ThreadSanitizer: several interpreters on threads sharing one model"
+cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAPSRT_BUILD_BENCH=OFF \
+  -DCMAKE_CXX_FLAGS=-fsanitize=thread -DCMAKE_C_FLAGS=-fsanitize=thread \
+  -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread >/dev/null
+cmake --build build/tsan -j "$jobs" --target capsrt_tests
+TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/capsrt_tests "[threads]"
+
+step "7. fuzz targets: build, replay regressions and seeds, fuzz 30 s each ($jobs at a time)"
+export CAPSRT_FUZZ_WORK=$PWD/build/fuzz/ci CAPSRT_FUZZ_NO_BUILD=1
+rm -rf "$CAPSRT_FUZZ_WORK"
+bash tools/fuzz.sh --build
+bash tools/fuzz.sh --list | xargs -P "$jobs" -I{} bash tools/fuzz.sh {} 30
+
 step "all configurations passed"

@@ -12,6 +12,7 @@ packages=(
   libstb-dev zlib1g-dev                # capsrun: images, gzipped IDX datasets
   python3-torch python3-numpy          # golden data from PyTorch (/usr/bin/python3)
   g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user   # ARM builds, tested under QEMU
+  clang-14 libclang-rt-14-dev          # fuzz targets (libFuzzer), tools/fuzz.sh
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -202,6 +202,9 @@ uint32_t first_max_index(const float* scores, uint32_t count) {
 
 namespace {
 
+// The kernels take sizes as int. Every dim, and every element count of a tensor or of an
+// intermediate buffer, is below 2^31 (CAPS_MAX_BUFFER_BYTES, checked by Model::validate and
+// op_infer), so these narrowing casts are exact on every target.
 kernels::Conv2DParams conv_params(const OpView& v, const Shape& out, caps_activation act) {
   const Shape& xs = v.in_shape[0];
   const Shape& ws = v.in_shape[1];
