@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -246,6 +247,8 @@ TEST_CASE("hostile checkpoints (fuzz regressions) are refused with their reason"
       {"torch_zip/pickle-ordereddict-depth.pt", "objects nested too deeply"},
       {"torch_zip/pickle-ordereddict-quadratic.pt", "references in containers"},
       {"torch_legacy/pickle-memo-chain-4k.legacy.pt", "a container modified after it was stored in another"},
+      {"torch_zip/zip-bomb-storage-100m.pt", "zip entry archive/data/0 claims 104857600 bytes, more than the 16 it may hold"},
+      {"torch_zip/zip-bomb-storage-100m-stated-16.pt", "Zip archive inconsistent"},
   };
   for (const auto& c : cases) {
     INFO(c.file);
@@ -286,4 +289,23 @@ TEST_CASE("pickle limits: depth, objects, and a deep tree is freed without deep 
   cur.reset();
   head.reset();  // recursing a million destructors deep would overflow the stack
   SUCCEED("freed");
+}
+
+TEST_CASE("safetensors headers: nesting depth and value count are capped while parsing") {
+  auto file = [](const std::string& header) {
+    std::vector<uint8_t> b(8);
+    const uint64_t n = header.size();
+    std::memcpy(b.data(), &n, 8);
+    b.insert(b.end(), header.begin(), header.end());
+    return std::make_shared<const std::vector<uint8_t>>(b);
+  };
+  // the header object is level 0: arrays nested 8 deep in it are fine, 9 are not
+  const std::string deep8 = "{\"__metadata__\":" + std::string(8, '[') + std::string(8, ']') + "}";
+  const std::string deep9 = "{\"__metadata__\":" + std::string(9, '[') + std::string(9, ']') + "}";
+  CHECK_NOTHROW(conv::read_safetensors(file(deep8)));
+  CHECK_THROWS_WITH(conv::read_safetensors(file(deep9)), Catch::Contains("nested too deeply"));
+  std::string many = "{\"__metadata__\":[";
+  for (int k = 0; k < (1 << 20) + 1; ++k) many += k ? ",0" : "0";
+  many += "]}";
+  CHECK_THROWS_WITH(conv::read_safetensors(file(many)), Catch::Contains("more than 1048576 values"));
 }

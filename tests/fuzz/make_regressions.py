@@ -25,10 +25,10 @@ def write(target, name, data):
 
 def torch_zip(pickle_bytes, storages=None, compress=zipfile.ZIP_DEFLATED):
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compress) as z:
-        z.writestr("archive/data.pkl", pickle_bytes)
+    with zipfile.ZipFile(buf, "w", compress) as z:  # fixed timestamps: the same bytes every run
+        z.writestr(zipfile.ZipInfo("archive/data.pkl", (1980, 1, 1, 0, 0, 0)), pickle_bytes, compress)
         for key, data in (storages or {}).items():
-            z.writestr("archive/data/" + key, data)
+            z.writestr(zipfile.ZipInfo("archive/data/" + key, (1980, 1, 1, 0, 0, 0)), data, compress)
     return buf.getvalue()
 
 
@@ -85,6 +85,17 @@ write("torch_zip", "pickle-ordereddict-depth.pt", torch_zip(od))
 q = b"\x80\x02(ccollections\nOrderedDict\nq\x01]q\x02(" + b"X\x01\x00\x00\x00kK\x00\x86" * 20000 + b"e"
 q += b"h\x01h\x02\x85R" * 1000 + b"t."
 write("torch_zip", "pickle-ordereddict-quadratic.pt", torch_zip(q))
+
+# A zip bomb: storage 0 is recorded as 4 floats (16 bytes) but its entry inflates to 100 MB of
+# zeros (100 KB deflated). Stated honestly it is refused from the central directory; with the
+# stated size patched to 16 it is read 17 bytes far and refused as longer than stated.
+tensor_pickle = (b"\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01X\x01\x00\x00\x00wq\x02"
+                 b"ctorch._utils\n_rebuild_tensor_v2\nq\x03((X\x07\x00\x00\x00storageq\x04"
+                 b"ctorch\nFloatStorage\nq\x05X\x01\x00\x00\x000q\x06X\x03\x00\x00\x00cpuq\x07K\x04tq\x08"
+                 b"QK\x00K\x04\x85K\x01\x85\x89h\x00)Rtq\tRq\ns.")
+bomb = torch_zip(tensor_pickle, {"0": b"\x00" * (100 << 20)})
+write("torch_zip", "zip-bomb-storage-100m.pt", bomb)
+write("torch_zip", "zip-bomb-storage-100m-stated-16.pt", patch_central_size(bomb, "data/0", 16))
 
 # --- torch_legacy: the memo chain in a legacy torch.save stream ----------------------------------
 magic = bytes([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e])
