@@ -217,7 +217,7 @@ inline bool generate_model(const uint8_t* data, size_t size, GeneratedModel* out
   hd.strings_size = trunc32(2 * classes);
   hd.data_offset = trunc32(align64(hd.strings_offset + hd.strings_size));
   const uint64_t total = hd.data_offset + data_need;
-  if (total > UINT32_MAX - 63) return false;
+  if (total > UINT32_MAX - 4095 || total > SIZE_MAX / 2) return false;  // (32-bit hosts: 2 GiB)
   hd.data_size = trunc32(data_need);
   hd.total_size = trunc32(align64(total));
   hd.arena_size = trunc32(arena);
