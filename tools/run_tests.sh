@@ -35,6 +35,7 @@ step "2b. the same suite with the reference kernels forced (CAPSRT_KERNELS=refer
 (cd build/release && CAPSRT_KERNELS=reference ctest --output-on-failure -j "$jobs" -LE agreement)
 
 step "3. x86 dispatch under qemu-x86_64: -cpu Haswell must pick avx2-fma, -cpu Nehalem the reference"
+export CAPSRT_SOURCE_DIR=$PWD  # (ctest sets it for the tests it runs; these run directly)
 for cpu in Haswell:avx2-fma Nehalem:reference; do
   echo "-- qemu-x86_64 -cpu ${cpu%%:*}, expecting ${cpu##*:}"
   CAPSRT_EXPECT_KERNELS=${cpu##*:} qemu-x86_64 -cpu "${cpu%%:*}" build/release/tests/capsrt_tests 2>/dev/null | tail -2
