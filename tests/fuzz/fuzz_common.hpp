@@ -51,12 +51,12 @@ inline uint64_t model_macs(const capsrt::Model& m) {
   return total;
 }
 
-// Sets up and runs a loaded model on every kernel set this machine runs, if its arena fits
-// 16 MiB and a run costs at most 2 M multiply-adds (larger ones are valid, only slow). The
-// input pixels come from the fuzzer's bytes.
-inline void run_model(const capsrt::Model& m, const uint8_t* data, size_t size) {
+// Sets up and runs a loaded model on the reference and the best kernel set this machine runs,
+// if its arena fits 16 MiB and a run costs at most `max_macs` multiply-adds (larger ones are
+// valid, only slow to fuzz). The input pixels come from the fuzzer's bytes.
+inline void run_model(const capsrt::Model& m, const uint8_t* data, size_t size, uint64_t max_macs) {
   constexpr size_t kArena = size_t{16} << 20;
-  if (m.arena_size() > kArena || model_macs(m) > 2000000) return;
+  if (m.arena_size() > kArena || model_macs(m) > max_macs) return;
   static uint8_t* arena = static_cast<uint8_t*>(std::aligned_alloc(64, kArena));
   const uint32_t sets[] = {CAPS_KERNELS_REFERENCE, CAPS_KERNELS_AUTO};
   for (uint32_t set : sets) {

@@ -107,6 +107,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   capsrt::Model m;
   fuzzcommon::check(m.load(buf.data(), c.model.size()) == CAPS_OK, "a converted model does not load");
   fuzzcommon::check(m.arena_size() <= c.arena_size, "the converter's arena is smaller than the runtime's");
-  fuzzcommon::run_model(m, data, size);
+  fuzzcommon::run_model(m, data, size, 2000000);
   return 0;
 }

@@ -16,6 +16,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       m.load(buf.data(), size, CAPS_LOAD_SKIP_CHECKSUM) != CAPS_OK)
     return 0;
   fuzzcommon::check(fuzzgen::loaded_model_is_sane(m), "a loaded model's tensor outgrows its bytes");
-  fuzzcommon::run_model(m, data, size);
+  fuzzcommon::run_model(m, data, size, 2000000);
   return 0;
 }
