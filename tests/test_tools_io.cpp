@@ -200,6 +200,13 @@ TEST_CASE("image bytes that trip stb 2.27's known defects are refused before stb
              Catch::Contains("16-bit PGM/PPM files are not supported"));
   CHECK_THAT(error_for(std::string("P5\n# a comment\n2 2147483648\n255\n") + std::string(4, '\x10')),
              Catch::Contains("a number of ten digits or more"));
+  // a PGM whose samples are cut short: stb 2.27 handed out uninitialised memory as its pixels
+  CHECK_THAT(error_for(std::string("P5\n4 4\n255\n") + std::string(15, '\x10')),
+             Catch::Contains("truncated PGM/PPM file"));
+  CHECK_THAT(error_of([] {
+               load_image(testutil::source_path("tests/fuzz/regressions/image/pnm-truncated-uninitialised-timeout-03935ccc"), 1);
+             }),
+             Catch::Contains("truncated PGM/PPM file"));
   // an 8-bit PGM with a comment still decodes
   const Image ok = decode_image(reinterpret_cast<const uint8_t*>("P5\n# c\n2 1\n255\n\x01\x02"), 17, "x", 1);
   CHECK(ok.pixels == std::vector<uint8_t>{1, 2});

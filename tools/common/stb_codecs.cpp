@@ -79,22 +79,30 @@ bool jpeg_huffman_tables_fit(const uint8_t* p, size_t n) {
   return true;
 }
 
-// stb 2.27 reads the PGM/PPM header's numbers into an int without an overflow check (signed
-// overflow, found by fuzz_image). Ten digits or more in width, height or maximum value are
-// refused; the header is walked as stb walks it (whitespace and # comments between numbers).
-bool pnm_numbers_fit(const uint8_t* p, size_t n) {
+// stb 2.27's PGM/PPM reader has two defects, found by fuzz_image: it reads the header's numbers
+// into an int without an overflow check (signed overflow), and it ignores a short read of the
+// samples, so a truncated file (16 bytes claiming 693 x 6655 pixels) decodes to uninitialised
+// heap memory. The header is walked here as stb walks it (whitespace and # comments between
+// the numbers; the samples start one byte after the maximum value): numbers of ten digits or
+// more, and files shorter than their samples, are refused.
+const char* pnm_problem(const uint8_t* p, size_t n) {
+  uint64_t number[3] = {0, 0, 0};
   size_t i = 2;
-  for (int number = 0; number < 3; ++number) {
+  for (uint64_t& v : number) {
     for (;;) {
       while (i < n && (p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r'))) ++i;
       if (i >= n || p[i] != '#') break;
       while (i < n && p[i] != '\n' && p[i] != '\r') ++i;
     }
     size_t digits = 0;
-    while (i < n && p[i] >= '0' && p[i] <= '9') ++i, ++digits;
-    if (digits > 9) return false;
+    for (; i < n && p[i] >= '0' && p[i] <= '9'; ++i, ++digits) v = v * 10 + (p[i] - '0');
+    if (digits > 9) return "corrupt PGM/PPM header: a number of ten digits or more";
   }
-  return true;
+  const uint64_t channels = p[1] == '6' ? 3 : 1, bytes = number[2] > 255 ? 2 : 1;
+  const uint64_t samples = number[0] * number[1] * channels * bytes;
+  const uint64_t start = i + 1;  // past the byte that ends the maximum value
+  if (start > n || n - start < samples) return "truncated PGM/PPM file: fewer samples than its header says";
+  return nullptr;
 }
 
 // stb 2.27 reads 16-bit PGM/PPM samples into a buffer it then converts as 8-bit ones when the
@@ -108,9 +116,11 @@ bool safe_for_stb(const uint8_t* data, int size) {
     refuse_reason = "corrupt JPEG: a Huffman table of more than 256 codes";
     return false;
   }
-  if (is_pnm(data, size) && !pnm_numbers_fit(data, static_cast<size_t>(size))) {
-    refuse_reason = "corrupt PGM/PPM header: a number of ten digits or more";
-    return false;
+  if (is_pnm(data, size)) {
+    if (const char* problem = pnm_problem(data, static_cast<size_t>(size))) {
+      refuse_reason = problem;
+      return false;
+    }
   }
   if (is_pnm(data, size) && stbi_is_16_bit_from_memory(data, size)) {
     refuse_reason = "16-bit PGM/PPM files are not supported";
