@@ -5,6 +5,8 @@
 #   tools/fuzz.sh TARGET SECONDS [JOBS]     e.g. tools/fuzz.sh model 3600 1
 #   tools/fuzz.sh --list                    the targets
 #   tools/fuzz.sh --build                   only build every target and the seed corpora
+#   tools/fuzz.sh --report                  per target: runs, executions and time summed over
+#                                           runs.tsv, the edges and features its corpus reaches
 #
 # Builds build/fuzz (clang-14, -DCAPSRT_FUZZ=ON) if needed. Work stays in $CAPSRT_FUZZ_WORK
 # (default build/fuzz/work): corpus/TARGET (kept between runs), artifacts/TARGET (crashes,
@@ -29,7 +31,25 @@ if [[ ${1:-} == --build ]]; then
   bash "$root/tools/fuzz_seeds.sh" "$build/seeds" "$build/tools/capsconv"
   exit 0
 fi
-if (($# < 2)); then sed -n '2,17p' "$0"; exit 2; fi
+if [[ ${1:-} == --report ]]; then
+  work=${CAPSRT_FUZZ_WORK:-$build/work}
+  printf '| target | runs | fuzzing time | executions | corpus | edges | features | findings |\n'
+  printf '|---|---|---|---|---|---|---|---|\n'
+  for t in "${targets[@]}"; do
+    [[ -f $work/runs.tsv ]] || break
+    read -r runs secs execs found < <(awk -F'\t' -v t="$t" '$2 == t {n++; s += $3; e += $4; f += $8}
+      END {printf "%d %d %d %d\n", n, s, e, f}' "$work/runs.tsv")
+    ((runs)) || continue
+    # the corpus replayed once: what it reaches now, counted the same way for every target
+    line=$("$build/tests/fuzz/fuzz_$t" -runs=0 -max_len=1048576 "$work/corpus/$t" 2>&1 | grep -E 'INITED|DONE' | tail -1)
+    files=$(find "$work/corpus/$t" -type f | wc -l)
+    printf '| %s | %d | %d min | %s | %d files | %s | %s | %d |\n' "$t" "$runs" $((secs / 60)) \
+      "$execs" "$files" "$(grep -oE 'cov: [0-9]+' <<<"$line" | awk '{print $2}')" \
+      "$(grep -oE 'ft: [0-9]+' <<<"$line" | awk '{print $2}')" "$found"
+  done
+  exit 0
+fi
+if (($# < 2)); then sed -n '2,19p' "$0"; exit 2; fi
 target=$1 seconds=$2 jobs=${3:-0}
 printf '%s\n' "${targets[@]}" | grep -qx "$target" || { echo "fuzz.sh: unknown target $target (--list)"; exit 2; }
 work=${CAPSRT_FUZZ_WORK:-$build/work}
