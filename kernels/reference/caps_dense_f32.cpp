@@ -19,8 +19,9 @@ void caps_dense_f32(const CapsDenseParams& p, const float* u, const float* weigh
                     void* scratch) {
   const size_t ji = static_cast<size_t>(p.predict.out_caps) * p.predict.in_caps;
   float* u_hat = static_cast<float*>(scratch);
-  float* logits = u_hat + static_cast<size_t>(align64(ji * p.predict.out_dim * sizeof(float)) / sizeof(float));
-  float* coupling = logits + static_cast<size_t>(align64(ji * sizeof(float)) / sizeof(float));
+  const size_t u_hat_floats = static_cast<size_t>(align64(ji * p.predict.out_dim * sizeof(float)) / 4);
+  float* logits = u_hat + u_hat_floats;
+  float* coupling = logits + static_cast<size_t>(align64(ji * sizeof(float)) / 4);
   caps_predict_f32(p.predict, u, weights, u_hat);
   dynamic_routing_f32(p.routing, u_hat, logits, coupling, v);
 }
