@@ -103,10 +103,12 @@ echo "fuzz.sh: $target for $seconds s (max_len $maxlen, $((jobs > 0 ? jobs : 1))
 # -timeout: an input running 10 s is a hang; -rss_limit_mb: 2 GiB is an out-of-memory finding
 # (readers must stay far below, docs/reliability.md); -malloc_limit_mb likewise per allocation.
 set +e
+started=$SECONDS
 "$build/tests/fuzz/fuzz_$target" "$corpus" "$seeds/$target" -max_total_time="$seconds" \
   -max_len="$maxlen" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 \
   -artifact_prefix="$artifacts/" "${dict_args[@]}" "${fork_args[@]}" >"$log" 2>&1
 status=$?
+ran=$((SECONDS - started))  # a run that stops at a finding is shorter than asked
 set -e
 # Merge: the corpus keeps one input per feature found (also minimises what this run added).
 merged=$work/merge.$target
@@ -130,7 +132,7 @@ merged_cov=$(grep -oE 'cov: [0-9]+' "$work/$target.merge.log" | tail -1 | awk '{
 found=$(find "$artifacts" -type f | wc -l)
 files=$(find "$corpus" -type f | wc -l)
 printf '%s\t%s\t%s s\t%s executions\tcov %s\tft %s\tcorpus %s files\t%s artifacts\n' "$(date -u +%F)" \
-  "$target" "$seconds" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$files" "$found" | tee -a "$work/runs.tsv"
+  "$target" "$ran" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$files" "$found" | tee -a "$work/runs.tsv"
 [[ -n $merged_cov ]] && echo "corpus after merge covers $merged_cov edges"
 if ((found > 0)); then
   echo "artifacts (replay one: build/fuzz/tests/fuzz/fuzz_$target FILE):"
