@@ -25,11 +25,6 @@ void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
   f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
 }
 
-std::vector<uint8_t> read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
 std::string error_of(const std::function<void()>& f) {
   try {
     f();
@@ -113,7 +108,7 @@ TEST_CASE("the fit rule worked by hand: a 4x2 white image into 2x2") {
 }
 
 TEST_CASE("corrupt, empty, missing and non-image files give clear errors") {
-  const auto png = read_bytes(fixture("mnist_0_label7.png"));
+  const auto png = testutil::read_binary(fixture("mnist_0_label7.png"));
   write_bytes(temp_path("truncated.png"), std::vector<uint8_t>(png.begin(), png.begin() + 60));
   CHECK_THAT(error_of([] { load_image(temp_path("truncated.png"), 1); }),
              Catch::Contains("capsrt_test_truncated.png") && Catch::Contains("corrupt image"));
@@ -150,7 +145,7 @@ TEST_CASE("IDX images and labels, raw and gzipped; malformed files refused") {
   write_bytes(temp_path("magic.idx"), {0, 0, 8, 1, 0, 0, 0, 0});
   CHECK_THAT(error_of([] { read_idx_images(temp_path("magic.idx")); }), Catch::Contains("not an IDX image file"));
   CHECK_THAT(error_of([] { read_idx_labels(temp_path("images.idx")); }), Catch::Contains("not an IDX label file"));
-  auto gzb = read_bytes(temp_path("images.idx.gz"));
+  auto gzb = testutil::read_binary(temp_path("images.idx.gz"));
   gzb.resize(gzb.size() - 12);  // cut the gzip stream
   write_bytes(temp_path("cut.idx.gz"), gzb);
   CHECK_FALSE(error_of([] { read_idx_images(temp_path("cut.idx.gz")); }).empty());
