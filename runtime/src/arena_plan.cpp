@@ -12,39 +12,38 @@
 // two cannot disagree.
 #include "arena_plan.hpp"
 
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+
 namespace capsrt {
 namespace {
 
 uint64_t align64(uint64_t n) { return (n + 63) / 64 * 64; }
 
-// Op indices (< CAPS_MAX_OPS = 128, and op_count for "to the end") fit a byte: 512 bytes of stack
-// for all tensors.
-struct Interval {
-  uint8_t first, last;
-};
-static_assert(CAPS_MAX_OPS <= 255, "op indices fit a byte");
+// Op k's scratch with set `ks`, aligned. Its own frame, apart from plan_arena's.
+__attribute__((noinline)) uint64_t scratch_need(const Model& m, const kernels::KernelSet& ks,
+                                                uint32_t k) {
+  caps_op_entry storage;
+  return align64(op_scratch_bytes(op_view(m, k, &storage), m.attributes(), ks));
+}
 
-// Activation `id`'s live ops, by the rule of Model::validate: [producer, last reader]; the input
-// and the outputs live for the whole run.
-Interval live_interval(const Model& m, uint32_t id) {
-  const caps_model_attributes& a = m.attributes();
-  if (id == a.input_tensor || id == a.scores_tensor || id == a.poses_tensor ||
-      id == a.recon_tensor)
-    return Interval{0, static_cast<uint8_t>(m.op_count())};
-  Interval r{0, 0};
-  for (uint32_t k = 0; k < m.op_count(); ++k)
-    if (m.op(k).output == id) r.first = r.last = static_cast<uint8_t>(k);
-  for (uint32_t k = 0; k < m.op_count(); ++k) {
-    const caps_op_entry op = m.op(k);
-    for (uint32_t s = 0; s < op.n_inputs; ++s)
-      if (op.inputs[s] == id && k > r.last) r.last = static_cast<uint8_t>(k);
-  }
-  return r;
+// Where activation `id` lies in the arena: [begin, end). Reads the two fields, not the whole
+// 64-byte entry (plan_arena's frame stays small).
+struct Extent {
+  uint64_t begin, end;
+};
+Extent extent(const Model& m, uint32_t id) {
+  const uint8_t* e = m.bytes() + m.header().tensor_table_offset + uint64_t{id} * sizeof(caps_tensor_entry);
+  uint32_t offset, length;
+  std::memcpy(&offset, e + offsetof(caps_tensor_entry, offset), sizeof offset);
+  std::memcpy(&length, e + offsetof(caps_tensor_entry, byte_length), sizeof length);
+  return Extent{offset, uint64_t{offset} + length};
 }
 
 }  // namespace
 
-OpView op_view(const Model& m, uint32_t k, caps_op_entry* storage) {
+__attribute__((noinline)) OpView op_view(const Model& m, uint32_t k, caps_op_entry* storage) {
   *storage = m.op(k);
   OpView v;
   v.op = storage;
@@ -58,45 +57,45 @@ OpView op_view(const Model& m, uint32_t k, caps_op_entry* storage) {
   return v;
 }
 
-caps_status plan_arena(const Model& m, const kernels::KernelSet& ks, ArenaPlan* plan) {
-  Interval live[CAPS_MAX_TENSORS];
+caps_status plan_arena(const Model& m, const kernels::KernelSet& ks, ArenaPlan* plan,
+                       const ScratchSink* sink) {
   uint64_t top = 0;
-  for (uint32_t id = 0; id < m.tensor_count(); ++id) {
-    const caps_tensor_entry t = m.tensor(id);
-    if (t.kind != CAPS_TENSOR_ACTIVATION) continue;
-    live[id] = live_interval(m, id);
-    if (align64(uint64_t{t.offset} + t.byte_length) > top) top = align64(uint64_t{t.offset} + t.byte_length);
-  }
-  for (uint32_t k = 0; k < m.op_count(); ++k) {
-    caps_op_entry storage;
-    const uint64_t need = align64(op_scratch_bytes(op_view(m, k, &storage), m.attributes(), ks));
-    plan->scratch_offset[k] = 0;
-    plan->scratch_size[k] = 0;
-    if (need == 0) continue;
+  walk_live_sets(m, [&](uint32_t, const TensorSet& live) {  // every activation is live somewhere
+    for (uint32_t id = 0; id < m.tensor_count(); ++id)
+      if (live.has(id)) top = std::max(top, align64(extent(m, id).end));
+    return CAPS_OK;
+  });
+  const caps_status s = walk_live_sets(m, [&](uint32_t k, const TensorSet& live) {
+    const uint64_t need = scratch_need(m, ks, k);
+    if (need == 0) {
+      if (sink != nullptr) sink->place(sink->ctx, k, 0, 0);
+      return CAPS_OK;
+    }
     if (need > UINT32_MAX) return CAPS_ERR_BAD_ARENA_PLAN;
     // Candidates: 0 and the end of every activation live during op k; take the lowest that
     // overlaps none of them.
     auto clashes = [&](uint64_t at) {
       for (uint32_t id = 0; id < m.tensor_count(); ++id) {
-        const caps_tensor_entry t = m.tensor(id);
-        if (t.kind != CAPS_TENSOR_ACTIVATION || live[id].first > k || live[id].last < k) continue;
-        if (at < uint64_t{t.offset} + t.byte_length && t.offset < at + need) return true;
+        if (!live.has(id)) continue;
+        const Extent e = extent(m, id);
+        if (at < e.end && e.begin < at + need) return true;
       }
       return false;
     };
     uint64_t best = UINT64_MAX;
     if (!clashes(0)) best = 0;
     for (uint32_t id = 0; id < m.tensor_count() && best != 0; ++id) {
-      const caps_tensor_entry t = m.tensor(id);
-      if (t.kind != CAPS_TENSOR_ACTIVATION || live[id].first > k || live[id].last < k) continue;
-      const uint64_t at = align64(uint64_t{t.offset} + t.byte_length);
+      if (!live.has(id)) continue;
+      const uint64_t at = align64(extent(m, id).end);
       if (at < best && !clashes(at)) best = at;
     }
     if (best + need > UINT32_MAX) return CAPS_ERR_BAD_ARENA_PLAN;
-    plan->scratch_offset[k] = static_cast<uint32_t>(best);
-    plan->scratch_size[k] = static_cast<uint32_t>(need);
-    if (best + need > top) top = best + need;
-  }
+    if (sink != nullptr)
+      sink->place(sink->ctx, k, static_cast<uint32_t>(best), static_cast<uint32_t>(need));
+    top = std::max(top, best + need);
+    return CAPS_OK;
+  });
+  if (s != CAPS_OK) return s;
   plan->prepared_offset = top;
   plan->total = top + m.op_count() * kPreparedOpBytes;
   // Offsets are uint32 in files; an arena past 4 GiB is not something a file can describe.

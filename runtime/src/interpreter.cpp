@@ -25,26 +25,36 @@ caps_status Interpreter::init(const Model& model, void* arena, size_t arena_size
   if (!kernels::kernel_set_runnable(kernels)) return CAPS_ERR_UNSUPPORTED;
   const kernels::KernelSet& ks = *kernels::kernel_set(kernels);
   ArenaPlan plan;
-  const caps_status s = plan_arena(model, ks, &plan);
+  caps_status s = plan_arena(model, ks, &plan);
   if (s != CAPS_OK) return s;
   if (arena_size < plan.total) return CAPS_ERR_ARENA_TOO_SMALL;
-  uint8_t* base = static_cast<uint8_t*>(arena);
-  // Prepare every op once; invoke then only calls the runners.
-  uint8_t* prepared = base + plan.prepared_offset;
-  for (uint32_t k = 0; k < model.op_count(); ++k) {
-    caps_op_entry entry;
-    const OpView v = op_view(model, k, &entry);
-    const void* in[CAPS_MAX_OP_INPUTS] = {nullptr, nullptr, nullptr, nullptr};
-    for (uint32_t slot = 0; slot < entry.n_inputs; ++slot) {
-      const caps_tensor_entry t = model.tensor(entry.inputs[slot]);
-      in[slot] = t.kind == CAPS_TENSOR_CONST ? model.bytes() + t.offset
-                                              : static_cast<const void*>(base + t.offset);
+  // Prepare every op once, as the plan places its scratch; invoke then only calls the runners.
+  struct Prepare {
+    const Model* model;
+    const kernels::KernelSet* ks;
+    uint8_t* base;
+    uint8_t* prepared;
+    static void place(void* ctx, uint32_t k, uint32_t offset, uint32_t size) {
+      const Prepare& c = *static_cast<const Prepare*>(ctx);
+      caps_op_entry entry;
+      const OpView v = op_view(*c.model, k, &entry);
+      const void* in[CAPS_MAX_OP_INPUTS] = {nullptr, nullptr, nullptr, nullptr};
+      for (uint32_t slot = 0; slot < entry.n_inputs; ++slot) {
+        const caps_tensor_entry t = c.model->tensor(entry.inputs[slot]);
+        in[slot] = t.kind == CAPS_TENSOR_CONST ? c.model->bytes() + t.offset
+                                                : static_cast<const void*>(c.base + t.offset);
+      }
+      void* out = c.base + c.model->tensor(entry.output).offset;
+      void* scratch = size != 0 ? c.base + offset : nullptr;
+      op_prepare(v, c.model->attributes(), *c.ks, in, out, scratch,
+                 new (static_cast<void*>(c.prepared + k * kPreparedOpBytes)) PreparedOp);
     }
-    void* out = base + model.tensor(entry.output).offset;
-    void* scratch = plan.scratch_size[k] ? base + plan.scratch_offset[k] : nullptr;
-    op_prepare(v, model.attributes(), ks, in, out, scratch,
-               new (static_cast<void*>(prepared + k * kPreparedOpBytes)) PreparedOp);
-  }
+  };
+  uint8_t* base = static_cast<uint8_t*>(arena);
+  uint8_t* prepared = base + plan.prepared_offset;
+  Prepare ctx{&model, &ks, base, prepared};
+  const ScratchSink sink{&Prepare::place, &ctx};
+  if ((s = plan_arena(model, ks, &plan, &sink)) != CAPS_OK) return s;  // the same plan again
   model_ = &model;
   arena_ = base;
   prepared_ = prepared;

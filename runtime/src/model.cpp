@@ -1,7 +1,6 @@
 // Model: a validated, zero-copy view over the bytes of a model file. Every field that
 // docs/model-format.md describes is checked here, once, before anything runs.
 #include <atomic>
-#include <cmath>
 #include <cstring>
 
 #include "arena_plan.hpp"
@@ -36,7 +35,18 @@ struct Section {
 
 bool overlap(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1) { return a0 < b1 && b0 < a1; }
 
-bool finite(float f) { return std::isfinite(f); }
+// Float fields are checked on their bits, with integer operations only: loading a model needs no
+// FPU (the int8 path runs on cores without one; tests/check_no_float.cmake).
+uint32_t bits_of(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+bool finite(float f) { return (bits_of(f) & 0x7F800000u) != 0x7F800000u; }
+bool is_zero(float f) { return (bits_of(f) & 0x7FFFFFFFu) == 0; }  // +0 or -0
+bool positive(float f) { return finite(f) && (bits_of(f) >> 31) == 0 && !is_zero(f); }
+// 0 <= f < 1 (also -0), not NaN: below 1.0f's bits, or -0.
+bool in_unit_interval(float f) { return bits_of(f) < 0x3F800000u || bits_of(f) == 0x80000000u; }
 
 // Process-wide, so that a caps_model reconstructed in place by caps_model_load also gets a new
 // one. Never 0 (wraps after 2^32 loads; an interpreter would have to sleep through all of them).
@@ -45,6 +55,37 @@ uint32_t next_generation() {
   uint32_t g = counter.fetch_add(1, std::memory_order_relaxed) + 1;
   while (g == 0) g = counter.fetch_add(1, std::memory_order_relaxed) + 1;
   return g;
+}
+
+// Buffers live at the same time must not share bytes. The buffers live during op k: the
+// activations walk_live_sets names (the graph is checked first), and in version 1.0 files the
+// scratch op k records. Its own frame, apart from validate's (docs/design.md, "Stack").
+__attribute__((noinline)) caps_status check_arena_plan(const Model& m) {
+  return walk_live_sets(m, [&m](uint32_t k, const TensorSet& live) {
+    const caps_op_entry op = m.op(k);
+    const uint32_t tensors = m.tensor_count();
+    // Buffer x < tensors is tensor x; x == tensors is op k's scratch.
+    auto extent = [&](uint32_t x, uint64_t* begin, uint64_t* end) {
+      if (x == tensors) {
+        *begin = op.scratch_offset;
+        *end = uint64_t{op.scratch_offset} + op.scratch_size;
+      } else {
+        const caps_tensor_entry t = m.tensor(x);
+        *begin = t.offset;
+        *end = uint64_t{t.offset} + t.byte_length;
+      }
+      return x == tensors || live.has(x);
+    };
+    for (uint32_t x = 0; x <= tensors; ++x) {
+      uint64_t x0, x1;
+      if (!extent(x, &x0, &x1) || x0 == x1) continue;
+      for (uint32_t y = x + 1; y <= tensors; ++y) {
+        uint64_t y0, y1;
+        if (extent(y, &y0, &y1) && overlap(x0, x1, y0, y1)) return CAPS_ERR_BAD_ARENA_PLAN;
+      }
+    }
+    return CAPS_OK;
+  });
 }
 
 }  // namespace
@@ -70,6 +111,29 @@ caps_status Model::load(const void* data, size_t size, uint32_t flags) {
 }
 
 caps_status Model::validate(const uint8_t* p, size_t size, uint32_t flags) {
+  // Each part has its own frame, so that the stack load() needs is the largest part's, not their
+  // sum (under 1 KiB, docs/design.md "Stack"; tests/check_stack_usage.py).
+  caps_status st = CAPS_OK;
+  if ((st = validate_header(p, size, flags)) != CAPS_OK) return st;
+  if ((st = validate_attributes()) != CAPS_OK) return st;
+  for (uint32_t id = 0; id < header_.tensor_count; ++id)
+    if ((st = validate_tensor(id)) != CAPS_OK) return st;
+  for (uint32_t k = 0; k < header_.op_count; ++k)
+    if ((st = validate_op(k)) != CAPS_OK) return st;
+  if ((st = validate_graph()) != CAPS_OK) return st;
+  if ((st = check_arena_plan(*this)) != CAPS_OK) return st;
+  // The arena an interpreter needs with any kernel set this build runs.
+  for (uint32_t id = CAPS_KERNELS_REFERENCE; id < CAPS_KERNELS_COUNT; ++id) {
+    if (!kernels::kernel_set_runnable(id)) continue;
+    ArenaPlan plan;
+    if ((st = plan_arena(*this, *kernels::kernel_set(id), &plan)) != CAPS_OK) return st;
+    if (plan.total > arena_need_) arena_need_ = static_cast<uint32_t>(plan.total);
+  }
+  return CAPS_OK;
+}
+
+__attribute__((noinline)) caps_status Model::validate_header(const uint8_t* p, size_t size,
+                                                          uint32_t flags) {
   // --- header -------------------------------------------------------------------------------
   if (size < 4) return CAPS_ERR_TRUNCATED;
   if (p[0] != CAPS_MAGIC_0 || p[1] != CAPS_MAGIC_1 || p[2] != CAPS_MAGIC_2 || p[3] != CAPS_MAGIC_3)
@@ -110,38 +174,37 @@ caps_status Model::validate(const uint8_t* p, size_t size, uint32_t flags) {
                   sections[b].offset + sections[b].size))
         return CAPS_ERR_BAD_HEADER;
   header_ = h;
-  bytes_ = p;  // provisional: lets the accessors below read the tables; reset on failure
+  bytes_ = p;  // provisional: lets the accessors read the tables; load() resets it on failure
+  return CAPS_OK;
 
-  // --- strings --------------------------------------------------------------------------------
-  const caps_model_attributes a = read_at<caps_model_attributes>(p, h.attributes_offset);
+}
+
+caps_status Model::check_string(uint32_t offset) const {
+  if (offset >= header_.strings_size) return CAPS_ERR_OUT_OF_BOUNDS;
+  const uint8_t* s = bytes_ + header_.strings_offset + offset;
+  const uint64_t room = header_.strings_size - offset;
+  for (uint64_t n = 0; n < room && n <= CAPS_MAX_STRING; ++n) {
+    if (s[n] == 0) return CAPS_OK;
+    if (s[n] < 0x20 || s[n] == 0x7F) return CAPS_ERR_BAD_STRING;  // UTF-8 bytes >= 0x80 pass
+  }
+  return CAPS_ERR_BAD_STRING;  // unterminated within the section, or longer than the limit
+}
+
+__attribute__((noinline)) caps_status Model::validate_attributes() {
+  // --- attributes and their strings --------------------------------------------------------------------------------
+  const caps_file_header& h = header_;
+  const caps_model_attributes a = read_at<caps_model_attributes>(bytes_, h.attributes_offset);
   attrs_ = a;
-  auto check_string = [&](uint32_t offset) -> caps_status {
-    if (offset >= h.strings_size) return CAPS_ERR_OUT_OF_BOUNDS;
-    const uint8_t* s = p + h.strings_offset + offset;
-    const uint64_t room = h.strings_size - offset;
-    for (uint64_t n = 0; n < room && n <= CAPS_MAX_STRING; ++n) {
-      if (s[n] == 0) return CAPS_OK;
-      if (s[n] < 0x20 || s[n] == 0x7F) return CAPS_ERR_BAD_STRING;  // UTF-8 bytes >= 0x80 pass
-    }
-    return CAPS_ERR_BAD_STRING;  // unterminated within the section, or longer than the limit
-  };
-  auto string_length = [&](uint32_t offset) {
-    return static_cast<uint32_t>(std::strlen(reinterpret_cast<const char*>(p + h.strings_offset + offset)));
-  };
-
-  // --- attributes -----------------------------------------------------------------------------
   caps_status st = CAPS_OK;
   const bool attrs_ok =
       a.input_channels >= 1 && a.input_channels <= CAPS_MAX_INPUT_DIM && a.input_height >= 1 &&
       a.input_height <= CAPS_MAX_INPUT_DIM && a.input_width >= 1 &&
       a.input_width <= CAPS_MAX_INPUT_DIM && finite(a.input_scale) && finite(a.input_offset) &&
-      a.input_scale != 0.0f && a.num_classes >= 1 && a.num_classes <= CAPS_MAX_CLASSES &&
+      !is_zero(a.input_scale) && a.num_classes >= 1 && a.num_classes <= CAPS_MAX_CLASSES &&
       a.capsule_grouping <= CAPS_GROUPING_PER_DIM_CONV && a.routing_iterations >= 1 &&
       a.routing_iterations <= CAPS_MAX_ROUTING_ITERATIONS &&
       a.routing_softmax_axis <= CAPS_SOFTMAX_OVER_INPUTS &&
-      a.squash_eps_mode <= CAPS_SQUASH_EPS_IN_SQRT && finite(a.squash_eps) && a.squash_eps >= 0.0f &&
-      a.squash_eps < 1.0f && a.score_kind <= CAPS_SCORE_SOFTMAX_LENGTH && finite(a.length_eps) &&
-      a.length_eps >= 0.0f && a.length_eps < 1.0f && a.input_tensor < h.tensor_count &&
+      a.squash_eps_mode <= CAPS_SQUASH_EPS_IN_SQRT && in_unit_interval(a.squash_eps) && a.score_kind <= CAPS_SCORE_SOFTMAX_LENGTH && in_unit_interval(a.length_eps) && a.input_tensor < h.tensor_count &&
       a.scores_tensor < h.tensor_count && a.poses_tensor < h.tensor_count &&
       (a.recon_tensor < h.tensor_count || a.recon_tensor == CAPS_NONE) &&
       a.decoder_first_op <= h.op_count &&
@@ -153,110 +216,118 @@ caps_status Model::validate(const uint8_t* p, size_t size, uint32_t flags) {
     uint32_t offset = a.class_names_offset;
     for (uint32_t c = 0; c < a.num_classes; ++c) {
       if ((st = check_string(offset)) != CAPS_OK) return st;
-      offset += string_length(offset) + 1;
+      offset += static_cast<uint32_t>(std::strlen(string_at(offset))) + 1;
     }
   }
   if (a.description_offset != CAPS_NONE && (st = check_string(a.description_offset)) != CAPS_OK)
     return st;
+  return CAPS_OK;
+}
 
-  // --- tensors --------------------------------------------------------------------------------
-  for (uint32_t id = 0; id < h.tensor_count; ++id) {
-    const caps_tensor_entry t = tensor(id);
-    const uint32_t esize = dtype_size(t.dtype);
-    if (esize == 0 || t.rank < 1 || t.rank > CAPS_MAX_RANK || t.kind > CAPS_TENSOR_ACTIVATION ||
-        t.layout > CAPS_LAYOUT_CAPS_JDKI || t.reserved0 != 0)
+__attribute__((noinline)) caps_status Model::validate_tensor(uint32_t id) const {
+  const caps_file_header& h = header_;
+  caps_status st = CAPS_OK;
+  const caps_tensor_entry t = tensor(id);
+  const uint32_t esize = dtype_size(t.dtype);
+  if (esize == 0 || t.rank < 1 || t.rank > CAPS_MAX_RANK || t.kind > CAPS_TENSOR_ACTIVATION ||
+      t.layout > CAPS_LAYOUT_CAPS_JDKI || t.reserved0 != 0)
+    return CAPS_ERR_BAD_TENSOR;
+  // Packed layouts: since version 1.1, for weights only (which op slot may read which layout
+  // is checked with the ops).
+  if (t.layout != CAPS_LAYOUT_ROW_MAJOR && (h.version_minor < 1 || t.kind != CAPS_TENSOR_CONST))
+    return CAPS_ERR_BAD_TENSOR;
+  for (uint32_t r : t.reserved)
+    if (r != 0) return CAPS_ERR_BAD_TENSOR;
+  for (uint32_t k = 0; k < CAPS_MAX_RANK; ++k)
+    if ((k < t.rank) != (t.dims[k] != 0)) return CAPS_ERR_BAD_TENSOR;
+  // numel() saturates instead of wrapping; the bound keeps every index inside an int.
+  const uint64_t numel = tensor_shape(id).numel();
+  if (!fits_buffer(numel, esize) || numel * esize != t.byte_length) return CAPS_ERR_BAD_TENSOR;
+  // Quantisation slot: float tensors carry none; integer tensors one of the two schemes.
+  if (t.dtype == CAPS_DTYPE_F32 || t.quant_kind == CAPS_QUANT_NONE) {
+    if (t.quant_kind != CAPS_QUANT_NONE || t.quant_axis != 0 || !is_zero(t.quant_scale) ||
+        t.quant_zero_point != 0 || t.quant_params_tensor != CAPS_NONE)
       return CAPS_ERR_BAD_TENSOR;
-    // Packed layouts: since version 1.1, for weights only (which op slot may read which layout
-    // is checked with the ops).
-    if (t.layout != CAPS_LAYOUT_ROW_MAJOR && (h.version_minor < 1 || t.kind != CAPS_TENSOR_CONST))
+  } else if (t.quant_kind == CAPS_QUANT_PER_TENSOR) {
+    if (!positive(t.quant_scale) || t.quant_axis != 0 ||
+        t.quant_params_tensor != CAPS_NONE)
       return CAPS_ERR_BAD_TENSOR;
-    for (uint32_t r : t.reserved)
-      if (r != 0) return CAPS_ERR_BAD_TENSOR;
-    for (uint32_t k = 0; k < CAPS_MAX_RANK; ++k)
-      if ((k < t.rank) != (t.dims[k] != 0)) return CAPS_ERR_BAD_TENSOR;
-    // numel() saturates instead of wrapping; the bound keeps every index inside an int.
-    const uint64_t numel = tensor_shape(id).numel();
-    if (!fits_buffer(numel, esize) || numel * esize != t.byte_length) return CAPS_ERR_BAD_TENSOR;
-    // Quantisation slot: float tensors carry none; integer tensors one of the two schemes.
-    if (t.dtype == CAPS_DTYPE_F32 || t.quant_kind == CAPS_QUANT_NONE) {
-      if (t.quant_kind != CAPS_QUANT_NONE || t.quant_axis != 0 || t.quant_scale != 0.0f ||
-          t.quant_zero_point != 0 || t.quant_params_tensor != CAPS_NONE)
-        return CAPS_ERR_BAD_TENSOR;
-    } else if (t.quant_kind == CAPS_QUANT_PER_TENSOR) {
-      if (!(finite(t.quant_scale) && t.quant_scale > 0.0f) || t.quant_axis != 0 ||
-          t.quant_params_tensor != CAPS_NONE)
-        return CAPS_ERR_BAD_TENSOR;
-    } else if (t.quant_kind == CAPS_QUANT_PER_CHANNEL) {
-      if (t.quant_axis >= t.rank || t.quant_params_tensor >= h.tensor_count ||
-          t.quant_params_tensor == id || t.quant_scale != 0.0f)
-        return CAPS_ERR_BAD_TENSOR;
-      const caps_tensor_entry q = tensor(t.quant_params_tensor);
-      if (q.dtype != CAPS_DTYPE_F32 || q.kind != CAPS_TENSOR_CONST || q.rank != 1 ||
-          q.dims[0] != t.dims[t.quant_axis])
-        return CAPS_ERR_BAD_TENSOR;
-    } else {
+  } else if (t.quant_kind == CAPS_QUANT_PER_CHANNEL) {
+    if (t.quant_axis >= t.rank || t.quant_params_tensor >= h.tensor_count ||
+        t.quant_params_tensor == id || !is_zero(t.quant_scale))
       return CAPS_ERR_BAD_TENSOR;
-    }
-    if (t.name_offset != CAPS_NONE && (st = check_string(t.name_offset)) != CAPS_OK) return st;
-    if (t.kind == CAPS_TENSOR_CONST) {
-      if (!aligned(t.offset, CAPS_ALIGN)) return CAPS_ERR_MISALIGNED;
-      if (t.offset < h.data_offset ||
-          !within(t.offset - uint64_t{h.data_offset}, t.byte_length, h.data_size))
-        return CAPS_ERR_OUT_OF_BOUNDS;
-    } else {
-      if (!aligned(t.offset, CAPS_ALIGN)) return CAPS_ERR_MISALIGNED;
-      if (!within(t.offset, t.byte_length, h.arena_size)) return CAPS_ERR_BAD_ARENA_PLAN;
-    }
+    const caps_tensor_entry q = tensor(t.quant_params_tensor);
+    if (q.dtype != CAPS_DTYPE_F32 || q.kind != CAPS_TENSOR_CONST || q.rank != 1 ||
+        q.dims[0] != t.dims[t.quant_axis])
+      return CAPS_ERR_BAD_TENSOR;
+  } else {
+    return CAPS_ERR_BAD_TENSOR;
   }
-
-  // --- ops ------------------------------------------------------------------------------------
-  for (uint32_t k = 0; k < h.op_count; ++k) {
-    const caps_op_entry op = this->op(k);
-    const OpDesc* d = op_desc(op.opcode);
-    if (d == nullptr || op.n_inputs != d->n_inputs || op.n_outputs != 1) return CAPS_ERR_BAD_OP;
-    Shape in[CAPS_MAX_OP_INPUTS];
-    for (uint32_t s = 0; s < CAPS_MAX_OP_INPUTS; ++s) {
-      if (s >= op.n_inputs) {
-        if (op.inputs[s] != CAPS_NONE) return CAPS_ERR_BAD_OP;
-        continue;
-      }
-      if (op.inputs[s] >= h.tensor_count) return CAPS_ERR_BAD_OP;
-      const caps_tensor_entry t = tensor(op.inputs[s]);
-      const bool want_const = (d->const_mask >> s) & 1u;
-      if ((t.kind == CAPS_TENSOR_CONST) != want_const) return CAPS_ERR_BAD_OP;
-      if (t.dtype != CAPS_DTYPE_F32) return CAPS_ERR_UNSUPPORTED;  // int8 ops: later version
-      // The weights of a conv may be IHWO, those of CapsDense JDKI; all else is row-major.
-      caps_layout packed = CAPS_LAYOUT_ROW_MAJOR;
-      if (s == 1 && (op.opcode == CAPS_OP_CONV2D || op.opcode == CAPS_OP_PRIMARY_CAPS))
-        packed = CAPS_LAYOUT_CONV_IHWO;
-      if (s == 1 && op.opcode == CAPS_OP_CAPS_DENSE) packed = CAPS_LAYOUT_CAPS_JDKI;
-      if (t.layout != CAPS_LAYOUT_ROW_MAJOR && t.layout != packed) return CAPS_ERR_BAD_TENSOR;
-      in[s] = tensor_shape(op.inputs[s]);
-    }
-    if (op.output >= h.tensor_count) return CAPS_ERR_BAD_OP;
-    const caps_tensor_entry out = tensor(op.output);
-    if (out.kind != CAPS_TENSOR_ACTIVATION) return CAPS_ERR_BAD_OP;
-    if (out.dtype != CAPS_DTYPE_F32) return CAPS_ERR_UNSUPPORTED;
-    OpInfo info;
-    if ((st = op_infer(op, in, a, &info)) != CAPS_OK) return st;
-    if (info.output != tensor_shape(op.output)) return CAPS_ERR_SHAPE_MISMATCH;
-    // 1.0 files record the reference kernels' scratch plan (checked, then not used); since 1.1
-    // the runtime places each kernel set's scratch itself (arena_plan.cpp) and the file has none.
-    if (h.version_minor >= 1 && (op.scratch_size != 0 || op.scratch_offset != 0))
-      return CAPS_ERR_BAD_ARENA_PLAN;
-    if (h.version_minor == 0 && info.scratch_bytes != op.scratch_size)
-      return CAPS_ERR_BAD_ARENA_PLAN;
-    if (op.scratch_size == 0) {
-      if (op.scratch_offset != 0) return CAPS_ERR_BAD_ARENA_PLAN;
-    } else {
-      if (!aligned(op.scratch_offset, CAPS_ALIGN)) return CAPS_ERR_MISALIGNED;
-      if (!within(op.scratch_offset, op.scratch_size, h.arena_size)) return CAPS_ERR_BAD_ARENA_PLAN;
-    }
+  if (t.name_offset != CAPS_NONE && (st = check_string(t.name_offset)) != CAPS_OK) return st;
+  if (t.kind == CAPS_TENSOR_CONST) {
+    if (!aligned(t.offset, CAPS_ALIGN)) return CAPS_ERR_MISALIGNED;
+    if (t.offset < h.data_offset ||
+        !within(t.offset - uint64_t{h.data_offset}, t.byte_length, h.data_size))
+      return CAPS_ERR_OUT_OF_BOUNDS;
+  } else {
+    if (!aligned(t.offset, CAPS_ALIGN)) return CAPS_ERR_MISALIGNED;
+    if (!within(t.offset, t.byte_length, h.arena_size)) return CAPS_ERR_BAD_ARENA_PLAN;
   }
+  return CAPS_OK;
+}
 
+__attribute__((noinline)) caps_status Model::validate_op(uint32_t k) const {
+  const caps_file_header& h = header_;
+  caps_status st = CAPS_OK;
+  const caps_op_entry op = this->op(k);
+  const OpDesc* d = op_desc(op.opcode);
+  if (d == nullptr || op.n_inputs != d->n_inputs || op.n_outputs != 1) return CAPS_ERR_BAD_OP;
+  Shape in[CAPS_MAX_OP_INPUTS];
+  for (uint32_t s = 0; s < CAPS_MAX_OP_INPUTS; ++s) {
+    if (s >= op.n_inputs) {
+      if (op.inputs[s] != CAPS_NONE) return CAPS_ERR_BAD_OP;
+      continue;
+    }
+    if (op.inputs[s] >= h.tensor_count) return CAPS_ERR_BAD_OP;
+    const caps_tensor_entry t = tensor(op.inputs[s]);
+    const bool want_const = (d->const_mask >> s) & 1u;
+    if ((t.kind == CAPS_TENSOR_CONST) != want_const) return CAPS_ERR_BAD_OP;
+    if (t.dtype != CAPS_DTYPE_F32) return CAPS_ERR_UNSUPPORTED;  // int8 ops: later version
+    // The weights of a conv may be IHWO, those of CapsDense JDKI; all else is row-major.
+    caps_layout packed = CAPS_LAYOUT_ROW_MAJOR;
+    if (s == 1 && (op.opcode == CAPS_OP_CONV2D || op.opcode == CAPS_OP_PRIMARY_CAPS))
+      packed = CAPS_LAYOUT_CONV_IHWO;
+    if (s == 1 && op.opcode == CAPS_OP_CAPS_DENSE) packed = CAPS_LAYOUT_CAPS_JDKI;
+    if (t.layout != CAPS_LAYOUT_ROW_MAJOR && t.layout != packed) return CAPS_ERR_BAD_TENSOR;
+    in[s] = tensor_shape(op.inputs[s]);
+  }
+  if (op.output >= h.tensor_count) return CAPS_ERR_BAD_OP;
+  const caps_tensor_entry out = tensor(op.output);
+  if (out.kind != CAPS_TENSOR_ACTIVATION) return CAPS_ERR_BAD_OP;
+  if (out.dtype != CAPS_DTYPE_F32) return CAPS_ERR_UNSUPPORTED;
+  OpInfo info;
+  if ((st = op_infer(op, in, attrs_, &info)) != CAPS_OK) return st;
+  if (info.output != tensor_shape(op.output)) return CAPS_ERR_SHAPE_MISMATCH;
+  // 1.0 files record the reference kernels' scratch plan (checked, then not used); since 1.1
+  // the runtime places each kernel set's scratch itself (arena_plan.cpp) and the file has none.
+  if (h.version_minor >= 1 && (op.scratch_size != 0 || op.scratch_offset != 0))
+    return CAPS_ERR_BAD_ARENA_PLAN;
+  if (h.version_minor == 0 && info.scratch_bytes != op.scratch_size)
+    return CAPS_ERR_BAD_ARENA_PLAN;
+  if (op.scratch_size == 0) {
+    if (op.scratch_offset != 0) return CAPS_ERR_BAD_ARENA_PLAN;
+  } else {
+    if (!aligned(op.scratch_offset, CAPS_ALIGN)) return CAPS_ERR_MISALIGNED;
+    if (!within(op.scratch_offset, op.scratch_size, h.arena_size)) return CAPS_ERR_BAD_ARENA_PLAN;
+  }
+  return CAPS_OK;
+}
+
+__attribute__((noinline)) caps_status Model::validate_graph() const {
+  const caps_file_header& h = header_;
+  const caps_model_attributes& a = attrs_;
   // --- graph ----------------------------------------------------------------------------------
   // Each activation is written by exactly one op (the input by none) before any op reads it.
-  // live[t] = [first, last] op index; graph input and outputs live for the whole run.
   auto producer_of = [&](uint32_t id, uint32_t* index) {
     uint32_t count = 0;
     for (uint32_t k = 0; k < h.op_count; ++k)
@@ -266,18 +337,13 @@ caps_status Model::validate(const uint8_t* p, size_t size, uint32_t flags) {
       }
     return count;
   };
-  auto last_reader_of = [&](uint32_t id, uint32_t* first_read) {
-    uint32_t last = 0;
-    *first_read = CAPS_NONE;
+  auto first_reader_of = [&](uint32_t id) {
     for (uint32_t k = 0; k < h.op_count; ++k) {
       const caps_op_entry op = this->op(k);
       for (uint32_t s = 0; s < op.n_inputs; ++s)
-        if (op.inputs[s] == id) {
-          if (*first_read == CAPS_NONE) *first_read = k;
-          last = k;
-        }
+        if (op.inputs[s] == id) return k;
     }
-    return last;
+    return CAPS_NONE;
   };
   const caps_tensor_entry input = tensor(a.input_tensor);
   Shape expect_input;
@@ -289,40 +355,18 @@ caps_status Model::validate(const uint8_t* p, size_t size, uint32_t flags) {
     return CAPS_ERR_BAD_GRAPH;
   if (tensor_shape(a.input_tensor) != expect_input) return CAPS_ERR_SHAPE_MISMATCH;
 
-  // Every arena buffer (activations, then op scratch) with the op interval it is live in.
-  struct Buffer {
-    uint32_t begin, end, first, last;
-  };
-  Buffer buf[CAPS_MAX_TENSORS + CAPS_MAX_OPS];
-  uint32_t n = 0;
   for (uint32_t id = 0; id < h.tensor_count; ++id) {
     const caps_tensor_entry t = tensor(id);
     if (t.kind != CAPS_TENSOR_ACTIVATION) continue;
-    uint32_t made = 0, first_read = 0;
+    uint32_t made = 0;
     const uint32_t producers = producer_of(id, &made);
-    const uint32_t last_read = last_reader_of(id, &first_read);
+    const uint32_t first_read = first_reader_of(id);
     if (id == a.input_tensor) {
       if (producers != 0) return CAPS_ERR_BAD_GRAPH;
-      made = 0;
     } else {
       if (producers != 1) return CAPS_ERR_BAD_GRAPH;
       if (first_read != CAPS_NONE && first_read <= made) return CAPS_ERR_BAD_GRAPH;
     }
-    Buffer& b = buf[n++];
-    b.begin = t.offset;
-    b.end = t.offset + t.byte_length;
-    b.first = made;
-    b.last = first_read == CAPS_NONE ? made : last_read;
-    if (id == a.input_tensor || id == a.scores_tensor || id == a.poses_tensor ||
-        id == a.recon_tensor) {
-      b.first = 0;
-      b.last = h.op_count;
-    }
-  }
-  for (uint32_t k = 0; k < h.op_count; ++k) {
-    const caps_op_entry op = this->op(k);
-    if (op.scratch_size == 0) continue;
-    buf[n++] = Buffer{op.scratch_offset, op.scratch_offset + op.scratch_size, k, k};
   }
   // Outputs: produced by the right op, in the right part, with the right shape.
   uint32_t k_scores = 0, k_poses = 0, k_recon = 0;
@@ -342,20 +386,6 @@ caps_status Model::validate(const uint8_t* p, size_t size, uint32_t flags) {
       return CAPS_ERR_BAD_GRAPH;
     if (tensor_shape(a.recon_tensor).numel() != expect_input.numel())
       return CAPS_ERR_SHAPE_MISMATCH;
-  }
-  // --- arena plan -----------------------------------------------------------------------------
-  // Buffers live at the same time (overlapping [first,last]) must not share bytes.
-  for (uint32_t x = 0; x < n; ++x)
-    for (uint32_t y = x + 1; y < n; ++y)
-      if (buf[x].first <= buf[y].last && buf[y].first <= buf[x].last &&
-          overlap(buf[x].begin, buf[x].end, buf[y].begin, buf[y].end))
-        return CAPS_ERR_BAD_ARENA_PLAN;
-  // The arena an interpreter needs with any kernel set this build runs.
-  for (uint32_t id = CAPS_KERNELS_REFERENCE; id < CAPS_KERNELS_COUNT; ++id) {
-    if (!kernels::kernel_set_runnable(id)) continue;
-    ArenaPlan plan;
-    if ((st = plan_arena(*this, *kernels::kernel_set(id), &plan)) != CAPS_OK) return st;
-    if (plan.total > arena_need_) arena_need_ = static_cast<uint32_t>(plan.total);
   }
   return CAPS_OK;
 }

@@ -16,7 +16,12 @@
 extern "C" {
 #endif
 
-typedef enum caps_status {
+/* Every type that crosses this API has a fixed width: status codes are int32_t, kernel ids and
+ * flags uint32_t. No enum type appears in a signature or a struct, because an enum's size and
+ * signedness depend on the ABI (arm-none-eabi uses short enums: 1 byte, unsigned). The codes
+ * below are plain int constants. */
+typedef int32_t caps_status;
+enum {
   CAPS_OK = 0,
   CAPS_ERR_NULL_ARGUMENT,       /* a required pointer was NULL */
   CAPS_ERR_TRUNCATED,           /* buffer shorter than the header or than header.total_size */
@@ -38,7 +43,7 @@ typedef enum caps_status {
   CAPS_ERR_BAD_ARGUMENT,        /* argument out of range (class index, input length) */
   CAPS_ERR_NOT_READY,           /* model not loaded, interpreter not set up, or not invoked */
   CAPS_STATUS_COUNT
-} caps_status;
+};
 
 /* A short static English message for each status; never NULL. */
 const char* caps_status_message(caps_status status);

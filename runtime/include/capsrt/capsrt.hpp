@@ -56,6 +56,12 @@ class Model {
 
  private:
   caps_status validate(const uint8_t* data, size_t size, uint32_t flags);
+  caps_status validate_header(const uint8_t* data, size_t size, uint32_t flags);
+  caps_status validate_attributes();
+  caps_status validate_tensor(uint32_t id) const;
+  caps_status validate_op(uint32_t k) const;
+  caps_status validate_graph() const;
+  caps_status check_string(uint32_t offset) const;
   const char* string_at(uint32_t offset) const;
 
   const uint8_t* bytes_ = nullptr;
