@@ -1,0 +1,139 @@
+// Fixed-point arithmetic of the int8 path: the building blocks every int8 kernel (reference and
+// SIMD) uses for the steps that round, so that all of them round the same way and match bit for
+// bit. docs/fixed-point.md is the specification; the formats are named Qn: an integer q stands
+// for q * 2^-n.
+//
+// Integer operations only (no float, no double: the int8 path runs on cores without an FPU).
+// Every intermediate is bounded as the comments say, so nothing here overflows for inputs in the
+// stated ranges; the runtime's validator and capsconv keep the parameters in those ranges.
+// Right shifts of negative values are arithmetic (GCC and Clang on every target; C++20 rule).
+#ifndef CAPSRT_KERNELS_FIXED_POINT_H
+#define CAPSRT_KERNELS_FIXED_POINT_H
+
+#include <cstdint>
+
+namespace capsrt {
+namespace fx {
+
+// round(x / 2^shift), ties toward +infinity; shift in [0, 62], |x| < 2^62.
+inline int64_t shift_round(int64_t x, int shift) {
+  return shift == 0 ? x : (x + (int64_t{1} << (shift - 1))) >> shift;
+}
+
+inline int32_t clamp32(int64_t x, int32_t lo, int32_t hi) {
+  return x < lo ? lo : x > hi ? hi : static_cast<int32_t>(x);
+}
+
+// The one requantisation of the int8 path: acc * (mult * 2^-shift), rounded as shift_round.
+// A real multiplier m is stored as mult in [2^30, 2^31) and shift in [1, 62] with
+// m = mult * 2^-shift (capsconv computes them). |acc| < 2^31, so the product is below 2^62.
+// The caller adds its zero point and clamps.
+inline int64_t requantize(int32_t acc, int32_t mult, int32_t shift) {
+  return shift_round(static_cast<int64_t>(acc) * mult, shift);
+}
+
+// floor(sqrt(x)), exactly, for any 64-bit x (digit by digit; no float).
+inline uint32_t isqrt64(uint64_t x) {
+  uint64_t root = 0;
+  uint64_t bit = uint64_t{1} << 62;
+  while (bit > x) bit >>= 2;
+  while (bit != 0) {
+    if (x >= root + bit) {
+      x -= root + bit;
+      root = (root >> 1) + bit;
+    } else {
+      root >>= 1;
+    }
+    bit >>= 2;
+  }
+  return static_cast<uint32_t>(root);
+}
+
+// e^x for x <= 0 given in Q16 (x >= -2^32), in Q30: at most 2^30, exactly 2^30 at x = 0.
+// e^x = 2^(x log2 e) = 2^-k * 2^-t, k integer, t in [0,1); 2^-t by a degree-6 polynomial with
+// p(0) = 1 (tools/quant/exp2_coefficients.py made the coefficients; its worst error on the Q16
+// grid is 7.1e-9), evaluated by Horner in Q30.
+inline int64_t exp_neg_q30(int64_t x_q16) {
+  constexpr int64_t kLog2eQ30 = 1549082005;  // log2(e) * 2^30, rounded
+  const int64_t z = shift_round(-x_q16 * kLog2eQ30, 30);  // -x log2(e) in Q16, >= 0, < 2^33
+  const int64_t k = z >> 16;
+  if (k >= 31) return 0;
+  const int64_t t = (z & 0xFFFF) << 14;  // Q30, in [0, 2^30)
+  constexpr int64_t a[6] = {-744261112, 257940808, -59591895, 10304881, -1387048, 123460};
+  int64_t p = a[5];
+  for (int n = 4; n >= 0; --n) p = shift_round(p * t, 30) + a[n];
+  p = (int64_t{1} << 30) + shift_round(p * t, 30);  // 2^-t in Q30, in (2^29, 2^30]
+  return shift_round(p, static_cast<int>(k));
+}
+
+// Softmax of `count` logits in Q16 (read with stride `stride`), into Q15 probabilities (0..2^15,
+// written with the same stride): c = e_j / sum e, e_j = exp_neg_q30(b_j - max b), the division
+// done once as a Q62 reciprocal. `count` <= 2^31.
+inline void softmax_q15(const int32_t* logits, int count, int stride, int32_t* out) {
+  int32_t m = logits[0];
+  for (int j = 1; j < count; ++j)
+    if (logits[j * stride] > m) m = logits[j * stride];
+  uint64_t sum = 0;  // >= 2^30 (the max term), < 2^61
+  for (int j = 0; j < count; ++j)
+    sum += static_cast<uint64_t>(exp_neg_q30(int64_t{logits[j * stride]} - m));
+  const uint64_t recip = (uint64_t{1} << 62) / sum;  // <= 2^32
+  for (int j = 0; j < count; ++j) {
+    const uint64_t e = static_cast<uint64_t>(exp_neg_q30(int64_t{logits[j * stride]} - m));
+    out[j * stride] = static_cast<int32_t>((e * recip + (uint64_t{1} << 46)) >> 47);
+  }
+}
+
+// Squash parameters in integer form (capsconv computes them from the float ones).
+struct SquashQ {
+  int32_t in_frac;   // F: the input is s * 2^-F, F in [0, 16], |s| <= 2^24
+  int32_t out_frac;  // G: the output is v * 2^-G, G in [0, 15]
+  int32_t eps_in_sqrt;  // 0: v = s |s|^2/(1+|s|^2) / (|s| + eps); 1: ... / sqrt(|s|^2 + eps)
+  uint64_t eps_q32;  // eps * 2^F * 2^32 (|s| + eps), or eps * 4^F * 2^32 (sqrt), rounded; < 2^64
+};
+
+// Squashes one vector of `dim` (<= 64) components s (Q F, |s_d| <= 2^24) into v (Q G), clamped
+// to [-out_max, out_max]. In integer units of s, with N = sum s_d^2 (< 2^54):
+//   ratio = N / (N + 4^F) = |s|^2 / (1 + |s|^2), in Q31
+//   D = sqrt(N) + eps 2^F, or sqrt(N + eps 4^F): the denominator; D_k = D * 2^k, with k chosen
+//       so that the square root's argument lies in [2^60, 2^62) (D_k in [2^30, 2^47))
+//   v_d = s_d ratio / D = (s_d 2^k) * (ratio 2^30 / D_k) / 2^(61-G)
+// Every product stays below 2^62 (|s_d| 2^k <= sqrt(N 4^k) < 2^31). A zero vector gives zero.
+template <typename Out>
+inline void squash_vector_q(const SquashQ& p, const int32_t* s, int dim, int32_t out_max, Out* v) {
+  uint64_t n = 0;
+  for (int d = 0; d < dim; ++d) n += static_cast<uint64_t>(int64_t{s[d]} * s[d]);
+  if (n == 0) {
+    for (int d = 0; d < dim; ++d) v[d] = 0;
+    return;
+  }
+  const int F = p.in_frac;
+  const uint64_t four_f = uint64_t{1} << (2 * F);
+  const uint64_t ratio = (uint64_t{1} << 31) - (uint64_t{1} << (2 * F + 31)) / (n + four_f);
+  // An upper bound of the square root's argument picks k: the largest with bound * 4^k < 2^62.
+  const uint64_t bound = p.eps_in_sqrt ? n + (p.eps_q32 >> 32) + 1 : n;
+  int bits = 0;
+  while (bits < 64 && (bound >> bits) != 0) ++bits;
+  const int k = (62 - bits) / 2;  // in [3, 30]
+  uint64_t x = n << (2 * k);
+  if (p.eps_in_sqrt)
+    x += 2 * k >= 32 ? p.eps_q32 << (2 * k - 32) : p.eps_q32 >> (32 - 2 * k);
+  uint64_t dk = isqrt64(x);
+  if (!p.eps_in_sqrt) dk += static_cast<uint64_t>(shift_round(static_cast<int64_t>(p.eps_q32), 32 - k));
+  const int64_t fac = static_cast<int64_t>((ratio << 30) / dk);  // < 2^31
+  for (int d = 0; d < dim; ++d) {
+    const int64_t t = static_cast<int64_t>(s[d]) * (int64_t{1} << k);
+    v[d] = static_cast<Out>(clamp32(shift_round(t * fac, 61 - p.out_frac), -out_max, out_max));
+  }
+}
+
+// sqrt(|v|^2 + eps) of v in Q15, in Q15; eps_q30 = eps * 2^30, rounded.
+inline int32_t length_q15(const int16_t* v, int dim, uint32_t eps_q30) {
+  uint64_t n = eps_q30;
+  for (int d = 0; d < dim; ++d) n += static_cast<uint64_t>(int32_t{v[d]} * v[d]);
+  return static_cast<int32_t>(isqrt64(n));
+}
+
+}  // namespace fx
+}  // namespace capsrt
+
+#endif
