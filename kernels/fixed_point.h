@@ -126,6 +126,14 @@ inline void squash_vector_q(const SquashQ& p, const int32_t* s, int dim, int32_t
   }
 }
 
+// round(255 / (1 + e^-x)) for a logit x in Q16: a reconstruction pixel, 0..255.
+inline int32_t sigmoid_pixel(int32_t x_q16) {
+  const int64_t one = int64_t{1} << 30;
+  const int64_t e = exp_neg_q30(x_q16 >= 0 ? -int64_t{x_q16} : int64_t{x_q16});  // e^-|x|
+  const int64_t num = x_q16 >= 0 ? one : e, den = one + e;  // sigmoid = num / den
+  return static_cast<int32_t>((num * 255 + den / 2) / den);
+}
+
 // sqrt(|v|^2 + eps) of v in Q15, in Q15; eps_q30 = eps * 2^30, rounded.
 inline int32_t length_q15(const int16_t* v, int dim, uint32_t eps_q30) {
   uint64_t n = eps_q30;

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "capsrt/format.h"
+#include "fixed_point.h"
 
 namespace capsrt {
 namespace kernels {
@@ -73,6 +74,72 @@ struct CapsDenseParams {
 struct DenseParams {
   int in_features, out_features;
   caps_activation activation;
+};
+
+// Where component k of capsule i comes from in a conv output [channels, height, width], for
+// each grouping mode (see caps_grouping): its flat index.
+inline size_t capsule_source_index(const GroupingParams& p, int i, int k) {
+  const size_t plane = static_cast<size_t>(p.height) * p.width;
+  const int groups = p.channels / p.dim;
+  switch (p.mode) {
+    case CAPS_GROUPING_NHWC_CHANNELS:  // capsule (pix*G + g), component k: channel g*D+k
+      return (static_cast<size_t>(i % groups) * p.dim + k) * plane + static_cast<size_t>(i / groups);
+    case CAPS_GROUPING_PER_DIM_CONV:  // capsule (g*plane + pix), component k: channel k*G+g
+      return (static_cast<size_t>(k) * groups + static_cast<size_t>(i) / plane) * plane +
+             static_cast<size_t>(i) % plane;
+    case CAPS_GROUPING_NCHW_VIEW:
+    default:  // capsule i is flat[D*i .. D*i+D-1]
+      return static_cast<size_t>(i) * p.dim + k;
+  }
+}
+
+// --- the int8 path (docs/fixed-point.md) ----------------------------------------------------
+
+// Int8 conv and dense weights, logical [O, K] (a conv's K runs over (c, ky, kx), kx fastest),
+// are stored in CAPS_LAYOUT_K4O: groups of 4 along K, then the output channel, then the 4:
+// element (o, k) at ((k/4)*O + o)*4 + k%4, K padded with zeros to a multiple of 4. A 32-bit
+// lane then holds 4 products' operands of one output channel (vpdpbusd, sdot, vpmaddubsw pairs).
+inline size_t k4o_index(int out_channels, int o, int k) {
+  return (static_cast<size_t>(k / 4) * out_channels + o) * 4 + static_cast<size_t>(k % 4);
+}
+inline uint64_t k4o_bytes(uint64_t out_channels, uint64_t k) { return out_channels * ((k + 3) / 4 * 4); }
+
+// Int8 convolution: in int8 [C,H,W] (padding reads pad_value, the input's zero point), weights
+// K4O, bias int32 [O], requant int32 [O,2] (multiplier, shift); the requantised sum is clamped to
+// [out_min, out_max] and stored as int8 (out_bytes 1) or int16 (2, the PrimaryCaps conv).
+struct Conv2DQParams {
+  Conv2DParams geom;  // activation and weight_layout unused
+  int32_t pad_value;
+  int32_t out_min, out_max;
+  int out_bytes;
+};
+
+// Int8 dense: in int8 [K], weights K4O [N,K], bias int32 [N], requant int32 [N,2]. Without
+// sigmoid the result is clamped to [out_min, out_max]; with it, the requantised sum is a Q16
+// logit and the output is round(255 sigmoid) - 128 (the reconstruction's pixel - 128).
+struct DenseQParams {
+  int in_features, out_features;
+  int32_t out_min, out_max;
+  bool sigmoid;
+};
+
+// PrimaryCaps after its conv: group the int16 conv output (Q in_frac) into capsules and squash
+// them into int8 Q7.
+struct PrimarySquashQParams {
+  GroupingParams group;
+  fx::SquashQ squash;  // out_frac 7
+  int count;           // capsules
+};
+
+// CapsDense: u int8 [I,DI] Q7, W int8 [J,I,DO,DI] in predict.weight_layout (ROW_MAJOR or
+// CAPS_JDKI), rq int32 [J,3] (multiplier, shift, F_u: the predictions' Q format), poses int16
+// [J,DO] Q15. low_memory: the predictions are recomputed where needed instead of stored.
+struct CapsDenseQParams {
+  CapsPredictParams predict;
+  int iterations;
+  caps_softmax_axis softmax_axis;
+  fx::SquashQ squash;  // in_frac F_s, out_frac 15
+  bool low_memory;
 };
 
 }  // namespace kernels

@@ -29,6 +29,18 @@ using SoftmaxFn = void (*)(const float* in, float* out, int count, int stride);
 using MaskFn = void (*)(const float* v, float* out, int count, int dim, int keep);
 using DenseFn = void (*)(const DenseParams& p, const float* in, const float* weights,
                          const float* bias, float* out);
+// The int8 path (docs/fixed-point.md; reference.h documents each).
+using Conv2DQFn = void (*)(const Conv2DQParams& p, const int8_t* in, const int8_t* weights,
+                           const int32_t* bias, const int32_t* requant, void* out, void* scratch);
+using PrimarySquashQFn = void (*)(const PrimarySquashQParams& p, const int16_t* conv_out,
+                                  int8_t* capsules);
+using CapsDenseQFn = void (*)(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights,
+                              const int32_t* requant, int16_t* v, void* scratch);
+using LengthQFn = void (*)(const int16_t* v, int32_t* out, int count, int dim, uint32_t eps_q30,
+                           bool softmax);
+using MaskQFn = void (*)(const int16_t* v, int8_t* out, int count, int dim, int keep);
+using DenseQFn = void (*)(const DenseQParams& p, const int8_t* in, const int8_t* weights,
+                          const int32_t* bias, const int32_t* requant, int8_t* out);
 
 struct KernelSet {
   uint32_t id;       // CAPS_KERNELS_*
@@ -49,6 +61,16 @@ struct KernelSet {
   SoftmaxFn softmax_f32;
   MaskFn mask_f32;
   DenseFn dense_f32;
+  // The int8 path: its scratch sizes (every build), then its kernels (NULL when the build has no
+  // code for the set). Int8 conv and dense weights are K4O in every set.
+  uint64_t (*conv2d_q_scratch_size)(const Conv2DQParams& p);
+  uint64_t (*caps_dense_q_scratch_size)(const CapsDenseQParams& p);
+  Conv2DQFn conv2d_q;
+  PrimarySquashQFn primary_squash_q;
+  CapsDenseQFn caps_dense_q;
+  LengthQFn length_q;
+  MaskQFn mask_q;
+  DenseQFn dense_q;
 };
 
 // The set with this CAPS_KERNELS_* id (AUTO excluded), or NULL for an unknown id. Its kernels are

@@ -36,6 +36,11 @@ void reference_conv(const Conv2DParams& p, const float* in, const float* w, cons
   ref::conv2d_f32(p, in, w, b, out);
 }
 uint64_t no_scratch(const Conv2DParams&) { return 0; }
+void reference_conv_q(const Conv2DQParams& p, const int8_t* in, const int8_t* w, const int32_t* b,
+                      const int32_t* rq, void* out, void*) {
+  ref::conv2d_q(p, in, w, b, rq, out);
+}
+uint64_t no_scratch_q(const Conv2DQParams&) { return 0; }
 
 // The conv scratch of a SIMD set, from its register tiling (the ISA header's kConvTiling).
 template <int MR, int NR>
@@ -49,6 +54,11 @@ constexpr uint32_t kRefCapsLayouts = bit(CAPS_LAYOUT_ROW_MAJOR) | bit(CAPS_LAYOU
 constexpr uint32_t kSimdConvLayouts = bit(CAPS_LAYOUT_CONV_IHWO);
 constexpr uint32_t kSimdCapsLayouts = bit(CAPS_LAYOUT_CAPS_JDKI);
 
+// The int8 kernels every set uses until it has its own (issue 13): the reference ones.
+#define CAPSRT_REFERENCE_Q(IF)                                                                  \
+  no_scratch_q, ref::caps_dense_q_scratch_size, IF(reference_conv_q), IF(ref::primary_squash_q), \
+      IF(ref::caps_dense_q), IF(ref::length_q), IF(ref::mask_q), IF(ref::dense_q)
+
 // A SIMD set: the kernels of namespace `ns` (kernels/simd/isa_kernels.inc), its conv scratch
 // function, and IF(fn), which is fn when this build compiled the ISA's folder, else NULL. Group,
 // softmax and mask are data movement or tiny: every set uses the reference ones.
@@ -57,14 +67,16 @@ constexpr uint32_t kSimdCapsLayouts = bit(CAPS_LAYOUT_CAPS_JDKI);
     id, name, kSimdConvLayouts, kSimdCapsLayouts, conv_scratch, simd::caps_dense_f32_scratch_size, \
         IF(ns::conv2d_f32), IF(ns::squash_f32), IF(ref::group_capsules_f32),                   \
         IF(ns::caps_dense_f32), IF(ns::vector_length_f32), IF(ref::softmax_f32),               \
-        IF(ref::mask_f32), IF(ns::dense_f32)                                                   \
+        IF(ref::mask_f32), IF(ns::dense_f32), CAPSRT_REFERENCE_Q(IF)                           \
   }
+#define CAPSRT_ALWAYS(fn) fn
 
 // Indexed by CAPS_KERNELS_* id - 1.
 const KernelSet kSets[] = {
     {CAPS_KERNELS_REFERENCE, "reference", kRefConvLayouts, kRefCapsLayouts, no_scratch,
      ref::caps_dense_f32_scratch_size, reference_conv, ref::squash_f32, ref::group_capsules_f32,
-     ref::caps_dense_f32, ref::vector_length_f32, ref::softmax_f32, ref::mask_f32, ref::dense_f32},
+     ref::caps_dense_f32, ref::vector_length_f32, ref::softmax_f32, ref::mask_f32, ref::dense_f32,
+     CAPSRT_REFERENCE_Q(CAPSRT_ALWAYS)},
     CAPSRT_SIMD_SET(CAPS_KERNELS_AVX2_FMA, "avx2-fma", avx2,
                     (conv_scratch<avx2::kConvTiling.mr, avx2::kConvTiling.nr>), CAPSRT_X86),
     CAPSRT_SIMD_SET(CAPS_KERNELS_AVX512, "avx512", avx512,

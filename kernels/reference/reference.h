@@ -52,6 +52,32 @@ void mask_f32(const float* v, float* out, int count, int dim, int keep);
 void dense_f32(const DenseParams& p, const float* in, const float* weights, const float* bias,
                float* out);
 
+// --- the int8 path (docs/fixed-point.md): integer arithmetic only ----------------------------
+
+// Int8 convolution (Conv2DQParams): out is int8 or int16 [O,OH,OW] by p.out_bytes.
+void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
+              const int32_t* requant, void* out);
+
+// Groups the PrimaryCaps conv output (int16) into capsules and squashes each into int8 Q7.
+void primary_squash_q(const PrimarySquashQParams& p, const int16_t* conv_out, int8_t* capsules);
+
+// CapsDense: predictions and routing (docs/fixed-point.md, "Routing") -> poses int16 [J,DO] Q15.
+// Scratch: the predictions int16 [J,I,DO] unless low_memory, then V int32 [J,DO], S int64
+// [J,DO], logits and coupling int32 [max(J,I)] each, one column of predictions int16 [J,DO].
+uint64_t caps_dense_q_scratch_size(const CapsDenseQParams& p);
+void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights,
+                  const int32_t* requant, int16_t* v, void* scratch);
+
+// Scores in Q15: the lengths sqrt(|v_j|^2 + eps), or (softmax) their softmax over the classes.
+void length_q(const int16_t* v, int32_t* out, int count, int dim, uint32_t eps_q30, bool softmax);
+
+// The decoder's input: v [count, dim] Q15 to int8 Q7, every row but `keep` zero.
+void mask_q(const int16_t* v, int8_t* out, int count, int dim, int keep);
+
+// Int8 dense layer (DenseQParams).
+void dense_q(const DenseQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
+             const int32_t* requant, int8_t* out);
+
 }  // namespace ref
 }  // namespace capsrt
 

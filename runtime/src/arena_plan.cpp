@@ -54,6 +54,9 @@ __attribute__((noinline)) OpView op_view(const Model& m, uint32_t k, caps_op_ent
     v.in_layout[s] = static_cast<caps_layout>(m.tensor(storage->inputs[s]).layout);
   }
   v.out_shape = m.tensor_shape(storage->output);
+  const caps_tensor_entry first = m.tensor(storage->inputs[0]);
+  v.quantized = first.dtype != CAPS_DTYPE_F32;
+  v.in_zero_point = first.quant_zero_point;
   return v;
 }
 

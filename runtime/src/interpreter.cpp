@@ -74,8 +74,10 @@ float* Interpreter::activation(uint32_t id) const {
   return reinterpret_cast<float*>(arena_ + model_->tensor(id).offset);
 }
 
+uint8_t* Interpreter::activation_bytes(uint32_t id) const { return arena_ + model_->tensor(id).offset; }
+
 float* Interpreter::input() {
-  if (live_model() == nullptr) return nullptr;
+  if (live_model() == nullptr || model_->quantized()) return nullptr;
   return activation(model_->attributes().input_tensor);
 }
 
@@ -83,8 +85,21 @@ caps_status Interpreter::set_input(const float* data, size_t count) {
   if (data == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   if (live_model() == nullptr) return CAPS_ERR_NOT_READY;
   if (count != model_->input_size()) return CAPS_ERR_BAD_ARGUMENT;
-  std::memcpy(input(), data, count * sizeof(float));
   invoked_ = false;
+  if (model_->quantized()) {
+    // q = round(x / scale) + zero point, saturated: the input tensor's quantisation.
+    const caps_tensor_entry t = model_->tensor(model_->attributes().input_tensor);
+    int8_t* q = reinterpret_cast<int8_t*>(activation_bytes(model_->attributes().input_tensor));
+    for (size_t n = 0; n < count; ++n) {
+      float v = data[n] / t.quant_scale;
+      v = v != v ? 0.0f : v;  // NaN
+      const float r = v < -1e6f ? -1e6f : v > 1e6f ? 1e6f : v;
+      const long w = static_cast<long>(r < 0 ? r - 0.5f : r + 0.5f) + t.quant_zero_point;
+      q[n] = static_cast<int8_t>(w < -128 ? -128 : w > 127 ? 127 : w);
+    }
+    return CAPS_OK;
+  }
+  std::memcpy(input(), data, count * sizeof(float));
   return CAPS_OK;
 }
 
@@ -92,6 +107,13 @@ caps_status Interpreter::set_input_u8(const uint8_t* pixels, size_t count) {
   if (pixels == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   if (live_model() == nullptr) return CAPS_ERR_NOT_READY;
   if (count != model_->input_size()) return CAPS_ERR_BAD_ARGUMENT;
+  if (model_->quantized()) {
+    // The int8 input is pixel - 128 (its zero point carries the normalisation's offset).
+    int8_t* q = reinterpret_cast<int8_t*>(activation_bytes(model_->attributes().input_tensor));
+    for (size_t n = 0; n < count; ++n) q[n] = static_cast<int8_t>(int32_t{pixels[n]} - 128);
+    invoked_ = false;
+    return CAPS_OK;
+  }
   const float scale = model_->attributes().input_scale;
   const float offset = model_->attributes().input_offset;
   float* x = input();
@@ -120,18 +142,29 @@ caps_status Interpreter::invoke() {
 }
 
 const float* Interpreter::scores() const {
-  if (!invoked_ || live_model() == nullptr) return nullptr;
+  if (!invoked_ || live_model() == nullptr || model_->quantized()) return nullptr;
   return activation(model_->attributes().scores_tensor);
 }
 
+const int32_t* Interpreter::scores_q15() const {
+  if (!invoked_ || live_model() == nullptr || !model_->quantized()) return nullptr;
+  return reinterpret_cast<const int32_t*>(activation_bytes(model_->attributes().scores_tensor));
+}
+
 uint32_t Interpreter::predicted_class() const {
-  const float* s = scores();
-  return s == nullptr ? 0 : first_max_index(s, model_->num_classes());
+  if (const float* s = scores()) return first_max_index(s, model_->num_classes());
+  if (const int32_t* q = scores_q15()) return first_max_index(q, model_->num_classes());
+  return 0;
 }
 
 const float* Interpreter::poses() const {
-  if (!invoked_ || live_model() == nullptr) return nullptr;
+  if (!invoked_ || live_model() == nullptr || model_->quantized()) return nullptr;
   return activation(model_->attributes().poses_tensor);
+}
+
+const int16_t* Interpreter::poses_q15() const {
+  if (!invoked_ || live_model() == nullptr || !model_->quantized()) return nullptr;
+  return reinterpret_cast<const int16_t*>(activation_bytes(model_->attributes().poses_tensor));
 }
 
 uint32_t Interpreter::pose_dim() const {
@@ -143,14 +176,25 @@ caps_status Interpreter::reconstruct(int32_t class_index, const float** image) {
   if (image == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   *image = nullptr;
   if (live_model() == nullptr || !invoked_) return CAPS_ERR_NOT_READY;
-  const caps_model_attributes& attrs = model_->attributes();
-  if (attrs.recon_tensor == CAPS_NONE) return CAPS_ERR_UNSUPPORTED;
-  if (class_index < -1 || (class_index >= 0 && static_cast<uint32_t>(class_index) >= attrs.num_classes))
-    return CAPS_ERR_BAD_ARGUMENT;
-  const caps_status s = run_ops(attrs.decoder_first_op, model_->op_count(), class_index);
-  if (s != CAPS_OK) return s;
-  *image = activation(attrs.recon_tensor);
-  return CAPS_OK;
+  if (model_->quantized()) return CAPS_ERR_UNSUPPORTED;
+  if (class_index < -1) return CAPS_ERR_BAD_ARGUMENT;
+  const caps_status s = decode_pose(class_index < 0 ? 0 : static_cast<uint32_t>(class_index),
+                                    nullptr, class_index < 0 ? SIZE_MAX : 0);
+  if (s == CAPS_OK) *image = activation(model_->attributes().recon_tensor);
+  return s;
+}
+
+caps_status Interpreter::reconstruct_q(int32_t class_index, const int8_t** image) {
+  if (image == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  *image = nullptr;
+  if (live_model() == nullptr || !invoked_) return CAPS_ERR_NOT_READY;
+  if (!model_->quantized()) return CAPS_ERR_UNSUPPORTED;
+  if (class_index < -1) return CAPS_ERR_BAD_ARGUMENT;
+  const caps_status s = decode_pose(class_index < 0 ? 0 : static_cast<uint32_t>(class_index),
+                                    nullptr, class_index < 0 ? SIZE_MAX : 0);
+  if (s == CAPS_OK)
+    *image = reinterpret_cast<const int8_t*>(activation_bytes(model_->attributes().recon_tensor));
+  return s;
 }
 
 caps_status Interpreter::reconstruct_pose(uint32_t class_index, const float* pose,
@@ -158,21 +202,41 @@ caps_status Interpreter::reconstruct_pose(uint32_t class_index, const float* pos
   if (image == nullptr || pose == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   *image = nullptr;
   if (live_model() == nullptr || !invoked_) return CAPS_ERR_NOT_READY;
+  if (model_->quantized()) return CAPS_ERR_UNSUPPORTED;
+  const caps_status s = decode_pose(class_index, pose, pose_dim() * sizeof(float));
+  if (s == CAPS_OK) *image = activation(model_->attributes().recon_tensor);
+  return s;
+}
+
+caps_status Interpreter::reconstruct_pose_q(uint32_t class_index, const int16_t* pose,
+                                            const int8_t** image) {
+  if (image == nullptr || pose == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  *image = nullptr;
+  if (live_model() == nullptr || !invoked_) return CAPS_ERR_NOT_READY;
+  if (!model_->quantized()) return CAPS_ERR_UNSUPPORTED;
+  const caps_status s = decode_pose(class_index, pose, pose_dim() * sizeof(int16_t));
+  if (s == CAPS_OK)
+    *image = reinterpret_cast<const int8_t*>(activation_bytes(model_->attributes().recon_tensor));
+  return s;
+}
+
+// The decoder. pose == NULL: on the poses as invoke left them, masked to class_index, or to the
+// predicted class when pose_bytes is SIZE_MAX. Otherwise `pose` stands in for class_index's row
+// (pose_bytes bytes, at most 64 components of 4 bytes), which is restored afterwards.
+caps_status Interpreter::decode_pose(uint32_t class_index, const void* pose, size_t pose_bytes) {
   const caps_model_attributes& attrs = model_->attributes();
   if (attrs.recon_tensor == CAPS_NONE) return CAPS_ERR_UNSUPPORTED;
-  if (class_index >= attrs.num_classes) return CAPS_ERR_BAD_ARGUMENT;
-  // Swap the pose in, decode, swap the original back (pose_dim <= 64, checked at load).
-  const uint32_t dim = pose_dim();
-  float* row = activation(attrs.poses_tensor) + class_index * dim;
-  float saved[64];
-  std::memcpy(saved, row, dim * sizeof(float));
-  std::memcpy(row, pose, dim * sizeof(float));
-  const caps_status s = run_ops(attrs.decoder_first_op, model_->op_count(),
-                                static_cast<int32_t>(class_index));
-  std::memcpy(row, saved, dim * sizeof(float));
-  if (s != CAPS_OK) return s;
-  *image = activation(attrs.recon_tensor);
-  return CAPS_OK;
+  const bool predicted = pose == nullptr && pose_bytes == SIZE_MAX;
+  if (!predicted && class_index >= attrs.num_classes) return CAPS_ERR_BAD_ARGUMENT;
+  const int32_t mask_class = predicted ? -1 : static_cast<int32_t>(class_index);
+  if (pose == nullptr) return run_ops(attrs.decoder_first_op, model_->op_count(), mask_class);
+  uint8_t* row = activation_bytes(attrs.poses_tensor) + class_index * pose_bytes;
+  uint8_t saved[64 * sizeof(float)];  // pose_dim <= 64, checked at load
+  std::memcpy(saved, row, pose_bytes);
+  std::memcpy(row, pose, pose_bytes);
+  const caps_status s = run_ops(attrs.decoder_first_op, model_->op_count(), mask_class);
+  std::memcpy(row, saved, pose_bytes);
+  return s;
 }
 
 }  // namespace capsrt

@@ -236,13 +236,21 @@ __attribute__((noinline)) caps_status Model::validate_tensor(uint32_t id) const 
   // is checked with the ops).
   if (t.layout != CAPS_LAYOUT_ROW_MAJOR && (h.version_minor < 1 || t.kind != CAPS_TENSOR_CONST))
     return CAPS_ERR_BAD_TENSOR;
+  // K4O (since 1.2): int8 weights [O,K] or [O,C,KH,KW], K padded to a multiple of 4.
+  if (t.layout == CAPS_LAYOUT_K4O &&
+      (h.version_minor < 2 || t.dtype != CAPS_DTYPE_I8 || (t.rank != 2 && t.rank != 4)))
+    return CAPS_ERR_BAD_TENSOR;
   for (uint32_t r : t.reserved)
     if (r != 0) return CAPS_ERR_BAD_TENSOR;
   for (uint32_t k = 0; k < CAPS_MAX_RANK; ++k)
     if ((k < t.rank) != (t.dims[k] != 0)) return CAPS_ERR_BAD_TENSOR;
   // numel() saturates instead of wrapping; the bound keeps every index inside an int.
   const uint64_t numel = tensor_shape(id).numel();
-  if (!fits_buffer(numel, esize) || numel * esize != t.byte_length) return CAPS_ERR_BAD_TENSOR;
+  const uint64_t bytes = t.layout == CAPS_LAYOUT_K4O && numel != UINT64_MAX
+                            ? kernels::k4o_bytes(t.dims[0], numel / t.dims[0])
+                            : mul_sat(numel, esize);
+  if (!fits_buffer(bytes, 1) || !fits_buffer(numel, esize) || bytes != t.byte_length)
+    return CAPS_ERR_BAD_TENSOR;
   // Quantisation slot: float tensors carry none; integer tensors one of the two schemes.
   if (t.dtype == CAPS_DTYPE_F32 || t.quant_kind == CAPS_QUANT_NONE) {
     if (t.quant_kind != CAPS_QUANT_NONE || t.quant_axis != 0 || !is_zero(t.quant_scale) ||
@@ -281,7 +289,12 @@ __attribute__((noinline)) caps_status Model::validate_op(uint32_t k) const {
   caps_status st = CAPS_OK;
   const caps_op_entry op = this->op(k);
   const OpDesc* d = op_desc(op.opcode);
-  if (d == nullptr || op.n_inputs != d->n_inputs || op.n_outputs != 1) return CAPS_ERR_BAD_OP;
+  if (d == nullptr || op.n_outputs != 1 || op.n_inputs < 1 || op.inputs[0] >= h.tensor_count)
+    return CAPS_ERR_BAD_OP;
+  // The int8 form (since 1.2) when the first input is not float32; its slots' dtypes are fixed.
+  const bool quantized = tensor(op.inputs[0]).dtype != CAPS_DTYPE_F32;
+  if (quantized && h.version_minor < 2) return CAPS_ERR_UNSUPPORTED;
+  if (op.n_inputs != (quantized ? d->n_inputs_q : d->n_inputs)) return CAPS_ERR_BAD_OP;
   Shape in[CAPS_MAX_OP_INPUTS];
   for (uint32_t s = 0; s < CAPS_MAX_OP_INPUTS; ++s) {
     if (s >= op.n_inputs) {
@@ -290,24 +303,28 @@ __attribute__((noinline)) caps_status Model::validate_op(uint32_t k) const {
     }
     if (op.inputs[s] >= h.tensor_count) return CAPS_ERR_BAD_OP;
     const caps_tensor_entry t = tensor(op.inputs[s]);
-    const bool want_const = (d->const_mask >> s) & 1u;
-    if ((t.kind == CAPS_TENSOR_CONST) != want_const) return CAPS_ERR_BAD_OP;
-    if (t.dtype != CAPS_DTYPE_F32) return CAPS_ERR_UNSUPPORTED;  // int8 ops: later version
-    // The weights of a conv may be IHWO, those of CapsDense JDKI; all else is row-major.
+    if ((t.kind == CAPS_TENSOR_CONST) != op_input_is_const(*d, s)) return CAPS_ERR_BAD_OP;
+    if (t.dtype != (quantized ? d->dtypes_q[s] : uint8_t{CAPS_DTYPE_F32})) return CAPS_ERR_BAD_TENSOR;
+    // Weight layouts: a float conv's may be IHWO, CapsDense's W JDKI (int8 too); int8 conv and
+    // dense weights are K4O; all else is row-major.
+    const bool conv = op.opcode == CAPS_OP_CONV2D || op.opcode == CAPS_OP_PRIMARY_CAPS;
     caps_layout packed = CAPS_LAYOUT_ROW_MAJOR;
-    if (s == 1 && (op.opcode == CAPS_OP_CONV2D || op.opcode == CAPS_OP_PRIMARY_CAPS))
-      packed = CAPS_LAYOUT_CONV_IHWO;
+    if (s == 1 && conv) packed = quantized ? CAPS_LAYOUT_K4O : CAPS_LAYOUT_CONV_IHWO;
     if (s == 1 && op.opcode == CAPS_OP_CAPS_DENSE) packed = CAPS_LAYOUT_CAPS_JDKI;
-    if (t.layout != CAPS_LAYOUT_ROW_MAJOR && t.layout != packed) return CAPS_ERR_BAD_TENSOR;
+    if (s == 1 && op.opcode == CAPS_OP_DENSE && quantized) packed = CAPS_LAYOUT_K4O;
+    const bool must_pack = packed == CAPS_LAYOUT_K4O;
+    if (t.layout != packed && (must_pack || t.layout != CAPS_LAYOUT_ROW_MAJOR))
+      return CAPS_ERR_BAD_TENSOR;
     in[s] = tensor_shape(op.inputs[s]);
   }
   if (op.output >= h.tensor_count) return CAPS_ERR_BAD_OP;
   const caps_tensor_entry out = tensor(op.output);
   if (out.kind != CAPS_TENSOR_ACTIVATION) return CAPS_ERR_BAD_OP;
-  if (out.dtype != CAPS_DTYPE_F32) return CAPS_ERR_UNSUPPORTED;
+  if (out.dtype != (quantized ? d->output_dtype_q : uint8_t{CAPS_DTYPE_F32})) return CAPS_ERR_BAD_TENSOR;
   OpInfo info;
-  if ((st = op_infer(op, in, attrs_, &info)) != CAPS_OK) return st;
+  if ((st = op_infer(op, in, attrs_, &info, quantized)) != CAPS_OK) return st;
   if (info.output != tensor_shape(op.output)) return CAPS_ERR_SHAPE_MISMATCH;
+  if (quantized && (st = validate_q_constants(op)) != CAPS_OK) return st;
   // 1.0 files record the reference kernels' scratch plan (checked, then not used); since 1.1
   // the runtime places each kernel set's scratch itself (arena_plan.cpp) and the file has none.
   if (h.version_minor >= 1 && (op.scratch_size != 0 || op.scratch_offset != 0))
@@ -319,6 +336,52 @@ __attribute__((noinline)) caps_status Model::validate_op(uint32_t k) const {
   } else {
     if (!aligned(op.scratch_offset, CAPS_ALIGN)) return CAPS_ERR_MISALIGNED;
     if (!within(op.scratch_offset, op.scratch_size, h.arena_size)) return CAPS_ERR_BAD_ARENA_PLAN;
+  }
+  return CAPS_OK;
+}
+
+// The values an int8 op's kernels rely on (docs/fixed-point.md), read from the constants once:
+// weights in [-127, 127] with K4O padding zero (a SIMD kernel feeds |x| and w with x's sign to
+// vpmaddubsw; -128 would overflow), biases within q_bias_bound (no int32 sum overflows),
+// multipliers in [2^30, 2^31) and shifts in [1, 62], predictions' formats F_u in [1, 30].
+__attribute__((noinline)) caps_status Model::validate_q_constants(const caps_op_entry& op) const {
+  const bool has_bias = op.opcode == CAPS_OP_CONV2D || op.opcode == CAPS_OP_PRIMARY_CAPS ||
+                        op.opcode == CAPS_OP_DENSE;
+  if (!has_bias && op.opcode != CAPS_OP_CAPS_DENSE) return CAPS_OK;  // Length, Mask: no constants
+  const caps_tensor_entry w = tensor(op.inputs[1]);
+  const int8_t* wd = static_cast<const int8_t*>(const_data(op.inputs[1]));
+  for (uint32_t n = 0; n < w.byte_length; ++n)
+    if (wd[n] == -128) return CAPS_ERR_BAD_TENSOR;
+  const Shape ws = tensor_shape(op.inputs[1]);
+  const uint64_t out_channels = ws.dims[0], k = ws.numel() / ws.dims[0];
+  if (w.layout == CAPS_LAYOUT_K4O && k % 4 != 0) {
+    for (uint64_t o = 0; o < out_channels; ++o)
+      for (uint64_t kk = k; kk % 4 != 0; ++kk)
+        if (wd[((kk / 4) * out_channels + o) * 4 + kk % 4] != 0) return CAPS_ERR_BAD_TENSOR;
+  }
+  const uint32_t rq_slot = has_bias ? 3 : 2, columns = has_bias ? 2 : 3;
+  const int32_t* rq = static_cast<const int32_t*>(const_data(op.inputs[rq_slot]));
+  const uint32_t rows = tensor_shape(op.inputs[rq_slot]).dims[0];
+  for (uint32_t r = 0; r < rows; ++r) {
+    int32_t mult, shift;
+    std::memcpy(&mult, rq + r * columns, sizeof mult);
+    std::memcpy(&shift, rq + r * columns + 1, sizeof shift);
+    if (mult < (1 << 30) || shift < 1 || shift > 62) return CAPS_ERR_BAD_TENSOR;
+    if (columns == 3) {
+      int32_t f_u;
+      std::memcpy(&f_u, rq + r * columns + 2, sizeof f_u);
+      if (f_u < 1 || f_u > 30) return CAPS_ERR_BAD_TENSOR;
+    }
+  }
+  if (has_bias) {
+    const int32_t* bias = static_cast<const int32_t*>(const_data(op.inputs[2]));
+    const uint64_t bound = q_bias_bound(k);
+    for (uint32_t o = 0; o < out_channels; ++o) {
+      int32_t b;
+      std::memcpy(&b, bias + o, sizeof b);
+      const uint64_t mag = b < 0 ? uint64_t{0} - static_cast<uint64_t>(int64_t{b}) : static_cast<uint64_t>(b);
+      if (mag > bound) return CAPS_ERR_BAD_TENSOR;
+    }
   }
   return CAPS_OK;
 }
@@ -351,7 +414,9 @@ __attribute__((noinline)) caps_status Model::validate_graph() const {
   expect_input.dims[0] = a.input_channels;
   expect_input.dims[1] = a.input_height;
   expect_input.dims[2] = a.input_width;
-  if (input.kind != CAPS_TENSOR_ACTIVATION || input.dtype != CAPS_DTYPE_F32)
+  // A float model's input is float32, an int8 model's (since 1.2) int8.
+  if (input.kind != CAPS_TENSOR_ACTIVATION ||
+      (input.dtype != CAPS_DTYPE_F32 && !(input.dtype == CAPS_DTYPE_I8 && h.version_minor >= 2)))
     return CAPS_ERR_BAD_GRAPH;
   if (tensor_shape(a.input_tensor) != expect_input) return CAPS_ERR_SHAPE_MISMATCH;
 
@@ -398,6 +463,10 @@ size_t Model::arena_size_for(uint32_t kernels) const {
   ArenaPlan plan;
   if (plan_arena(*this, *ks, &plan) != CAPS_OK) return 0;
   return static_cast<size_t>(plan.total);
+}
+
+bool Model::quantized() const {
+  return loaded() && tensor(attrs_.input_tensor).dtype == CAPS_DTYPE_I8;
 }
 
 uint32_t Model::input_size() const {

@@ -12,6 +12,24 @@ namespace capsrt {
 struct PreparedOp;
 using OpRunner = void (*)(const PreparedOp& op, int32_t mask_class);
 
+// Each op's kernel parameters: one member per op kind (float and int8 forms).
+union OpParams {
+  struct Conv {  // Conv2D (group and squash unused) and PrimaryCaps
+    kernels::Conv2DParams conv;
+    kernels::GroupingParams group;
+    kernels::SquashParams squash;
+  } conv;
+  kernels::CapsDenseParams caps;
+  kernels::DenseParams dense;
+  struct ConvQ {  // Conv2D (primary unused) and PrimaryCaps, int8
+    kernels::Conv2DQParams conv;
+    kernels::PrimarySquashQParams primary;
+  } conv_q;
+  kernels::CapsDenseQParams caps_q;
+  kernels::DenseQParams dense_q;
+  OpParams() : conv() {}
+};
+
 struct PreparedOp {
   OpRunner run;
   const kernels::KernelSet* ks;       // the chosen set
@@ -21,13 +39,10 @@ struct PreparedOp {
   void* out;
   void* scratch;       // the op's scratch (PrimaryCaps: its conv output)
   void* conv_scratch;  // PrimaryCaps: the conv kernel's scratch, after the conv output
-  kernels::Conv2DParams conv;
-  kernels::GroupingParams group;
-  kernels::SquashParams squash;
-  kernels::CapsDenseParams caps;
-  kernels::DenseParams dense;
+  OpParams p;
   int count, dim;  // PrimaryCaps: capsules; Length, Mask: classes and pose size
   float length_eps;
+  uint32_t length_eps_q30;  // int8 Length
   bool softmax_scores;
 };
 
@@ -36,13 +51,17 @@ struct PreparedOp {
 constexpr uint64_t kPreparedOpBytes = 256;
 static_assert(sizeof(PreparedOp) <= kPreparedOpBytes, "prepared op too large");
 
-// The view of one op that preparing and sizing need: entry, input shapes and weight layouts.
+// The view of one op that preparing and sizing need: entry, input shapes, weight layouts, and
+// whether it is the op's int8 form.
 struct OpView {
   const caps_op_entry* op;
   Shape in_shape[CAPS_MAX_OP_INPUTS];
   caps_layout in_layout[CAPS_MAX_OP_INPUTS];
   Shape out_shape;
+  bool quantized = false;      // the op's int8 form
+  int32_t in_zero_point = 0;   // int8: the first input's zero point (a conv's padding value)
 };
+inline bool op_is_quantized(const OpView& v) { return v.quantized; }
 
 // Scratch bytes op `v` needs with kernel set `ks`.
 uint64_t op_scratch_bytes(const OpView& v, const caps_model_attributes& attrs,
@@ -54,6 +73,7 @@ void op_prepare(const OpView& v, const caps_model_attributes& attrs, const kerne
 
 // The predicted class: first index of the highest of `count` scores (PyTorch's argmax rule).
 uint32_t first_max_index(const float* scores, uint32_t count);
+uint32_t first_max_index(const int32_t* scores, uint32_t count);
 
 }  // namespace capsrt
 

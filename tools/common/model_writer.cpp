@@ -1,11 +1,13 @@
 #include "model_writer.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <sstream>
 
 #include "capsrt/capsrt.hpp"
 #include "io.hpp"
+#include "kernel_params.h"
 
 namespace capsrt {
 namespace tools {
@@ -66,15 +68,53 @@ uint32_t ModelWriter::add_const(const std::string& name, const Shape& shape,
   if (data.size() != shape.numel())
     throw WriterError("tensor " + name + ": " + std::to_string(data.size()) +
                       " values for shape " + shape_str(shape));
-  tensors_.push_back(Tensor{name, shape, CAPS_TENSOR_CONST, std::move(data)});
+  tensors_.push_back(Tensor(name, shape, CAPS_TENSOR_CONST, std::move(data)));
   return static_cast<uint32_t>(tensors_.size() - 1);
 }
 
+uint32_t ModelWriter::add_const_int(const std::string& name, const Shape& shape, caps_dtype dtype,
+                                    std::vector<int32_t> values) {
+  if (values.size() != shape.numel())
+    throw WriterError("tensor " + name + ": " + std::to_string(values.size()) +
+                      " values for shape " + shape_str(shape));
+  const int64_t hi = dtype == CAPS_DTYPE_I8 ? 127 : dtype == CAPS_DTYPE_I16 ? 32767 : INT32_MAX;
+  if (dtype != CAPS_DTYPE_I8 && dtype != CAPS_DTYPE_I16 && dtype != CAPS_DTYPE_I32)
+    throw WriterError("tensor " + name + ": not an integer dtype");
+  for (int32_t v : values)
+    if (v > hi || v < -hi - 1) throw WriterError("tensor " + name + ": value out of its dtype's range");
+  Tensor t(name, shape, CAPS_TENSOR_CONST);
+  t.dtype = dtype;
+  t.ints = std::move(values);
+  tensors_.push_back(std::move(t));
+  return static_cast<uint32_t>(tensors_.size() - 1);
+}
+
+void ModelWriter::set_quant(uint32_t id, float scale, int32_t zero_point) {
+  Tensor& t = tensors_.at(id);
+  if (t.dtype == CAPS_DTYPE_F32) throw WriterError("tensor " + t.name + " is float32");
+  if (!(scale > 0.0f) || !std::isfinite(scale)) throw WriterError("tensor " + t.name + ": bad scale");
+  t.quant_kind = CAPS_QUANT_PER_TENSOR;
+  t.quant_scale = scale;
+  t.quant_zero_point = zero_point;
+}
+
+void ModelWriter::set_quant_per_channel(uint32_t id, uint32_t axis, uint32_t scales) {
+  Tensor& t = tensors_.at(id);
+  const Tensor& q = tensors_.at(scales);
+  if (t.dtype == CAPS_DTYPE_F32 || axis >= t.shape.rank || q.dtype != CAPS_DTYPE_F32 ||
+      q.kind != CAPS_TENSOR_CONST || q.shape.rank != 1 || q.shape.dims[0] != t.shape.dims[axis])
+    throw WriterError("tensor " + t.name + ": bad per-channel quantisation");
+  t.quant_kind = CAPS_QUANT_PER_CHANNEL;
+  t.quant_axis = static_cast<uint8_t>(axis);
+  t.quant_params = scales;
+}
+
 uint32_t ModelWriter::add_input(const std::string& name, uint32_t channels, uint32_t height,
-                                uint32_t width) {
+                                uint32_t width, caps_dtype dtype) {
   if (attrs_.input_tensor != CAPS_NONE) throw WriterError("the model already has an input");
   tensors_.push_back(
-      Tensor{name, make_shape({channels, height, width}), CAPS_TENSOR_ACTIVATION, {}});
+      Tensor(name, make_shape({channels, height, width}), CAPS_TENSOR_ACTIVATION));
+  tensors_.back().dtype = dtype;
   attrs_.input_tensor = static_cast<uint32_t>(tensors_.size() - 1);
   attrs_.input_channels = channels;
   attrs_.input_height = height;
@@ -87,11 +127,14 @@ uint32_t ModelWriter::add_op(caps_opcode opcode, const std::vector<uint32_t>& in
                              const std::string& output_name) {
   const OpDesc* d = op_desc(opcode);
   if (d == nullptr) throw WriterError("unknown opcode " + std::to_string(opcode));
-  if (inputs.size() != d->n_inputs)
-    throw WriterError(std::string(d->name) + " takes " + std::to_string(d->n_inputs) + " inputs");
+  if (inputs.empty() || inputs[0] >= tensors_.size()) throw WriterError("op input is not a tensor id");
+  const bool quantized = tensors_[inputs[0]].dtype != CAPS_DTYPE_F32;
+  const uint32_t arity = quantized ? d->n_inputs_q : d->n_inputs;
+  if (inputs.size() != arity)
+    throw WriterError(std::string(d->name) + " takes " + std::to_string(arity) + " inputs");
   caps_op_entry e{};
   e.opcode = static_cast<uint16_t>(opcode);
-  e.n_inputs = d->n_inputs;
+  e.n_inputs = static_cast<uint8_t>(arity);
   e.n_outputs = 1;
   Shape in[CAPS_MAX_OP_INPUTS];
   uint64_t weights = 0;
@@ -104,7 +147,7 @@ uint32_t ModelWriter::add_op(caps_opcode opcode, const std::vector<uint32_t>& in
   }
   std::copy(params.begin(), params.end(), e.params);
   OpInfo info;
-  const caps_status st = op_infer(e, in, attrs_, &info);
+  const caps_status st = op_infer(e, in, attrs_, &info, quantized);
   if (st != CAPS_OK) {
     std::string shapes;
     for (uint32_t s = 0; s < inputs.size(); ++s)
@@ -113,7 +156,8 @@ uint32_t ModelWriter::add_op(caps_opcode opcode, const std::vector<uint32_t>& in
                       caps_status_message(st) + " (inputs: " + shapes + ")");
   }
   // Version 1.1: no scratch in the file; the runtime places each kernel set's scratch.
-  tensors_.push_back(Tensor{output_name, info.output, CAPS_TENSOR_ACTIVATION, {}});
+  tensors_.push_back(Tensor(output_name, info.output, CAPS_TENSOR_ACTIVATION));
+  if (quantized) tensors_.back().dtype = static_cast<caps_dtype>(d->output_dtype_q);
   e.output = static_cast<uint32_t>(tensors_.size() - 1);
   ops_.push_back(Op{e});
   report_.push_back(
@@ -145,11 +189,20 @@ void ModelWriter::begin_decoder() {
 // Weight layouts: a conv's weights in CONV_IHWO, a CapsDense transform in CAPS_JDKI.
 void ModelWriter::choose_layouts() {
   for (Tensor& t : tensors_) t.layout = CAPS_LAYOUT_ROW_MAJOR;
+  // Int8 conv and dense weights are K4O whatever pack_weights_ says: the only layout they have.
+  for (const Op& op : ops_) {
+    const bool q = tensors_[op.entry.inputs[0]].dtype != CAPS_DTYPE_F32;
+    if (q && (op.entry.opcode == CAPS_OP_CONV2D || op.entry.opcode == CAPS_OP_PRIMARY_CAPS ||
+              op.entry.opcode == CAPS_OP_DENSE))
+      tensors_[op.entry.inputs[1]].layout = CAPS_LAYOUT_K4O;
+  }
   if (!pack_weights_) return;
   for (const Op& op : ops_) {
     caps_layout want = CAPS_LAYOUT_ROW_MAJOR;
-    if (op.entry.opcode == CAPS_OP_CONV2D || op.entry.opcode == CAPS_OP_PRIMARY_CAPS)
-      want = CAPS_LAYOUT_CONV_IHWO;
+    const bool conv = op.entry.opcode == CAPS_OP_CONV2D || op.entry.opcode == CAPS_OP_PRIMARY_CAPS;
+    const bool quantized = tensors_[op.entry.inputs[0]].dtype != CAPS_DTYPE_F32;
+    if (conv) want = quantized ? CAPS_LAYOUT_K4O : CAPS_LAYOUT_CONV_IHWO;
+    if (op.entry.opcode == CAPS_OP_DENSE && quantized) want = CAPS_LAYOUT_K4O;
     if (op.entry.opcode == CAPS_OP_CAPS_DENSE) want = CAPS_LAYOUT_CAPS_JDKI;
     if (want == CAPS_LAYOUT_ROW_MAJOR) continue;
     Tensor& w = tensors_[op.entry.inputs[1]];
@@ -159,24 +212,44 @@ void ModelWriter::choose_layouts() {
   }
 }
 
-// A const tensor's values in the order its layout stores them.
-std::vector<float> ModelWriter::stored_data(const Tensor& t) const {
-  if (t.layout == CAPS_LAYOUT_ROW_MAJOR) return t.data;
-  std::vector<float> out(t.data.size());
+uint64_t ModelWriter::byte_length(const Tensor& t) const {
+  if (t.layout == CAPS_LAYOUT_K4O)
+    return kernels::k4o_bytes(t.shape.dims[0], t.shape.numel() / t.shape.dims[0]);
+  return t.shape.numel() * dtype_size(t.dtype);
+}
+
+// A const tensor's bytes, in the order its layout stores the values.
+std::vector<uint8_t> ModelWriter::stored_bytes(const Tensor& t) const {
+  const uint64_t n = t.shape.numel();
   const uint32_t* d = t.shape.dims;
-  size_t n = 0;  // row-major index of (a, b, c, e)
-  for (uint32_t a = 0; a < d[0]; ++a)
-    for (uint32_t b = 0; b < d[1]; ++b)
-      for (uint32_t c = 0; c < d[2]; ++c)
-        for (uint32_t e = 0; e < d[3]; ++e, ++n) {
-          size_t at;
-          if (t.layout == CAPS_LAYOUT_CONV_IHWO) {  // (o, ci, ky, kx) -> ((ci*KH+ky)*KW+kx)*O+o
-            at = ((static_cast<size_t>(b) * d[2] + c) * d[3] + e) * d[0] + a;
-          } else {  // CAPS_JDKI: (j, i, dd, k) -> ((j*DO+dd)*DI+k)*I+i
-            at = ((static_cast<size_t>(a) * d[2] + c) * d[3] + e) * d[1] + b;
-          }
-          out[at] = t.data[n];
-        }
+  // Where row-major element n goes, in elements.
+  auto place = [&](uint64_t idx) -> uint64_t {
+    if (t.layout == CAPS_LAYOUT_ROW_MAJOR) return idx;
+    if (t.layout == CAPS_LAYOUT_K4O) {
+      const uint64_t k = n / d[0];
+      return kernels::k4o_index(static_cast<int>(d[0]), static_cast<int>(idx / k), static_cast<int>(idx % k));
+    }
+    const uint64_t e = idx % d[3], c = idx / d[3] % d[2], b = idx / d[3] / d[2] % d[1],
+                   a = idx / d[3] / d[2] / d[1];
+    if (t.layout == CAPS_LAYOUT_CONV_IHWO)  // (o, ci, ky, kx) -> ((ci*KH+ky)*KW+kx)*O+o
+      return ((b * d[2] + c) * d[3] + e) * d[0] + a;
+    return ((a * d[2] + c) * d[3] + e) * d[1] + b;  // CAPS_JDKI: (j,i,dd,k) -> ((j*DO+dd)*DI+k)*I+i
+  };
+  const uint32_t es = dtype_size(t.dtype);
+  std::vector<uint8_t> out(byte_length(t), 0);
+  for (uint64_t idx = 0; idx < n; ++idx) {
+    uint8_t* at = out.data() + place(idx) * es;
+    if (t.dtype == CAPS_DTYPE_F32) {
+      std::memcpy(at, &t.data[idx], 4);
+    } else if (t.dtype == CAPS_DTYPE_I8) {
+      *at = static_cast<uint8_t>(static_cast<int8_t>(t.ints[idx]));
+    } else if (t.dtype == CAPS_DTYPE_I16) {
+      const int16_t v = static_cast<int16_t>(t.ints[idx]);
+      std::memcpy(at, &v, 2);
+    } else {
+      std::memcpy(at, &t.ints[idx], 4);
+    }
+  }
   return out;
 }
 
@@ -206,7 +279,7 @@ void ModelWriter::plan_arena(uint32_t* arena_size) {
       first = 0;
       last = n_ops;
     }
-    bufs.push_back(Buf{t.shape.numel() * sizeof(float), first, last, &t.arena_offset});
+    bufs.push_back(Buf{t.shape.numel() * dtype_size(t.dtype), first, last, &t.arena_offset});
   }
   // Each op's scratch: the runtime places it at init for the kernel set it runs (docs/design.md);
   // the plan reserves the largest any set needs, so the runtime's first fit always finds room.
@@ -219,9 +292,11 @@ void ModelWriter::plan_arena(uint32_t* arena_size) {
       in[s] = tensors_[e.inputs[s]].shape;
       layouts[s] = static_cast<uint8_t>(tensors_[e.inputs[s]].layout);
     }
+    const bool quantized = tensors_[e.inputs[0]].dtype != CAPS_DTYPE_F32;
     uint64_t most = 0;
     for (uint32_t ks = CAPS_KERNELS_REFERENCE; ks < CAPS_KERNELS_COUNT; ++ks)
-      most = std::max(most, op_scratch_for(e, in, layouts, tensors_[e.output].shape, attrs_, ks));
+      most = std::max(most, op_scratch_for(e, in, layouts, tensors_[e.output].shape, attrs_, ks,
+                                           quantized));
     if (most > UINT32_MAX) throw WriterError("op scratch larger than 4 GiB");
     reserved[k] = static_cast<uint32_t>(most);
   }
@@ -298,7 +373,7 @@ std::vector<uint8_t> ModelWriter::finish() {
   for (size_t id = 0; id < tensors_.size(); ++id) {
     if (tensors_[id].kind != CAPS_TENSOR_CONST) continue;
     data_offsets[id] = static_cast<uint32_t>(pos);
-    pos = align_up(pos + tensors_[id].data.size() * sizeof(float));
+    pos = align_up(pos + byte_length(tensors_[id]));
   }
   if (pos > UINT32_MAX) throw WriterError("model larger than 4 GiB");
   h.data_size = static_cast<uint32_t>(pos - h.data_offset);
@@ -308,18 +383,22 @@ std::vector<uint8_t> ModelWriter::finish() {
   for (uint32_t id = 0; id < h.tensor_count; ++id) {
     const Tensor& t = tensors_[id];
     caps_tensor_entry e{};
-    e.dtype = CAPS_DTYPE_F32;
+    e.dtype = static_cast<uint8_t>(t.dtype);
     e.rank = static_cast<uint8_t>(t.shape.rank);
     e.kind = static_cast<uint8_t>(t.kind);
     e.layout = static_cast<uint8_t>(t.layout);
     for (uint32_t k = 0; k < CAPS_MAX_RANK; ++k) e.dims[k] = t.shape.dims[k];
-    e.byte_length = static_cast<uint32_t>(t.shape.numel() * sizeof(float));
+    e.byte_length = static_cast<uint32_t>(byte_length(t));
     e.offset = t.kind == CAPS_TENSOR_CONST ? data_offsets[id] : t.arena_offset;
     e.name_offset = name_offsets[id];
-    e.quant_params_tensor = CAPS_NONE;
+    e.quant_kind = t.quant_kind;
+    e.quant_axis = t.quant_axis;
+    e.quant_scale = t.quant_scale;
+    e.quant_zero_point = t.quant_zero_point;
+    e.quant_params_tensor = t.quant_params;
     put(out, h.tensor_table_offset + uint64_t{id} * sizeof e, e);
     if (t.kind == CAPS_TENSOR_CONST)
-      std::memcpy(out.data() + e.offset, stored_data(t).data(), e.byte_length);
+      std::memcpy(out.data() + e.offset, stored_bytes(t).data(), e.byte_length);
   }
   for (uint32_t k = 0; k < h.op_count; ++k)
     put(out, h.op_table_offset + uint64_t{k} * sizeof(caps_op_entry), ops_[k].entry);

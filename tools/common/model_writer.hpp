@@ -38,11 +38,21 @@ class ModelWriter {
 
   // A float32 weight tensor; `data` has shape.numel() elements.
   uint32_t add_const(const std::string& name, const Shape& shape, std::vector<float> data);
-  // The graph input [C,H,W] (sets the input geometry attributes).
-  uint32_t add_input(const std::string& name, uint32_t channels, uint32_t height, uint32_t width);
-  // Appends an op; its output activation tensor is created with the shape op_infer computes.
+  // An integer constant (CAPS_DTYPE_I8, I16 or I32), values in row-major order; each must fit
+  // the dtype.
+  uint32_t add_const_int(const std::string& name, const Shape& shape, caps_dtype dtype,
+                         std::vector<int32_t> values);
+  // The graph input [C,H,W] (sets the input geometry attributes); int8 for an int8 model.
+  uint32_t add_input(const std::string& name, uint32_t channels, uint32_t height, uint32_t width,
+                     caps_dtype dtype = CAPS_DTYPE_F32);
+  // Appends an op; its output activation tensor is created with the shape op_infer computes (and,
+  // for an op's int8 form, chosen by its first input's dtype, the dtype the op writes).
   uint32_t add_op(caps_opcode opcode, const std::vector<uint32_t>& inputs,
                   const std::array<uint32_t, 8>& params, const std::string& output_name);
+  // Quantisation metadata of an integer tensor (docs/fixed-point.md): real = scale x (q - zp);
+  // or one scale per index of `axis`, in the float32 const tensor `scales`.
+  void set_quant(uint32_t id, float scale, int32_t zero_point);
+  void set_quant_per_channel(uint32_t id, uint32_t axis, uint32_t scales);
 
   // Attributes other than the tensor ids and the decoder split, which the writer fills.
   caps_model_attributes& attributes() { return attrs_; }
@@ -75,19 +85,28 @@ class ModelWriter {
 
  private:
   struct Tensor {
+    Tensor(std::string n, const Shape& s, caps_tensor_kind k, std::vector<float> d = {})
+        : name(std::move(n)), shape(s), kind(k), data(std::move(d)) {}
     std::string name;
     Shape shape;
     caps_tensor_kind kind;
-    std::vector<float> data;  // const tensors, row-major
+    std::vector<float> data;  // float const tensors, row-major
+    caps_dtype dtype = CAPS_DTYPE_F32;
+    std::vector<int32_t> ints;  // integer const tensors, row-major
     uint32_t arena_offset = 0;
     caps_layout layout = CAPS_LAYOUT_ROW_MAJOR;
+    uint8_t quant_kind = CAPS_QUANT_NONE, quant_axis = 0;
+    float quant_scale = 0.0f;
+    int32_t quant_zero_point = 0;
+    uint32_t quant_params = CAPS_NONE;
   };
+  uint64_t byte_length(const Tensor& t) const;
   struct Op {
     caps_op_entry entry;
   };
   uint32_t add_string(const std::string& s);
   void choose_layouts();
-  std::vector<float> stored_data(const Tensor& t) const;
+  std::vector<uint8_t> stored_bytes(const Tensor& t) const;
   void plan_arena(uint32_t* arena_size);
 
   std::vector<Tensor> tensors_;

@@ -38,7 +38,9 @@ class Model {
   const caps_file_header& header() const { return header_; }
   const caps_model_attributes& attributes() const { return attrs_; }
   uint32_t num_classes() const { return attrs_.num_classes; }
-  uint32_t input_size() const;  // floats in the input, C*H*W
+  uint32_t input_size() const;  // values in the input, C*H*W
+  // An int8 model (docs/fixed-point.md): its outputs are read with the *_q accessors.
+  bool quantized() const;
   const char* class_name(uint32_t index) const;  // NULL if out of range
   const char* description() const;               // "" when none
 
@@ -60,6 +62,7 @@ class Model {
   caps_status validate_attributes();
   caps_status validate_tensor(uint32_t id) const;
   caps_status validate_op(uint32_t k) const;
+  caps_status validate_q_constants(const caps_op_entry& op) const;
   caps_status validate_graph() const;
   caps_status check_string(uint32_t offset) const;
   const char* string_at(uint32_t offset) const;
@@ -87,17 +90,22 @@ class Interpreter {
   size_t arena_used() const { return arena_used_; }  // bytes of the arena this set uses
   size_t arena_size() const { return arena_size_; }  // bytes the caller gave to init
 
-  // Input buffer inside the arena: input_channels*height*width floats, CHW.
+  // Input buffer inside the arena: input_channels*height*width floats, CHW (NULL for an int8
+  // model: set_input quantises, set_input_u8 stores pixel - 128).
   float* input();
   caps_status set_input(const float* data, size_t count);
   caps_status set_input_u8(const uint8_t* pixels, size_t count);
 
   caps_status invoke();  // the classifier ops
   bool invoked() const { return invoked_ && live_model() != nullptr; }
-  const float* scores() const;  // num_classes floats; NULL before invoke
-  uint32_t predicted_class() const;
-  const float* poses() const;  // num_classes x pose_dim(); NULL before invoke
+  const float* scores() const;  // num_classes floats; NULL before invoke or for an int8 model
+  uint32_t predicted_class() const;  // either kind of model
+  const float* poses() const;  // num_classes x pose_dim(); NULL before invoke or for int8
   uint32_t pose_dim() const;
+  // An int8 model's outputs: scores in Q15 (value / 32768), poses in Q15. NULL before invoke or
+  // for a float model.
+  const int32_t* scores_q15() const;
+  const int16_t* poses_q15() const;
 
   // Decoder on the poses masked to `class_index` (-1: predicted). `*image` is C*H*W floats.
   caps_status reconstruct(int32_t class_index, const float** image);
@@ -105,10 +113,17 @@ class Interpreter {
   // capsule, as in the paper's figure of perturbed capsule dimensions. Scores and poses are
   // left as invoke() made them.
   caps_status reconstruct_pose(uint32_t class_index, const float* pose, const float** image);
+  // The same for an int8 model: `*image` is C*H*W values of pixel - 128; a pose is Q15.
+  // CAPS_ERR_UNSUPPORTED for a float model (and the float functions for an int8 one).
+  caps_status reconstruct_q(int32_t class_index, const int8_t** image);
+  caps_status reconstruct_pose_q(uint32_t class_index, const int16_t* pose, const int8_t** image);
 
  private:
   caps_status run_ops(uint32_t begin, uint32_t end, int32_t mask_class);
   float* activation(uint32_t id) const;  // an activation tensor's floats in the arena
+  uint8_t* activation_bytes(uint32_t id) const;
+  // Runs the decoder with `pose` (pose_bytes bytes) in place of class_index's row of the poses.
+  caps_status decode_pose(uint32_t class_index, const void* pose, size_t pose_bytes);
   // The model if init succeeded and it has not been reloaded since; NULL otherwise.
   const Model* live_model() const;
 

@@ -1,4 +1,4 @@
-/* capsrt model file format, version 1.1 — the byte layout shared by the runtime (reader) and
+/* capsrt model file format, version 1.2 — the byte layout shared by the runtime (reader) and
  * the tools (writer). docs/model-format.md is the prose specification of every field.
  *
  * All integers and floats are little-endian. Every struct below has no implicit padding; the
@@ -17,7 +17,7 @@ extern "C" {
 #define CAPS_MAGIC_2 'P'
 #define CAPS_MAGIC_3 'S'
 #define CAPS_FORMAT_MAJOR 1u
-#define CAPS_FORMAT_MINOR 1u
+#define CAPS_FORMAT_MINOR 2u
 
 /* Alignment of every section and every tensor's data, in the file and in the arena. */
 #define CAPS_ALIGN 64u
@@ -62,7 +62,12 @@ typedef enum caps_tensor_kind {
 typedef enum caps_layout {
   CAPS_LAYOUT_ROW_MAJOR = 0,
   CAPS_LAYOUT_CONV_IHWO = 1,
-  CAPS_LAYOUT_CAPS_JDKI = 2
+  CAPS_LAYOUT_CAPS_JDKI = 2,
+  /* Since version 1.2, int8 weights of Conv2D, PrimaryCaps and Dense, logical [O,K] (a conv's K
+   * runs over (c,ky,kx), kx fastest): groups of 4 along K, then the output channel, then the 4:
+   * element (o,k) at ((k/4)*O + o)*4 + k%4, K padded with zeros to a multiple of 4, so
+   * byte_length is O * 4*ceil(K/4). docs/fixed-point.md. */
+  CAPS_LAYOUT_K4O = 3
 } caps_layout;
 
 typedef enum caps_quant_kind {
@@ -177,7 +182,16 @@ enum {
   CAPS_CONV_PAD_W = 3,
   CAPS_CONV_ACTIVATION = 4, /* CONV2D only */
   CAPS_PRIMARY_CAPS_DIM = 4, /* PRIMARY_CAPS only */
-  CAPS_DENSE_ACTIVATION = 0
+  CAPS_DENSE_ACTIVATION = 0,
+  /* The int8 forms (version 1.2, docs/fixed-point.md): */
+  CAPS_PRIMARY_CAPS_Q_FRAC = 5,   /* F: the conv output's (and squash input's) Q format, <= 16 */
+  CAPS_PRIMARY_CAPS_Q_EPS_LO = 6, /* squash eps in Q32 as fixed_point.h's SquashQ, < 2^62 */
+  CAPS_PRIMARY_CAPS_Q_EPS_HI = 7,
+  CAPS_CAPS_DENSE_Q_FRAC = 0,     /* F_s: the routing squash's input format, <= 16 */
+  CAPS_CAPS_DENSE_Q_EPS_LO = 1,
+  CAPS_CAPS_DENSE_Q_EPS_HI = 2,
+  CAPS_CAPS_DENSE_LOW_MEMORY = 3, /* 1: recompute the predictions instead of storing them */
+  CAPS_LENGTH_Q_EPS = 0           /* length eps in Q30, < 2^30 */
 };
 
 /* Model-level attributes. 96 bytes. */

@@ -24,10 +24,19 @@ struct OpDesc {
   const char* name;
   uint8_t n_inputs;
   uint8_t const_mask;  // bit k set: input k is a const (weight) tensor, else an activation
+  // The int8 form of the op (since version 1.2; docs/fixed-point.md): its inputs' dtypes in
+  // slot order (n_inputs_q of them, caps_dtype) and its output's. An op is int8 when its first
+  // input is not float32; the const mask is the float one's (the requantisation table, when
+  // there is one, is one more const slot).
+  uint8_t n_inputs_q;
+  uint8_t dtypes_q[CAPS_MAX_OP_INPUTS];
+  uint8_t output_dtype_q;
 };
 
 // NULL for an unknown opcode.
 const OpDesc* op_desc(uint32_t opcode);
+// Is input k of an op const? (the float mask, plus the int8 form's requantisation slot)
+bool op_input_is_const(const OpDesc& d, uint32_t slot);
 
 struct OpInfo {
   Shape output;
@@ -37,15 +46,21 @@ struct OpInfo {
 
 // Checks an op's params and input shapes (in slot order) and computes its output shape, scratch
 // and cost. CAPS_ERR_BAD_OP for bad params, CAPS_ERR_SHAPE_MISMATCH for inputs that do not fit.
+// `quantized`: the op's int8 form (its params and extra input are checked too).
 caps_status op_infer(const caps_op_entry& op, const Shape* inputs,
-                     const caps_model_attributes& attrs, OpInfo* info);
+                     const caps_model_attributes& attrs, OpInfo* info, bool quantized = false);
+
+// The largest |bias| an int8 conv or dense layer with K products per output may have, so that
+// bias + K x 128 x 127 fits an int32 (the validator checks every bias value against it).
+uint64_t q_bias_bound(uint64_t k);
 
 // Scratch bytes a valid op needs with kernel set `kernels` (CAPS_KERNELS_*, not AUTO; any set,
 // also one this build cannot run), given its input shapes and weight layouts (caps_layout, in
 // slot order). 0 for an unknown set. The runtime places this scratch at init; the writer uses it
 // to reserve room in the arena plan.
 uint64_t op_scratch_for(const caps_op_entry& op, const Shape* inputs, const uint8_t* layouts,
-                        const Shape& output, const caps_model_attributes& attrs, uint32_t kernels);
+                        const Shape& output, const caps_model_attributes& attrs, uint32_t kernels,
+                        bool quantized = false);
 
 // a x b, or UINT64_MAX if that overflows (saturating: a saturated size fails every bound check).
 uint64_t mul_sat(uint64_t a, uint64_t b);

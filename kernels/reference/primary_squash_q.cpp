@@ -1,0 +1,16 @@
+#include "reference.h"
+
+namespace capsrt {
+namespace ref {
+
+void primary_squash_q(const PrimarySquashQParams& p, const int16_t* conv_out, int8_t* capsules) {
+  const int dim = p.group.dim;
+  int32_t s[64];  // dim <= 64 (op_infer)
+  for (int i = 0; i < p.count; ++i) {
+    for (int k = 0; k < dim; ++k) s[k] = conv_out[capsule_source_index(p.group, i, k)];
+    fx::squash_vector_q(p.squash, s, dim, 127, capsules + static_cast<size_t>(i) * dim);
+  }
+}
+
+}  // namespace ref
+}  // namespace capsrt
