@@ -230,7 +230,7 @@ __attribute__((noinline)) caps_status Model::validate_tensor(uint32_t id) const 
   const caps_tensor_entry t = tensor(id);
   const uint32_t esize = dtype_size(t.dtype);
   if (esize == 0 || t.rank < 1 || t.rank > CAPS_MAX_RANK || t.kind > CAPS_TENSOR_ACTIVATION ||
-      t.layout > CAPS_LAYOUT_CAPS_JDKI || t.reserved0 != 0)
+      t.layout > CAPS_LAYOUT_K4O || t.reserved0 != 0)
     return CAPS_ERR_BAD_TENSOR;
   // Packed layouts: since version 1.1, for weights only (which op slot may read which layout
   // is checked with the ops).

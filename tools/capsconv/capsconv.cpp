@@ -7,7 +7,9 @@
 #include <iostream>
 #include <sstream>
 
+#include "capsnet_int8.hpp"
 #include "convert.hpp"
+#include "idx.hpp"
 #include "io.hpp"
 
 using namespace capsrt;
@@ -40,7 +42,9 @@ int run(int argc, char** argv) {
                "safetensors) into a capsrt model"};
   std::string input, output, arch_name = "canonical", layout_arg = "auto", emit_c, c_name;
   int routings = 0;
-  bool summary = false, quiet = false;
+  bool summary = false, quiet = false, low_memory = false;
+  std::string quantize = "none", calib;
+  uint32_t calib_count = 1000;
   app.add_option("checkpoint", input, "checkpoint file: a state_dict (possibly inside a wrapper dict "
                                       "with 'state_dict', 'model', ...) or safetensors")
       ->required();
@@ -63,6 +67,20 @@ int run(int argc, char** argv) {
   app.add_flag("--summary", summary,
                "print a table: layer, output shape, parameters, multiply-adds, weight bytes, "
                "scratch; totals; arena bytes");
+  app.add_option("--quantize", quantize,
+                 "numeric path of the model: none (float32) or int8 (post-training quantisation, "
+                 "docs/fixed-point.md; needs --calib)")
+      ->check(CLI::IsMember({"none", "int8"}))
+      ->capture_default_str();
+  app.add_option("--calib", calib,
+                 "IDX image file (raw or .gz) whose first images calibrate the int8 activation "
+                 "ranges: training images, not the test set");
+  app.add_option("--calib-count", calib_count, "calibration images to use")
+      ->check(CLI::Range(1u, 1000000u))
+      ->capture_default_str();
+  app.add_flag("--low-memory-routing", low_memory,
+               "int8: recompute the routing predictions instead of storing them (a much smaller "
+               "arena, some more time)");
   app.add_flag("-q,--quiet", quiet, "print nothing but errors (and the summary if asked)");
   app.footer(
       "Exit status: 0 converted; 2 unreadable or malformed checkpoint; 3 architecture or tensor "
@@ -70,6 +88,15 @@ int run(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (output.empty() && emit_c.empty() && !summary) {
     std::cerr << "capsconv: nothing to do: give -o MODEL, --emit-c FILE or --summary\n";
+    return 1;
+  }
+  if (quantize == "int8" && calib.empty()) {
+    std::cerr << "capsconv: --quantize int8 needs --calib IDX_IMAGES (training images to "
+                 "calibrate the activation ranges)\n";
+    return 1;
+  }
+  if (quantize == "none" && (!calib.empty() || low_memory)) {
+    std::cerr << "capsconv: --calib and --low-memory-routing apply to --quantize int8\n";
     return 1;
   }
 
@@ -113,6 +140,47 @@ int run(int argc, char** argv) {
     log << "ignored " << c.ignored.size() << " tensor(s) the network does not use:";
     for (const std::string& n : c.ignored) log << ' ' << n << ';';
     log << '\n';
+  }
+  if (quantize == "int8") {
+    tools::IdxImages images;
+    try {
+      images = tools::read_idx_images(calib, 0, calib_count);
+    } catch (const std::exception& e) {
+      std::cerr << "capsconv: " << e.what() << '\n';
+      return 2;
+    }
+    if (images.rows != s.input_height || images.cols != s.input_width || s.input_channels != 1) {
+      std::cerr << "capsconv: " << calib << ": " << images.rows << "x" << images.cols
+                << " images, the network takes " << s.input_channels << "x" << s.input_height << "x"
+                << s.input_width << '\n';
+      return 3;
+    }
+    const uint32_t n = static_cast<uint32_t>(images.loaded);
+    log << "calibrating on " << n << " images of " << calib << '\n';
+    tools::Calibration cal;
+    const bool bar = !quiet;
+    cal = tools::calibrate_capsnet(s, c.weights, images.pixels.data(), n, [&](uint32_t done, uint32_t all) {
+      if (bar && (done == all || done % 20 == 0)) tools::progress_bar(std::cerr, "calibrating", done, all);
+    });
+    log << "ranges: conv1 " << cal.conv1 << ", primary conv " << cal.primary << ", routing s "
+        << cal.routing << ", predictions up to "
+        << *std::max_element(cal.predictions.begin(), cal.predictions.end()) << '\n';
+    std::vector<std::string> notes;
+    try {
+      tools::Int8Options opt;
+      opt.low_memory_routing = low_memory;
+      c.model = tools::build_capsnet_int8(s, c.weights, cal, opt, &c.report, &notes);
+    } catch (const tools::WriterError& e) {
+      std::cerr << "capsconv: int8: " << e.what() << '\n';
+      return 3;
+    }
+    for (const std::string& note : notes) log << "note: " << note << '\n';
+    tools::AlignedBuffer copy(c.model.size());
+    std::copy(c.model.begin(), c.model.end(), copy.data());
+    Model m;
+    if (m.load(copy.data(), copy.size()) != CAPS_OK) return 1;  // the writer loaded it already
+    c.arena_size = m.header().arena_size;
+    log << "quantised to int8" << (low_memory ? " with low-memory routing" : "") << '\n';
   }
   try {
     if (!output.empty()) {

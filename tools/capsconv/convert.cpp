@@ -324,6 +324,7 @@ Conversion convert(const Checkpoint& ck, const Architecture& arch, Layout layout
   if (m.load(copy.data(), copy.size()) != CAPS_OK) throw ArchError("internal: the written model does not load");
   c.arena_size = m.header().arena_size;  // the largest over the kernel sets
   c.spec = s;
+  c.weights = std::move(w);
   return c;
 }
 

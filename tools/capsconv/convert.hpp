@@ -49,6 +49,7 @@ struct Conversion {
   std::vector<uint8_t> model;
   std::vector<tools::OpReport> report;
   uint32_t arena_size = 0;
+  tools::Weights weights;  // in the spec's (XifengGuo) names and layouts, row-major
 };
 
 // Checks every tensor the architecture needs against the checkpoint (missing or mis-shaped

@@ -86,10 +86,8 @@ void recon_grid(const Model& m, const Inputs& in, const std::vector<size_t>& whi
     const int cx = gap + static_cast<int>(k % 8) * cell_w, cy = gap + static_cast<int>(k / 8) * cell_h;
     canvas.paste(x.data(), W, H, cx, cy, S);
     for (int panel = 1; panel < panels; ++panel) {
-      const float* image = nullptr;
-      const caps_status st = s.it.reconstruct(panel == 1 ? -1 : in.labels[i], &image);
-      if (st != CAPS_OK) throw IoError(std::string("reconstruct: ") + caps_status_message(st));
-      canvas.paste(image, W, H, cx + panel * (W * S + 2), cy, S);
+      const std::vector<float> image = s.reconstruct(panel == 1 ? -1 : in.labels[i]);
+      canvas.paste(image.data(), W, H, cx + panel * (W * S + 2), cy, S);
     }
   }
   write_png(path, canvas.pixels, canvas.width, canvas.height, 1);
@@ -104,16 +102,14 @@ void dims_figure(const Model& m, const Inputs& in, size_t index, const std::stri
   s.classify(&in.data[index * m.input_size()]);
   *cls = s.it.predicted_class();
   const int D = static_cast<int>(s.it.pose_dim());
-  std::vector<float> pose(s.it.poses() + *cls * D, s.it.poses() + (*cls + 1) * D);
+  const std::vector<float> pose = s.pose(*cls);
   Canvas canvas(11 * (W * S + gap) + gap, D * (H * S + gap) + gap, 96);
   for (int d = 0; d < D; ++d)
     for (int step = 0; step < 11; ++step) {
       std::vector<float> p = pose;
       p[d] += -0.25f + 0.05f * static_cast<float>(step);
-      const float* image = nullptr;
-      const caps_status st = s.it.reconstruct_pose(*cls, p.data(), &image);
-      if (st != CAPS_OK) throw IoError(std::string("reconstruct: ") + caps_status_message(st));
-      canvas.paste(image, W, H, gap + step * (W * S + gap), gap + d * (H * S + gap), S);
+      const std::vector<float> image = s.reconstruct_pose(*cls, p);
+      canvas.paste(image.data(), W, H, gap + step * (W * S + gap), gap + d * (H * S + gap), S);
     }
   write_png(path, canvas.pixels, canvas.width, canvas.height, 1);
 }
@@ -268,15 +264,15 @@ int run(int argc, char** argv) {
         std::vector<uint32_t> order(a.num_classes);
         std::iota(order.begin(), order.end(), 0u);
         std::stable_sort(order.begin(), order.end(),
-                         [&](uint32_t x, uint32_t y) { return s.it.scores()[x] > s.it.scores()[y]; });
+                         [&](uint32_t x, uint32_t y) { return s.score(x) > s.score(y); });
         json item = {{"input", in.names[k]}, {"inverted", static_cast<bool>(in.inverted[k])}};
         if (in.labels[k] >= 0) item["label"] = model.class_name(static_cast<uint32_t>(in.labels[k]));
         std::string line = in.names[k] + ":";
         for (uint32_t t = 0; t < std::min<uint32_t>(top, a.num_classes); ++t) {
           const uint32_t c = order[t];
-          item["top"].push_back({{"class", model.class_name(c)}, {"index", c}, {"score", s.it.scores()[c]}});
+          item["top"].push_back({{"class", model.class_name(c)}, {"index", c}, {"score", s.score(c)}});
           char buf[96];
-          std::snprintf(buf, sizeof buf, "%s %s %.4f", t ? "," : "", model.class_name(c), s.it.scores()[c]);
+          std::snprintf(buf, sizeof buf, "%s %s %.4f", t ? "," : "", model.class_name(c), s.score(c));
           line += buf;
         }
         if (in.inverted[k]) line += "   (inverted: dark ink on a light background)";

@@ -1,6 +1,8 @@
 #include "evaluate.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <future>
 #include <thread>
@@ -21,6 +23,54 @@ void Session::classify(const uint8_t* input) {
   if (s != CAPS_OK) throw IoError(std::string("invoke: ") + caps_status_message(s));
 }
 
+float Session::score(uint32_t c) const {
+  if (model.quantized()) return static_cast<float>(it.scores_q15()[c]) / 32768.0f;
+  return it.scores()[c];
+}
+
+std::vector<float> Session::pose(uint32_t c) const {
+  const uint32_t d = it.pose_dim();
+  std::vector<float> p(d);
+  for (uint32_t k = 0; k < d; ++k)
+    p[k] = model.quantized() ? static_cast<float>(it.poses_q15()[c * d + k]) / 32768.0f : it.poses()[c * d + k];
+  return p;
+}
+
+namespace {
+std::vector<float> image_of(const Model& m, const float* f, const int8_t* q) {
+  std::vector<float> out(m.input_size());
+  for (size_t k = 0; k < out.size(); ++k)
+    out[k] = q != nullptr ? static_cast<float>(int32_t{q[k]} + 128) / 255.0f : f[k];
+  return out;
+}
+void check(caps_status s) {
+  if (s != CAPS_OK) throw IoError(std::string("reconstruct: ") + caps_status_message(s));
+}
+}  // namespace
+
+std::vector<float> Session::reconstruct(int32_t c) {
+  const float* f = nullptr;
+  const int8_t* q = nullptr;
+  check(model.quantized() ? it.reconstruct_q(c, &q) : it.reconstruct(c, &f));
+  return image_of(model, f, q);
+}
+
+std::vector<float> Session::reconstruct_pose(uint32_t c, const std::vector<float>& pose) {
+  const float* f = nullptr;
+  const int8_t* q = nullptr;
+  if (model.quantized()) {
+    std::vector<int16_t> p(pose.size());
+    for (size_t k = 0; k < p.size(); ++k) {
+      const float v = std::round(pose[k] * 32768.0f);
+      p[k] = static_cast<int16_t>(std::max(-32767.0f, std::min(32767.0f, v)));
+    }
+    check(it.reconstruct_pose_q(c, p.data(), &q));
+  } else {
+    check(it.reconstruct_pose(c, pose.data(), &f));
+  }
+  return image_of(model, f, q);
+}
+
 RunResult run_all(const Model& model, const uint8_t* inputs, size_t count, int threads,
                   const std::function<void(size_t)>& progress) {
   RunResult r;
@@ -37,7 +87,7 @@ RunResult run_all(const Model& model, const uint8_t* inputs, size_t count, int t
       const auto t1 = std::chrono::steady_clock::now();
       r.latency_ms[k] = std::chrono::duration<double, std::milli>(t1 - t0).count();
       r.predicted[k] = s.it.predicted_class();
-      r.top_score[k] = s.it.scores()[r.predicted[k]];
+      r.top_score[k] = s.score(r.predicted[k]);
       done.fetch_add(1);
     }
   };

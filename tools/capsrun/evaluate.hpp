@@ -21,6 +21,12 @@ struct Session {
   explicit Session(const Model& m);
   // set_input_u8 + invoke on one input of model.input_size() bytes; IoError on failure.
   void classify(const uint8_t* input);
+  // The outputs as floats, for either kind of model (an int8 model's Q15 scores and poses and
+  // its pixel - 128 reconstruction, dequantised: 0..1).
+  float score(uint32_t c) const;
+  std::vector<float> pose(uint32_t c) const;
+  std::vector<float> reconstruct(int32_t c);                            // -1: predicted class
+  std::vector<float> reconstruct_pose(uint32_t c, const std::vector<float>& pose);
 };
 
 struct RunResult {

@@ -1,5 +1,8 @@
 #include "io.hpp"
 
+#include <unistd.h>
+#include <iostream>
+
 #include <new>
 
 #include <cerrno>
@@ -110,6 +113,19 @@ void print_summary(std::ostream& out, const std::vector<OpReport>& report, const
   out << "arena: " << with_commas(m.header().arena_size)
       << " bytes (activations, scratch and prepared ops; the largest over the kernel sets, as the "
          "file records it)\n";
+}
+
+void progress_bar(std::ostream& out, const char* label, uint64_t done, uint64_t total) {
+  if (total == 0) return;
+  const int pct = static_cast<int>(100 * done / total);
+  if (isatty(2) && &out == &std::cerr) {
+    const int bar = pct * 30 / 100;
+    out << '\r' << "  " << label << " [" << std::string(static_cast<size_t>(bar), '=')
+        << std::string(static_cast<size_t>(30 - bar), ' ') << "] " << done << '/' << total << ' '
+        << pct << '%' << (done == total ? "\n" : "") << std::flush;
+  } else if (done == total || (done > 0 && 10 * done / total != 10 * (done - 1) / total)) {
+    out << "  " << label << ' ' << done << '/' << total << " (" << pct << "%)\n";
+  }
 }
 
 }  // namespace tools

@@ -50,6 +50,8 @@ void write_file(const std::string& path, const std::vector<uint8_t>& bytes);
 // the scratch each op needs with each kernel set, the arena per kernel set, and the arena the
 // file records (the largest), for the loaded model `m` that `report` describes.
 void print_summary(std::ostream& out, const std::vector<OpReport>& report, const Model& m);
+// A progress line on `out` (a terminal: one bar redrawn in place; else a line per 10%).
+void progress_bar(std::ostream& out, const char* label, uint64_t done, uint64_t total);
 
 }  // namespace tools
 }  // namespace capsrt
