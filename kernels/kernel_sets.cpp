@@ -36,11 +36,7 @@ void reference_conv(const Conv2DParams& p, const float* in, const float* w, cons
   ref::conv2d_f32(p, in, w, b, out);
 }
 uint64_t no_scratch(const Conv2DParams&) { return 0; }
-void reference_conv_q(const Conv2DQParams& p, const int8_t* in, const int8_t* w, const int32_t* b,
-                      const int32_t* rq, void* out, void*) {
-  ref::conv2d_q(p, in, w, b, rq, out);
-}
-uint64_t no_scratch_q(const Conv2DQParams&) { return 0; }
+
 
 // The conv scratch of a SIMD set, from its register tiling (the ISA header's kConvTiling).
 template <int MR, int NR>
@@ -56,7 +52,7 @@ constexpr uint32_t kSimdCapsLayouts = bit(CAPS_LAYOUT_CAPS_JDKI);
 
 // The int8 kernels every set uses until it has its own (issue 13): the reference ones.
 #define CAPSRT_REFERENCE_Q(IF)                                                                  \
-  no_scratch_q, ref::caps_dense_q_scratch_size, IF(reference_conv_q), IF(ref::primary_squash_q), \
+  ref::conv2d_q_scratch_size, ref::caps_dense_q_scratch_size, IF(ref::conv2d_q), IF(ref::primary_squash_q), \
       IF(ref::caps_dense_q), IF(ref::length_q), IF(ref::mask_q), IF(ref::dense_q)
 
 // A SIMD set: the kernels of namespace `ns` (kernels/simd/isa_kernels.inc), its conv scratch

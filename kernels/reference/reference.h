@@ -54,9 +54,11 @@ void dense_f32(const DenseParams& p, const float* in, const float* weights, cons
 
 // --- the int8 path (docs/fixed-point.md): integer arithmetic only ----------------------------
 
-// Int8 convolution (Conv2DQParams): out is int8 or int16 [O,OH,OW] by p.out_bytes.
+// Int8 convolution (Conv2DQParams): out is int8 or int16 [O,OH,OW] by p.out_bytes. Scratch:
+// one int32 output plane (conv2d_q_scratch_size).
+uint64_t conv2d_q_scratch_size(const Conv2DQParams& p);
 void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
-              const int32_t* requant, void* out);
+              const int32_t* requant, void* out, void* scratch);
 
 // Groups the PrimaryCaps conv output (int16) into capsules and squashes each into int8 Q7.
 void primary_squash_q(const PrimarySquashQParams& p, const int16_t* conv_out, int8_t* capsules);

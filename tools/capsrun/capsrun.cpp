@@ -120,7 +120,8 @@ namespace {
 int run(int argc, char** argv) {
   CLI::App app{"capsrun: run a capsrt model on images or an IDX dataset; evaluate; draw reconstructions"};
   std::string kernels_arg;
-  std::string model_path, idx_images, idx_labels, invert_arg = "auto", grid_path, dims_path, errors_path;
+  std::string model_path, idx_images, idx_labels, invert_arg = "auto", grid_path, dims_path, errors_path,
+      compare_path;
   std::vector<std::string> files;
   size_t limit = 0, offset = 0, grid_n = 32, dims_index = 0;
   unsigned top = 3;
@@ -149,6 +150,9 @@ int run(int argc, char** argv) {
                  "write a PNG varying each pose dimension of the winning capsule over [-0.25, 0.25] in 11 steps");
   app.add_option("--dims-index", dims_index, "which input (0-based, after --offset) the dimension figure shows")
       ->capture_default_str();
+  app.add_option("--compare", compare_path,
+                 "with --eval: also run this model (e.g. the float model an int8 one came from) on the "
+                 "same inputs and print both accuracies, both speeds and their top-1 agreement side by side");
   app.add_flag("-q,--quiet", quiet, "no progress bar");
   app.add_option("--kernels", kernels_arg,
                  "kernel set: " + available_kernels() + " (default: $CAPSRT_KERNELS, else auto)");
@@ -230,6 +234,31 @@ int run(int argc, char** argv) {
   if (!errors_path.empty() && !eval) {
     std::cerr << "capsrun: --errors-grid needs --eval\n";
     return 1;
+  }
+  if (!compare_path.empty() && !eval) {
+    std::cerr << "capsrun: --compare needs --eval\n";
+    return 1;
+  }
+  AlignedBuffer other_file;
+  Model other;
+  if (!compare_path.empty()) {
+    try {
+      other_file = read_file(compare_path, UINT32_MAX);
+    } catch (const std::exception& e) {
+      std::cerr << "capsrun: " << e.what() << '\n';
+      return 2;
+    }
+    st = other.load(other_file.data(), other_file.size());
+    if (st != CAPS_OK) {
+      std::cerr << "capsrun: " << compare_path << ": " << status_message(st) << '\n';
+      return 2;
+    }
+    const caps_model_attributes& b = other.attributes();
+    if (b.input_channels != a.input_channels || b.input_height != a.input_height ||
+        b.input_width != a.input_width || b.num_classes != a.num_classes) {
+      std::cerr << "capsrun: " << compare_path << " does not take the same inputs or give the same classes\n";
+      return 1;
+    }
   }
   if (eval && std::count(in.labels.begin(), in.labels.end(), -1) > 0) {
     std::cerr << "capsrun: --eval needs labels for every input (--idx-labels)\n";
@@ -348,6 +377,35 @@ int run(int argc, char** argv) {
       std::printf("\nlatency per image (set_input + invoke): median %.2f ms, 90th percentile %.2f ms; "
                   "%.1f images/s on %d thread%s\n",
                   median, p90, in.count() / r.wall_seconds, threads, threads > 1 ? "s" : "");
+    if (!compare_path.empty()) {
+      Progress progress2(in.count(), quiet || as_json);
+      if (!as_json) std::printf("\nrunning %s on the same %zu images\n", compare_path.c_str(), in.count());
+      std::fflush(stdout);
+      const RunResult r2 = run_all(other, in.data.data(), in.count(), threads, std::ref(progress2));
+      size_t correct2 = 0, agree = 0;
+      for (size_t k = 0; k < in.count(); ++k) {
+        correct2 += static_cast<int>(r2.predicted[k]) == in.labels[k];
+        agree += r2.predicted[k] == r.predicted[k];
+      }
+      const size_t correct1 = out["correct"].get<size_t>();
+      const double median2 = percentile(r2.latency_ms, 0.5);
+      out["compare"] = {{"model", compare_path}, {"correct", correct2},
+                        {"accuracy", double(correct2) / in.count()}, {"agreement", double(agree) / in.count()},
+                        {"differ", in.count() - agree}, {"latency_ms", {{"median", median2}}},
+                        {"predicted", r2.predicted}};
+      if (!as_json) {
+        auto kind = [](const Model& m) { return m.quantized() ? "int8" : "float32"; };
+        std::printf("\n%-28s %18s %18s\n", "", kind(model), kind(other));
+        std::printf("%-28s %18s %18s\n", "model", model_path.substr(model_path.find_last_of('/') + 1).c_str(),
+                    compare_path.substr(compare_path.find_last_of('/') + 1).c_str());
+        std::printf("%-28s %17.2f%% %17.2f%%\n", "accuracy", 100.0 * correct1 / in.count(),
+                    100.0 * correct2 / in.count());
+        std::printf("%-28s %15.3f ms %15.3f ms\n", "latency per image (median)", median, median2);
+        std::printf("%-28s %17.1fx\n", "speed-up of the first", median2 / median);
+        std::printf("top-1 agreement: %.2f%% (%zu of %zu images get a different class)\n",
+                    100.0 * agree / in.count(), in.count() - agree, in.count());
+      }
+    }
 
     if (!grid_path.empty() || !dims_path.empty() || !errors_path.empty()) {
       if (a.recon_tensor == CAPS_NONE) throw IoError("the model has no decoder: no reconstructions to draw");
