@@ -112,6 +112,9 @@ struct Conv2DQParams {
   int32_t pad_value;
   int32_t out_min, out_max;
   int out_bytes;
+  // Every input value is >= 0 (the input is a ReLU's output, so the runtime knows): a SIMD
+  // kernel may then feed it to vpmaddubsw / vpdpbusd as unsigned without a correction.
+  bool input_nonneg = false;
 };
 
 // Int8 dense: in int8 [K], weights K4O [N,K], bias int32 [N], requant int32 [N,2]. Without

@@ -44,7 +44,7 @@ using DenseQFn = void (*)(const DenseQParams& p, const int8_t* in, const int8_t*
 
 struct KernelSet {
   uint32_t id;       // CAPS_KERNELS_*
-  const char* name;  // "reference", "avx2-fma", "avx512", "neon64", "neon-armv7"
+  const char* name;  // "reference", "avx2-fma", "avx512", "neon64", "neon-armv7", "avx512-vnni"
   // Weight layouts (bit 1 << caps_layout) this set's conv and CapsDense kernels read. An op whose
   // weights are in another layout (files written before version 1.1) runs the reference kernel.
   uint32_t conv_layouts;

@@ -10,6 +10,7 @@
 #include "simd/blocking.h"
 #include "x86_avx2/avx2.h"
 #include "x86_avx512/avx512.h"
+#include "x86_avx512_vnni/avx512_vnni.h"
 
 #if CAPSRT_HAVE_X86_KERNELS
 #define CAPSRT_X86(fn) fn
@@ -50,20 +51,21 @@ constexpr uint32_t kRefCapsLayouts = bit(CAPS_LAYOUT_ROW_MAJOR) | bit(CAPS_LAYOU
 constexpr uint32_t kSimdConvLayouts = bit(CAPS_LAYOUT_CONV_IHWO);
 constexpr uint32_t kSimdCapsLayouts = bit(CAPS_LAYOUT_CAPS_JDKI);
 
-// The int8 kernels every set uses until it has its own (issue 13): the reference ones.
-#define CAPSRT_REFERENCE_Q(IF)                                                                  \
-  ref::conv2d_q_scratch_size, ref::caps_dense_q_scratch_size, IF(ref::conv2d_q), IF(ref::primary_squash_q), \
+// The int8 kernels of a set: its convolution (`conv_q`, with its scratch function), the
+// reference ones for the rest (issue 13: their SIMD versions are still to come).
+#define CAPSRT_Q_KERNELS(conv_q_scratch, conv_q, IF)                                            \
+  conv_q_scratch, ref::caps_dense_q_scratch_size, IF(conv_q), IF(ref::primary_squash_q),        \
       IF(ref::caps_dense_q), IF(ref::length_q), IF(ref::mask_q), IF(ref::dense_q)
 
 // A SIMD set: the kernels of namespace `ns` (kernels/simd/isa_kernels.inc), its conv scratch
 // function, and IF(fn), which is fn when this build compiled the ISA's folder, else NULL. Group,
 // softmax and mask are data movement or tiny: every set uses the reference ones.
-#define CAPSRT_SIMD_SET(id, name, ns, conv_scratch, IF)                                          \
+#define CAPSRT_SIMD_SET(id, name, ns, conv_scratch, IF, conv_q_scratch, conv_q)                  \
   {                                                                                            \
     id, name, kSimdConvLayouts, kSimdCapsLayouts, conv_scratch, simd::caps_dense_f32_scratch_size, \
         IF(ns::conv2d_f32), IF(ns::squash_f32), IF(ref::group_capsules_f32),                   \
         IF(ns::caps_dense_f32), IF(ns::vector_length_f32), IF(ref::softmax_f32),               \
-        IF(ref::mask_f32), IF(ns::dense_f32), CAPSRT_REFERENCE_Q(IF)                           \
+        IF(ref::mask_f32), IF(ns::dense_f32), CAPSRT_Q_KERNELS(conv_q_scratch, conv_q, IF)     \
   }
 #define CAPSRT_ALWAYS(fn) fn
 
@@ -72,15 +74,22 @@ const KernelSet kSets[] = {
     {CAPS_KERNELS_REFERENCE, "reference", kRefConvLayouts, kRefCapsLayouts, no_scratch,
      ref::caps_dense_f32_scratch_size, reference_conv, ref::squash_f32, ref::group_capsules_f32,
      ref::caps_dense_f32, ref::vector_length_f32, ref::softmax_f32, ref::mask_f32, ref::dense_f32,
-     CAPSRT_REFERENCE_Q(CAPSRT_ALWAYS)},
+     CAPSRT_Q_KERNELS(ref::conv2d_q_scratch_size, ref::conv2d_q, CAPSRT_ALWAYS)},
     CAPSRT_SIMD_SET(CAPS_KERNELS_AVX2_FMA, "avx2-fma", avx2,
-                    (conv_scratch<avx2::kConvTiling.mr, avx2::kConvTiling.nr>), CAPSRT_X86),
+                    (conv_scratch<avx2::kConvTiling.mr, avx2::kConvTiling.nr>), CAPSRT_X86,
+                    avx2::conv2d_q_scratch_size, avx2::conv2d_q),
     CAPSRT_SIMD_SET(CAPS_KERNELS_AVX512, "avx512", avx512,
-                    (conv_scratch<avx512::kConvTiling.mr, avx512::kConvTiling.nr>), CAPSRT_X86),
+                    (conv_scratch<avx512::kConvTiling.mr, avx512::kConvTiling.nr>), CAPSRT_X86,
+                    avx2::conv2d_q_scratch_size, avx2::conv2d_q),
     CAPSRT_SIMD_SET(CAPS_KERNELS_NEON64, "neon64", neon,
-                    (conv_scratch<neon::kConvTilingNeon64.mr, neon::kConvTilingNeon64.nr>), CAPSRT_NEON64),
+                    (conv_scratch<neon::kConvTilingNeon64.mr, neon::kConvTilingNeon64.nr>), CAPSRT_NEON64,
+                    ref::conv2d_q_scratch_size, ref::conv2d_q),
     CAPSRT_SIMD_SET(CAPS_KERNELS_NEON_ARMV7, "neon-armv7", neon,
-                    (conv_scratch<neon::kConvTilingArmv7.mr, neon::kConvTilingArmv7.nr>), CAPSRT_NEON_ARMV7),
+                    (conv_scratch<neon::kConvTilingArmv7.mr, neon::kConvTilingArmv7.nr>), CAPSRT_NEON_ARMV7,
+                    ref::conv2d_q_scratch_size, ref::conv2d_q),
+    CAPSRT_SIMD_SET(CAPS_KERNELS_AVX512_VNNI, "avx512-vnni", avx512,
+                    (conv_scratch<avx512::kConvTiling.mr, avx512::kConvTiling.nr>), CAPSRT_X86,
+                    avx512_vnni::conv2d_q_scratch_size, avx512_vnni::conv2d_q),
 };
 static_assert(sizeof(kSets) / sizeof(kSets[0]) == CAPS_KERNELS_COUNT - 1, "one entry per id");
 
@@ -94,6 +103,10 @@ bool cpu_supports(uint32_t id) {
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case CAPS_KERNELS_AVX512:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("fma");
+    case CAPS_KERNELS_AVX512_VNNI:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni") &&
              __builtin_cpu_supports("fma");
 #endif
 #if CAPSRT_HAVE_NEON64_KERNELS
@@ -111,8 +124,8 @@ bool cpu_supports(uint32_t id) {
 std::atomic<uint32_t> g_default{0};
 
 uint32_t detect_best() {
-  const uint32_t order[] = {CAPS_KERNELS_AVX512, CAPS_KERNELS_AVX2_FMA, CAPS_KERNELS_NEON64,
-                            CAPS_KERNELS_NEON_ARMV7};
+  const uint32_t order[] = {CAPS_KERNELS_AVX512_VNNI, CAPS_KERNELS_AVX512, CAPS_KERNELS_AVX2_FMA,
+                            CAPS_KERNELS_NEON64, CAPS_KERNELS_NEON_ARMV7};
   for (uint32_t id : order)
     if (kernel_set_runnable(id)) return id;
   return CAPS_KERNELS_REFERENCE;

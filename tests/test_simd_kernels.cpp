@@ -63,7 +63,8 @@ struct Scratch {
 TEST_CASE("the dispatch picks the best set this build and CPU run") {
   CHECK(kernel_set_runnable(CAPS_KERNELS_REFERENCE));
   // The best available, unless CAPSRT_KERNELS chose another for this run.
-  const uint32_t best = kernel_set_runnable(CAPS_KERNELS_AVX512)     ? CAPS_KERNELS_AVX512
+  const uint32_t best = kernel_set_runnable(CAPS_KERNELS_AVX512_VNNI) ? CAPS_KERNELS_AVX512_VNNI
+                        : kernel_set_runnable(CAPS_KERNELS_AVX512)     ? CAPS_KERNELS_AVX512
                         : kernel_set_runnable(CAPS_KERNELS_AVX2_FMA) ? CAPS_KERNELS_AVX2_FMA
                         : kernel_set_runnable(CAPS_KERNELS_NEON64)   ? CAPS_KERNELS_NEON64
                         : kernel_set_runnable(CAPS_KERNELS_NEON_ARMV7) ? CAPS_KERNELS_NEON_ARMV7
@@ -82,6 +83,10 @@ TEST_CASE("the dispatch picks the best set this build and CPU run") {
         (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")));
   CHECK(kernel_set_runnable(CAPS_KERNELS_AVX512) ==
         (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("fma")));
+  CHECK(kernel_set_runnable(CAPS_KERNELS_AVX512_VNNI) ==
+        (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni") &&
          __builtin_cpu_supports("fma")));
   CHECK_FALSE(kernel_set_runnable(CAPS_KERNELS_NEON64));
 #elif defined(__aarch64__)

@@ -6,6 +6,7 @@
 
 #include "kernel_params.h"
 #include "simd/blocking.h"
+#include "simd/conv2d_q_pack.h"
 
 namespace capsrt {
 namespace avx2 {
@@ -18,6 +19,15 @@ using namespace capsrt::kernels;
 constexpr simd::ConvTiling kConvTiling{6, 16};
 
 #include "simd/isa_kernels.inc"  // NOLINT(build/include): declarations in this namespace
+
+// The int8 convolution (conv2d_q.cpp), also used by the avx512 set: 2 vectors of 8 channels x
+// 4 pixels. Its scratch (one packed panel) is known in every build, as every set's.
+constexpr int kConvQVectors = 2, kConvQPixels = 4;
+inline uint64_t conv2d_q_scratch_size(const Conv2DQParams& p) {
+  return (static_cast<uint64_t>(simd::conv_q_groups(p.geom)) * 4 * kConvQPixels + 63) / 64 * 64;
+}
+void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
+              const int32_t* requant, void* out, void* scratch);
 
 }  // namespace avx2
 }  // namespace capsrt

@@ -77,15 +77,19 @@ caps_status caps_interpreter_init(caps_interpreter* it, const caps_model* model,
 #define CAPS_KERNELS_AVX512 3u     /* x86 with AVX-512F */
 #define CAPS_KERNELS_NEON64 4u     /* aarch64 */
 #define CAPS_KERNELS_NEON_ARMV7 5u /* armv7 built with NEON */
-#define CAPS_KERNELS_COUNT 6u
+#define CAPS_KERNELS_AVX512_VNNI 6u /* x86 with AVX-512 F/BW/DQ and VNNI: the avx512 set's float
+                                       kernels, vpdpbusd int8 kernels */
+#define CAPS_KERNELS_COUNT 7u
 
-/* "auto", "reference", "avx2-fma", "avx512", "neon64", "neon-armv7"; NULL for an unknown id. */
+/* "auto", "reference", "avx2-fma", "avx512", "neon64", "neon-armv7", "avx512-vnni"; NULL for an
+ * unknown id. */
 const char* caps_kernels_name(uint32_t kernels);
 /* The id of a name above, or CAPS_KERNELS_COUNT if there is none. */
 uint32_t caps_kernels_from_name(const char* name);
 /* 1 if this build has the set's code and this CPU runs it (x86: detected once), else 0. */
 int caps_kernels_available(uint32_t kernels);
-/* The set CAPS_KERNELS_AUTO uses: the best available one (AVX-512, AVX2+FMA, NEON, reference),
+/* The set CAPS_KERNELS_AUTO uses: the best available one (AVX-512 VNNI, AVX-512, AVX2+FMA, NEON,
+ * reference),
  * unless caps_kernels_set_default chose another. */
 uint32_t caps_kernels_default(void);
 /* Makes an available set the one AUTO uses from now on in this process (CAPS_KERNELS_AUTO goes

@@ -1,0 +1,275 @@
+// The int8 path's kernels (docs/fixed-point.md):
+//  - every kernel set's int8 convolution against the reference, bit for bit, on random shapes
+//    with tails (channels, pixels and K not multiples of any vector or tile), padding, strides,
+//    signed and non-negative inputs, int8 and int16 outputs;
+//  - the reference convolution against the real-number convolution of the same integers
+//    (double precision): the requantised output is within one unit of round(acc x m);
+//  - the reference CapsDense: the low-memory routing gives the same bits as the stored one;
+//    its poses follow a float routing of the same (dequantised) predictions closely.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernel_set.h"
+#include "reference.h"
+
+using namespace capsrt;
+using namespace capsrt::kernels;
+
+namespace {
+
+int pick(std::mt19937& rng, std::initializer_list<int> values) {
+  std::uniform_int_distribution<size_t> d(0, values.size() - 1);
+  return *(values.begin() + d(rng));
+}
+
+struct Scratch {  // 64-byte aligned, filled with garbage
+  std::vector<uint32_t> words;
+  void* get(uint64_t n) {
+    words.assign(static_cast<size_t>(n / 4 + 17), 0xA5A5A5A5u);
+    uint8_t* p = reinterpret_cast<uint8_t*>(words.data());
+    return p + (64 - reinterpret_cast<uintptr_t>(p) % 64) % 64;
+  }
+};
+
+// A random int8 conv: weights K4O in [-127, 127] (K padding zero), bias within the bound,
+// multipliers for outputs of a sensible size.
+struct QConv {
+  Conv2DQParams p{};
+  std::vector<int8_t> in, w;
+  std::vector<int32_t> bias, rq;
+};
+
+QConv random_conv(std::mt19937& rng, int trial) {
+  QConv c;
+  Conv2DParams& g = c.p.geom;
+  g.in_channels = pick(rng, {1, 2, 3, 5, 16, 33});
+  g.kernel_h = pick(rng, {1, 2, 3, 5, 9});
+  g.kernel_w = trial % 3 == 0 ? g.kernel_h : pick(rng, {1, 3, 4, 7});
+  g.stride_h = pick(rng, {1, 2, 3});
+  g.stride_w = pick(rng, {1, 2});
+  g.pad_h = trial % 4 == 0 ? std::min(pick(rng, {1, 2}), g.kernel_h - 1) : 0;
+  g.pad_w = trial % 4 == 0 ? std::min(pick(rng, {1, 2}), g.kernel_w - 1) : 0;
+  g.in_height = g.kernel_h + pick(rng, {0, 1, 5, 11});
+  g.in_width = g.kernel_w + pick(rng, {0, 2, 7, 13});
+  g.out_channels = pick(rng, {1, 3, 8, 15, 16, 17, 31, 64, 65, 70, 130});
+  g.out_height = (g.in_height + 2 * g.pad_h - g.kernel_h) / g.stride_h + 1;
+  g.out_width = (g.in_width + 2 * g.pad_w - g.kernel_w) / g.stride_w + 1;
+  g.weight_layout = CAPS_LAYOUT_K4O;
+  c.p.input_nonneg = trial % 2 == 0;
+  c.p.pad_value = c.p.input_nonneg ? 0 : pick(rng, {0, -128, 5});
+  c.p.out_bytes = trial % 5 == 0 ? 2 : 1;
+  c.p.out_max = c.p.out_bytes == 2 ? 32767 : 127;
+  c.p.out_min = trial % 3 == 0 ? 0 : -c.p.out_max;
+  const int K = g.in_channels * g.kernel_h * g.kernel_w, O = g.out_channels;
+  std::uniform_int_distribution<int> x8(c.p.input_nonneg ? 0 : -128, 127), w8(-127, 127);
+  c.in.resize(static_cast<size_t>(g.in_channels) * g.in_height * g.in_width);
+  for (int8_t& v : c.in) v = static_cast<int8_t>(x8(rng));
+  c.w.assign(static_cast<size_t>(k4o_bytes(O, K)), 0);
+  for (int o = 0; o < O; ++o)
+    for (int k = 0; k < K; ++k) c.w[k4o_index(O, o, k)] = static_cast<int8_t>(w8(rng));
+  std::uniform_int_distribution<int32_t> b(-100000, 100000);
+  c.bias.resize(static_cast<size_t>(O));
+  for (int32_t& v : c.bias) v = b(rng);
+  // m ~ 1 / (typical |acc|) x output range: outputs spread over the type, some clamped.
+  const double m = c.p.out_max / (40.0 * 128 * std::sqrt(static_cast<double>(K)) + 1);
+  std::uniform_real_distribution<double> jitter(0.5, 2.0);
+  for (int o = 0; o < O; ++o) {
+    const double mo = m * jitter(rng);
+    int e = 0;
+    const double f = std::frexp(mo, &e);
+    c.rq.push_back(static_cast<int32_t>(std::llround(f * 2147483648.0 - 1)));  // < 2^31
+    c.rq.push_back(31 - e);
+  }
+  return c;
+}
+
+std::vector<uint8_t> run_conv(const KernelSet& ks, const QConv& c, Scratch& scratch) {
+  const Conv2DParams& g = c.p.geom;
+  std::vector<uint8_t> out(static_cast<size_t>(g.out_channels) * g.out_height * g.out_width * c.p.out_bytes, 0xEE);
+  ks.conv2d_q(c.p, c.in.data(), c.w.data(), c.bias.data(), c.rq.data(), out.data(),
+              scratch.get(ks.conv2d_q_scratch_size(c.p)));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("every set's int8 convolution matches the reference bit for bit", "[int8]") {
+  const KernelSet& ref_set = *kernel_set(CAPS_KERNELS_REFERENCE);
+  for (uint32_t id = CAPS_KERNELS_REFERENCE + 1; id < CAPS_KERNELS_COUNT; ++id) {
+    if (!kernel_set_runnable(id)) continue;
+    const KernelSet& ks = *kernel_set(id);
+    std::mt19937 rng(99);
+    Scratch s1, s2;
+    for (int trial = 0; trial < 80; ++trial) {
+      const QConv c = random_conv(rng, trial);
+      INFO(ks.name << " trial " << trial << ": C " << c.p.geom.in_channels << " O " << c.p.geom.out_channels
+                   << " kernel " << c.p.geom.kernel_h << "x" << c.p.geom.kernel_w << " stride "
+                   << c.p.geom.stride_h << "," << c.p.geom.stride_w << " pad " << c.p.geom.pad_h << ","
+                   << c.p.geom.pad_w << " nonneg " << c.p.input_nonneg << " out bytes " << c.p.out_bytes);
+      REQUIRE(run_conv(ks, c, s1) == run_conv(ref_set, c, s2));
+    }
+  }
+}
+
+TEST_CASE("the reference int8 convolution is the requantised exact sum", "[int8]") {
+  std::mt19937 rng(5);
+  Scratch s;
+  for (int trial = 0; trial < 40; ++trial) {
+    const QConv c = random_conv(rng, trial);
+    const Conv2DParams& g = c.p.geom;
+    const std::vector<uint8_t> out = run_conv(*kernel_set(CAPS_KERNELS_REFERENCE), c, s);
+    const int K = g.in_channels * g.kernel_h * g.kernel_w, plane = g.out_height * g.out_width;
+    for (int o = 0; o < g.out_channels; ++o)
+      for (int oy = 0; oy < g.out_height; ++oy)
+        for (int ox = 0; ox < g.out_width; ++ox) {
+          double acc = c.bias[static_cast<size_t>(o)];
+          for (int k = 0; k < K; ++k) {
+            const int ci = k / (g.kernel_h * g.kernel_w), ky = k / g.kernel_w % g.kernel_h, kx = k % g.kernel_w;
+            const int iy = oy * g.stride_h + ky - g.pad_h, ix = ox * g.stride_w + kx - g.pad_w;
+            const bool inside = iy >= 0 && iy < g.in_height && ix >= 0 && ix < g.in_width;
+            const double x = inside ? c.in[static_cast<size_t>((ci * g.in_height + iy) * g.in_width + ix)] : c.p.pad_value;
+            acc += c.w[k4o_index(g.out_channels, o, k)] * x;
+          }
+          const double m = c.rq[2 * static_cast<size_t>(o)] * std::ldexp(1.0, -c.rq[2 * static_cast<size_t>(o) + 1]);
+          const double want = std::max<double>(c.p.out_min, std::min<double>(c.p.out_max, std::floor(acc * m + 0.5)));
+          const int at = o * plane + oy * g.out_width + ox;
+          int32_t got;
+          if (c.p.out_bytes == 2) {
+            int16_t v;
+            std::memcpy(&v, out.data() + 2 * at, 2);
+            got = v;
+          } else {
+            got = static_cast<int8_t>(out[static_cast<size_t>(at)]);
+          }
+          REQUIRE(std::fabs(got - want) <= 0.0);  // exact: double holds acc x m here
+        }
+  }
+}
+
+TEST_CASE("low-memory routing gives the same bits as stored predictions; both follow float routing",
+          "[int8]") {
+  std::mt19937 rng(17);
+  for (int trial = 0; trial < 24; ++trial) {
+    CapsDenseQParams p{};
+    const int I = pick(rng, {1, 7, 32, 100}), DI = pick(rng, {4, 8}), J = pick(rng, {2, 10, 11}),
+              DO = pick(rng, {6, 16});
+    p.predict = CapsPredictParams{I, DI, J, DO, trial % 2 ? CAPS_LAYOUT_CAPS_JDKI : CAPS_LAYOUT_ROW_MAJOR};
+    p.iterations = pick(rng, {1, 3});
+    p.softmax_axis = trial % 3 == 0 ? CAPS_SOFTMAX_OVER_INPUTS : CAPS_SOFTMAX_OVER_OUTPUTS;
+    p.squash = fx::SquashQ{12, 15, 0, 0};
+    std::uniform_int_distribution<int> u8(-127, 127);
+    std::vector<int8_t> u(static_cast<size_t>(I * DI)), w(static_cast<size_t>(J * I * DO * DI));
+    for (int8_t& v : u) v = static_cast<int8_t>(u8(rng) / 2);
+    for (int8_t& v : w) v = static_cast<int8_t>(u8(rng));
+    // W scale 1/127 per class, u Q7, predictions Q12: m = 2^12 / (127 x 128).
+    std::vector<int32_t> rq;
+    for (int j = 0; j < J; ++j) {
+      rq.push_back(static_cast<int32_t>(std::llround(std::ldexp(4096.0 / (127.0 * 128.0), 30 + 1))));
+      rq.push_back(31);
+      rq.push_back(12);
+    }
+    std::vector<int16_t> v_full(static_cast<size_t>(J * DO)), v_low(v_full.size());
+    Scratch s;
+    p.low_memory = false;
+    ref::caps_dense_q(p, u.data(), w.data(), rq.data(), v_full.data(), s.get(ref::caps_dense_q_scratch_size(p)));
+    p.low_memory = true;
+    ref::caps_dense_q(p, u.data(), w.data(), rq.data(), v_low.data(), s.get(ref::caps_dense_q_scratch_size(p)));
+    INFO("trial " << trial << " I " << I << " J " << J << " iterations " << p.iterations);
+    REQUIRE(v_full == v_low);
+    // Float routing of the same model: W = q/127, u = q/128.
+    std::vector<float> uf(u.size()), wf(w.size()), vf(v_full.size());
+    for (size_t k = 0; k < u.size(); ++k) uf[k] = u[k] / 128.0f;
+    for (size_t k = 0; k < w.size(); ++k) wf[k] = w[k] / 127.0f;
+    CapsDenseParams fp{p.predict, RoutingParams{I, J, DO, p.iterations, p.softmax_axis,
+                                                SquashParams{CAPS_SQUASH_EPS_ADD_TO_NORM, 0.0f}}};
+    std::vector<float> fs(static_cast<size_t>(ref::caps_dense_f32_scratch_size(fp) / 4 + 16));
+    ref::caps_dense_f32(fp, uf.data(), wf.data(), vf.data(), fs.data());
+    double worst = 0;
+    for (size_t k = 0; k < vf.size(); ++k) worst = std::max(worst, std::fabs(v_full[k] / 32768.0 - vf[k]));
+    CHECK(worst < 2e-3);  // the predictions' Q12 rounding, carried through the routing
+  }
+}
+
+#include "capsnet_int8.hpp"
+#include "test_util.hpp"
+
+namespace {
+
+struct Int8Run {
+  std::vector<int32_t> scores;
+  std::vector<int16_t> poses;
+  std::vector<int8_t> image;
+  size_t arena = 0;
+};
+
+Int8Run run_int8(const std::vector<uint8_t>& bytes, uint32_t kernels, const std::vector<uint8_t>& pixels) {
+  testutil::ModelBytes mb(bytes);
+  Model m;
+  REQUIRE(m.load(mb.data(), mb.size) == CAPS_OK);
+  REQUIRE(m.quantized());
+  tools::AlignedBuffer arena(m.arena_size_for(kernels));
+  Interpreter it;
+  REQUIRE(it.init(m, arena.data(), arena.size(), kernels) == CAPS_OK);
+  REQUIRE(it.set_input_u8(pixels.data(), pixels.size()) == CAPS_OK);
+  REQUIRE(it.invoke() == CAPS_OK);
+  REQUIRE(it.scores() == nullptr);  // a float accessor on an int8 model
+  Int8Run r;
+  r.scores.assign(it.scores_q15(), it.scores_q15() + m.num_classes());
+  r.poses.assign(it.poses_q15(), it.poses_q15() + m.num_classes() * it.pose_dim());
+  const int8_t* image = nullptr;
+  REQUIRE(it.reconstruct_q(-1, &image) == CAPS_OK);
+  r.image.assign(image, image + m.input_size());
+  const float* fimage = nullptr;
+  CHECK(it.reconstruct(-1, &fimage) == CAPS_ERR_UNSUPPORTED);
+  r.arena = m.arena_size_for(kernels);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("an int8 network gives the same bits on every kernel set and in both routing modes",
+          "[int8]") {
+  using testutil::tiny_spec;
+  for (int variant = 0; variant < 3; ++variant) {
+    tools::CapsNetSpec s = tiny_spec();
+    if (variant == 1) {  // Keras-like
+      s.grouping = CAPS_GROUPING_NHWC_CHANNELS;
+      s.squash_eps_mode = CAPS_SQUASH_EPS_IN_SQRT;
+      s.squash_eps = 1e-7f;
+      s.length_eps = 1e-7f;
+    } else if (variant == 2) {  // gram-ai
+      s.grouping = CAPS_GROUPING_PER_DIM_CONV;
+      s.softmax_axis = CAPS_SOFTMAX_OVER_INPUTS;
+      s.squash_eps_mode = CAPS_SQUASH_EPS_IN_SQRT;
+      s.squash_eps = 0.0f;
+      s.score_kind = CAPS_SCORE_SOFTMAX_LENGTH;
+    }
+    const tools::Weights w = testutil::tiny_weights(s, 11 + variant);
+    std::mt19937 rng(3 + variant);
+    std::uniform_int_distribution<int> px(0, 255);
+    std::vector<uint8_t> calib(20 * 144);
+    for (uint8_t& v : calib) v = static_cast<uint8_t>(px(rng));
+    const tools::Calibration cal = tools::calibrate_capsnet(s, w, calib.data(), 20);
+    tools::Int8Options opt;
+    const std::vector<uint8_t> full = tools::build_capsnet_int8(s, w, cal, opt);
+    opt.low_memory_routing = true;
+    const std::vector<uint8_t> low = tools::build_capsnet_int8(s, w, cal, opt);
+    const std::vector<uint8_t> image(calib.begin(), calib.begin() + 144);
+    const Int8Run want = run_int8(full, CAPS_KERNELS_REFERENCE, image);
+    for (uint32_t id = CAPS_KERNELS_REFERENCE; id < CAPS_KERNELS_COUNT; ++id) {
+      if (!kernel_set_runnable(id)) continue;
+      INFO("variant " << variant << ", kernels " << caps_kernels_name(id));
+      for (const auto* bytes : {&full, &low}) {
+        const Int8Run got = run_int8(*bytes, id, image);
+        CHECK(got.scores == want.scores);
+        CHECK(got.poses == want.poses);
+        CHECK(got.image == want.image);
+      }
+      CHECK(run_int8(low, id, image).arena < run_int8(full, id, image).arena);
+    }
+  }
+}
