@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job of README.md: installs what is missing, builds capsconv and capsrun, converts the
 # shipped MNIST CapsNet checkpoint, evaluates it on the full official MNIST test set on all cores,
-# and draws the reconstruction grid, the misclassified inputs and the capsule-dimension figure into out/.
+# draws the reconstruction grid, the misclassified inputs and the capsule-dimension figure into out/,
+# then converts the same checkpoint to int8 and prints both models' accuracies and speeds side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
@@ -17,3 +18,12 @@ build/release/tools/capsrun out/canonical_mnist.caps \
   --idx-images data/mnist/t10k-images-idx3-ubyte --idx-labels data/mnist/t10k-labels-idx1-ubyte \
   --eval --threads "$(nproc)" --recon-grid out/reconstructions.png --errors-grid out/misclassified.png \
   --dims-figure out/capsule_dimensions.png
+echo
+echo "== capsconv --quantize int8: the same checkpoint, calibrated on 1,000 MNIST training images"
+build/release/tools/capsconv models/canonical_mnist.pt --arch canonical -o out/canonical_mnist.int8.caps \
+  --quantize int8 --calib data/mnist/train-images-idx3-ubyte --calib-count 1000
+echo
+echo "== capsrun: the int8 model beside the float one, on the 10,000 MNIST test images"
+build/release/tools/capsrun out/canonical_mnist.int8.caps \
+  --idx-images data/mnist/t10k-images-idx3-ubyte --idx-labels data/mnist/t10k-labels-idx1-ubyte \
+  --eval --threads "$(nproc)" --compare out/canonical_mnist.caps | sed -n '/^running/,$p'
