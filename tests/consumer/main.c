@@ -1,6 +1,7 @@
 /* A C program using capsrt the way C firmware does: C API only, static arena, no heap.
  * Built by the install test against an installed capsrt (find_package) and by the main build
- * (add_subdirectory path). Usage: capsrt_c_consumer MODEL_FILE; prints the scores. */
+ * (add_subdirectory path). Usage: capsrt_c_consumer MODEL_FILE; prints the scores (float, or Q15
+ * for an int8 model). */
 #include <stdio.h>
 #include <string.h>
 
@@ -47,11 +48,23 @@ int main(int argc, char** argv) {
     fprintf(stderr, "run: %s\n", caps_status_message(s));
     return 1;
   }
-  const float* scores;
   uint32_t count, best;
-  caps_get_scores(&it, &scores, &count);
   caps_get_predicted_class(&it, &best);
-  for (uint32_t j = 0; j < count; ++j) printf("%s %.6f\n", caps_model_class_name(&model, j), scores[j]);
+  if (caps_model_is_int8(&model)) {
+    /* Integer outputs: Q15 scores; the float getters refuse an int8 model. */
+    const int32_t* q;
+    const float* f;
+    if (caps_get_scores_q15(&it, &q, &count) != CAPS_OK) return 1;
+    if (caps_get_scores(&it, &f, &count) != CAPS_ERR_UNSUPPORTED) return 1;
+    for (uint32_t j = 0; j < count; ++j)
+      printf("%s %ld/32768\n", caps_model_class_name(&model, j), (long)q[j]);
+    for (uint32_t j = 1; j < count; ++j)
+      if (q[j] > q[best]) return 1; /* the predicted class has the highest score */
+  } else {
+    const float* scores;
+    caps_get_scores(&it, &scores, &count);
+    for (uint32_t j = 0; j < count; ++j) printf("%s %.6f\n", caps_model_class_name(&model, j), scores[j]);
+  }
   printf("predicted %s\n", caps_model_class_name(&model, best));
   /* a too-small arena is refused with its own status */
   caps_interpreter small;

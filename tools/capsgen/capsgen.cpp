@@ -3,7 +3,10 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include <random>
+
 #include "capsnet.hpp"
+#include "capsnet_int8.hpp"
 #include "capsrt/capsrt.hpp"
 #include "io.hpp"
 
@@ -13,26 +16,42 @@ int run(int argc, char** argv) {
   std::string preset = "canonical", output;
   uint64_t seed = 1;
   uint32_t routings = 0;
-  bool summary = false;
+  bool summary = false, int8 = false, low_memory = false;
   app.add_option("--preset", preset, "architecture: canonical (Sabour et al., MNIST) or small")
       ->capture_default_str();
   app.add_option("--seed", seed, "random seed")->capture_default_str();
   app.add_option("--routings", routings, "routing iterations (default: the preset's, 3)");
   app.add_option("-o,--output", output, "model file to write")->required();
   app.add_flag("--summary", summary, "print the per-layer table");
+  app.add_flag("--int8", int8,
+               "write the int8 model (calibrated on 64 seeded random images: for tests, not accuracy)");
+  app.add_flag("--low-memory-routing", low_memory, "with --int8: the low-memory routing");
   CLI11_PARSE(app, argc, argv);
   try {
     capsrt::tools::CapsNetSpec spec = capsrt::tools::capsnet_preset(preset);
     if (routings) spec.routings = routings;
     std::vector<capsrt::tools::OpReport> report;
-    const std::vector<uint8_t> bytes =
-        capsrt::tools::build_capsnet(spec, capsrt::tools::capsnet_random_weights(spec, seed), &report);
+    const capsrt::tools::Weights weights = capsrt::tools::capsnet_random_weights(spec, seed);
+    std::vector<uint8_t> bytes;
+    if (int8) {
+      std::mt19937_64 rng(seed);
+      std::vector<uint8_t> images(64 * static_cast<size_t>(spec.input_channels) * spec.input_height *
+                                  spec.input_width);
+      for (uint8_t& v : images) v = static_cast<uint8_t>(rng() >> 56);
+      const capsrt::tools::Calibration cal =
+          capsrt::tools::calibrate_capsnet(spec, weights, images.data(), 64);
+      capsrt::tools::Int8Options opt;
+      opt.low_memory_routing = low_memory;
+      bytes = capsrt::tools::build_capsnet_int8(spec, weights, cal, opt, &report);
+    } else {
+      bytes = capsrt::tools::build_capsnet(spec, weights, &report);
+    }
     capsrt::tools::write_file(output, bytes);
     capsrt::tools::AlignedBuffer copy(bytes.size());
     std::copy(bytes.begin(), bytes.end(), copy.data());
     capsrt::Model m;
     m.load(copy.data(), copy.size());
-    std::cout << "wrote " << output << ": " << preset << " CapsNet, seed " << seed << ", "
+    std::cout << "wrote " << output << ": " << preset << (int8 ? " int8" : "") << " CapsNet, seed " << seed << ", "
               << bytes.size() << " bytes, arena " << m.header().arena_size << " bytes\n";
     if (summary) capsrt::tools::print_summary(std::cout, report, m);
   } catch (const std::exception& e) {

@@ -130,6 +130,26 @@ caps_status caps_reconstruct(caps_interpreter* it, int32_t class_index, const fl
 caps_status caps_reconstruct_pose(caps_interpreter* it, uint32_t class_index, const float* pose,
                                   const float** image, uint32_t* count);
 
+/* --- int8 models (docs/fixed-point.md) ------------------------------------------------------
+ * An int8 model (capsconv --quantize int8) runs on integer arithmetic only. caps_set_input_u8
+ * takes its pixels as for a float model; its outputs are integers in fixed point, read with the
+ * functions below (the float getters answer CAPS_ERR_UNSUPPORTED for it, and these for a float
+ * model). caps_get_predicted_class works for both. */
+
+/* 1 for an int8 model, 0 for a float one or a model that is not loaded. */
+int caps_model_is_int8(const caps_model* model);
+/* Scores in Q15 (score = value / 32768): the capsule lengths, or their softmax. */
+caps_status caps_get_scores_q15(const caps_interpreter* it, const int32_t** scores, uint32_t* count);
+/* Poses in Q15: num_classes x dim int16 values. */
+caps_status caps_get_poses_q15(const caps_interpreter* it, const int16_t** poses,
+                               uint32_t* num_classes, uint32_t* dim);
+/* The decoder, as caps_reconstruct: `*image` receives C*H*W values of pixel - 128 (int8). */
+caps_status caps_reconstruct_q(caps_interpreter* it, int32_t class_index, const int8_t** image,
+                               uint32_t* count);
+/* The decoder on a pose in Q15 (dim int16 values) for class `class_index`. */
+caps_status caps_reconstruct_pose_q(caps_interpreter* it, uint32_t class_index, const int16_t* pose,
+                                    const int8_t** image, uint32_t* count);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
