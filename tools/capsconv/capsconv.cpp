@@ -3,7 +3,9 @@
 // Exit status: 0 done, 2 unreadable or malformed checkpoint, 3 architecture or tensor mismatch,
 // 4 output cannot be written, 1 anything else; CLI11's own codes for bad command lines.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cctype>
+#include <iomanip>
 #include <iostream>
 #include <sstream>
 
@@ -115,6 +117,7 @@ int run(int argc, char** argv) {
   log << '\n';
 
   conv::Conversion c;
+  std::ostringstream int8_arenas;  // --summary of an int8 conversion: the arena both ways
   try {
     const conv::Architecture arch = conv::load_architecture(arch_name);
     c = conv::convert(ck, arch, conv::parse_layout(layout_arg), routings);
@@ -175,6 +178,30 @@ int run(int argc, char** argv) {
       return 3;
     }
     for (const std::string& note : notes) log << "note: " << note << '\n';
+    if (summary) {
+      // The arena both ways: the other routing variant, built only to be measured.
+      tools::Int8Options other;
+      other.low_memory_routing = !low_memory;
+      const std::vector<uint8_t> alt = tools::build_capsnet_int8(s, c.weights, cal, other);
+      tools::AlignedBuffer a1(c.model.size()), a2(alt.size());
+      std::copy(c.model.begin(), c.model.end(), a1.data());
+      std::copy(alt.begin(), alt.end(), a2.data());
+      Model m1, m2;
+      if (m1.load(a1.data(), a1.size()) != CAPS_OK || m2.load(a2.data(), a2.size()) != CAPS_OK) return 1;
+      const Model& stored = low_memory ? m2 : m1;
+      const Model& low = low_memory ? m1 : m2;
+      int8_arenas << "int8 arena bytes per kernel set, by routing variant:\n" << std::left << std::setw(29)
+                  << "" << std::right;
+      for (uint32_t ks = CAPS_KERNELS_REFERENCE; ks < CAPS_KERNELS_COUNT; ++ks)
+        int8_arenas << std::setw(12) << caps_kernels_name(ks);
+      int8_arenas << '\n' << std::left << std::setw(29) << "predictions stored" << std::right;
+      for (uint32_t ks = CAPS_KERNELS_REFERENCE; ks < CAPS_KERNELS_COUNT; ++ks)
+        int8_arenas << std::setw(12) << stored.arena_size_for(ks);
+      int8_arenas << '\n' << std::left << std::setw(29) << "low-memory routing" << std::right;
+      for (uint32_t ks = CAPS_KERNELS_REFERENCE; ks < CAPS_KERNELS_COUNT; ++ks)
+        int8_arenas << std::setw(12) << low.arena_size_for(ks);
+      int8_arenas << '\n';
+    }
     tools::AlignedBuffer copy(c.model.size());
     std::copy(c.model.begin(), c.model.end(), copy.data());
     Model m;
@@ -203,6 +230,7 @@ int run(int argc, char** argv) {
     Model m;
     if (m.load(copy.data(), copy.size()) != CAPS_OK) return 1;  // convert() loaded it already
     tools::print_summary(std::cout, c.report, m);
+    std::cout << int8_arenas.str();
   }
   return 0;
 }

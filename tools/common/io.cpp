@@ -74,16 +74,20 @@ void print_summary(std::ostream& out, const std::vector<OpReport>& report, const
   out << std::left << std::setw(16) << "layer" << std::setw(13) << "op" << std::setw(14) << "output"
       << std::right << std::setw(12) << "parameters" << std::setw(15) << "multiply-adds"
       << std::setw(14) << "weight bytes" << '\n';
-  uint64_t params = 0, macs = 0;
+  uint64_t params = 0, macs = 0, bytes = 0;
   for (const OpReport& r : report) {
     out << std::left << std::setw(16) << r.output << std::setw(13) << r.name << std::setw(14)
         << shape_str(r.output_shape) << std::right << std::setw(12) << with_commas(r.params)
-        << std::setw(15) << with_commas(r.macs) << std::setw(14) << with_commas(r.params * 4) << '\n';
+        << std::setw(15) << with_commas(r.macs) << std::setw(14) << with_commas(r.weight_bytes) << '\n';
     params += r.params;
     macs += r.macs;
+    bytes += r.weight_bytes;
   }
   out << std::left << std::setw(43) << "total" << std::right << std::setw(12) << with_commas(params)
-      << std::setw(15) << with_commas(macs) << std::setw(14) << with_commas(params * 4) << '\n';
+      << std::setw(15) << with_commas(macs) << std::setw(14) << with_commas(bytes) << '\n';
+  if (m.quantized())
+    out << "int8 model: weights int8, biases and requantisation tables int32 (docs/fixed-point.md); "
+        << "file " << with_commas(m.header().total_size) << " bytes\n";
   // Scratch belongs to the kernel set (the runtime places it at init): one column per set.
   out << "\n" << std::left << std::setw(29) << "scratch bytes per kernel set" << std::right;
   for (uint32_t ks = CAPS_KERNELS_REFERENCE; ks < CAPS_KERNELS_COUNT; ++ks)
@@ -99,8 +103,10 @@ void print_summary(std::ostream& out, const std::vector<OpReport>& report, const
     }
     std::ostringstream row;
     bool any = false;
+    const bool quantized = m.tensor(op.inputs[0]).dtype != CAPS_DTYPE_F32;
     for (uint32_t ks = CAPS_KERNELS_REFERENCE; ks < CAPS_KERNELS_COUNT; ++ks) {
-      const uint64_t b = op_scratch_for(op, in, layouts, m.tensor_shape(op.output), m.attributes(), ks);
+      const uint64_t b = op_scratch_for(op, in, layouts, m.tensor_shape(op.output), m.attributes(), ks,
+                                        quantized);
       any = any || b > 0;
       row << std::setw(12) << with_commas(b);
     }

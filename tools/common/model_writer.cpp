@@ -143,7 +143,7 @@ uint32_t ModelWriter::add_op(caps_opcode opcode, const std::vector<uint32_t>& in
     if (s >= inputs.size()) continue;
     if (inputs[s] >= tensors_.size()) throw WriterError("op input is not a tensor id");
     in[s] = tensors_[inputs[s]].shape;
-    if (tensors_[inputs[s]].kind == CAPS_TENSOR_CONST) weights += in[s].numel();
+    if (tensors_[inputs[s]].kind == CAPS_TENSOR_CONST && s < d->n_inputs) weights += in[s].numel();
   }
   std::copy(params.begin(), params.end(), e.params);
   OpInfo info;
@@ -400,8 +400,14 @@ std::vector<uint8_t> ModelWriter::finish() {
     if (t.kind == CAPS_TENSOR_CONST)
       std::memcpy(out.data() + e.offset, stored_bytes(t).data(), e.byte_length);
   }
-  for (uint32_t k = 0; k < h.op_count; ++k)
+  for (uint32_t k = 0; k < h.op_count; ++k) {
     put(out, h.op_table_offset + uint64_t{k} * sizeof(caps_op_entry), ops_[k].entry);
+    report_[k].weight_bytes = 0;
+    for (uint32_t s = 0; s < ops_[k].entry.n_inputs; ++s) {
+      const Tensor& t = tensors_[ops_[k].entry.inputs[s]];
+      if (t.kind == CAPS_TENSOR_CONST) report_[k].weight_bytes += byte_length(t);
+    }
+  }
   put(out, h.attributes_offset, attrs_);
   std::memcpy(out.data() + h.strings_offset, strings_.data(), strings_.size());
   // The header's arena_size: the largest need over every kernel set (the plan's size bounds it).

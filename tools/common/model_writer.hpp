@@ -27,9 +27,10 @@ struct OpReport {  // one row of a model summary
   std::string name;  // op kind
   std::string output;  // output tensor name
   Shape output_shape;
-  uint64_t params = 0;  // weight elements read by the op
+  uint64_t params = 0;  // weight elements read by the op (not an int8 op's requantisation table)
   uint64_t macs = 0;
   uint64_t scratch_bytes = 0;
+  uint64_t weight_bytes = 0;  // the op's constants' bytes in the file (all of them), by finish()
 };
 
 class ModelWriter {
