@@ -28,14 +28,24 @@
 #define CAPSRT_NEON_ARMV7(fn) nullptr
 #endif
 
+// The float kernels, or NULL in an int8-only build (CAPSRT_FLOAT=0: nothing then references
+// them, and a program links no floating-point routine).
+#if CAPSRT_FLOAT
+#define CAPSRT_F(fn) fn
+#else
+#define CAPSRT_F(fn) nullptr
+#endif
+
 namespace capsrt {
 namespace kernels {
 namespace {
 
+#if CAPSRT_FLOAT
 void reference_conv(const Conv2DParams& p, const float* in, const float* w, const float* b,
                     float* out, void*) {
   ref::conv2d_f32(p, in, w, b, out);
 }
+#endif
 uint64_t no_scratch(const Conv2DParams&) { return 0; }
 
 
@@ -63,17 +73,20 @@ constexpr uint32_t kSimdCapsLayouts = bit(CAPS_LAYOUT_CAPS_JDKI);
 #define CAPSRT_SIMD_SET(id, name, ns, conv_scratch, IF, conv_q_scratch, conv_q)                  \
   {                                                                                            \
     id, name, kSimdConvLayouts, kSimdCapsLayouts, conv_scratch, simd::caps_dense_f32_scratch_size, \
-        IF(ns::conv2d_f32), IF(ns::squash_f32), IF(ref::group_capsules_f32),                   \
-        IF(ns::caps_dense_f32), IF(ns::vector_length_f32), IF(ref::softmax_f32),               \
-        IF(ref::mask_f32), IF(ns::dense_f32), CAPSRT_Q_KERNELS(conv_q_scratch, conv_q, IF)     \
+        CAPSRT_F(IF(ns::conv2d_f32)), CAPSRT_F(IF(ns::squash_f32)),                             \
+        CAPSRT_F(IF(ref::group_capsules_f32)), CAPSRT_F(IF(ns::caps_dense_f32)),                \
+        CAPSRT_F(IF(ns::vector_length_f32)), CAPSRT_F(IF(ref::softmax_f32)),                    \
+        CAPSRT_F(IF(ref::mask_f32)), CAPSRT_F(IF(ns::dense_f32)),                               \
+        CAPSRT_Q_KERNELS(conv_q_scratch, conv_q, IF)                                           \
   }
 #define CAPSRT_ALWAYS(fn) fn
 
 // Indexed by CAPS_KERNELS_* id - 1.
 const KernelSet kSets[] = {
     {CAPS_KERNELS_REFERENCE, "reference", kRefConvLayouts, kRefCapsLayouts, no_scratch,
-     ref::caps_dense_f32_scratch_size, reference_conv, ref::squash_f32, ref::group_capsules_f32,
-     ref::caps_dense_f32, ref::vector_length_f32, ref::softmax_f32, ref::mask_f32, ref::dense_f32,
+     ref::caps_dense_f32_scratch_size, CAPSRT_F(reference_conv), CAPSRT_F(ref::squash_f32),
+     CAPSRT_F(ref::group_capsules_f32), CAPSRT_F(ref::caps_dense_f32), CAPSRT_F(ref::vector_length_f32),
+     CAPSRT_F(ref::softmax_f32), CAPSRT_F(ref::mask_f32), CAPSRT_F(ref::dense_f32),
      CAPSRT_Q_KERNELS(ref::conv2d_q_scratch_size, ref::conv2d_q, CAPSRT_ALWAYS)},
     CAPSRT_SIMD_SET(CAPS_KERNELS_AVX2_FMA, "avx2-fma", avx2,
                     (conv_scratch<avx2::kConvTiling.mr, avx2::kConvTiling.nr>), CAPSRT_X86,
@@ -140,7 +153,8 @@ const KernelSet* kernel_set(uint32_t id) {
 
 bool kernel_set_runnable(uint32_t id) {
   const KernelSet* ks = kernel_set(id);
-  return ks != nullptr && ks->conv2d_f32 != nullptr && cpu_supports(id);
+  // The int8 convolution is in every build that has the set's code (float or not).
+  return ks != nullptr && ks->conv2d_q != nullptr && cpu_supports(id);
 }
 
 uint32_t kernel_set_default() {

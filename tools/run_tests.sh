@@ -10,7 +10,9 @@
 #   5. aarch64 (neon64) and armv7 (neon-armv7) cross builds, their tests under qemu-user;
 #   6. ThreadSanitizer: interpreters on several threads sharing one model;
 #   7. the fuzz targets (clang-14 libFuzzer, docs/reliability.md): each builds, replays its
-#      regression inputs and seed corpus, and fuzzes for 30 s.
+#      regression inputs and seed corpus, and fuzzes for 30 s;
+#   8. the int8-only runtime for a Cortex-M3 (no FPU, arm-none-eabi-gcc): it links no
+#      floating-point routine, and its load and init stack bounds hold there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
@@ -66,5 +68,10 @@ export CAPSRT_FUZZ_WORK=$PWD/build/fuzz/ci CAPSRT_FUZZ_NO_BUILD=1
 rm -rf "$CAPSRT_FUZZ_WORK"
 bash tools/fuzz.sh --build
 bash tools/fuzz.sh --list | xargs -P "$jobs" -I{} bash tools/fuzz.sh {} 30
+
+step "8. Cortex-M3, int8 only (no FPU): no floating-point routine linked; stack bounds"
+cmake --preset cortex-m3 >/dev/null
+cmake --build build/cortex-m3 -j "$jobs"
+(cd build/cortex-m3 && ctest --output-on-failure -V | grep -E "symbols|deepest|tests passed")
 
 step "all configurations passed"

@@ -13,6 +13,7 @@ packages=(
   python3-torch python3-numpy          # golden data from PyTorch (/usr/bin/python3)
   g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user   # ARM builds, tested under QEMU
   clang-14 libclang-rt-14-dev          # fuzz targets (libFuzzer), tools/fuzz.sh
+  gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib  # Cortex-M builds
 )
 missing=()
 for p in "${packages[@]}"; do

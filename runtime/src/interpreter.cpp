@@ -86,6 +86,9 @@ caps_status Interpreter::set_input(const float* data, size_t count) {
   if (live_model() == nullptr) return CAPS_ERR_NOT_READY;
   if (count != model_->input_size()) return CAPS_ERR_BAD_ARGUMENT;
   invoked_ = false;
+#if !CAPSRT_FLOAT
+  return CAPS_ERR_UNSUPPORTED;  // an int8-only build: pixels through set_input_u8
+#else
   if (model_->quantized()) {
     // q = round(x / scale) + zero point, saturated: the input tensor's quantisation.
     const caps_tensor_entry t = model_->tensor(model_->attributes().input_tensor);
@@ -101,6 +104,7 @@ caps_status Interpreter::set_input(const float* data, size_t count) {
   }
   std::memcpy(input(), data, count * sizeof(float));
   return CAPS_OK;
+#endif
 }
 
 caps_status Interpreter::set_input_u8(const uint8_t* pixels, size_t count) {
@@ -114,12 +118,16 @@ caps_status Interpreter::set_input_u8(const uint8_t* pixels, size_t count) {
     invoked_ = false;
     return CAPS_OK;
   }
+#if CAPSRT_FLOAT
   const float scale = model_->attributes().input_scale;
   const float offset = model_->attributes().input_offset;
   float* x = input();
   for (size_t n = 0; n < count; ++n) x[n] = static_cast<float>(pixels[n]) * scale + offset;
   invoked_ = false;
   return CAPS_OK;
+#else
+  return CAPS_ERR_UNSUPPORTED;  // unreachable: float models do not load here
+#endif
 }
 
 caps_status Interpreter::run_ops(uint32_t begin, uint32_t end, int32_t mask_class) {
@@ -152,7 +160,9 @@ const int32_t* Interpreter::scores_q15() const {
 }
 
 uint32_t Interpreter::predicted_class() const {
+#if CAPSRT_FLOAT
   if (const float* s = scores()) return first_max_index(s, model_->num_classes());
+#endif
   if (const int32_t* q = scores_q15()) return first_max_index(q, model_->num_classes());
   return 0;
 }

@@ -294,6 +294,7 @@ __attribute__((noinline)) caps_status Model::validate_op(uint32_t k) const {
   // The int8 form (since 1.2) when the first input is not float32; its slots' dtypes are fixed.
   const bool quantized = tensor(op.inputs[0]).dtype != CAPS_DTYPE_F32;
   if (quantized && h.version_minor < 2) return CAPS_ERR_UNSUPPORTED;
+  if (!quantized && !CAPSRT_FLOAT) return CAPS_ERR_UNSUPPORTED;  // an int8-only build
   if (op.n_inputs != (quantized ? d->n_inputs_q : d->n_inputs)) return CAPS_ERR_BAD_OP;
   Shape in[CAPS_MAX_OP_INPUTS];
   for (uint32_t s = 0; s < CAPS_MAX_OP_INPUTS; ++s) {
@@ -400,7 +401,7 @@ __attribute__((noinline)) caps_status Model::validate_graph() const {
       }
     return count;
   };
-  auto first_reader_of = [&](uint32_t id) {
+  auto first_reader_of = [&](uint32_t id) -> uint32_t {
     for (uint32_t k = 0; k < h.op_count; ++k) {
       const caps_op_entry op = this->op(k);
       for (uint32_t s = 0; s < op.n_inputs; ++s)

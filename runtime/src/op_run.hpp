@@ -72,7 +72,9 @@ void op_prepare(const OpView& v, const caps_model_attributes& attrs, const kerne
                 const void* const* in, void* out_tensor, void* scratch, PreparedOp* out);
 
 // The predicted class: first index of the highest of `count` scores (PyTorch's argmax rule).
+#if CAPSRT_FLOAT
 uint32_t first_max_index(const float* scores, uint32_t count);
+#endif
 uint32_t first_max_index(const int32_t* scores, uint32_t count);
 
 }  // namespace capsrt

@@ -242,12 +242,14 @@ caps_status op_infer(const caps_op_entry& op, const Shape* in, const caps_model_
   }
 }
 
+#if CAPSRT_FLOAT
 uint32_t first_max_index(const float* scores, uint32_t count) {
   uint32_t best = 0;
   for (uint32_t j = 1; j < count; ++j)
     if (scores[j] > scores[best]) best = j;
   return best;
 }
+#endif
 
 uint32_t first_max_index(const int32_t* scores, uint32_t count) {
   uint32_t best = 0;
@@ -305,6 +307,7 @@ kernels::CapsDenseParams caps_params(const OpView& v, const caps_model_attribute
   return p;
 }
 
+#if CAPSRT_FLOAT  // the float path (an int8-only build has none: CMakeLists.txt)
 const float* f32(const void* p) { return static_cast<const float*>(p); }
 float* f32(void* p) { return static_cast<float*>(p); }
 
@@ -342,6 +345,8 @@ void run_mask(const PreparedOp& op, int32_t mask_class) {
 void run_dense(const PreparedOp& op, int32_t) {
   op.ks->dense_f32(op.p.dense, f32(op.in[0]), f32(op.in[1]), f32(op.in[2]), f32(op.out));
 }
+
+#endif  // CAPSRT_FLOAT
 
 // --- the int8 forms (docs/fixed-point.md) ---------------------------------------------------
 
@@ -538,6 +543,7 @@ void op_prepare(const OpView& v, const caps_model_attributes& attrs, const kerne
     op_prepare_q(v, attrs, p);
     return;
   }
+#if CAPSRT_FLOAT
   const caps_op_entry& op = *v.op;
   switch (op.opcode) {
     case CAPS_OP_CONV2D:
@@ -586,6 +592,7 @@ void op_prepare(const OpView& v, const caps_model_attributes& attrs, const kerne
       break;
     default: break;  // unreachable: the model was validated
   }
+#endif  // CAPSRT_FLOAT
 }
 
 }  // namespace capsrt
