@@ -273,3 +273,44 @@ TEST_CASE("an int8 network gives the same bits on every kernel set and in both r
     }
   }
 }
+
+TEST_CASE("every set's int8 CapsDense matches the reference bit for bit", "[int8]") {
+  for (uint32_t id = CAPS_KERNELS_REFERENCE + 1; id < CAPS_KERNELS_COUNT; ++id) {
+    if (!kernel_set_runnable(id)) continue;
+    const KernelSet& ks = *kernel_set(id);
+    std::mt19937 rng(23);
+    for (int trial = 0; trial < 40; ++trial) {
+      CapsDenseQParams p{};
+      const int I = pick(rng, {1, 15, 16, 17, 100, 1152}), DI = pick(rng, {4, 8}),
+                J = pick(rng, {1, 2, 10, 33}), DO = pick(rng, {1, 6, 16, 64});
+      p.predict = CapsPredictParams{I, DI, J, DO, trial % 5 == 4 ? CAPS_LAYOUT_ROW_MAJOR : CAPS_LAYOUT_CAPS_JDKI};
+      p.iterations = pick(rng, {1, 2, 3, 5});
+      p.softmax_axis = trial % 7 == 6 ? CAPS_SOFTMAX_OVER_INPUTS : CAPS_SOFTMAX_OVER_OUTPUTS;
+      p.low_memory = trial % 9 == 8;
+      p.squash = fx::SquashQ{pick(rng, {8, 12, 16}), 15, trial % 2, static_cast<uint64_t>(trial) * 1000};
+      std::uniform_int_distribution<int> q8(-127, 127), fu(1, 14);
+      std::vector<int8_t> u(static_cast<size_t>(I * DI)), w(static_cast<size_t>(J) * I * DO * DI);
+      for (int8_t& v : u) v = static_cast<int8_t>(q8(rng));
+      for (int8_t& v : w) v = static_cast<int8_t>(q8(rng));
+      std::vector<int32_t> rq;
+      for (int j = 0; j < J; ++j) {
+        const int f = fu(rng);
+        // W/127 x u/128 into Q f, times a jitter: predictions spread over int16, some clamped.
+        const double m = std::ldexp(1.0, f) / (127.0 * 128.0) * std::uniform_real_distribution<double>(0.5, 40)(rng);
+        int e = 0;
+        const double frac = std::frexp(m, &e);
+        rq.push_back(static_cast<int32_t>(std::llround(frac * 2147483648.0 - 1)));
+        rq.push_back(31 - e);
+        rq.push_back(f);
+      }
+      std::vector<int16_t> want(static_cast<size_t>(J * DO)), got(want.size(), 12345);
+      Scratch s1, s2;
+      ref::caps_dense_q(p, u.data(), w.data(), rq.data(), want.data(), s1.get(ref::caps_dense_q_scratch_size(p)));
+      ks.caps_dense_q(p, u.data(), w.data(), rq.data(), got.data(), s2.get(ks.caps_dense_q_scratch_size(p)));
+      INFO(ks.name << " trial " << trial << ": I " << I << " DI " << DI << " J " << J << " DO " << DO
+                   << " iterations " << p.iterations << " axis " << p.softmax_axis << " low memory "
+                   << p.low_memory);
+      REQUIRE(got == want);
+    }
+  }
+}

@@ -86,7 +86,8 @@ TEST_CASE("the dispatch picks the best set this build and CPU run") {
          __builtin_cpu_supports("fma")));
   CHECK(kernel_set_runnable(CAPS_KERNELS_AVX512_VNNI) ==
         (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512vnni") &&
          __builtin_cpu_supports("fma")));
   CHECK_FALSE(kernel_set_runnable(CAPS_KERNELS_NEON64));
 #elif defined(__aarch64__)

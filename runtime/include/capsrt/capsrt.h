@@ -77,7 +77,7 @@ caps_status caps_interpreter_init(caps_interpreter* it, const caps_model* model,
 #define CAPS_KERNELS_AVX512 3u     /* x86 with AVX-512F */
 #define CAPS_KERNELS_NEON64 4u     /* aarch64 */
 #define CAPS_KERNELS_NEON_ARMV7 5u /* armv7 built with NEON */
-#define CAPS_KERNELS_AVX512_VNNI 6u /* x86 with AVX-512 F/BW/DQ and VNNI: the avx512 set's float
+#define CAPS_KERNELS_AVX512_VNNI 6u /* x86 with AVX-512 F/BW/DQ/VL and VNNI: the avx512 set's float
                                        kernels, vpdpbusd int8 kernels */
 #define CAPS_KERNELS_COUNT 7u
 
