@@ -126,6 +126,19 @@ inline void squash_vector_q(const SquashQ& p, const int32_t* s, int dim, int32_t
   }
 }
 
+// The end of a routing iteration for one class j (docs/fixed-point.md, "Routing"): s_j, summed in
+// 64 bits in Q(15 + F_u[j]), moved to the squash's input format by `shift` (15 + F_u - F_s >= 0)
+// and clamped to 2^24, squashed into v_j (Q15); V_j += v_j when `accumulate` (every iteration
+// but the last). dim <= 64.
+inline void routing_squash_q(const SquashQ& p, const int64_t* s, int dim, int shift, bool accumulate,
+                             int16_t* v, int32_t* V) {
+  int32_t sj[64];
+  for (int d = 0; d < dim; ++d) sj[d] = clamp32(shift_round(s[d], shift), -(1 << 24), 1 << 24);
+  squash_vector_q(p, sj, dim, 32767, v);
+  if (accumulate)
+    for (int d = 0; d < dim; ++d) V[d] += v[d];
+}
+
 // round(255 / (1 + e^-x)) for a logit x in Q16: a reconstruction pixel, 0..255.
 inline int32_t sigmoid_pixel(int32_t x_q16) {
   const int64_t one = int64_t{1} << 30;

@@ -113,15 +113,9 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
       }
     }
     // v_j = squash(s_j), s_j moved from Q(15 + F_u[j]) to the squash's input format.
-    for (int j = 0; j < J; ++j) {
-      int32_t sj[64];  // D <= 64 (op_infer)
-      const int shift = 15 + requant[3 * j + 2] - p.squash.in_frac;  // >= 0: validated
-      for (int d = 0; d < D; ++d)
-        sj[d] = fx::clamp32(fx::shift_round(s.S[j * D + d], shift), -(1 << 24), 1 << 24);
-      fx::squash_vector_q(p.squash, sj, D, 32767, v + j * D);
-      if (iter + 1 < p.iterations)
-        for (int d = 0; d < D; ++d) s.V[j * D + d] += v[j * D + d];
-    }
+    for (int j = 0; j < J; ++j)
+      fx::routing_squash_q(p.squash, s.S + j * D, D, 15 + requant[3 * j + 2] - p.squash.in_frac,
+                           iter + 1 < p.iterations, v + j * D, s.V + j * D);
   }
 }
 

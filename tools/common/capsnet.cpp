@@ -105,14 +105,8 @@ Weights capsnet_random_weights(const CapsNetSpec& s, uint64_t seed) {
   return w;
 }
 
-std::vector<uint8_t> build_capsnet(const CapsNetSpec& s, const Weights& w,
-                                   std::vector<OpReport>* report, bool pack_weights) {
-  if (primary_out_size(s, s.input_height) == 0 || primary_out_size(s, s.input_width) == 0)
-    throw WriterError("input " + std::to_string(s.input_height) + "x" +
-                      std::to_string(s.input_width) + " is too small for the kernels");
-  ModelWriter mw;
-  mw.set_pack_weights(pack_weights);
-  caps_model_attributes& a = mw.attributes();
+void set_capsnet_attributes(const CapsNetSpec& s, ModelWriter* mw) {
+  caps_model_attributes& a = mw->attributes();
   a.input_scale = s.input_scale;
   a.input_offset = s.input_offset;
   a.capsule_grouping = s.grouping;
@@ -128,7 +122,17 @@ std::vector<uint8_t> build_capsnet(const CapsNetSpec& s, const Weights& w,
   if (names.size() != s.classes)
     throw WriterError(std::to_string(names.size()) + " class names for " +
                       std::to_string(s.classes) + " classes");
-  mw.set_class_names(names);
+  mw->set_class_names(names);
+}
+
+std::vector<uint8_t> build_capsnet(const CapsNetSpec& s, const Weights& w,
+                                   std::vector<OpReport>* report, bool pack_weights) {
+  if (primary_out_size(s, s.input_height) == 0 || primary_out_size(s, s.input_width) == 0)
+    throw WriterError("input " + std::to_string(s.input_height) + "x" +
+                      std::to_string(s.input_width) + " is too small for the kernels");
+  ModelWriter mw;
+  mw.set_pack_weights(pack_weights);
+  set_capsnet_attributes(s, &mw);
   mw.set_description(s.name);
 
   std::map<std::string, uint32_t> ids;

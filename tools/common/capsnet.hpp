@@ -56,6 +56,9 @@ std::vector<std::pair<std::string, std::vector<uint32_t>>> capsnet_parameters(co
 // conv and linear layers, 0.01 * normal for the capsule transform, as XifengGuo's DenseCapsule).
 Weights capsnet_random_weights(const CapsNetSpec& s, uint64_t seed);
 
+// The model attributes and class names of a spec (float and int8 models alike).
+void set_capsnet_attributes(const CapsNetSpec& s, ModelWriter* mw);
+
 // Builds the model file. Every parameter must be present with its expected shape: a missing or
 // mis-shaped one throws WriterError naming it with the expected and found shapes.
 // `report`, if given, receives the per-op summary.

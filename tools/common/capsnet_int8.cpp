@@ -205,20 +205,7 @@ std::vector<uint8_t> build_capsnet_int8(const CapsNetSpec& s, const Weights& w,
     if (notes) notes->push_back(text);
   };
   ModelWriter mw;
-  caps_model_attributes& a = mw.attributes();
-  a.input_scale = s.input_scale;
-  a.input_offset = s.input_offset;
-  a.capsule_grouping = s.grouping;
-  a.routing_iterations = s.routings;
-  a.routing_softmax_axis = s.softmax_axis;
-  a.squash_eps_mode = s.squash_eps_mode;
-  a.squash_eps = s.squash_eps;
-  a.score_kind = s.score_kind;
-  a.length_eps = s.length_eps;
-  std::vector<std::string> names = s.class_names;
-  if (names.empty())
-    for (uint32_t c = 0; c < s.classes; ++c) names.push_back(std::to_string(c));
-  mw.set_class_names(names);
+  set_capsnet_attributes(s, &mw);
   mw.set_description(s.name + " int8" + (opt.low_memory_routing ? ", low-memory routing" : ""));
 
   // The input: q = pixel - 128 stands for input_scale * pixel + input_offset, so the zero point
