@@ -35,6 +35,7 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--limit", type=int, default=0, help="first N test images (0: all)")
     ap.add_argument("--smoke", action="store_true", help="run and print, do not hold to the bounds")
+    ap.add_argument("--calib-count", type=int, default=1000, help="calibration images")
     args = ap.parse_args()
 
     with open(os.path.join(ROOT, "models", "models.json")) as f:
@@ -49,7 +50,7 @@ def main():
     int8_caps = os.path.join(args.work, args.name + ".int8.caps")
     subprocess.run([capsconv, checkpoint, "--arch", arch, "-o", float_caps, "-q"], check=True)
     subprocess.run([capsconv, checkpoint, "--arch", arch, "-o", int8_caps, "-q", "--quantize", "int8",
-                    "--calib", args.calib, "--calib-count", "1000"], check=True)
+                    "--calib", args.calib, "--calib-count", str(args.calib_count)], check=True)
 
     cmd = [os.path.join(args.build, "tools", "capsrun"), int8_caps, "--idx-images", args.images,
            "--idx-labels", args.labels, "--eval", "--json", "-q", "--compare", float_caps]
