@@ -69,6 +69,10 @@ struct RoutingParams {
 struct CapsDenseParams {
   CapsPredictParams predict;
   RoutingParams routing;
+  // Low-memory routing (format 1.2, a conversion option): the predictions are recomputed where
+  // needed and the logits are b = u_hat . (sum of the earlier v), never stored. The reference
+  // kernel does it; the runtime runs the reference CapsDense for such an op on every set.
+  bool low_memory = false;
 };
 
 struct DenseParams {

@@ -254,10 +254,10 @@ TEST_CASE("an int8 network gives the same bits on every kernel set and in both r
     std::vector<uint8_t> calib(20 * 144);
     for (uint8_t& v : calib) v = static_cast<uint8_t>(px(rng));
     const tools::Calibration cal = tools::calibrate_capsnet(s, w, calib.data(), 20);
-    tools::Int8Options opt;
-    const std::vector<uint8_t> full = tools::build_capsnet_int8(s, w, cal, opt);
-    opt.low_memory_routing = true;
-    const std::vector<uint8_t> low = tools::build_capsnet_int8(s, w, cal, opt);
+    const std::vector<uint8_t> full = tools::build_capsnet_int8(s, w, cal);
+    tools::CapsNetSpec low_spec = s;
+    low_spec.low_memory_routing = true;
+    const std::vector<uint8_t> low = tools::build_capsnet_int8(low_spec, w, cal);
     const std::vector<uint8_t> image(calib.begin(), calib.begin() + 144);
     const Int8Run want = run_int8(full, CAPS_KERNELS_REFERENCE, image);
     for (uint32_t id = CAPS_KERNELS_REFERENCE; id < CAPS_KERNELS_COUNT; ++id) {

@@ -225,6 +225,31 @@ TEST_CASE("routing iterations 1 and 5") {
   }
 }
 
+TEST_CASE("low-memory routing (float): the same network, every variant, a smaller arena") {
+  // The naive network routes the usual way (b += u_hat . v); the low-memory routing computes
+  // b = u_hat . (sum of v) with recomputed predictions: equal up to rounding.
+  for (int variant = 0; variant < 3; ++variant) {
+    auto s = testutil::tiny_spec();
+    if (variant == 1) {
+      s.grouping = CAPS_GROUPING_NHWC_CHANNELS;
+      s.squash_eps_mode = CAPS_SQUASH_EPS_IN_SQRT;
+      s.squash_eps = 1e-7f;
+    } else if (variant == 2) {
+      s.grouping = CAPS_GROUPING_PER_DIM_CONV;
+      s.softmax_axis = CAPS_SOFTMAX_OVER_INPUTS;
+      s.squash_eps = 0.0f;
+      s.routings = 5;
+    }
+    s.low_memory_routing = true;
+    check_against_naive(s, 30 + variant);
+    auto stored = s;
+    stored.low_memory_routing = false;
+    Runner low(tools::build_capsnet(s, testutil::tiny_weights(s, 3)));
+    Runner full(tools::build_capsnet(stored, testutil::tiny_weights(s, 3)));
+    CHECK(low.model.arena_size() < full.model.arena_size());
+  }
+}
+
 TEST_CASE("the variant attributes change the result (none is silently ignored)") {
   const auto base = testutil::tiny_spec();
   auto w = testutil::tiny_weights(base, 5);

@@ -32,7 +32,9 @@ void caps_predict_f32(const CapsPredictParams& p, const float* u, const float* w
 void dynamic_routing_f32(const RoutingParams& p, const float* u_hat, float* logits,
                          float* coupling, float* v);
 
-// The CapsDense op: caps_predict_f32 into scratch, then dynamic_routing_f32. Scratch (its size
+// The CapsDense op: caps_predict_f32 into scratch, then dynamic_routing_f32; or, with
+// p.low_memory, the low-memory routing (predictions recomputed, b = u_hat . V; scratch V, S and
+// one column of predictions [J,DO], logits and coupling [max(J,I)]). Scratch (its size
 // from caps_dense_f32_scratch_size): u_hat [J,I,DO], logits [J,I], coupling [J,I], each rounded
 // up to 64 bytes.
 uint64_t caps_dense_f32_scratch_size(const CapsDenseParams& p);

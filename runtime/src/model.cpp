@@ -295,6 +295,10 @@ __attribute__((noinline)) caps_status Model::validate_op(uint32_t k) const {
   const bool quantized = tensor(op.inputs[0]).dtype != CAPS_DTYPE_F32;
   if (quantized && h.version_minor < 2) return CAPS_ERR_UNSUPPORTED;
   if (!quantized && !CAPSRT_FLOAT) return CAPS_ERR_UNSUPPORTED;  // an int8-only build
+  // The low-memory routing flag of a float CapsDense is new in 1.2.
+  if (!quantized && op.opcode == CAPS_OP_CAPS_DENSE && h.version_minor < 2 &&
+      op.params[CAPS_CAPS_DENSE_LOW_MEMORY] != 0)
+    return CAPS_ERR_BAD_OP;
   if (op.n_inputs != (quantized ? d->n_inputs_q : d->n_inputs)) return CAPS_ERR_BAD_OP;
   Shape in[CAPS_MAX_OP_INPUTS];
   for (uint32_t s = 0; s < CAPS_MAX_OP_INPUTS; ++s) {

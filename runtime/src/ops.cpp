@@ -186,7 +186,11 @@ caps_status op_infer(const caps_op_entry& op, const Shape* in, const caps_model_
       return CAPS_OK;
     }
     case CAPS_OP_CAPS_DENSE: {
-      if (!quantized && !params_zero_from(op, 0)) return CAPS_ERR_BAD_OP;
+      // The float form's only param is the low-memory routing flag (format 1.2).
+      if (!quantized && (op.params[CAPS_CAPS_DENSE_Q_FRAC] != 0 || op.params[CAPS_CAPS_DENSE_Q_EPS_LO] != 0 ||
+                         op.params[CAPS_CAPS_DENSE_Q_EPS_HI] != 0 ||
+                         op.params[CAPS_CAPS_DENSE_LOW_MEMORY] > 1 || !params_zero_from(op, 4)))
+        return CAPS_ERR_BAD_OP;
       if (quantized && (op.params[CAPS_CAPS_DENSE_Q_FRAC] > kMaxSquashFrac ||
                         !eps_q32_ok(op.params[CAPS_CAPS_DENSE_Q_EPS_HI]) ||
                         op.params[CAPS_CAPS_DENSE_LOW_MEMORY] > 1 || !params_zero_from(op, 4)))
@@ -304,7 +308,15 @@ kernels::CapsDenseParams caps_params(const OpView& v, const caps_model_attribute
   p.routing = kernels::RoutingParams{I, J, DO, static_cast<int>(attrs.routing_iterations),
                                      static_cast<caps_softmax_axis>(attrs.routing_softmax_axis),
                                      squash_params(attrs)};
+  p.low_memory = v.op->params[CAPS_CAPS_DENSE_LOW_MEMORY] != 0;
   return p;
+}
+
+// The set whose CapsDense runs the op: one that reads its W layout, and the reference for the
+// low-memory routing (which only the reference kernel does).
+const kernels::KernelSet& caps_set(const kernels::KernelSet& ks, const kernels::CapsDenseParams& p) {
+  return p.low_memory ? *kernels::kernel_set(CAPS_KERNELS_REFERENCE)
+                      : kernels::caps_kernels(ks, p.predict.weight_layout);
 }
 
 #if CAPSRT_FLOAT  // the float path (an int8-only build has none: CMakeLists.txt)
@@ -509,7 +521,7 @@ uint64_t op_scratch_bytes(const OpView& v, const caps_model_attributes& attrs,
     }
     case CAPS_OP_CAPS_DENSE: {
       const kernels::CapsDenseParams p = caps_params(v, attrs);
-      return kernels::caps_kernels(ks, p.predict.weight_layout).caps_dense_f32_scratch_size(p);
+      return caps_set(ks, p).caps_dense_f32_scratch_size(p);
     }
     default: return 0;
   }
@@ -570,7 +582,7 @@ void op_prepare(const OpView& v, const caps_model_attributes& attrs, const kerne
     case CAPS_OP_CAPS_DENSE:
       p.run = run_caps_dense;
       p.p.caps = caps_params(v, attrs);
-      p.caps_ks = &kernels::caps_kernels(ks, p.p.caps.predict.weight_layout);
+      p.caps_ks = &caps_set(ks, p.p.caps);
       break;
     case CAPS_OP_LENGTH:
       p.run = run_length;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <iomanip>
+#include <optional>
 #include <iostream>
 #include <sstream>
 
@@ -81,8 +82,8 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(1u, 1000000u))
       ->capture_default_str();
   app.add_flag("--low-memory-routing", low_memory,
-               "int8: recompute the routing predictions instead of storing them (a much smaller "
-               "arena, some more time)");
+               "recompute the routing predictions instead of storing them (a much smaller arena, "
+               "some more time); float and int8 models");
   app.add_flag("-q,--quiet", quiet, "print nothing but errors (and the summary if asked)");
   app.footer(
       "Exit status: 0 converted; 2 unreadable or malformed checkpoint; 3 architecture or tensor "
@@ -97,8 +98,8 @@ int run(int argc, char** argv) {
                  "calibrate the activation ranges)\n";
     return 1;
   }
-  if (quantize == "none" && (!calib.empty() || low_memory)) {
-    std::cerr << "capsconv: --calib and --low-memory-routing apply to --quantize int8\n";
+  if (quantize == "none" && !calib.empty()) {
+    std::cerr << "capsconv: --calib applies to --quantize int8\n";
     return 1;
   }
 
@@ -117,10 +118,12 @@ int run(int argc, char** argv) {
   log << '\n';
 
   conv::Conversion c;
-  std::ostringstream int8_arenas;  // --summary of an int8 conversion: the arena both ways
+  std::optional<tools::Calibration> alt_cal;  // an int8 conversion's, for the summary
   try {
-    const conv::Architecture arch = conv::load_architecture(arch_name);
-    c = conv::convert(ck, arch, conv::parse_layout(layout_arg), routings);
+    const conv::Architecture arch = conv::load_architecture(arch_name);  // (+ the routing option)
+    conv::Architecture a = arch;
+    a.spec.low_memory_routing = low_memory;
+    c = conv::convert(ck, a, conv::parse_layout(layout_arg), routings);
   } catch (const conv::ArchError& e) {
     std::cerr << "capsconv: " << e.what() << '\n';
     return 3;
@@ -170,38 +173,13 @@ int run(int argc, char** argv) {
         << *std::max_element(cal.predictions.begin(), cal.predictions.end()) << '\n';
     std::vector<std::string> notes;
     try {
-      tools::Int8Options opt;
-      opt.low_memory_routing = low_memory;
-      c.model = tools::build_capsnet_int8(s, c.weights, cal, opt, &c.report, &notes);
+      c.model = tools::build_capsnet_int8(s, c.weights, cal, &c.report, &notes);
     } catch (const tools::WriterError& e) {
       std::cerr << "capsconv: int8: " << e.what() << '\n';
       return 3;
     }
     for (const std::string& note : notes) log << "note: " << note << '\n';
-    if (summary) {
-      // The arena both ways: the other routing variant, built only to be measured.
-      tools::Int8Options other;
-      other.low_memory_routing = !low_memory;
-      const std::vector<uint8_t> alt = tools::build_capsnet_int8(s, c.weights, cal, other);
-      tools::AlignedBuffer a1(c.model.size()), a2(alt.size());
-      std::copy(c.model.begin(), c.model.end(), a1.data());
-      std::copy(alt.begin(), alt.end(), a2.data());
-      Model m1, m2;
-      if (m1.load(a1.data(), a1.size()) != CAPS_OK || m2.load(a2.data(), a2.size()) != CAPS_OK) return 1;
-      const Model& stored = low_memory ? m2 : m1;
-      const Model& low = low_memory ? m1 : m2;
-      int8_arenas << "int8 arena bytes per kernel set, by routing variant:\n" << std::left << std::setw(29)
-                  << "" << std::right;
-      for (uint32_t ks = CAPS_KERNELS_REFERENCE; ks < CAPS_KERNELS_COUNT; ++ks)
-        int8_arenas << std::setw(12) << caps_kernels_name(ks);
-      int8_arenas << '\n' << std::left << std::setw(29) << "predictions stored" << std::right;
-      for (uint32_t ks = CAPS_KERNELS_REFERENCE; ks < CAPS_KERNELS_COUNT; ++ks)
-        int8_arenas << std::setw(12) << stored.arena_size_for(ks);
-      int8_arenas << '\n' << std::left << std::setw(29) << "low-memory routing" << std::right;
-      for (uint32_t ks = CAPS_KERNELS_REFERENCE; ks < CAPS_KERNELS_COUNT; ++ks)
-        int8_arenas << std::setw(12) << low.arena_size_for(ks);
-      int8_arenas << '\n';
-    }
+    if (summary) alt_cal = cal;
     tools::AlignedBuffer copy(c.model.size());
     std::copy(c.model.begin(), c.model.end(), copy.data());
     Model m;
@@ -230,7 +208,28 @@ int run(int argc, char** argv) {
     Model m;
     if (m.load(copy.data(), copy.size()) != CAPS_OK) return 1;  // convert() loaded it already
     tools::print_summary(std::cout, c.report, m);
-    std::cout << int8_arenas.str();
+    // The arena both ways: the other routing variant, built only to be measured.
+    tools::CapsNetSpec other = c.spec;
+    other.low_memory_routing = !other.low_memory_routing;
+    const std::vector<uint8_t> alt = alt_cal ? tools::build_capsnet_int8(other, c.weights, *alt_cal)
+                                             : tools::build_capsnet(other, c.weights);
+    tools::AlignedBuffer alt_copy(alt.size());
+    std::copy(alt.begin(), alt.end(), alt_copy.data());
+    Model alt_model;
+    if (alt_model.load(alt_copy.data(), alt_copy.size()) != CAPS_OK) return 1;
+    const Model& stored = c.spec.low_memory_routing ? alt_model : m;
+    const Model& low = c.spec.low_memory_routing ? m : alt_model;
+    std::cout << "\narena bytes per kernel set, by routing variant (--low-memory-routing):\n"
+              << std::left << std::setw(29) << "" << std::right;
+    for (uint32_t ks = CAPS_KERNELS_REFERENCE; ks < CAPS_KERNELS_COUNT; ++ks)
+      std::cout << std::setw(12) << caps_kernels_name(ks);
+    std::cout << '\n' << std::left << std::setw(29) << "predictions stored" << std::right;
+    for (uint32_t ks = CAPS_KERNELS_REFERENCE; ks < CAPS_KERNELS_COUNT; ++ks)
+      std::cout << std::setw(12) << stored.arena_size_for(ks);
+    std::cout << '\n' << std::left << std::setw(29) << "low-memory routing" << std::right;
+    for (uint32_t ks = CAPS_KERNELS_REFERENCE; ks < CAPS_KERNELS_COUNT; ++ks)
+      std::cout << std::setw(12) << low.arena_size_for(ks);
+    std::cout << '\n';
   }
   return 0;
 }

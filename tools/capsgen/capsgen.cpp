@@ -25,11 +25,12 @@ int run(int argc, char** argv) {
   app.add_flag("--summary", summary, "print the per-layer table");
   app.add_flag("--int8", int8,
                "write the int8 model (calibrated on 64 seeded random images: for tests, not accuracy)");
-  app.add_flag("--low-memory-routing", low_memory, "with --int8: the low-memory routing");
+  app.add_flag("--low-memory-routing", low_memory, "routing recomputes its predictions (float and int8)");
   CLI11_PARSE(app, argc, argv);
   try {
     capsrt::tools::CapsNetSpec spec = capsrt::tools::capsnet_preset(preset);
     if (routings) spec.routings = routings;
+    spec.low_memory_routing = low_memory;
     std::vector<capsrt::tools::OpReport> report;
     const capsrt::tools::Weights weights = capsrt::tools::capsnet_random_weights(spec, seed);
     std::vector<uint8_t> bytes;
@@ -40,9 +41,7 @@ int run(int argc, char** argv) {
       for (uint8_t& v : images) v = static_cast<uint8_t>(rng() >> 56);
       const capsrt::tools::Calibration cal =
           capsrt::tools::calibrate_capsnet(spec, weights, images.data(), 64);
-      capsrt::tools::Int8Options opt;
-      opt.low_memory_routing = low_memory;
-      bytes = capsrt::tools::build_capsnet_int8(spec, weights, cal, opt, &report);
+      bytes = capsrt::tools::build_capsnet_int8(spec, weights, cal, &report);
     } else {
       bytes = capsrt::tools::build_capsnet(spec, weights, &report);
     }

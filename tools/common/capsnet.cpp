@@ -151,7 +151,9 @@ std::vector<uint8_t> build_capsnet(const CapsNetSpec& s, const Weights& w,
   const uint32_t pc = mw.add_op(
       CAPS_OP_PRIMARY_CAPS, {c1, ids["primarycaps.conv2d.weight"], ids["primarycaps.conv2d.bias"]},
       {s.primary_stride, s.primary_stride, 0, 0, s.primary_dim}, "primarycaps");
-  const uint32_t v = mw.add_op(CAPS_OP_CAPS_DENSE, {pc, ids["digitcaps.weight"]}, {}, "digitcaps");
+  std::array<uint32_t, 8> routing{};
+  routing[CAPS_CAPS_DENSE_LOW_MEMORY] = s.low_memory_routing ? 1u : 0u;
+  const uint32_t v = mw.add_op(CAPS_OP_CAPS_DENSE, {pc, ids["digitcaps.weight"]}, routing, "digitcaps");
   const uint32_t scores = mw.add_op(CAPS_OP_LENGTH, {v}, {}, "scores");
   uint32_t recon = CAPS_NONE;
   if (!s.decoder_hidden.empty()) {

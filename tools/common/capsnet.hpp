@@ -31,6 +31,8 @@ struct CapsNetSpec {
   caps_score_kind score_kind = CAPS_SCORE_LENGTH;
   float length_eps = 0.0f;
   std::vector<std::string> class_names;  // empty: "0".."classes-1"
+  // Routing recomputes the predictions instead of storing them (format 1.2; docs/fixed-point.md).
+  bool low_memory_routing = false;
 };
 
 // "canonical" (Sabour et al. on MNIST) or "small" (the Q7-CapsNets-sized microcontroller net).

@@ -198,7 +198,7 @@ Calibration calibrate_capsnet(const CapsNetSpec& s, const Weights& w, const uint
 }
 
 std::vector<uint8_t> build_capsnet_int8(const CapsNetSpec& s, const Weights& w,
-                                        const Calibration& cal, const Int8Options& opt,
+                                        const Calibration& cal,
                                         std::vector<OpReport>* report,
                                         std::vector<std::string>* notes) {
   auto note = [&](const std::string& text) {
@@ -206,7 +206,8 @@ std::vector<uint8_t> build_capsnet_int8(const CapsNetSpec& s, const Weights& w,
   };
   ModelWriter mw;
   set_capsnet_attributes(s, &mw);
-  mw.set_description(s.name + " int8" + (opt.low_memory_routing ? ", low-memory routing" : ""));
+  mw.set_description(s.name + " int8" +
+                     (s.low_memory_routing ? ", low-memory routing" : ""));
 
   // The input: q = pixel - 128 stands for input_scale * pixel + input_offset, so the zero point
   // is -128 - offset / scale (rounded when the offset is not a whole number of steps).
@@ -300,7 +301,8 @@ std::vector<uint8_t> build_capsnet_int8(const CapsNetSpec& s, const Weights& w,
   const int32_t f_s = q_format(cal.routing, 16777216.0, 0, 16);
   split_eps(eps_q32(f_s), &eps_lo, &eps_hi);
   const uint32_t v = mw.add_op(CAPS_OP_CAPS_DENSE, {pc, wid, crid},
-                               {static_cast<uint32_t>(f_s), eps_lo, eps_hi, opt.low_memory_routing ? 1u : 0u},
+                               {static_cast<uint32_t>(f_s), eps_lo, eps_hi,
+                                s.low_memory_routing ? 1u : 0u},
                                "digitcaps");
   mw.set_quant(v, 1.0f / 32768.0f, 0);
   const double len_eps = std::ldexp(static_cast<double>(s.length_eps), 30);

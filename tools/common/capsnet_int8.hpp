@@ -32,15 +32,12 @@ Calibration calibrate_capsnet(const CapsNetSpec& s, const Weights& w, const uint
                               uint32_t count,
                               const std::function<void(uint32_t, uint32_t)>& progress = {});
 
-struct Int8Options {
-  bool low_memory_routing = false;  // recompute the predictions during routing (CapsDense param)
-};
-
-// The int8 model file of the network (format 1.2). `notes` receives remarks worth printing (an
+// The int8 model file of the network (format 1.2), with the low-memory routing when the spec
+// asks for it. `notes` receives remarks worth printing (an
 // input offset that is not a whole number of pixel steps, a range clamped). WriterError when a
 // constant does not fit the int8 path's bounds.
 std::vector<uint8_t> build_capsnet_int8(const CapsNetSpec& s, const Weights& w,
-                                        const Calibration& cal, const Int8Options& opt,
+                                        const Calibration& cal,
                                         std::vector<OpReport>* report = nullptr,
                                         std::vector<std::string>* notes = nullptr);
 
