@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "capsnet.hpp"
+#include "capsnet_int8.hpp"
 #include "capsrt/capsrt.hpp"
 #include "fma_peak.hpp"
 #include "io.hpp"
@@ -190,6 +191,70 @@ void bench_decoder(benchmark::State& st, const KernelSet* ks, std::vector<int> s
   report(st, ks->id, macs);
 }
 
+// --- int8 kernels (docs/fixed-point.md) --------------------------------------------------------------
+
+Conv2DQParams conv_q_shape(int C, int H, int O, int K, int S, bool relu_input, int out_bytes) {
+  Conv2DQParams p{};
+  p.geom = conv_shape(C, H, O, K, S, CAPS_ACT_NONE);
+  p.geom.weight_layout = CAPS_LAYOUT_K4O;
+  p.input_nonneg = relu_input;
+  p.pad_value = 0;
+  p.out_bytes = out_bytes;
+  p.out_max = out_bytes == 2 ? 32767 : 127;
+  p.out_min = -p.out_max;
+  return p;
+}
+
+std::vector<int8_t> int8s(size_t n, int lo, int hi) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> d(lo, hi);
+  std::vector<int8_t> v(n + 64);
+  for (int8_t& x : v) x = static_cast<int8_t>(d(rng));
+  return v;
+}
+
+void bench_conv_q(benchmark::State& st, const KernelSet* ks, Conv2DQParams p) {
+  const Conv2DParams& g = p.geom;
+  const size_t K = size_t(g.in_channels) * g.kernel_h * g.kernel_w;
+  const auto x = int8s(size_t(g.in_channels) * g.in_height * g.in_width, p.input_nonneg ? 0 : -128, 127);
+  const auto w = int8s(k4o_bytes(g.out_channels, K), -127, 127);
+  std::vector<int32_t> bias(size_t(g.out_channels), 1000), rq;
+  for (int o = 0; o < g.out_channels; ++o) {
+    rq.push_back(1 << 30);
+    rq.push_back(40);
+  }
+  Buffer y(size_t(g.out_channels) * g.out_height * g.out_width);
+  Buffer scratch(ks->conv2d_q_scratch_size(p) / 4 + 16);
+  for (auto _ : st) {
+    ks->conv2d_q(p, x.data(), w.data(), bias.data(), rq.data(), y.data(), scratch.data());
+    benchmark::ClobberMemory();
+  }
+  report(st, ks->id, double(K) * g.out_channels * g.out_height * g.out_width);
+}
+
+void bench_caps_dense_q(benchmark::State& st, const KernelSet* ks, int I, int DI, int J, int DO) {
+  CapsDenseQParams p{};
+  p.predict = CapsPredictParams{I, DI, J, DO, CAPS_LAYOUT_CAPS_JDKI};
+  p.iterations = 3;
+  p.softmax_axis = CAPS_SOFTMAX_OVER_OUTPUTS;
+  p.squash = fx::SquashQ{16, 15, 0, 0};
+  const auto u = int8s(size_t(I) * DI, -60, 60);
+  const auto w = int8s(size_t(J) * I * DO * DI, -127, 127);
+  std::vector<int32_t> rq;
+  for (int j = 0; j < J; ++j) {
+    rq.push_back(1 << 30);
+    rq.push_back(28);
+    rq.push_back(12);
+  }
+  std::vector<int16_t> v(size_t(J) * DO);
+  Buffer scratch(ks->caps_dense_q_scratch_size(p) / 4 + 16);
+  for (auto _ : st) {
+    ks->caps_dense_q(p, u.data(), w.data(), rq.data(), v.data(), scratch.data());
+    benchmark::ClobberMemory();
+  }
+  report(st, ks->id, double(J) * I * DO * DI + double(J) * I * DO * 5);
+}
+
 // --- whole networks ------------------------------------------------------------------------------
 
 struct Network {
@@ -197,10 +262,16 @@ struct Network {
   Model model;
   Interpreter it;
   uint64_t macs = 0, decoder_macs = 0;
-  Network(const std::string& preset, uint32_t set) {
+  // int8: the same network quantised, calibrated on 16 of the input images below (seeded).
+  Network(const std::string& preset, uint32_t set, bool int8 = false) {
     const auto spec = tools::capsnet_preset(preset);
     std::vector<tools::OpReport> ops;
-    const auto bytes = tools::build_capsnet(spec, tools::capsnet_random_weights(spec, 1), &ops);
+    const auto weights = tools::capsnet_random_weights(spec, 1);
+    std::vector<uint8_t> calib(16 * size_t(spec.input_channels) * spec.input_height * spec.input_width);
+    for (size_t k = 0; k < calib.size(); ++k) calib[k] = uint8_t(k * 31 + k / 784);
+    const auto bytes =
+        int8 ? tools::build_capsnet_int8(spec, weights, tools::calibrate_capsnet(spec, weights, calib.data(), 16), &ops)
+             : tools::build_capsnet(spec, weights, &ops);
     file = tools::AlignedBuffer(bytes.size());
     std::copy(bytes.begin(), bytes.end(), file.data());
     if (model.load(file.data(), file.size()) != CAPS_OK) std::abort();
@@ -214,12 +285,15 @@ struct Network {
   }
 };
 
-void bench_network(benchmark::State& st, uint32_t set, const std::string& preset, bool recon) {
-  Network net(preset, set);
+void bench_network(benchmark::State& st, uint32_t set, const std::string& preset, bool recon,
+                   bool int8) {
+  Network net(preset, set, int8);
   const float* image = nullptr;
+  const int8_t* image_q = nullptr;
   for (auto _ : st) {
     net.it.invoke();
-    if (recon) net.it.reconstruct(-1, &image);
+    if (recon && int8) net.it.reconstruct_q(-1, &image_q);
+    if (recon && !int8) net.it.reconstruct(-1, &image);
   }
   report(st, set, double(net.macs + (recon ? net.decoder_macs : 0)));
   st.counters["images/s"] = benchmark::Counter(1, benchmark::Counter::kIsIterationInvariantRate);
@@ -368,9 +442,19 @@ int main(int argc, char** argv) {
     reg("primarycaps_conv/small_16x22x22_64x7x7s2", bench_conv, ks, conv_shape(16, 22, 64, 7, 2, CAPS_ACT_NONE));
     reg("caps_dense/small_1024x4_10x6_r3", bench_caps_dense, ks, 1024, 4, 10, 6);
     reg("decoder/small_60_128_256_784", bench_decoder, ks, std::vector<int>{60, 128, 256, 784});
-    reg("network/canonical", bench_network, id, std::string("canonical"), false);
-    reg("network/small", bench_network, id, std::string("small"), false);
-    reg("network+reconstruction/canonical", bench_network, id, std::string("canonical"), true);
+    reg("network/canonical", bench_network, id, std::string("canonical"), false, false);
+    reg("network/small", bench_network, id, std::string("small"), false, false);
+    reg("network+reconstruction/canonical", bench_network, id, std::string("canonical"), true, false);
+    // The int8 path (docs/fixed-point.md), the same shapes.
+    reg("int8_conv1/canonical_1x28x28_256x9x9", bench_conv_q, ks, conv_q_shape(1, 28, 256, 9, 1, false, 1));
+    reg("int8_primarycaps_conv/canonical_256x20x20_256x9x9s2", bench_conv_q, ks,
+        conv_q_shape(256, 20, 256, 9, 2, true, 2));
+    reg("int8_caps_dense/canonical_1152x8_10x16_r3", bench_caps_dense_q, ks, 1152, 8, 10, 16);
+    reg("int8_conv1/small_1x28x28_16x7x7", bench_conv_q, ks, conv_q_shape(1, 28, 16, 7, 1, false, 1));
+    reg("int8_primarycaps_conv/small_16x22x22_64x7x7s2", bench_conv_q, ks, conv_q_shape(16, 22, 64, 7, 2, true, 2));
+    reg("int8_caps_dense/small_1024x4_10x6_r3", bench_caps_dense_q, ks, 1024, 4, 10, 6);
+    reg("int8_network/canonical", bench_network, id, std::string("canonical"), false, true);
+    reg("int8_network/small", bench_network, id, std::string("small"), false, true);
   }
   benchmark::RegisterBenchmark("model_load/canonical_with_crc", bench_load, std::string("canonical"), true)
       ->Unit(benchmark::kMillisecond);
