@@ -22,6 +22,12 @@
 #else
 #define CAPSRT_NEON64(fn) nullptr
 #endif
+// The NEON int8 convolution: sdot in a build for armv8.2-a+dotprod, else widening multiplies.
+#if CAPSRT_HAVE_NEON_DOTPROD
+#define CAPSRT_NEON_CONV_Q neon::conv2d_q_dot
+#else
+#define CAPSRT_NEON_CONV_Q neon::conv2d_q
+#endif
 #if CAPSRT_HAVE_NEON_ARMV7_KERNELS
 #define CAPSRT_NEON_ARMV7(fn) fn
 #else
@@ -99,11 +105,11 @@ const KernelSet kSets[] = {
                     ref::caps_dense_q),
     CAPSRT_SIMD_SET(CAPS_KERNELS_NEON64, "neon64", neon,
                     (conv_scratch<neon::kConvTilingNeon64.mr, neon::kConvTilingNeon64.nr>), CAPSRT_NEON64,
-                    ref::conv2d_q_scratch_size, ref::conv2d_q, ref::caps_dense_q_scratch_size,
+                    neon::conv2d_q_scratch_size, CAPSRT_NEON_CONV_Q, ref::caps_dense_q_scratch_size,
                     ref::caps_dense_q),
     CAPSRT_SIMD_SET(CAPS_KERNELS_NEON_ARMV7, "neon-armv7", neon,
                     (conv_scratch<neon::kConvTilingArmv7.mr, neon::kConvTilingArmv7.nr>), CAPSRT_NEON_ARMV7,
-                    ref::conv2d_q_scratch_size, ref::conv2d_q, ref::caps_dense_q_scratch_size,
+                    neon::conv2d_q_scratch_size, neon::conv2d_q, ref::caps_dense_q_scratch_size,
                     ref::caps_dense_q),
     CAPSRT_SIMD_SET(CAPS_KERNELS_AVX512_VNNI, "avx512-vnni", avx512,
                     (conv_scratch<avx512::kConvTiling.mr, avx512::kConvTiling.nr>), CAPSRT_X86,

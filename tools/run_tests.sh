@@ -7,7 +7,8 @@
 #   3. the kernel tests under qemu-x86_64 -cpu Haswell and -cpu Nehalem, where the dispatch must
 #      pick AVX2, and then the reference, by itself;
 #   4. AddressSanitizer + UndefinedBehaviorSanitizer;
-#   5. aarch64 (neon64) and armv7 (neon-armv7) cross builds, their tests under qemu-user;
+#   5. aarch64 (neon64) and armv7 (neon-armv7) cross builds, their tests under qemu-user; then
+#      an aarch64 build for armv8.2-a+dotprod, its int8 kernel tests under qemu-aarch64 -cpu max;
 #   6. ThreadSanitizer: interpreters on several threads sharing one model;
 #   7. the fuzz targets (clang-14 libFuzzer, docs/reliability.md): each builds, replays its
 #      regression inputs and seed corpus, and fuzzes for 30 s;
@@ -56,6 +57,11 @@ for target in aarch64 armv7; do
   cmake --build "build/$target" -j "$jobs"
   (cd "build/$target" && ctest --output-on-failure -j "$jobs")
 done
+step "5c. aarch64 for armv8.2-a+dotprod: the sdot int8 kernels against the reference, under qemu-aarch64 -cpu max"
+cmake --preset aarch64-dotprod >/dev/null
+cmake --build build/aarch64-dotprod -j "$jobs" --target capsrt_tests
+qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu build/aarch64-dotprod/tests/capsrt_tests "[int8],[fixed]"
+
 step "6. ThreadSanitizer: several interpreters on threads sharing one model"
 cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAPSRT_BUILD_BENCH=OFF \
   -DCMAKE_CXX_FLAGS=-fsanitize=thread -DCMAKE_C_FLAGS=-fsanitize=thread \

@@ -1,0 +1,65 @@
+// NEON int8 convolution with sdot (armv8.2-a+dotprod); must match ref::conv2d_q bit for bit.
+//
+// Blocking as conv2d_q.cpp (panels of 4 pixels, K4O weights: 16 bytes = 4 channels x 4 k), but
+// one vdotq_laneq_s32 multiplies 4 channels' 4 weights by a pixel's 4 inputs (a 32-bit lane of
+// the panel's 16 bytes for the 4 pixels) and adds each channel's 4 products into its int32 lane.
+// Tile: 4 pixels x 4 groups of 4 channels = 16 accumulators, 4 weight vectors, 1 panel vector.
+#include <arm_neon.h>
+
+#include "arm_neon/neon.h"
+
+namespace capsrt {
+namespace neon {
+
+namespace {
+constexpr int MR = 4, NR = kConvQPixels;
+static_assert(NR == 4, "one 16-byte panel load holds the 4 pixels of a group");
+}  // namespace
+
+void conv2d_q_dot(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
+                  const int32_t* requant, void* out, void* scratch) {
+  const Conv2DParams& g = p.geom;
+  const int O = g.out_channels, groups = simd::conv_q_groups(g);
+  const int pixels = g.out_height * g.out_width;
+  uint8_t* panel = static_cast<uint8_t*>(scratch);
+  alignas(16) int8_t wtail[16 * MR];
+  for (int n0 = 0; n0 < pixels; n0 += NR) {
+    simd::pack_conv_q_panel(p, in, n0, NR, 0x00, panel);
+    const int nr = pixels - n0 < NR ? pixels - n0 : NR;
+    for (int o0 = 0; o0 < O; o0 += 4 * MR) {
+      int32x4_t acc[MR][NR];
+      for (int m = 0; m < MR; ++m)
+        for (int n = 0; n < NR; ++n) acc[m][n] = vdupq_n_s32(0);
+      const bool full = o0 + 4 * MR <= O;
+      for (int q = 0; q < groups; ++q) {
+        const int8_t* wg = weights + (static_cast<size_t>(q) * O + o0) * 4;
+        if (!full) {  // channels past O read as zero weights
+          for (int b = 0; b < 16 * MR; ++b) wtail[b] = o0 * 4 + b < O * 4 ? wg[b] : int8_t{0};
+          wg = wtail;
+        }
+        const int8x16_t x = vld1q_s8(reinterpret_cast<const int8_t*>(panel) + q * NR * 4);
+        for (int m = 0; m < MR; ++m) {
+          const int8x16_t w = vld1q_s8(wg + 16 * m);
+          acc[m][0] = vdotq_laneq_s32(acc[m][0], w, x, 0);
+          acc[m][1] = vdotq_laneq_s32(acc[m][1], w, x, 1);
+          acc[m][2] = vdotq_laneq_s32(acc[m][2], w, x, 2);
+          acc[m][3] = vdotq_laneq_s32(acc[m][3], w, x, 3);
+        }
+      }
+      alignas(16) int32_t lanes[4];
+      for (int m = 0; m < MR; ++m) {
+        const int base = o0 + 4 * m;
+        if (base >= O) break;
+        const int width = O - base < 4 ? O - base : 4;
+        for (int n = 0; n < nr; ++n) {
+          vst1q_s32(lanes, acc[m][n]);
+          for (int l = 0; l < width; ++l)
+            simd::store_conv_q(p, requant, base + l, n0 + n, lanes[l] + bias[base + l], out);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace neon
+}  // namespace capsrt
