@@ -43,20 +43,44 @@ Extent extent(const Model& m, uint32_t id) {
 
 }  // namespace
 
+void op_io(const Model& m, uint32_t k, OpIo* io) {
+  const uint8_t* e = m.bytes() + m.header().op_table_offset + uint64_t{k} * sizeof(caps_op_entry);
+  uint8_t n = 0;
+  std::memcpy(&n, e + offsetof(caps_op_entry, n_inputs), 1);
+  io->n_inputs = n < CAPS_MAX_OP_INPUTS ? n : CAPS_MAX_OP_INPUTS;
+  std::memcpy(io->inputs, e + offsetof(caps_op_entry, inputs), sizeof io->inputs);
+  std::memcpy(&io->output, e + offsetof(caps_op_entry, output), sizeof io->output);
+}
+
+uint32_t op_output(const Model& m, uint32_t k) {
+  OpIo io;
+  op_io(m, k, &io);
+  return io.output;
+}
+
 __attribute__((noinline)) OpView op_view(const Model& m, uint32_t k, caps_op_entry* storage) {
   *storage = m.op(k);
   OpView v;
   v.op = storage;
+  // One read of each tensor entry (its 64 bytes once in this frame): Model::load's stack.
+  auto shape_of = [](const caps_tensor_entry& t) {
+    Shape sh;
+    sh.rank = t.rank;
+    for (uint32_t d = 0; d < CAPS_MAX_RANK; ++d) sh.dims[d] = t.dims[d];
+    return sh;
+  };
   for (uint32_t s = 0; s < CAPS_MAX_OP_INPUTS; ++s) {
     v.in_layout[s] = CAPS_LAYOUT_ROW_MAJOR;
     if (s >= storage->n_inputs) continue;
-    v.in_shape[s] = m.tensor_shape(storage->inputs[s]);
-    v.in_layout[s] = static_cast<caps_layout>(m.tensor(storage->inputs[s]).layout);
+    const caps_tensor_entry t = m.tensor(storage->inputs[s]);
+    v.in_shape[s] = shape_of(t);
+    v.in_layout[s] = static_cast<caps_layout>(t.layout);
+    if (s == 0) {
+      v.quantized = t.dtype != CAPS_DTYPE_F32;
+      v.in_zero_point = t.quant_zero_point;
+    }
   }
-  v.out_shape = m.tensor_shape(storage->output);
-  const caps_tensor_entry first = m.tensor(storage->inputs[0]);
-  v.quantized = first.dtype != CAPS_DTYPE_F32;
-  v.in_zero_point = first.quant_zero_point;
+  v.out_shape = shape_of(m.tensor(storage->output));
   return v;
 }
 

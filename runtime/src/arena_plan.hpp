@@ -24,6 +24,15 @@ struct ScratchSink {
 caps_status plan_arena(const Model& m, const kernels::KernelSet& ks, ArenaPlan* plan,
                        const ScratchSink* sink = nullptr);
 
+// An op's tensor ids, read from its entry without copying the whole 64 bytes (stack depth).
+struct OpIo {
+  uint32_t n_inputs;
+  uint32_t inputs[CAPS_MAX_OP_INPUTS];
+  uint32_t output;
+};
+void op_io(const Model& m, uint32_t k, OpIo* io);
+uint32_t op_output(const Model& m, uint32_t k);
+
 // A set of tensor ids: 32 bytes.
 struct TensorSet {
   uint32_t bits[CAPS_MAX_TENSORS / 32] = {};
@@ -41,9 +50,10 @@ template <typename Visit>
 caps_status walk_live_sets(const Model& m, Visit&& visit) {
   const caps_model_attributes& a = m.attributes();
   TensorSet produced, read_later, live;  // produced by an op <= k; read by an op >= k
-  for (uint32_t k = 0; k < m.op_count(); ++k) produced.add(m.op(k).output);
+  for (uint32_t k = 0; k < m.op_count(); ++k) produced.add(op_output(m, k));
   for (uint32_t k = m.op_count(); k-- > 0;) {
-    const caps_op_entry op = m.op(k);
+    OpIo op;
+    op_io(m, k, &op);
     for (uint32_t s = 0; s < op.n_inputs; ++s) read_later.add(op.inputs[s]);
     for (uint32_t w = 0; w < CAPS_MAX_TENSORS / 32; ++w)
       live.bits[w] = produced.bits[w] & read_later.bits[w];

@@ -437,7 +437,7 @@ void run_dense_q(const PreparedOp& op, int32_t) {
 }
 
 // Scratch and preparation of the int8 forms.
-uint64_t op_scratch_bytes_q(const OpView& v, const caps_model_attributes& attrs,
+__attribute__((noinline)) uint64_t op_scratch_bytes_q(const OpView& v, const caps_model_attributes& attrs,
                             const kernels::KernelSet& ks) {
   switch (v.op->opcode) {
     case CAPS_OP_CONV2D:
@@ -505,9 +505,11 @@ void op_prepare_q(const OpView& v, const caps_model_attributes& attrs, PreparedO
 
 }  // namespace
 
-uint64_t op_scratch_bytes(const OpView& v, const caps_model_attributes& attrs,
-                          const kernels::KernelSet& ks) {
-  if (v.quantized) return op_scratch_bytes_q(v, attrs, ks);
+namespace {
+// The float forms' scratch; its own frame, as the int8 forms' (op_scratch_bytes_q): the stack of
+// Model::load holds one of the two, not both.
+__attribute__((noinline)) uint64_t op_scratch_bytes_f(const OpView& v, const caps_model_attributes& attrs,
+                                                      const kernels::KernelSet& ks) {
   switch (v.op->opcode) {
     case CAPS_OP_CONV2D: {
       const kernels::Conv2DParams p = conv_params(v, v.out_shape, CAPS_ACT_NONE);
@@ -525,6 +527,12 @@ uint64_t op_scratch_bytes(const OpView& v, const caps_model_attributes& attrs,
     }
     default: return 0;
   }
+}
+}  // namespace
+
+uint64_t op_scratch_bytes(const OpView& v, const caps_model_attributes& attrs,
+                          const kernels::KernelSet& ks) {
+  return v.quantized ? op_scratch_bytes_q(v, attrs, ks) : op_scratch_bytes_f(v, attrs, ks);
 }
 
 uint64_t op_scratch_for(const caps_op_entry& op, const Shape* inputs, const uint8_t* layouts,
