@@ -213,4 +213,18 @@ TEST_CASE("image bytes that trip stb 2.27's known defects are refused before stb
   jpeg += '\x11';                      // + 17 = 257
   jpeg += std::string(257, '\x00');
   CHECK_THAT(error_for(jpeg), Catch::Contains("a Huffman table of more than 256 codes"));
+  // a PNG chunk declaring more bytes than the file has left: stb 2.27 grew its buffer to the
+  // declared 1.46 GB before reading (found by fuzz_image); the file from the long run, and a
+  // minimal one
+  CHECK_THAT(error_of([] {
+               load_image(testutil::source_path("tests/fuzz/regressions/image/png-idat-claims-2g-oom-29e9a8c0"), 1);
+             }),
+             Catch::Contains("truncated PNG: a chunk longer than the rest of the file"));
+  std::string png("\x89PNG\r\n\x1a\n", 8);
+  png += std::string("\x00\x00\x00\x0dIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x00\x00\x00\x00", 21);
+  png += std::string("\x00\x00\x00\x00", 4);  // IHDR's CRC (not checked by stb)
+  png += std::string("\x7f\xff\xff\xffIDAT", 8);  // 2 GB of data that are not there
+  CHECK_THAT(error_for(png), Catch::Contains("truncated PNG"));
+  // a real PNG with its IEND still decodes (the shipped test image)
+  CHECK(load_image(testutil::source_path("tests/data/images/mnist_0_label7.png"), 1).width == 28);
 }

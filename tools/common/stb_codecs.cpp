@@ -19,6 +19,8 @@
 
 #include "stb_codecs.hpp"
 
+#include <cstring>
+
 namespace capsrt {
 namespace tools {
 namespace stb {
@@ -105,6 +107,27 @@ const char* pnm_problem(const uint8_t* p, size_t n) {
   return nullptr;
 }
 
+// stb 2.27 grows its buffer of compressed PNG data to a chunk's declared length before reading
+// the chunk (a doubling realloc up to the length): a 482-byte file declaring a 2 GB IDAT chunk
+// made it allocate 2 GB (found by fuzz_image in a long run). A chunk cannot be longer than what
+// is left of the file, which stb reads from memory: such a file is refused here, exactly the
+// files stb would fail on after that allocation. Walks the chunks as stb does: after the 8-byte
+// signature, length (4 bytes, big-endian), type (4), data, CRC (4), until IEND.
+bool png_chunks_fit(const uint8_t* p, size_t n) {
+  static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (n < 8 || std::memcmp(p, kSignature, 8) != 0) return true;  // not a PNG
+  size_t i = 8;
+  while (n - i >= 8) {
+    const uint64_t length = uint64_t{p[i]} << 24 | uint64_t{p[i + 1]} << 16 | uint64_t{p[i + 2]} << 8 | p[i + 3];
+    if (length > n - i - 8) return false;  // the chunk's data would run past the end of the file
+    if (std::memcmp(p + i + 4, "IEND", 4) == 0) return true;
+    i += 8 + length;
+    if (n - i < 4) return true;  // no CRC: stb's own reading reports the truncation
+    i += 4;
+  }
+  return true;
+}
+
 // stb 2.27 reads 16-bit PGM/PPM samples into a buffer it then converts as 8-bit ones when the
 // caller asks for another channel count, and reads past it (CVE-2021-42716): refused.
 bool is_pnm(const uint8_t* p, int size) { return size >= 2 && p[0] == 'P' && (p[1] == '5' || p[1] == '6'); }
@@ -112,6 +135,10 @@ bool is_pnm(const uint8_t* p, int size) { return size >= 2 && p[0] == 'P' && (p[
 thread_local const char* refuse_reason = nullptr;  // set by a check above, for failure_reason()
 
 bool safe_for_stb(const uint8_t* data, int size) {
+  if (!png_chunks_fit(data, static_cast<size_t>(size))) {
+    refuse_reason = "truncated PNG: a chunk longer than the rest of the file";
+    return false;
+  }
   if (!jpeg_huffman_tables_fit(data, static_cast<size_t>(size))) {
     refuse_reason = "corrupt JPEG: a Huffman table of more than 256 codes";
     return false;
