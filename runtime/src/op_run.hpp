@@ -60,6 +60,7 @@ struct OpView {
   Shape out_shape;
   bool quantized = false;      // the op's int8 form
   int32_t in_zero_point = 0;   // int8: the first input's zero point (a conv's padding value)
+  bool in_nonneg = false;      // int8: the first input is a ReLU's output (0..127, so >= 0)
 };
 inline bool op_is_quantized(const OpView& v) { return v.quantized; }
 

@@ -369,6 +369,7 @@ kernels::Conv2DQParams conv_q_params(const OpView& v, const Shape& out, bool rel
   kernels::Conv2DQParams p;
   p.geom = conv_params(v, out, CAPS_ACT_NONE);
   p.pad_value = v.in_zero_point;
+  p.input_nonneg = v.in_nonneg;
   p.out_bytes = out_bytes;
   p.out_max = out_bytes == 2 ? 32767 : 127;
   p.out_min = relu ? 0 : -p.out_max;
