@@ -66,13 +66,16 @@ void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, c
         tile<false>(weights, panel, O, o0, groups, mask, acc);
       else
         tile<true>(weights, panel, O, o0, groups, mask, acc);
-      alignas(32) int32_t lanes[8];
+      // All accumulators out first, with constant indices (keeps them in registers above).
+      alignas(32) int32_t tile[MR][NR][8];
+      for (int m = 0; m < MR; ++m)
+        for (int n = 0; n < NR; ++n) _mm256_store_si256(reinterpret_cast<__m256i*>(tile[m][n]), acc[m][n]);
       for (int m = 0; m < MR; ++m) {
         const int base = o0 + 8 * m;
         if (base >= O) break;
         const int width = O - base < 8 ? O - base : 8;
         for (int n = 0; n < nr; ++n) {
-          _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc[m][n]);
+          const int32_t* lanes = tile[m][n];
           for (int l = 0; l < width; ++l)
             simd::store_conv_q(p, requant, base + l, n0 + n, lanes[l] + bias[base + l], out);
         }

@@ -62,13 +62,17 @@ void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, c
           for (int m = 0; m < MR; ++m) acc[m][n] = _mm512_dpbusd_epi32(acc[m][n], b, w[m]);
         }
       }
-      alignas(64) int32_t lanes[16];
+      // All accumulators out first, with constant indices: the K loop above keeps them in
+      // registers only if nothing later indexes them at run time.
+      alignas(64) int32_t tile[MR][NR][16];
+      for (int m = 0; m < MR; ++m)
+        for (int n = 0; n < NR; ++n) _mm512_store_si512(tile[m][n], acc[m][n]);
       for (int m = 0; m < MR; ++m) {
         const int base = o0 + 16 * m;
         if (base >= O) break;
         const int width = O - base < 16 ? O - base : 16;
         for (int n = 0; n < nr; ++n) {
-          _mm512_store_si512(lanes, acc[m][n]);
+          const int32_t* lanes = tile[m][n];
           for (int l = 0; l < width; ++l)
             // Modulo 2^32: the lanes may wrap (x + 128 up to 255), the true sum fits an int32.
             simd::store_conv_q(p, requant, base + l, n0 + n,
