@@ -69,16 +69,7 @@ void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, c
       alignas(16) int32_t tile[MR][NR][4];
       for (int m = 0; m < MR; ++m)
         for (int n = 0; n < NR; ++n) vst1q_s32(tile[m][n], channel_totals(acc[m][n][0], acc[m][n][1]));
-      for (int m = 0; m < MR; ++m) {
-        const int base = o0 + 4 * m;
-        if (base >= O) break;
-        const int width = O - base < 4 ? O - base : 4;
-        for (int n = 0; n < nr; ++n) {
-          const int32_t* lanes = tile[m][n];
-          for (int l = 0; l < width; ++l)
-            simd::store_conv_q(p, requant, base + l, n0 + n, lanes[l] + bias[base + l], out);
-        }
-      }
+      simd::store_conv_q_tile(p, requant, bias, tile, o0, n0, nr, out);
     }
   }
 }

@@ -50,16 +50,7 @@ void conv2d_q_dot(const Conv2DQParams& p, const int8_t* in, const int8_t* weight
       alignas(16) int32_t tile[MR][NR][4];
       for (int m = 0; m < MR; ++m)
         for (int n = 0; n < NR; ++n) vst1q_s32(tile[m][n], acc[m][n]);
-      for (int m = 0; m < MR; ++m) {
-        const int base = o0 + 4 * m;
-        if (base >= O) break;
-        const int width = O - base < 4 ? O - base : 4;
-        for (int n = 0; n < nr; ++n) {
-          const int32_t* lanes = tile[m][n];
-          for (int l = 0; l < width; ++l)
-            simd::store_conv_q(p, requant, base + l, n0 + n, lanes[l] + bias[base + l], out);
-        }
-      }
+      simd::store_conv_q_tile(p, requant, bias, tile, o0, n0, nr, out);
     }
   }
 }

@@ -60,6 +60,28 @@ inline void store_conv_q(const kernels::Conv2DQParams& p, const int32_t* requant
     static_cast<int8_t*>(out)[at] = static_cast<int8_t>(y);
 }
 
+// A finished tile of a SIMD int8 conv: tile[m][n][l] is the sum (without bias) of output channel
+// o0 + L*m + l at pixel n0 + n. Adds offset[o] (the bias, or the bias with a kernel's correction
+// folded in) modulo 2^32 (a kernel's lanes may wrap; the true sum fits an int32), then stores as
+// store_conv_q; channels past O and pixels past n0 + nr are skipped.
+template <int MR, int NR, int L>
+inline void store_conv_q_tile(const kernels::Conv2DQParams& p, const int32_t* requant,
+                              const int32_t* offset, const int32_t (&tile)[MR][NR][L], int o0,
+                              int n0, int nr, void* out) {
+  const int O = p.geom.out_channels;
+  for (int m = 0; m < MR; ++m) {
+    const int base = o0 + L * m;
+    if (base >= O) break;
+    const int width = O - base < L ? O - base : L;
+    for (int n = 0; n < nr; ++n)
+      for (int l = 0; l < width; ++l)
+        store_conv_q(p, requant, base + l, n0 + n,
+                     static_cast<int32_t>(static_cast<uint32_t>(tile[m][n][l]) +
+                                          static_cast<uint32_t>(offset[base + l])),
+                     out);
+  }
+}
+
 }  // namespace simd
 }  // namespace capsrt
 

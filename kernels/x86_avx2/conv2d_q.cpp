@@ -70,16 +70,7 @@ void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, c
       alignas(32) int32_t tile[MR][NR][8];
       for (int m = 0; m < MR; ++m)
         for (int n = 0; n < NR; ++n) _mm256_store_si256(reinterpret_cast<__m256i*>(tile[m][n]), acc[m][n]);
-      for (int m = 0; m < MR; ++m) {
-        const int base = o0 + 8 * m;
-        if (base >= O) break;
-        const int width = O - base < 8 ? O - base : 8;
-        for (int n = 0; n < nr; ++n) {
-          const int32_t* lanes = tile[m][n];
-          for (int l = 0; l < width; ++l)
-            simd::store_conv_q(p, requant, base + l, n0 + n, lanes[l] + bias[base + l], out);
-        }
-      }
+      simd::store_conv_q_tile(p, requant, bias, tile, o0, n0, nr, out);
     }
   }
 }

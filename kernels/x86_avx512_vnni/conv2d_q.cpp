@@ -67,20 +67,7 @@ void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, c
       alignas(64) int32_t tile[MR][NR][16];
       for (int m = 0; m < MR; ++m)
         for (int n = 0; n < NR; ++n) _mm512_store_si512(tile[m][n], acc[m][n]);
-      for (int m = 0; m < MR; ++m) {
-        const int base = o0 + 16 * m;
-        if (base >= O) break;
-        const int width = O - base < 16 ? O - base : 16;
-        for (int n = 0; n < nr; ++n) {
-          const int32_t* lanes = tile[m][n];
-          for (int l = 0; l < width; ++l)
-            // Modulo 2^32: the lanes may wrap (x + 128 up to 255), the true sum fits an int32.
-            simd::store_conv_q(p, requant, base + l, n0 + n,
-                               static_cast<int32_t>(static_cast<uint32_t>(lanes[l]) +
-                                                    static_cast<uint32_t>(correction[base + l])),
-                               out);
-        }
-      }
+      simd::store_conv_q_tile(p, requant, correction, tile, o0, n0, nr, out);
     }
   }
 }
