@@ -35,8 +35,9 @@ struct Scratch {  // 64-byte aligned, filled with garbage
   }
 };
 
-// A random int8 conv: weights K4O in [-127, 127] (K padding zero), bias within the bound,
-// multipliers for outputs of a sensible size.
+// A random int8 conv: weights K4O in [-127, 127], bias within the bound, multipliers for
+// outputs of a sensible size. The K4O padding (k >= K) is zero as the format requires, except in
+// every seventh trial, where it holds noise that every kernel must ignore.
 struct QConv {
   Conv2DQParams p{};
   std::vector<int8_t> in, w;
@@ -56,6 +57,14 @@ QConv random_conv(std::mt19937& rng, int trial) {
   g.in_height = g.kernel_h + pick(rng, {0, 1, 5, 11});
   g.in_width = g.kernel_w + pick(rng, {0, 2, 7, 13});
   g.out_channels = pick(rng, {1, 3, 8, 15, 16, 17, 31, 64, 65, 70, 130});
+  if (trial >= 80) {  // weights over 1 MB, as the canonical PrimaryCaps conv (a kernel may tile them apart)
+    g.in_channels = 72;
+    g.kernel_h = g.kernel_w = 9;
+    g.pad_h = g.pad_w = trial % 2;
+    g.in_height = 9 + pick(rng, {0, 3, 6});
+    g.in_width = 9 + pick(rng, {1, 4});
+    g.out_channels = pick(rng, {203, 256});
+  }
   g.out_height = (g.in_height + 2 * g.pad_h - g.kernel_h) / g.stride_h + 1;
   g.out_width = (g.in_width + 2 * g.pad_w - g.kernel_w) / g.stride_w + 1;
   g.weight_layout = CAPS_LAYOUT_K4O;
@@ -69,6 +78,8 @@ QConv random_conv(std::mt19937& rng, int trial) {
   c.in.resize(static_cast<size_t>(g.in_channels) * g.in_height * g.in_width);
   for (int8_t& v : c.in) v = static_cast<int8_t>(x8(rng));
   c.w.assign(static_cast<size_t>(k4o_bytes(O, K)), 0);
+  if (trial % 7 == 3)
+    for (int8_t& v : c.w) v = static_cast<int8_t>(w8(rng));
   for (int o = 0; o < O; ++o)
     for (int k = 0; k < K; ++k) c.w[k4o_index(O, o, k)] = static_cast<int8_t>(w8(rng));
   std::uniform_int_distribution<int32_t> b(-100000, 100000);
@@ -104,7 +115,7 @@ TEST_CASE("every set's int8 convolution matches the reference bit for bit", "[in
     const KernelSet& ks = *kernel_set(id);
     std::mt19937 rng(99);
     Scratch s1, s2;
-    for (int trial = 0; trial < 80; ++trial) {
+    for (int trial = 0; trial < 84; ++trial) {
       const QConv c = random_conv(rng, trial);
       INFO(ks.name << " trial " << trial << ": C " << c.p.geom.in_channels << " O " << c.p.geom.out_channels
                    << " kernel " << c.p.geom.kernel_h << "x" << c.p.geom.kernel_w << " stride "
@@ -269,9 +280,36 @@ TEST_CASE("an int8 network gives the same bits on every kernel set and in both r
         CHECK(got.poses == want.poses);
         CHECK(got.image == want.image);
       }
-      CHECK(run_int8(low, id, image).arena < run_int8(full, id, image).arena);
+      // A tiny network's arena may peak at a convolution, where both modes are alike.
+      CHECK(run_int8(low, id, image).arena <= run_int8(full, id, image).arena);
     }
   }
+}
+
+TEST_CASE("the small network in int8 with low-memory routing fits a 32 KiB arena on every kernel set",
+          "[int8]") {
+  // The issue's target for microcontrollers. The arena depends on the shapes only, so seeded
+  // weights and a few calibration images stand for the shipped small models.
+  const tools::CapsNetSpec s = tools::capsnet_preset("small");
+  const tools::Weights w = tools::capsnet_random_weights(s, 5);
+  std::vector<uint8_t> calib(4 * 784);
+  for (size_t k = 0; k < calib.size(); ++k) calib[k] = static_cast<uint8_t>(k * 37 % 256);
+  const tools::Calibration cal = tools::calibrate_capsnet(s, w, calib.data(), 4);
+  tools::CapsNetSpec low_spec = s;
+  low_spec.low_memory_routing = true;
+  const std::vector<uint8_t> stored = tools::build_capsnet_int8(s, w, cal);
+  const std::vector<uint8_t> low = tools::build_capsnet_int8(low_spec, w, cal);
+  testutil::ModelBytes bs(stored), bl(low);
+  Model ms, ml;
+  REQUIRE(ms.load(bs.data(), bs.size) == CAPS_OK);
+  REQUIRE(ml.load(bl.data(), bl.size) == CAPS_OK);
+  for (uint32_t id = CAPS_KERNELS_REFERENCE; id < CAPS_KERNELS_COUNT; ++id) {
+    if (kernel_set(id) == nullptr) continue;
+    INFO("kernels " << caps_kernels_name(id));
+    CHECK(ml.arena_size_for(id) <= 32 * 1024);
+    CHECK(ml.arena_size_for(id) * 4 < ms.arena_size_for(id));
+  }
+  CHECK(ml.arena_size() <= 32 * 1024);  // what the file records: the largest over the sets
 }
 
 TEST_CASE("every set's int8 CapsDense matches the reference bit for bit", "[int8]") {

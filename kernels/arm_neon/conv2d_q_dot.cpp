@@ -7,6 +7,7 @@
 #include <arm_neon.h>
 
 #include "arm_neon/neon.h"
+#include "arm_neon/requant_q.h"
 
 namespace capsrt {
 namespace neon {
@@ -20,39 +21,35 @@ void conv2d_q_dot(const Conv2DQParams& p, const int8_t* in, const int8_t* weight
                   const int32_t* requant, void* out, void* scratch) {
   const Conv2DParams& g = p.geom;
   const int O = g.out_channels, groups = simd::conv_q_groups(g);
-  const int pixels = g.out_height * g.out_width;
-  uint8_t* panel = static_cast<uint8_t*>(scratch);
-  alignas(16) int8_t wtail[16 * MR];
-  for (int n0 = 0; n0 < pixels; n0 += NR) {
-    simd::pack_conv_q_panel(p, in, n0, NR, 0x00, panel);
-    const int nr = pixels - n0 < NR ? pixels - n0 : NR;
-    for (int o0 = 0; o0 < O; o0 += 4 * MR) {
-      int32x4_t acc[MR][NR];
-      for (int m = 0; m < MR; ++m)
-        for (int n = 0; n < NR; ++n) acc[m][n] = vdupq_n_s32(0);
-      const bool full = o0 + 4 * MR <= O;
-      for (int q = 0; q < groups; ++q) {
-        const int8_t* wg = weights + (static_cast<size_t>(q) * O + o0) * 4;
-        if (!full) {  // channels past O read as zero weights
-          for (int b = 0; b < 16 * MR; ++b) wtail[b] = o0 * 4 + b < O * 4 ? wg[b] : int8_t{0};
-          wg = wtail;
-        }
-        const int8x16_t x = vld1q_s8(reinterpret_cast<const int8_t*>(panel) + q * NR * 4);
-        for (int m = 0; m < MR; ++m) {
-          const int8x16_t w = vld1q_s8(wg + 16 * m);
-          acc[m][0] = vdotq_laneq_s32(acc[m][0], w, x, 0);
-          acc[m][1] = vdotq_laneq_s32(acc[m][1], w, x, 1);
-          acc[m][2] = vdotq_laneq_s32(acc[m][2], w, x, 2);
-          acc[m][3] = vdotq_laneq_s32(acc[m][3], w, x, 3);
-        }
+  const simd::ConvQScratch s = simd::carve_conv_q_scratch(p, bias, requant, NR, scratch);
+  simd::run_conv_q<MR, NR, 4>(p, in, 0x00, s, out,
+                              [=](int o0, const uint8_t* panel, int32_t (&y)[MR][NR][4]) {
+    alignas(16) int8_t wtail[16 * MR];
+    int32x4_t acc[MR][NR];
+    for (int m = 0; m < MR; ++m)
+      for (int n = 0; n < NR; ++n) acc[m][n] = vdupq_n_s32(0);
+    const bool full = o0 + 4 * MR <= O;
+    for (int q = 0; q < groups; ++q) {
+      const int8_t* wg = weights + (static_cast<size_t>(q) * O + o0) * 4;
+      if (!full) {  // channels past O read as zero weights
+        for (int b = 0; b < 16 * MR; ++b) wtail[b] = o0 * 4 + b < O * 4 ? wg[b] : int8_t{0};
+        wg = wtail;
       }
-      // All accumulators out first, with constant indices (keeps them in registers above).
-      alignas(16) int32_t tile[MR][NR][4];
-      for (int m = 0; m < MR; ++m)
-        for (int n = 0; n < NR; ++n) vst1q_s32(tile[m][n], acc[m][n]);
-      simd::store_conv_q_tile(p, requant, bias, tile, o0, n0, nr, out);
+      const int8x16_t x = vld1q_s8(reinterpret_cast<const int8_t*>(panel) + q * NR * 4);
+      for (int m = 0; m < MR; ++m) {
+        const int8x16_t w = vld1q_s8(wg + 16 * m);
+        acc[m][0] = vdotq_laneq_s32(acc[m][0], w, x, 0);
+        acc[m][1] = vdotq_laneq_s32(acc[m][1], w, x, 1);
+        acc[m][2] = vdotq_laneq_s32(acc[m][2], w, x, 2);
+        acc[m][3] = vdotq_laneq_s32(acc[m][3], w, x, 3);
+      }
     }
-  }
+    // Requantised with constant indices (keeps acc in registers above).
+    for (int m = 0; m < MR; ++m) {
+      const Requant4 rq(s, o0 + 4 * m, p.out_min, p.out_max);
+      for (int n = 0; n < NR; ++n) vst1q_s32(y[m][n], rq(acc[m][n]));
+    }
+  });
 }
 
 }  // namespace neon

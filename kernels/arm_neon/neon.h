@@ -29,11 +29,11 @@ constexpr simd::ConvTiling kConvTiling = kConvTilingArmv7;
 #include "simd/isa_kernels.inc"  // NOLINT(build/include): declarations in this namespace
 
 // The int8 convolution: conv2d_q.cpp (vmull_s8 + vpadal, armv7 and aarch64) or, in a build for
-// armv8.2-a+dotprod, conv2d_q_dot.cpp (sdot). Both pack panels of 4 pixels; the scratch (one
-// panel) is known in every build.
+// armv8.2-a+dotprod, conv2d_q_dot.cpp (sdot). Both pack panels of 4 pixels; the scratch
+// (simd/conv2d_q_pack.h's) is known in every build.
 constexpr int kConvQPixels = 4;
 inline uint64_t conv2d_q_scratch_size(const Conv2DQParams& p) {
-  return (static_cast<uint64_t>(simd::conv_q_groups(p.geom)) * 4 * kConvQPixels + 63) / 64 * 64;
+  return simd::conv_q_scratch_size(p.geom, kConvQPixels);
 }
 void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
               const int32_t* requant, void* out, void* scratch);

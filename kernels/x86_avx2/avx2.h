@@ -5,6 +5,7 @@
 #define CAPSRT_KERNELS_X86_AVX2_H
 
 #include "kernel_params.h"
+#include "reference.h"
 #include "simd/blocking.h"
 #include "simd/conv2d_q_pack.h"
 
@@ -21,13 +22,42 @@ constexpr simd::ConvTiling kConvTiling{6, 16};
 #include "simd/isa_kernels.inc"  // NOLINT(build/include): declarations in this namespace
 
 // The int8 convolution (conv2d_q.cpp), also used by the avx512 set: 2 vectors of 8 channels x
-// 4 pixels. Its scratch (one packed panel) is known in every build, as every set's.
-constexpr int kConvQVectors = 2, kConvQPixels = 4;
+// 4 pixels; or, where the weights do not fit in L2 (the canonical PrimaryCaps conv: 5.3 MB), 1
+// vector x 12 pixels, which reads each weight for 12 pixels instead of 4 (66 against 60 G MAC/s
+// there). The narrow tile keeps the panel, and so the small networks' arena, small. Its scratch
+// (simd/conv2d_q_pack.h's) is known in every build, as every set's.
+constexpr int kConvQPixels = 4, kConvQWidePixels = 12;
+inline bool conv2d_q_wide(const Conv2DQParams& p) {
+  return static_cast<uint64_t>(simd::conv_q_groups(p.geom)) * 4 * p.geom.out_channels > 1024 * 1024;
+}
 inline uint64_t conv2d_q_scratch_size(const Conv2DQParams& p) {
-  return (static_cast<uint64_t>(simd::conv_q_groups(p.geom)) * 4 * kConvQPixels + 63) / 64 * 64;
+  return simd::conv_q_scratch_size(p.geom, conv2d_q_wide(p) ? kConvQWidePixels : kConvQPixels);
 }
 void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
               const int32_t* requant, void* out, void* scratch);
+
+// CapsDense (caps_dense_q.cpp), also used by the avx512 set: predictions and routing with 8
+// input capsules in the lanes. Softmax over the inputs, low-memory routing and row-major W run
+// the reference kernel. Scratch (every build): u transposed [DI][Ip], predictions int16
+// [J][DO][Ip] (Ip: I rounded up to 8), a block's logits int32 [J][8] and exponentials int64
+// [J][8], S int64 [J][DO], V int32 [J][DO], each rounded up to 64 bytes, then S's partial sums
+// int64 [J][DO][8]; the reference's where it runs.
+inline bool caps_dense_q_uses_reference(const CapsDenseQParams& p) {
+  return p.low_memory || p.softmax_axis != CAPS_SOFTMAX_OVER_OUTPUTS ||
+         p.predict.weight_layout != CAPS_LAYOUT_CAPS_JDKI;
+}
+inline int caps_dense_q_padded(int in_caps) { return (in_caps + 7) / 8 * 8; }
+inline uint64_t caps_dense_q_scratch_size(const CapsDenseQParams& p) {
+  if (caps_dense_q_uses_reference(p)) return ref::caps_dense_q_scratch_size(p);
+  auto a64 = [](uint64_t n) { return (n + 63) / 64 * 64; };
+  const CapsPredictParams& q = p.predict;
+  const uint64_t ip = static_cast<uint64_t>(caps_dense_q_padded(q.in_caps));
+  const uint64_t jd = static_cast<uint64_t>(q.out_caps) * q.out_dim, j = static_cast<uint64_t>(q.out_caps);
+  return a64(static_cast<uint64_t>(q.in_dim) * ip) + a64(jd * ip * 2) + a64(j * 8 * 4) + a64(j * 8 * 8) +
+         a64(jd * 8) + a64(jd * 4) + jd * 64;
+}
+void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights,
+                  const int32_t* requant, int16_t* v, void* scratch);
 
 }  // namespace avx2
 }  // namespace capsrt

@@ -1,13 +1,15 @@
 // AVX2 int8 convolution; must match ref::conv2d_q bit for bit (the sums are exact, and the
-// requantisation is the shared scalar one).
+// requantisation is fx::requantize in 64-bit lanes).
 //
 // Blocking as the AVX-512 VNNI kernel (x86_avx512_vnni/conv2d_q.cpp), with 2 vectors of 8 output
-// channels x 4 pixels = 8 ymm accumulators. Per group of 4 k: vpmaddubsw multiplies a pixel's 4
+// channels x 4 pixels = 8 ymm accumulators, or 1 x 12 for large weights (avx2.h). Per group of 4 k: vpmaddubsw multiplies a pixel's 4
 // inputs (broadcast, as unsigned bytes) by 8 channels' 4 weights into int16 pair sums, vpmaddwd
 // by ones adds the pairs into int32. vpmaddubsw saturates its int16 pair sums: a ReLU's output
 // (0..127) times weights in [-127, 127] stays below 2 x 127 x 127 = 32,258; any other input goes
 // in as |x| with the weight's sign flipped where x < 0 (vpsignb), and |x| <= 128 keeps the pair
-// sums below 2 x 128 x 127 = 32,512. Neither ever saturates.
+// sums below 2 x 128 x 127 = 32,512. Neither ever saturates. The sums are requantised in
+// registers (Requant8: AVX2 has no 64-bit arithmetic shift or min/max, so both are built from
+// logical shifts and compares).
 #include <immintrin.h>
 
 #include "simd/conv2d_q_pack.h"
@@ -17,9 +19,47 @@ namespace capsrt {
 namespace avx2 {
 
 namespace {
-constexpr int MR = kConvQVectors, NR = kConvQPixels;
 
-template <bool kSigned>
+// x >> s (arithmetic) on 64-bit lanes: a logical shift of x, or of ~x for negative x.
+__m256i sra64(__m256i x, __m256i s) {
+  const __m256i negative = _mm256_cmpgt_epi64(_mm256_setzero_si256(), x);
+  return _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(x, negative), s), negative);
+}
+
+__m256i clamp64(__m256i x, __m256i lo, __m256i hi) {
+  x = _mm256_blendv_epi8(x, hi, _mm256_cmpgt_epi64(x, hi));
+  return _mm256_blendv_epi8(x, lo, _mm256_cmpgt_epi64(lo, x));
+}
+
+// fx::clamp32(fx::requantize(acc + offset, mult, shift), lo, hi) on 8 channels: the products in
+// 64-bit lanes, even and odd channels apart (shift >= 1, so 2^(shift-1) is the rounding term).
+struct Requant8 {
+  __m256i offset, mult_even, mult_odd, shift_even, shift_odd, round_even, round_odd, lo, hi;
+  Requant8(const simd::ConvQScratch& s, int o, int32_t out_min, int32_t out_max) {
+    const __m256i low = _mm256_set1_epi64x(0xFFFFFFFF), one = _mm256_set1_epi64x(1);
+    const __m256i mult = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.mult + o));
+    const __m256i shift = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.shift + o));
+    offset = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.offset + o));
+    mult_even = mult;
+    mult_odd = _mm256_srli_epi64(mult, 32);
+    shift_even = _mm256_and_si256(shift, low);
+    shift_odd = _mm256_srli_epi64(shift, 32);
+    round_even = _mm256_sllv_epi64(one, _mm256_sub_epi64(shift_even, one));
+    round_odd = _mm256_sllv_epi64(one, _mm256_sub_epi64(shift_odd, one));
+    lo = _mm256_set1_epi64x(out_min);
+    hi = _mm256_set1_epi64x(out_max);
+  }
+  __m256i operator()(__m256i sum) const {
+    const __m256i acc = _mm256_add_epi32(sum, offset);
+    __m256i even = _mm256_mul_epi32(acc, mult_even);
+    __m256i odd = _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), mult_odd);
+    even = clamp64(sra64(_mm256_add_epi64(even, round_even), shift_even), lo, hi);
+    odd = clamp64(sra64(_mm256_add_epi64(odd, round_odd), shift_odd), lo, hi);
+    return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+  }
+};
+
+template <int MR, int NR, bool kSigned, bool kFull>
 void tile(const int8_t* weights, const uint8_t* panel, int O, int o0, int groups, const __m256i* mask,
           __m256i (&acc)[MR][NR]) {
   const __m256i ones = _mm256_set1_epi16(1);
@@ -30,7 +70,8 @@ void tile(const int8_t* weights, const uint8_t* panel, int O, int o0, int groups
   for (int q = 0; q < groups; ++q, wg += static_cast<size_t>(O) * 4, xg += NR * 4) {
     __m256i w[MR];
     for (int m = 0; m < MR; ++m)
-      w[m] = _mm256_maskload_epi32(reinterpret_cast<const int*>(wg + 32 * m), mask[m]);
+      w[m] = kFull ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wg + 32 * m))
+                   : _mm256_maskload_epi32(reinterpret_cast<const int*>(wg + 32 * m), mask[m]);
     for (int n = 0; n < NR; ++n) {
       int32_t word;
       __builtin_memcpy(&word, xg + 4 * n, 4);
@@ -44,35 +85,53 @@ void tile(const int8_t* weights, const uint8_t* panel, int O, int o0, int groups
     }
   }
 }
+
+template <int MR, int NR, bool kSigned>
+void any_tile(const int8_t* weights, const uint8_t* panel, int O, int o0, int groups, __m256i (&acc)[MR][NR]) {
+  __m256i mask[MR];  // lanes (channels) past O are not loaded
+  for (int m = 0; m < MR; ++m)
+    mask[m] = _mm256_cmpgt_epi32(_mm256_set1_epi32(O - (o0 + 8 * m)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  if (o0 + 8 * MR <= O)
+    tile<MR, NR, kSigned, true>(weights, panel, O, o0, groups, mask, acc);
+  else
+    tile<MR, NR, kSigned, false>(weights, panel, O, o0, groups, mask, acc);
+}
+
+template <int MR, int NR>
+void conv(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
+          const int32_t* requant, void* out, void* scratch) {
+  const Conv2DParams& g = p.geom;
+  const int O = g.out_channels, groups = simd::conv_q_groups(g);
+  const simd::ConvQScratch s = simd::carve_conv_q_scratch(p, bias, requant, NR, scratch);
+  simd::run_conv_q<MR, NR, 8>(p, in, 0x00, s, out,
+                              [=](int o0, const uint8_t* panel, int32_t (&y)[MR][NR][8]) {
+    __m256i acc[MR][NR];
+    if (p.input_nonneg)
+      any_tile<MR, NR, false>(weights, panel, O, o0, groups, acc);
+    else
+      any_tile<MR, NR, true>(weights, panel, O, o0, groups, acc);
+    // The sums out first, with constant indices (keeps acc in registers above), then
+    // requantised in place (the table covers every lane of the block).
+    for (int m = 0; m < MR; ++m)
+      for (int n = 0; n < NR; ++n) _mm256_store_si256(reinterpret_cast<__m256i*>(y[m][n]), acc[m][n]);
+    for (int m = 0; m < MR; ++m) {
+      const Requant8 rq(s, o0 + 8 * m, p.out_min, p.out_max);
+      for (int n = 0; n < NR; ++n) {
+        __m256i* at = reinterpret_cast<__m256i*>(y[m][n]);
+        _mm256_store_si256(at, rq(_mm256_load_si256(at)));
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
               const int32_t* requant, void* out, void* scratch) {
-  const Conv2DParams& g = p.geom;
-  const int O = g.out_channels, groups = simd::conv_q_groups(g);
-  const int pixels = g.out_height * g.out_width;
-  uint8_t* panel = static_cast<uint8_t*>(scratch);
-  for (int n0 = 0; n0 < pixels; n0 += NR) {
-    simd::pack_conv_q_panel(p, in, n0, NR, 0x00, panel);
-    const int nr = pixels - n0 < NR ? pixels - n0 : NR;
-    for (int o0 = 0; o0 < O; o0 += 8 * MR) {
-      __m256i mask[MR];  // lanes (channels) past O are not loaded
-      for (int m = 0; m < MR; ++m) {
-        const int left = O - (o0 + 8 * m);
-        mask[m] = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-      }
-      __m256i acc[MR][NR];
-      if (p.input_nonneg)
-        tile<false>(weights, panel, O, o0, groups, mask, acc);
-      else
-        tile<true>(weights, panel, O, o0, groups, mask, acc);
-      // All accumulators out first, with constant indices (keeps them in registers above).
-      alignas(32) int32_t tile[MR][NR][8];
-      for (int m = 0; m < MR; ++m)
-        for (int n = 0; n < NR; ++n) _mm256_store_si256(reinterpret_cast<__m256i*>(tile[m][n]), acc[m][n]);
-      simd::store_conv_q_tile(p, requant, bias, tile, o0, n0, nr, out);
-    }
-  }
+  if (conv2d_q_wide(p))
+    conv<1, kConvQWidePixels>(p, in, weights, bias, requant, out, scratch);
+  else
+    conv<2, kConvQPixels>(p, in, weights, bias, requant, out, scratch);
 }
 
 }  // namespace avx2

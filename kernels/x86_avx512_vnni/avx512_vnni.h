@@ -17,10 +17,9 @@ using namespace capsrt::kernels;
 // 4 vectors of 16 output channels x 6 pixels: 24 zmm accumulators, 4 weight vectors, 1 broadcast.
 constexpr int kConvQVectors = 4, kConvQPixels = 6;
 
-// Scratch (known in every build): one packed panel, then the per-channel bias correction.
+// Scratch (known in every build): simd/conv2d_q_pack.h's, for panels of 6 pixels.
 inline uint64_t conv2d_q_scratch_size(const Conv2DQParams& p) {
-  const uint64_t panel = static_cast<uint64_t>(simd::conv_q_groups(p.geom)) * 4 * kConvQPixels;
-  return (panel + 63) / 64 * 64 + (static_cast<uint64_t>(p.geom.out_channels) * 4 + 63) / 64 * 64;
+  return simd::conv_q_scratch_size(p.geom, kConvQPixels);
 }
 void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
               const int32_t* requant, void* out, void* scratch);
@@ -29,7 +28,8 @@ void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, c
 // Softmax over the inputs, low-memory routing and row-major W run the reference kernel.
 // Scratch (every build): u transposed [DI][Ip], predictions int16 [J][DO][Ip] (Ip: I rounded up
 // to 16), a block's logits int32 [J][16] and exponentials int64 [J][16], S int64 [J][DO],
-// V int32 [J][DO], each rounded up to 64 bytes; the reference's where it runs.
+// V int32 [J][DO], each rounded up to 64 bytes, then S's partial sums int64 [J][DO][8]; the
+// reference's where it runs.
 inline bool caps_dense_q_uses_reference(const CapsDenseQParams& p) {
   return p.low_memory || p.softmax_axis != CAPS_SOFTMAX_OVER_OUTPUTS ||
          p.predict.weight_layout != CAPS_LAYOUT_CAPS_JDKI;
@@ -41,7 +41,7 @@ inline uint64_t caps_dense_q_scratch_size(const CapsDenseQParams& p) {
   const uint64_t ip = (static_cast<uint64_t>(q.in_caps) + 15) / 16 * 16;
   const uint64_t jd = static_cast<uint64_t>(q.out_caps) * q.out_dim, j = static_cast<uint64_t>(q.out_caps);
   return a64(static_cast<uint64_t>(q.in_dim) * ip) + a64(jd * ip * 2) + a64(j * 16 * 4) +
-         a64(j * 16 * 8) + a64(jd * 8) + a64(jd * 4);
+         a64(j * 16 * 8) + a64(jd * 8) + a64(jd * 4) + jd * 64;
 }
 void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights,
                   const int32_t* requant, int16_t* v, void* scratch);

@@ -32,6 +32,7 @@ struct Scratch {
   int64_t* e;      // [J][16]
   int64_t* S;      // [J][DO]
   int32_t* V;      // [J][DO]
+  int64_t* S_lanes;  // [J][DO][8]: S in 8 partial sums
 };
 
 Scratch carve(const CapsDenseQParams& p, void* scratch) {
@@ -50,6 +51,8 @@ Scratch carve(const CapsDenseQParams& p, void* scratch) {
   s.S = reinterpret_cast<int64_t*>(at);
   at += align64(jd * 8);
   s.V = reinterpret_cast<int32_t*>(at);
+  at += align64(jd * 4);
+  s.S_lanes = reinterpret_cast<int64_t*>(at);
   return s;
 }
 
@@ -131,7 +134,7 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
   for (int n = 0; n < J * D; ++n) s.V[n] = 0;
 
   for (int iter = 0; iter < p.iterations; ++iter) {
-    for (int n = 0; n < J * D; ++n) s.S[n] = 0;
+    for (int n = 0; n < J * D; ++n) _mm512_store_si512(s.S_lanes + n * 8, _mm512_setzero_si512());
     for (int i0 = 0; i0 < Ip; i0 += 16) {
       // The logits of this block: b[j] = u_hat[j][.][block] . V[j], shifted to Q16.
       __m512i m = _mm512_set1_epi32(INT32_MIN);
@@ -179,17 +182,20 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
         const __m512i c = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(c_lo)),
                                              _mm512_cvtepi64_epi32(c_hi), 1);
         // s_j += sum over the block of c u_hat: each product fits int32 (<= 2^30), their sum
-        // is taken in 64 bits. Tail lanes have u_hat 0.
+        // is kept in 8 int64 lanes per (j, d) and added across the lanes once per iteration.
+        // Tail lanes have u_hat 0.
         for (int d = 0; d < D; ++d) {
           const __m512i uh = _mm512_cvtepi16_epi32(_mm256_loadu_si256(
               reinterpret_cast<const __m256i*>(s.u_hat + (static_cast<size_t>(j) * D + d) * Ip + i0)));
           const __m512i prod = _mm512_mullo_epi32(c, uh);
           const __m512i wide = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(prod)),
                                                 _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(prod, 1)));
-          s.S[j * D + d] += _mm512_reduce_add_epi64(wide);
+          int64_t* lanes = s.S_lanes + (static_cast<size_t>(j) * D + d) * 8;
+          _mm512_store_si512(lanes, _mm512_add_epi64(_mm512_load_si512(lanes), wide));
         }
       }
     }
+    for (int n = 0; n < J * D; ++n) s.S[n] = _mm512_reduce_add_epi64(_mm512_load_si512(s.S_lanes + n * 8));
     // v_j = squash(s_j), as ref::caps_dense_q.
     for (int j = 0; j < J; ++j)
       fx::routing_squash_q(p.squash, s.S + j * D, D, 15 + requant[3 * j + 2] - p.squash.in_frac,

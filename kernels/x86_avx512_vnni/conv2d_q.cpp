@@ -1,5 +1,5 @@
 // AVX-512 VNNI int8 convolution; must match ref::conv2d_q bit for bit (the sums are exact, and
-// the requantisation is the shared scalar one).
+// the requantisation is fx::requantize in 64-bit lanes).
 //
 // Blocking: the output is a GEMM, out[o][pixel] = sum_k w[o][k] x[k][pixel]. For each panel of
 // 6 pixels the im2col columns are packed once (simd/conv2d_q_pack.h, K x 6 bytes), then every
@@ -7,7 +7,9 @@
 // vectors (16 channels x 4 k each, contiguous in K4O) and 6 broadcasts of a pixel's 4 inputs
 // feed 24 vpdpbusd, 64 multiply-adds each. 24 independent accumulators cover vpdpbusd's latency.
 // vpdpbusd multiplies unsigned by signed bytes: a ReLU's output (>= 0) goes in as it is; any
-// other input is packed as x + 128, and 128 x sum_k w[o][k] is taken off each sum afterwards.
+// other input is packed as x + 128, and 128 x sum_k w[o][k] (summed once per call, with vpdpbusd
+// against bytes of 1) is taken off each channel's bias. The 24 sums are then requantised in
+// registers (requantize16) and stored.
 #include <immintrin.h>
 
 #include "simd/conv2d_q_pack.h"
@@ -18,58 +20,96 @@ namespace avx512_vnni {
 
 namespace {
 constexpr int MR = kConvQVectors, NR = kConvQPixels;
-uint64_t align64(uint64_t n) { return (n + 63) / 64 * 64; }
+
+__mmask16 lanes_left(int left) {
+  return left >= 16 ? static_cast<__mmask16>(0xFFFF)
+                    : left <= 0 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << left) - 1);
+}
+
+// offset[o] -= 128 x sum_{k < K} w[o][k] (K4O), as vpdpbusd against bytes of 1; the last
+// group's bytes past K count 0 (whatever the padding holds).
+void fold_unsigned_correction(const int8_t* weights, int O, int K, int32_t* offset) {
+  const int groups = (K + 3) / 4, last = K - 4 * (groups - 1);  // 1..4 real bytes in the last group
+  const __m512i ones = _mm512_set1_epi8(1);
+  const __m512i last_ones = _mm512_set1_epi32(static_cast<int32_t>(0x01010101u >> (8 * (4 - last))));
+  for (int o0 = 0; o0 < O; o0 += 16) {
+    const __mmask16 mask = lanes_left(O - o0);
+    __m512i sum = _mm512_setzero_si512();
+    for (int q = 0; q < groups; ++q)
+      sum = _mm512_dpbusd_epi32(sum, q + 1 < groups ? ones : last_ones,
+                                _mm512_maskz_loadu_epi32(mask, weights + (static_cast<size_t>(q) * O + o0) * 4));
+    const __m512i off = _mm512_loadu_si512(offset + o0);
+    _mm512_storeu_si512(offset + o0, _mm512_sub_epi32(off, _mm512_slli_epi32(sum, 7)));
+  }
+}
+
+// fx::clamp32(fx::requantize(acc + offset, mult, shift), lo, hi) on 16 channels: the products in
+// 64-bit lanes, even and odd channels apart (shift >= 1, so 2^(shift-1) is the rounding term).
+struct Requant16 {
+  __m512i offset, mult_even, mult_odd, shift_even, shift_odd, round_even, round_odd, lo, hi;
+  Requant16(const simd::ConvQScratch& s, int o, int32_t out_min, int32_t out_max) {
+    const __m512i low = _mm512_set1_epi64(0xFFFFFFFF), one = _mm512_set1_epi64(1);
+    const __m512i mult = _mm512_loadu_si512(s.mult + o), shift = _mm512_loadu_si512(s.shift + o);
+    offset = _mm512_loadu_si512(s.offset + o);
+    mult_even = mult;
+    mult_odd = _mm512_srli_epi64(mult, 32);
+    shift_even = _mm512_and_si512(shift, low);
+    shift_odd = _mm512_srli_epi64(shift, 32);
+    round_even = _mm512_sllv_epi64(one, _mm512_sub_epi64(shift_even, one));
+    round_odd = _mm512_sllv_epi64(one, _mm512_sub_epi64(shift_odd, one));
+    lo = _mm512_set1_epi64(out_min);
+    hi = _mm512_set1_epi64(out_max);
+  }
+  __m512i operator()(__m512i sum) const {
+    const __m512i acc = _mm512_add_epi32(sum, offset);  // modulo 2^32: the true sum fits
+    __m512i even = _mm512_mul_epi32(acc, mult_even);
+    __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), mult_odd);
+    even = _mm512_srav_epi64(_mm512_add_epi64(even, round_even), shift_even);
+    odd = _mm512_srav_epi64(_mm512_add_epi64(odd, round_odd), shift_odd);
+    even = _mm512_min_epi64(_mm512_max_epi64(even, lo), hi);
+    odd = _mm512_min_epi64(_mm512_max_epi64(odd, lo), hi);
+    return _mm512_mask_blend_epi32(static_cast<__mmask16>(0xAAAA), even, _mm512_slli_epi64(odd, 32));
+  }
+};
+
 }  // namespace
 
 void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
               const int32_t* requant, void* out, void* scratch) {
   const Conv2DParams& g = p.geom;
-  const int O = g.out_channels, groups = simd::conv_q_groups(g), K = simd::conv_q_depth(g);
-  const int pixels = g.out_height * g.out_width;
-  uint8_t* panel = static_cast<uint8_t*>(scratch);
-  int32_t* correction = reinterpret_cast<int32_t*>(panel + align64(static_cast<uint64_t>(groups) * 4 * NR));
+  const int O = g.out_channels, groups = simd::conv_q_groups(g);
+  const simd::ConvQScratch s = simd::carve_conv_q_scratch(p, bias, requant, NR, scratch);
   const bool flip = !p.input_nonneg;
-  // bias[o] - 128 sum_k w[o][k] when the input is packed as x + 128.
-  for (int o = 0; o < O; ++o) {
-    int32_t sum = 0;
-    if (flip)
-      for (int k = 0; k < K; ++k) sum += weights[k4o_index(O, o, k)];
-    correction[o] = bias[o] - 128 * sum;
-  }
-  for (int n0 = 0; n0 < pixels; n0 += NR) {
-    simd::pack_conv_q_panel(p, in, n0, NR, flip ? 0x80 : 0x00, panel);
-    const int nr = pixels - n0 < NR ? pixels - n0 : NR;
-    for (int o0 = 0; o0 < O; o0 += 16 * MR) {
-      // Lanes of the last block past O are masked off (their weights are not read).
-      __mmask16 mask[MR];
-      for (int m = 0; m < MR; ++m) {
-        const int left = O - (o0 + 16 * m);
-        mask[m] = left >= 16 ? static_cast<__mmask16>(0xFFFF)
-                             : left <= 0 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << left) - 1);
+  if (flip) fold_unsigned_correction(weights, O, simd::conv_q_depth(g), s.offset);
+  simd::run_conv_q<MR, NR, 16>(p, in, flip ? 0x80 : 0x00, s, out,
+                              [=](int o0, const uint8_t* panel, int32_t (&y)[MR][NR][16]) {
+    // Lanes of the last block past O are masked off (their weights are not read).
+    __mmask16 mask[MR];
+    for (int m = 0; m < MR; ++m) mask[m] = lanes_left(O - (o0 + 16 * m));
+    __m512i acc[MR][NR];
+    for (int m = 0; m < MR; ++m)
+      for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_setzero_si512();
+    const int8_t* wg = weights + static_cast<size_t>(o0) * 4;
+    const uint8_t* xg = panel;
+    for (int q = 0; q < groups; ++q, wg += static_cast<size_t>(O) * 4, xg += NR * 4) {
+      __m512i w[MR];
+      for (int m = 0; m < MR; ++m) w[m] = _mm512_maskz_loadu_epi32(mask[m], wg + 64 * m);
+      for (int n = 0; n < NR; ++n) {
+        int32_t word;
+        __builtin_memcpy(&word, xg + 4 * n, 4);
+        const __m512i b = _mm512_set1_epi32(word);
+        for (int m = 0; m < MR; ++m) acc[m][n] = _mm512_dpbusd_epi32(acc[m][n], b, w[m]);
       }
-      __m512i acc[MR][NR];
-      for (int m = 0; m < MR; ++m)
-        for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_setzero_si512();
-      const int8_t* wg = weights + static_cast<size_t>(o0) * 4;
-      const uint8_t* xg = panel;
-      for (int q = 0; q < groups; ++q, wg += static_cast<size_t>(O) * 4, xg += NR * 4) {
-        __m512i w[MR];
-        for (int m = 0; m < MR; ++m) w[m] = _mm512_maskz_loadu_epi32(mask[m], wg + 64 * m);
-        for (int n = 0; n < NR; ++n) {
-          int32_t word;
-          __builtin_memcpy(&word, xg + 4 * n, 4);
-          const __m512i b = _mm512_set1_epi32(word);
-          for (int m = 0; m < MR; ++m) acc[m][n] = _mm512_dpbusd_epi32(acc[m][n], b, w[m]);
-        }
-      }
-      // All accumulators out first, with constant indices: the K loop above keeps them in
-      // registers only if nothing later indexes them at run time.
-      alignas(64) int32_t tile[MR][NR][16];
-      for (int m = 0; m < MR; ++m)
-        for (int n = 0; n < NR; ++n) _mm512_store_si512(tile[m][n], acc[m][n]);
-      simd::store_conv_q_tile(p, requant, correction, tile, o0, n0, nr, out);
     }
-  }
+    // The sums out first, with constant indices (keeps acc in registers above), then
+    // requantised in place (the table covers every lane of the block).
+    for (int m = 0; m < MR; ++m)
+      for (int n = 0; n < NR; ++n) _mm512_store_si512(y[m][n], acc[m][n]);
+    for (int m = 0; m < MR; ++m) {
+      const Requant16 rq(s, o0 + 16 * m, p.out_min, p.out_max);
+      for (int n = 0; n < NR; ++n) _mm512_store_si512(y[m][n], rq(_mm512_load_si512(y[m][n])));
+    }
+  });
 }
 
 }  // namespace avx512_vnni
