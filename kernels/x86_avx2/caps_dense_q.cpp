@@ -2,8 +2,8 @@
 //
 // Blocking as the AVX-512 VNNI kernel (x86_avx512_vnni/caps_dense_q.cpp), with 8 input capsules
 // per vector: the predictions are computed once into scratch as u_hat[j][d][i] (int16, i
-// fastest; W's CAPS_JDKI layout holds W[j][d][k][i] along i the same way, u is transposed to
-// u[k][i] first), and each routing iteration walks the input capsules 8 at a time: the J logits
+// fastest; W's CAPS_JDKI layout holds W[j][d][k][i] along i the same way, u is rearranged to
+// int16 pairs u[k/2][i][k%2] first, for vpmaddwd), and each routing iteration walks the input capsules 8 at a time: the J logits
 // of a block (b = u_hat . V in 64-bit lanes, even and odd lanes apart), their softmax over the
 // classes lane by lane (fixed_point.h's exp in 64-bit lanes; the one division per lane in
 // scalar), and each class's share of s_j (the products fit int32; their sums are kept in 64-bit
@@ -26,7 +26,7 @@ uint64_t align64(uint64_t n) { return (n + 63) / 64 * 64; }
 int padded(int i) { return caps_dense_q_padded(i); }
 
 struct Scratch {
-  int8_t* u_t;       // [DI][Ip]
+  int16_t* u_pairs;  // [ceil(DI/2)][Ip][2]: u[i][k], u[i][k+1] side by side (0 past DI)
   int16_t* u_hat;    // [J][DO][Ip]
   int32_t* b;        // [J][8]
   int64_t* e;        // [J][8]
@@ -40,8 +40,8 @@ Scratch carve(const CapsDenseQParams& p, void* scratch) {
   const uint64_t ip = static_cast<uint64_t>(padded(q.in_caps)), jd = static_cast<uint64_t>(q.out_caps) * q.out_dim;
   uint8_t* at = static_cast<uint8_t*>(scratch);
   Scratch s;
-  s.u_t = reinterpret_cast<int8_t*>(at);
-  at += align64(static_cast<uint64_t>(q.in_dim) * ip);
+  s.u_pairs = reinterpret_cast<int16_t*>(at);
+  at += align64(static_cast<uint64_t>((q.in_dim + 1) / 2) * ip * 4);
   s.u_hat = reinterpret_cast<int16_t*>(at);
   at += align64(jd * ip * 2);
   s.b = reinterpret_cast<int32_t*>(at);
@@ -112,11 +112,26 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
   const CapsPredictParams& q = p.predict;
   const int I = q.in_caps, DI = q.in_dim, J = q.out_caps, D = q.out_dim, Ip = padded(I);
   const Scratch s = carve(p, scratch);
-  // u [I][DI] -> u_t [DI][Ip], the tail zero.
-  for (int k = 0; k < DI; ++k)
-    for (int i = 0; i < Ip; ++i) s.u_t[k * Ip + i] = i < I ? u[i * DI + k] : int8_t{0};
-  // Predictions u_hat[j][d][i]; the tail lanes read W as 0 and so hold 0.
+  // u [I][DI] -> pairs [DI/2][Ip][2] (int16), the tail zero.
+  const int pairs = (DI + 1) / 2;
+  for (int kp = 0; kp < pairs; ++kp)
+    for (int i = 0; i < Ip; ++i)
+      for (int h = 0; h < 2; ++h) {
+        const int k = 2 * kp + h;
+        s.u_pairs[(kp * Ip + i) * 2 + h] = i < I && k < DI ? u[i * DI + k] : int16_t{0};
+      }
+  // Predictions u_hat[j][d][i]: vpmaddwd adds W[j][d][k][i] u[i][k] + W[j][d][k+1][i] u[i][k+1]
+  // per lane, the two W rows interleaved byte by byte and widened to int16 (exact). The tail
+  // lanes read W as 0 and so hold 0.
   const __m256i lim = _mm256_set1_epi64x(32767), neg_lim = _mm256_set1_epi64x(-32767);
+  auto row8 = [&](const int8_t* at, int left) {  // 8 bytes of a W row, 0 past I
+    int64_t x = 0;
+    if (left >= 8)
+      __builtin_memcpy(&x, at, 8);
+    else
+      for (int l = 0; l < left; ++l) x |= static_cast<int64_t>(static_cast<uint8_t>(at[l])) << (8 * l);
+    return _mm_cvtsi64_si128(x);
+  };
   for (int j = 0; j < J; ++j) {
     const __m256i mult = _mm256_set1_epi64x(requant[3 * j]);
     const int shift = requant[3 * j + 1];
@@ -125,14 +140,12 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
       int16_t* out = s.u_hat + (static_cast<size_t>(j) * D + d) * Ip;
       for (int i0 = 0; i0 < Ip; i0 += 8) {
         __m256i acc = _mm256_setzero_si256();
-        for (int k = 0; k < DI; ++k) {
-          const int8_t* wk = w + static_cast<size_t>(k) * I + i0;
-          int64_t w8 = 0;
-          __builtin_memcpy(&w8, wk, static_cast<size_t>(I - i0 >= 8 ? 8 : I - i0));
-          int64_t u8;
-          __builtin_memcpy(&u8, s.u_t + k * Ip + i0, 8);
-          acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(w8)),
-                                                         _mm256_cvtepi8_epi32(_mm_cvtsi64_si128(u8))));
+        for (int kp = 0; kp < pairs; ++kp) {
+          const int k = 2 * kp;
+          const __m128i r0 = row8(w + static_cast<size_t>(k) * I + i0, I - i0);
+          const __m128i r1 = k + 1 < DI ? row8(w + static_cast<size_t>(k + 1) * I + i0, I - i0) : _mm_setzero_si128();
+          const __m256i up = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.u_pairs + (static_cast<size_t>(kp) * Ip + i0) * 2));
+          acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_unpacklo_epi8(r0, r1)), up));
         }
         // clamp(requantize(acc, mult, shift), +-32767), even and odd lanes apart.
         const __m256i even = clamp64(shift_round64(_mm256_mul_epi32(acc, mult), shift), neg_lim, lim);

@@ -2,7 +2,8 @@
 //
 // Blocking: input capsules in the lanes. The predictions are computed once into scratch as
 // u_hat[j][d][i] (int16, i fastest: 16 input capsules per vector; W's CAPS_JDKI layout holds
-// W[j][d][k][i] along i the same way, u is transposed to u[k][i] first). Each routing iteration
+// W[j][d][k][i] along i the same way, u is rearranged to int16 pairs u[k/2][i][k%2] first, for
+// vpdpwssd). Each routing iteration
 // then walks the input capsules 16 at a time: the J logits of a block (b = u_hat . V in 64-bit
 // lanes, even and odd lanes apart), their softmax over the classes lane by lane (the exp of
 // fixed_point.h in 64-bit lanes; the one division per lane in scalar), and each class's share of
@@ -26,7 +27,7 @@ int padded(int i) { return (i + 15) / 16 * 16; }
 bool uses_reference(const CapsDenseQParams& p) { return caps_dense_q_uses_reference(p); }
 
 struct Scratch {
-  int8_t* u_t;     // [DI][Ip]
+  int16_t* u_pairs;  // [ceil(DI/2)][Ip][2]: u[i][k], u[i][k+1] side by side (0 past DI)
   int16_t* u_hat;  // [J][DO][Ip]
   int32_t* b;      // [J][16]
   int64_t* e;      // [J][16]
@@ -40,8 +41,8 @@ Scratch carve(const CapsDenseQParams& p, void* scratch) {
   const uint64_t ip = static_cast<uint64_t>(padded(q.in_caps)), jd = static_cast<uint64_t>(q.out_caps) * q.out_dim;
   uint8_t* at = static_cast<uint8_t*>(scratch);
   Scratch s;
-  s.u_t = reinterpret_cast<int8_t*>(at);
-  at += align64(static_cast<uint64_t>(q.in_dim) * ip);
+  s.u_pairs = reinterpret_cast<int16_t*>(at);
+  at += align64(static_cast<uint64_t>((q.in_dim + 1) / 2) * ip * 4);
   s.u_hat = reinterpret_cast<int16_t*>(at);
   at += align64(jd * ip * 2);
   s.b = reinterpret_cast<int32_t*>(at);
@@ -109,10 +110,17 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
   const CapsPredictParams& q = p.predict;
   const int I = q.in_caps, DI = q.in_dim, J = q.out_caps, D = q.out_dim, Ip = padded(I);
   const Scratch s = carve(p, scratch);
-  // u [I][DI] -> u_t [DI][Ip], the tail zero.
-  for (int k = 0; k < DI; ++k)
-    for (int i = 0; i < Ip; ++i) s.u_t[k * Ip + i] = i < I ? u[i * DI + k] : int8_t{0};
-  // Predictions u_hat[j][d][i] (zero in the tail lanes: their W lanes load as 0).
+  // u [I][DI] -> pairs [DI/2][Ip][2] (int16), the tail zero.
+  const int pairs = (DI + 1) / 2;
+  for (int kp = 0; kp < pairs; ++kp)
+    for (int i = 0; i < Ip; ++i)
+      for (int h = 0; h < 2; ++h) {
+        const int k = 2 * kp + h;
+        s.u_pairs[(kp * Ip + i) * 2 + h] = i < I && k < DI ? u[i * DI + k] : int16_t{0};
+      }
+  // Predictions u_hat[j][d][i]: vpdpwssd adds W[j][d][k][i] u[i][k] + W[j][d][k+1][i] u[i][k+1]
+  // per lane, the two W rows interleaved byte by byte and widened to int16 (exact: |w u| <
+  // 2^14). The tail lanes load W as 0 and so hold 0.
   for (int j = 0; j < J; ++j) {
     for (int d = 0; d < D; ++d) {
       const int8_t* w = weights + (static_cast<size_t>(j) * D + d) * DI * I;
@@ -121,10 +129,15 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
         const __mmask16 lanes = I - i0 >= 16 ? static_cast<__mmask16>(0xFFFF)
                                              : static_cast<__mmask16>((1u << (I - i0)) - 1);
         __m512i acc = _mm512_setzero_si512();
-        for (int k = 0; k < DI; ++k) {
-          const __m512i wk = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes, w + static_cast<size_t>(k) * I + i0));
-          const __m512i uk = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s.u_t + k * Ip + i0)));
-          acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(wk, uk));
+        for (int kp = 0; kp < pairs; ++kp) {
+          const int k = 2 * kp;
+          const __m128i r0 = _mm_maskz_loadu_epi8(lanes, w + static_cast<size_t>(k) * I + i0);
+          const __m128i r1 = k + 1 < DI ? _mm_maskz_loadu_epi8(lanes, w + static_cast<size_t>(k + 1) * I + i0)
+                                        : _mm_setzero_si128();
+          const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi8(r0, r1)),
+                                                       _mm_unpackhi_epi8(r0, r1), 1);
+          const __m512i up = _mm512_loadu_si512(s.u_pairs + (static_cast<size_t>(kp) * Ip + i0) * 2);
+          acc = _mm512_dpwssd_epi32(acc, _mm512_cvtepi8_epi16(both), up);
         }
         const __m512i r = requantize16(acc, requant[3 * j], requant[3 * j + 1]);
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i0), _mm512_cvtepi32_epi16(r));
