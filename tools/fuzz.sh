@@ -37,8 +37,10 @@ if [[ ${1:-} == --report ]]; then
   printf '|---|---|---|---|---|---|---|---|\n'
   for t in "${targets[@]}"; do
     [[ -f $work/runs.tsv ]] || break
-    read -r runs secs execs found < <(awk -F'\t' -v t="$t" '$2 == t {n++; s += $3; e += $4; f += $8}
-      END {printf "%d %d %d %d\n", n, s, e, f}' "$work/runs.tsv")
+    read -r runs secs execs < <(awk -F'\t' -v t="$t" '$2 == t {n++; s += $3; e += $4}
+      END {printf "%d %d %d\n", n, s, e}' "$work/runs.tsv")
+    # findings: the distinct inputs kept in artifacts/ (a run's line counts only its new ones)
+    found=$(find "$work/artifacts/$t" -type f 2>/dev/null | wc -l)
     ((runs)) || continue
     # the corpus replayed once: what it reaches now, counted the same way for every target
     line=$("$build/tests/fuzz/fuzz_$t" -runs=0 -max_len=1048576 "$work/corpus/$t" 2>&1 | grep -E 'INITED|DONE' | tail -1)
@@ -102,6 +104,8 @@ log=$work/$target.log
 echo "fuzz.sh: $target for $seconds s (max_len $maxlen, $((jobs > 0 ? jobs : 1)) job(s)); log $log"
 # -timeout: an input running 10 s is a hang; -rss_limit_mb: 2 GiB is an out-of-memory finding
 # (readers must stay far below, docs/reliability.md); -malloc_limit_mb likewise per allocation.
+stamp=$work/$target.started
+touch "$stamp"
 set +e
 started=$SECONDS
 "$build/tests/fuzz/fuzz_$target" "$corpus" "$seeds/$target" -max_total_time="$seconds" \
@@ -129,14 +133,14 @@ line=$(grep -E 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)
 cov=$(grep -oE 'cov: [0-9]+' <<<"$line" | awk '{print $2}')
 ft=$(grep -oE 'ft: [0-9]+' <<<"$line" | awk '{print $2}')
 merged_cov=$(grep -oE 'cov: [0-9]+' "$work/$target.merge.log" | tail -1 | awk '{print $2}')
-found=$(find "$artifacts" -type f | wc -l)
+found=$(find "$artifacts" -type f -newer "$stamp" | wc -l)  # this run's findings
 files=$(find "$corpus" -type f | wc -l)
-printf '%s\t%s\t%s s\t%s executions\tcov %s\tft %s\tcorpus %s files\t%s artifacts\n' "$(date -u +%F)" \
+printf '%s\t%s\t%s s\t%s executions\tcov %s\tft %s\tcorpus %s files\t%s new artifacts\n' "$(date -u +%F)" \
   "$target" "$ran" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$files" "$found" | tee -a "$work/runs.tsv"
 [[ -n $merged_cov ]] && echo "corpus after merge covers $merged_cov edges"
 if ((found > 0)); then
-  echo "artifacts (replay one: build/fuzz/tests/fuzz/fuzz_$target FILE):"
-  find "$artifacts" -type f | sed 's/^/  /'
+  echo "new artifacts (replay one: build/fuzz/tests/fuzz/fuzz_$target FILE):"
+  find "$artifacts" -type f -newer "$stamp" | sed 's/^/  /'
 fi
 if ((status != 0)) && ((jobs == 0)); then
   echo "fuzz.sh: libFuzzer stopped with status $status: tail of $log:"

@@ -21,8 +21,8 @@ void conv2d_q_dot(const Conv2DQParams& p, const int8_t* in, const int8_t* weight
                   const int32_t* requant, void* out, void* scratch) {
   const Conv2DParams& g = p.geom;
   const int O = g.out_channels, groups = simd::conv_q_groups(g);
-  const simd::ConvQScratch s = simd::carve_conv_q_scratch(p, bias, requant, NR, scratch);
-  simd::run_conv_q<MR, NR, 4>(p, in, 0x00, s, out,
+  const simd::ConvQScratch s = simd::carve_conv_q_scratch(p, bias, requant, NR, simd::PanelLayout::kInterleaved, scratch);
+  simd::run_conv_q<MR, NR, 4, simd::PanelLayout::kInterleaved>(p, in, 0x00, s, out,
                               [=](int o0, const uint8_t* panel, int32_t (&y)[MR][NR][4]) {
     alignas(16) int8_t wtail[16 * MR];
     int32x4_t acc[MR][NR];

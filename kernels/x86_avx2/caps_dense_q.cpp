@@ -86,14 +86,16 @@ __m256i exp_neg_q30(__m256i neg_x) {
   const __m256i k = _mm256_srli_epi64(z, 16);
   const __m256i t = _mm256_slli_epi64(_mm256_and_si256(z, _mm256_set1_epi64x(0xFFFF)), 14);  // < 2^30
   static const int64_t a[6] = {-744261112, 257940808, -59591895, 10304881, -1387048, 123460};
-  // Horner in Q30: |p| stays below the sum of the |a|, < 2^31, so p and t are int32 factors.
-  const __m128i thirty = _mm_cvtsi32_si128(30);
+  // Horner in Q30: |p| stays below the sum of the |a|, < 2^31, so p and t are int32 factors,
+  // and vpmuldq reads only p's low 32 bits. Those bits of (p t + 2^29) >> 30 are the same for a
+  // logical and an arithmetic shift, so the shift is logical and the high half left as it falls.
   const __m256i half = _mm256_set1_epi64x(int64_t{1} << 29);
   __m256i p = _mm256_set1_epi64x(a[5]);
   for (int n = 4; n >= 0; --n)
-    p = _mm256_add_epi64(sra64(_mm256_add_epi64(_mm256_mul_epi32(p, t), half), thirty), _mm256_set1_epi64x(a[n]));
+    p = _mm256_add_epi64(_mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(p, t), half), 30), _mm256_set1_epi64x(a[n]));
   p = _mm256_add_epi64(_mm256_set1_epi64x(int64_t{1} << 30),
-                       sra64(_mm256_add_epi64(_mm256_mul_epi32(p, t), half), thirty));  // in (2^29, 2^30]
+                       _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(p, t), half), 30));
+  p = _mm256_and_si256(p, _mm256_set1_epi64x(0xFFFFFFFF));  // in (2^29, 2^30]: its low half
   // shift_round(p, k), k per lane: (p + 2^(k-1)) >> k (p > 0), and 0 from k >= 31 on. For
   // k = 0 the count k - 1 is 2^64 - 1, so vpsllvq gives 0.
   const __m256i one = _mm256_set1_epi64x(1);

@@ -66,15 +66,16 @@ void tile(const int8_t* weights, const uint8_t* panel, int O, int o0, int groups
   for (int m = 0; m < MR; ++m)
     for (int n = 0; n < NR; ++n) acc[m][n] = _mm256_setzero_si256();
   const int8_t* wg = weights + static_cast<size_t>(o0) * 4;
-  const uint8_t* xg = panel;
-  for (int q = 0; q < groups; ++q, wg += static_cast<size_t>(O) * 4, xg += NR * 4) {
+  const uint8_t* xg = panel;  // pixel n's group q at xg + n * kp, xg advancing 4 per group
+  const size_t kp = static_cast<size_t>(groups) * 4;
+  for (int q = 0; q < groups; ++q, wg += static_cast<size_t>(O) * 4, xg += 4) {
     __m256i w[MR];
     for (int m = 0; m < MR; ++m)
       w[m] = kFull ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wg + 32 * m))
                    : _mm256_maskload_epi32(reinterpret_cast<const int*>(wg + 32 * m), mask[m]);
     for (int n = 0; n < NR; ++n) {
       int32_t word;
-      __builtin_memcpy(&word, xg + 4 * n, 4);
+      __builtin_memcpy(&word, xg + n * kp, 4);
       const __m256i b = _mm256_set1_epi32(word);
       const __m256i x = kSigned ? _mm256_abs_epi8(b) : b;
       for (int m = 0; m < MR; ++m) {
@@ -102,8 +103,8 @@ void conv(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const
           const int32_t* requant, void* out, void* scratch) {
   const Conv2DParams& g = p.geom;
   const int O = g.out_channels, groups = simd::conv_q_groups(g);
-  const simd::ConvQScratch s = simd::carve_conv_q_scratch(p, bias, requant, NR, scratch);
-  simd::run_conv_q<MR, NR, 8>(p, in, 0x00, s, out,
+  const simd::ConvQScratch s = simd::carve_conv_q_scratch(p, bias, requant, NR, simd::PanelLayout::kPixelMajor, scratch);
+  simd::run_conv_q<MR, NR, 8, simd::PanelLayout::kPixelMajor>(p, in, 0x00, s, out,
                               [=](int o0, const uint8_t* panel, int32_t (&y)[MR][NR][8]) {
     __m256i acc[MR][NR];
     if (p.input_nonneg)

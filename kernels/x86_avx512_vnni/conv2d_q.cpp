@@ -77,11 +77,11 @@ struct Requant16 {
 void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
               const int32_t* requant, void* out, void* scratch) {
   const Conv2DParams& g = p.geom;
-  const int O = g.out_channels, groups = simd::conv_q_groups(g);
-  const simd::ConvQScratch s = simd::carve_conv_q_scratch(p, bias, requant, NR, scratch);
+  const int O = g.out_channels, groups = simd::conv_q_groups(g), kp = 4 * groups;
+  const simd::ConvQScratch s = simd::carve_conv_q_scratch(p, bias, requant, NR, simd::PanelLayout::kPixelMajor, scratch);
   const bool flip = !p.input_nonneg;
   if (flip) fold_unsigned_correction(weights, O, simd::conv_q_depth(g), s.offset);
-  simd::run_conv_q<MR, NR, 16>(p, in, flip ? 0x80 : 0x00, s, out,
+  simd::run_conv_q<MR, NR, 16, simd::PanelLayout::kPixelMajor>(p, in, flip ? 0x80 : 0x00, s, out,
                               [=](int o0, const uint8_t* panel, int32_t (&y)[MR][NR][16]) {
     // Lanes of the last block past O are masked off (their weights are not read).
     __mmask16 mask[MR];
@@ -90,13 +90,13 @@ void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, c
     for (int m = 0; m < MR; ++m)
       for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_setzero_si512();
     const int8_t* wg = weights + static_cast<size_t>(o0) * 4;
-    const uint8_t* xg = panel;
-    for (int q = 0; q < groups; ++q, wg += static_cast<size_t>(O) * 4, xg += NR * 4) {
+    const uint8_t* xg = panel;  // pixel n's group q at xg + n * kp, xg advancing 4 per group
+    for (int q = 0; q < groups; ++q, wg += static_cast<size_t>(O) * 4, xg += 4) {
       __m512i w[MR];
       for (int m = 0; m < MR; ++m) w[m] = _mm512_maskz_loadu_epi32(mask[m], wg + 64 * m);
       for (int n = 0; n < NR; ++n) {
         int32_t word;
-        __builtin_memcpy(&word, xg + 4 * n, 4);
+        __builtin_memcpy(&word, xg + static_cast<size_t>(n) * kp, 4);
         const __m512i b = _mm512_set1_epi32(word);
         for (int m = 0; m < MR; ++m) acc[m][n] = _mm512_dpbusd_epi32(acc[m][n], b, w[m]);
       }
