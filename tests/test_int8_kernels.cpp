@@ -49,7 +49,7 @@ QConv random_conv(std::mt19937& rng, int trial) {
   Conv2DParams& g = c.p.geom;
   g.in_channels = pick(rng, {1, 2, 3, 5, 16, 33});
   g.kernel_h = pick(rng, {1, 2, 3, 5, 9});
-  g.kernel_w = trial % 3 == 0 ? g.kernel_h : pick(rng, {1, 3, 4, 7});
+  g.kernel_w = trial % 3 == 0 ? g.kernel_h : pick(rng, {1, 3, 4, 7, 19});
   g.stride_h = pick(rng, {1, 2, 3});
   g.stride_w = pick(rng, {1, 2});
   g.pad_h = trial % 4 == 0 ? std::min(pick(rng, {1, 2}), g.kernel_h - 1) : 0;

@@ -35,18 +35,23 @@ int32x4_t channel_totals(int32x4_t a, int32x4_t b) {
 
 void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
               const int32_t* requant, void* out, void* scratch) {
-  const Conv2DParams& g = p.geom;
-  const int O = g.out_channels, groups = simd::conv_q_groups(g);
+  const int O = p.geom.out_channels;
   const simd::ConvQScratch s = simd::carve_conv_q_scratch(p, bias, requant, NR, simd::PanelLayout::kInterleaved, scratch);
-  simd::run_conv_q<MR, NR, 4, simd::PanelLayout::kInterleaved>(p, in, 0x00, s, out,
-                              [=](int o0, const uint8_t* panel, int32_t (&y)[MR][NR][4]) {
+  auto accumulate = [=](int o0, const uint8_t* panel, int q0, int qn, bool first, int32_t (&y)[MR][NR][4]) {
     alignas(16) int8_t wtail[16 * MR];
     int32x4_t acc[MR][NR][2];
+    const int32x2_t zero = vdup_n_s32(0);
     for (int m = 0; m < MR; ++m)
-      for (int n = 0; n < NR; ++n) acc[m][n][0] = acc[m][n][1] = vdupq_n_s32(0);
+      for (int n = 0; n < NR; ++n) {
+        // The sums so far as [t0 0 t1 0] and [t2 0 t3 0] (channel_totals adds the pairs).
+        const int32x4_t t = first ? vdupq_n_s32(0) : vld1q_s32(y[m][n]);
+        const int32x2x2_t lo = vzip_s32(vget_low_s32(t), zero), hi = vzip_s32(vget_high_s32(t), zero);
+        acc[m][n][0] = vcombine_s32(lo.val[0], lo.val[1]);
+        acc[m][n][1] = vcombine_s32(hi.val[0], hi.val[1]);
+      }
     const bool full = o0 + 4 * MR <= O;
-    for (int q = 0; q < groups; ++q) {
-      const int8_t* wg = weights + (static_cast<size_t>(q) * O + o0) * 4;
+    for (int q = 0; q < qn; ++q) {
+      const int8_t* wg = weights + (static_cast<size_t>(q0 + q) * O + o0) * 4;
       if (!full) {  // channels past O read as zero weights
         for (int b = 0; b < 16 * MR; ++b) wtail[b] = o0 * 4 + b < O * 4 ? wg[b] : int8_t{0};
         wg = wtail;
@@ -63,12 +68,17 @@ void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, c
         }
       }
     }
-    // Requantised with constant indices (keeps acc in registers above).
+    // Out with constant indices (keeps acc in registers above).
+    for (int m = 0; m < MR; ++m)
+      for (int n = 0; n < NR; ++n) vst1q_s32(y[m][n], channel_totals(acc[m][n][0], acc[m][n][1]));
+  };
+  auto requantise = [&](int o0, int32_t (&y)[MR][NR][4]) {  // the table covers every lane
     for (int m = 0; m < MR; ++m) {
       const Requant4 rq(s, o0 + 4 * m, p.out_min, p.out_max);
-      for (int n = 0; n < NR; ++n) vst1q_s32(y[m][n], rq(channel_totals(acc[m][n][0], acc[m][n][1])));
+      for (int n = 0; n < NR; ++n) vst1q_s32(y[m][n], rq(vld1q_s32(y[m][n])));
     }
-  });
+  };
+  simd::run_conv_q<MR, NR, 4, simd::PanelLayout::kInterleaved>(p, in, 0x00, s, out, accumulate, requantise);
 }
 
 }  // namespace neon

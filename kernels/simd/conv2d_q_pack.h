@@ -5,9 +5,10 @@
 // groups as the K4O weights), each byte XOR `flip` (0x80 turns int8 x into the uint8 x + 128 that
 // vpdpbusd multiplies). Padded taps hold pad_value; k >= K and pixels past the end hold 0 (their
 // weights are 0, their outputs are not stored). Two layouts, each kernel takes one:
-//   kPixelMajor   byte k of pixel n0 + n at n * Kp + k (Kp = K rounded up to 4): each pixel's
-//                 vector is contiguous; a 32-bit load at n * Kp + 4g is the broadcast operand of
-//                 one pixel for weight group g (the x86 kernels).
+// A panel holds one chunk of the reduction, groups [q0, q0 + qn) (below); with k counted from 4 q0:
+//   kPixelMajor   byte k of pixel n0 + n at n * 4 qn + k: each pixel's vector is contiguous; a
+//                 32-bit load at n * 4 qn + 4g is the broadcast operand of one pixel for weight
+//                 group g (the x86 kernels).
 //   kInterleaved  byte k at ((k / 4) * nr + n) * 4 + k % 4: a group's nr pixels side by side,
 //                 so one 16-byte load holds a group's 4 pixels (NEON: vdotq_laneq_s32).
 //
@@ -39,13 +40,24 @@ inline uint64_t conv_q_align64(uint64_t n) { return (n + 63) / 64 * 64; }
 
 enum class PanelLayout { kPixelMajor, kInterleaved };
 
-// Scratch of a SIMD int8 conv with panels of `nr` pixels, known in every build: the panel, one
-// pixel's column (interleaved layout only), and the table's offset, mult and shift arrays.
+// The reduction is cut into chunks of at most kConvQChunkGroups groups (2,048 k): a panel then
+// holds one chunk (24 KB at most for 12 pixels), whatever K is (20,736 in the canonical
+// PrimaryCaps conv), and stays in L1 while every block of output channels reads it. Between
+// chunks a block's sums wait in `partial` (only where K needs more than one chunk).
+constexpr int kConvQChunkGroups = 512;
+inline int conv_q_chunk_groups(const kernels::Conv2DParams& g) {
+  return conv_q_groups(g) < kConvQChunkGroups ? conv_q_groups(g) : kConvQChunkGroups;
+}
+
+// Scratch of a SIMD int8 conv with panels of `nr` pixels, known in every build: the panel (one
+// chunk), one pixel's column (interleaved layout only), the table's offset, mult and shift
+// arrays, and the partial sums int32 [table channels][nr] (several chunks only).
 inline uint64_t conv_q_scratch_size(const kernels::Conv2DParams& g, int nr, PanelLayout layout) {
-  const uint64_t kp = static_cast<uint64_t>(conv_q_groups(g)) * 4;
-  return conv_q_align64(kp * static_cast<uint64_t>(nr)) +
-         (layout == PanelLayout::kInterleaved ? conv_q_align64(kp) : 0) +
-         3 * conv_q_align64(static_cast<uint64_t>(conv_q_table_channels(g)) * 4);
+  const uint64_t kc = static_cast<uint64_t>(conv_q_chunk_groups(g)) * 4, nr64 = static_cast<uint64_t>(nr);
+  const uint64_t channels = static_cast<uint64_t>(conv_q_table_channels(g));
+  return conv_q_align64(kc * nr64) + (layout == PanelLayout::kInterleaved ? conv_q_align64(kc) : 0) +
+         3 * conv_q_align64(channels * 4) +
+         (conv_q_groups(g) > kConvQChunkGroups ? conv_q_align64(channels * nr64 * 4) : 0);
 }
 
 // The scratch carved: the table is int32 [channels]: offset (the bias, into which a kernel may
@@ -53,27 +65,29 @@ inline uint64_t conv_q_scratch_size(const kernels::Conv2DParams& g, int nr, Pane
 // (fx::requantize). Table lanes past O hold offset 0, mult 0, shift 1.
 struct ConvQScratch {
   uint8_t* panel;
-  uint8_t* column;  // interleaved layout only
+  uint8_t* column;   // interleaved layout only
   int32_t* offset;
   int32_t* mult;
   int32_t* shift;
+  int32_t* partial;  // several chunks only
 };
 
 inline ConvQScratch carve_conv_q_scratch(const kernels::Conv2DQParams& p, const int32_t* bias,
                                          const int32_t* requant, int nr, PanelLayout layout,
                                          void* scratch) {
   const kernels::Conv2DParams& g = p.geom;
-  const uint64_t kp = static_cast<uint64_t>(conv_q_groups(g)) * 4;
+  const uint64_t kc = static_cast<uint64_t>(conv_q_chunk_groups(g)) * 4;
   const uint64_t table = conv_q_align64(static_cast<uint64_t>(conv_q_table_channels(g)) * 4);
   uint8_t* at = static_cast<uint8_t*>(scratch);
   ConvQScratch s;
   s.panel = at;
-  at += conv_q_align64(kp * static_cast<uint64_t>(nr));
+  at += conv_q_align64(kc * static_cast<uint64_t>(nr));
   s.column = layout == PanelLayout::kInterleaved ? at : nullptr;
-  if (layout == PanelLayout::kInterleaved) at += conv_q_align64(kp);
+  if (layout == PanelLayout::kInterleaved) at += conv_q_align64(kc);
   s.offset = reinterpret_cast<int32_t*>(at);
   s.mult = reinterpret_cast<int32_t*>(at + table);
   s.shift = reinterpret_cast<int32_t*>(at + 2 * table);
+  s.partial = conv_q_groups(g) > kConvQChunkGroups ? reinterpret_cast<int32_t*>(at + 3 * table) : nullptr;
   for (int o = 0; o < conv_q_table_channels(g); ++o) {
     const bool real = o < g.out_channels;
     s.offset[o] = real ? bias[o] : 0;
@@ -83,72 +97,87 @@ inline ConvQScratch carve_conv_q_scratch(const kernels::Conv2DQParams& p, const 
   return s;
 }
 
-// dst[0, n) = src[0, n) XOR flip, in 8-byte words while they last.
+// dst[0, n) = src[0, n) XOR flip. A kernel row is a few bytes whose count is known only at run
+// time, so it goes in at most a handful of 8- or 4-byte words, the last overlapping the one
+// before (a byte loop would take most of the packing's time).
 inline void copy_row(uint8_t* dst, const int8_t* src, int n, uint64_t flip8) {
-  int k = 0;
-  for (; k + 8 <= n; k += 8) {
+  if (n >= 8) {
     uint64_t v;
-    std::memcpy(&v, src + k, 8);
+    for (int k = 0; k + 8 < n; k += 8) {
+      std::memcpy(&v, src + k, 8);
+      v ^= flip8;
+      std::memcpy(dst + k, &v, 8);
+    }
+    std::memcpy(&v, src + n - 8, 8);
     v ^= flip8;
-    std::memcpy(dst + k, &v, 8);
+    std::memcpy(dst + n - 8, &v, 8);
+  } else if (n >= 4) {
+    uint32_t v, w;
+    std::memcpy(&v, src, 4);
+    std::memcpy(&w, src + n - 4, 4);
+    v ^= static_cast<uint32_t>(flip8);
+    w ^= static_cast<uint32_t>(flip8);
+    std::memcpy(dst, &v, 4);
+    std::memcpy(dst + n - 4, &w, 4);
+  } else {
+    for (int k = 0; k < n; ++k) dst[k] = static_cast<uint8_t>(static_cast<uint8_t>(src[k]) ^ static_cast<uint8_t>(flip8));
   }
-  for (; k < n; ++k) dst[k] = static_cast<uint8_t>(static_cast<uint8_t>(src[k]) ^ static_cast<uint8_t>(flip8));
 }
 
-// Pixel n's vector into `col` (K bytes).
+// Elements [k0, k1) of pixel `pixel`'s vector into col[0, k1 - k0): the kernel rows (c, ky) that
+// meet the range, each copied whole or in part, walking the input with pointer steps.
 inline void pack_conv_q_pixel(const kernels::Conv2DQParams& p, const int8_t* in, int pixel, uint8_t flip,
-                              uint8_t* col) {
+                              int k0, int k1, uint8_t* col) {
   const kernels::Conv2DParams& g = p.geom;
   const uint8_t pad = static_cast<uint8_t>(static_cast<uint8_t>(p.pad_value) ^ flip);
   const uint64_t flip8 = flip * uint64_t{0x0101010101010101};
-  const int plane = g.in_height * g.in_width;
+  const int W = g.in_width, kw = g.kernel_w, kh = g.kernel_h;
   const int oy = pixel / g.out_width, ox = pixel % g.out_width;
   const int iy0 = oy * g.stride_h - g.pad_h, ix0 = ox * g.stride_w - g.pad_w;
-  const bool inside = iy0 >= 0 && ix0 >= 0 && iy0 + g.kernel_h <= g.in_height && ix0 + g.kernel_w <= g.in_width;
-  for (int c = 0; c < g.in_channels; ++c) {
-    const int8_t* x = in + c * plane;
-    for (int ky = 0; ky < g.kernel_h; ++ky, col += g.kernel_w) {
-      const int iy = iy0 + ky;
-      if (inside) {
-        copy_row(col, x + iy * g.in_width + ix0, g.kernel_w, flip8);
-        continue;
-      }
-      for (int kx = 0; kx < g.kernel_w; ++kx) {
+  const bool inside = iy0 >= 0 && ix0 >= 0 && iy0 + kh <= g.in_height && ix0 + kw <= W;
+  const int first_row = k0 / kw;  // row = c * kernel_h + ky
+  int c = first_row / kh, ky = first_row % kh, off = k0 - first_row * kw, left = k1 - k0;
+  const int8_t* x = in + static_cast<size_t>(c) * g.in_height * W;  // channel c's plane
+  while (left > 0) {
+    const int take = kw - off < left ? kw - off : left, iy = iy0 + ky;
+    if (inside) {
+      copy_row(col, x + iy * W + ix0 + off, take, flip8);
+    } else {
+      for (int kx = off; kx < off + take; ++kx) {
         const int ix = ix0 + kx;
-        col[kx] = iy >= 0 && iy < g.in_height && ix >= 0 && ix < g.in_width
-                      ? static_cast<uint8_t>(static_cast<uint8_t>(x[iy * g.in_width + ix]) ^ flip)
-                      : pad;
+        col[kx - off] = iy >= 0 && iy < g.in_height && ix >= 0 && ix < W
+                            ? static_cast<uint8_t>(static_cast<uint8_t>(x[iy * W + ix]) ^ flip)
+                            : pad;
       }
+    }
+    col += take;
+    left -= take;
+    off = 0;
+    if (++ky == kh) {
+      ky = 0;
+      x += static_cast<size_t>(g.in_height) * W;
     }
   }
 }
 
+// Groups [q0, q0 + qn) of pixels n0 .. n0 + nr - 1 into the panel, in the layout.
 template <PanelLayout kLayout>
-inline void pack_conv_q_panel(const kernels::Conv2DQParams& p, const int8_t* in, int n0, int nr,
-                              uint8_t flip, uint8_t* panel, uint8_t* column) {
+inline void pack_conv_q_panel(const kernels::Conv2DQParams& p, const int8_t* in, int n0, int nr, int q0,
+                              int qn, uint8_t flip, uint8_t* panel, uint8_t* column) {
   const kernels::Conv2DParams& g = p.geom;
-  const int groups = conv_q_groups(g), pixels = g.out_height * g.out_width, K = conv_q_depth(g);
-  const int kp = groups * 4;
+  const int pixels = g.out_height * g.out_width, K = conv_q_depth(g);
+  const int k0 = 4 * q0, k1 = 4 * (q0 + qn), real = (K < k1 ? K : k1) - k0;  // k >= K packs 0
   for (int n = 0; n < nr; ++n) {
     const int pixel = n0 + n;
-    if (kLayout == PanelLayout::kPixelMajor) {
-      uint8_t* row = panel + static_cast<size_t>(n) * kp;
-      if (pixel >= pixels) {
-        std::memset(row, 0, static_cast<size_t>(kp));
-        continue;
-      }
-      pack_conv_q_pixel(p, in, pixel, flip, row);
-      for (int k = K; k < kp; ++k) row[k] = 0;
+    uint8_t* col = kLayout == PanelLayout::kPixelMajor ? panel + static_cast<size_t>(n) * (k1 - k0) : column;
+    if (pixel >= pixels) {
+      std::memset(col, 0, static_cast<size_t>(k1 - k0));
     } else {
-      uint8_t* dst = panel + 4 * n;
-      if (pixel >= pixels) {
-        for (int q = 0; q < groups; ++q) std::memset(dst + q * nr * 4, 0, 4);
-        continue;
-      }
-      pack_conv_q_pixel(p, in, pixel, flip, column);
-      for (int k = K; k < kp; ++k) column[k] = 0;
-      for (int q = 0; q < groups; ++q) std::memcpy(dst + q * nr * 4, column + 4 * q, 4);
+      pack_conv_q_pixel(p, in, pixel, flip, k0, k0 + real, col);
+      for (int k = real; k < k1 - k0; ++k) col[k] = 0;
     }
+    if (kLayout == PanelLayout::kInterleaved)
+      for (int q = 0; q < qn; ++q) std::memcpy(panel + (q * nr + n) * 4, column + 4 * q, 4);
   }
 }
 
@@ -175,21 +204,33 @@ inline void store_conv_q_rows(const kernels::Conv2DQParams& p, const int32_t (&y
   }
 }
 
-// The loop every SIMD int8 conv runs: for each panel of NR pixels (packed once), for each block
-// of MR x L output channels, tile(o0, panel, y) fills y with the block's requantised outputs (as
-// ref::conv2d_q computes them), which are then stored.
-template <int MR, int NR, int L, PanelLayout kLayout, class Tile>
+// The loop every SIMD int8 conv runs. For each panel of NR pixels and each chunk of the
+// reduction (packed once), for each block of MR x L output channels,
+//   accumulate(o0, panel, q0, qn, first, y)  adds the products of groups [q0, q0 + qn) to the
+//                                            raw sums y (which it sets if `first`);
+// after the last chunk requantise(o0, y) turns them into the block's outputs (as ref::conv2d_q
+// computes them), which are then stored.
+template <int MR, int NR, int L, PanelLayout kLayout, class Accumulate, class Requantise>
 inline void run_conv_q(const kernels::Conv2DQParams& p, const int8_t* in, uint8_t flip,
-                       const ConvQScratch& s, void* out, Tile&& tile) {
+                       const ConvQScratch& s, void* out, Accumulate&& accumulate, Requantise&& requantise) {
   const kernels::Conv2DParams& g = p.geom;
-  const int pixels = g.out_height * g.out_width;
+  const int pixels = g.out_height * g.out_width, groups = conv_q_groups(g), chunk = conv_q_chunk_groups(g);
+  using Tile = int32_t[MR][NR][L];
   for (int n0 = 0; n0 < pixels; n0 += NR) {
-    pack_conv_q_panel<kLayout>(p, in, n0, NR, flip, s.panel, s.column);
     const int nr = pixels - n0 < NR ? pixels - n0 : NR;
-    for (int o0 = 0; o0 < g.out_channels; o0 += MR * L) {
-      alignas(64) int32_t y[MR][NR][L];
-      tile(o0, s.panel, y);
-      store_conv_q_rows(p, y, o0, n0, nr, out);
+    for (int q0 = 0; q0 < groups; q0 += chunk) {
+      const int qn = groups - q0 < chunk ? groups - q0 : chunk;
+      const bool first = q0 == 0, last = q0 + qn == groups;
+      pack_conv_q_panel<kLayout>(p, in, n0, NR, q0, qn, flip, s.panel, s.column);
+      for (int o0 = 0; o0 < g.out_channels; o0 += MR * L) {
+        alignas(64) Tile local;
+        Tile& y = s.partial == nullptr ? local : reinterpret_cast<Tile*>(s.partial)[o0 / (MR * L)];
+        accumulate(o0, static_cast<const uint8_t*>(s.panel), q0, qn, first, y);
+        if (last) {
+          requantise(o0, y);
+          store_conv_q_rows(p, y, o0, n0, nr, out);
+        }
+      }
     }
   }
 }

@@ -23,9 +23,9 @@ constexpr simd::ConvTiling kConvTiling{6, 16};
 
 // The int8 convolution (conv2d_q.cpp), also used by the avx512 set: 2 vectors of 8 channels x
 // 4 pixels; or, where the weights do not fit in L2 (the canonical PrimaryCaps conv: 5.3 MB), 1
-// vector x 12 pixels, which reads each weight for 12 pixels instead of 4 (66 against 60 G MAC/s
-// there). The narrow tile keeps the panel, and so the small networks' arena, small. Its scratch
-// (simd/conv2d_q_pack.h's) is known in every build, as every set's.
+// vector x 12 pixels, which reads each weight for 12 pixels instead of 4 (capsbench there: 97
+// against 73 G MAC/s). The narrow tile keeps the panel, and so the small networks' arena, small.
+// Its scratch (simd/conv2d_q_pack.h's) is known in every build, as every set's.
 constexpr int kConvQPixels = 4, kConvQWidePixels = 12;
 inline bool conv2d_q_wide(const Conv2DQParams& p) {
   return static_cast<uint64_t>(simd::conv_q_groups(p.geom)) * 4 * p.geom.out_channels > 1024 * 1024;

@@ -59,23 +59,26 @@ struct Requant8 {
   }
 };
 
+// The tile's sums over groups [q0, q0 + qn), added to y (or from zero if `first`), back in y.
 template <int MR, int NR, bool kSigned, bool kFull>
-void tile(const int8_t* weights, const uint8_t* panel, int O, int o0, int groups, const __m256i* mask,
-          __m256i (&acc)[MR][NR]) {
+void tile(const int8_t* weights, const uint8_t* panel, int O, int o0, int q0, int qn, bool first,
+          const __m256i* mask, int32_t (&y)[MR][NR][8]) {
   const __m256i ones = _mm256_set1_epi16(1);
+  __m256i acc[MR][NR];
   for (int m = 0; m < MR; ++m)
-    for (int n = 0; n < NR; ++n) acc[m][n] = _mm256_setzero_si256();
-  const int8_t* wg = weights + static_cast<size_t>(o0) * 4;
-  const uint8_t* xg = panel;  // pixel n's group q at xg + n * kp, xg advancing 4 per group
-  const size_t kp = static_cast<size_t>(groups) * 4;
-  for (int q = 0; q < groups; ++q, wg += static_cast<size_t>(O) * 4, xg += 4) {
+    for (int n = 0; n < NR; ++n)
+      acc[m][n] = first ? _mm256_setzero_si256() : _mm256_load_si256(reinterpret_cast<const __m256i*>(y[m][n]));
+  const int8_t* wg = weights + (static_cast<size_t>(q0) * O + o0) * 4;
+  const uint8_t* xg = panel;  // pixel n's group q at xg + n * 4 qn, xg advancing 4 per group
+  const size_t stride = static_cast<size_t>(qn) * 4;
+  for (int q = 0; q < qn; ++q, wg += static_cast<size_t>(O) * 4, xg += 4) {
     __m256i w[MR];
     for (int m = 0; m < MR; ++m)
       w[m] = kFull ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wg + 32 * m))
                    : _mm256_maskload_epi32(reinterpret_cast<const int*>(wg + 32 * m), mask[m]);
     for (int n = 0; n < NR; ++n) {
       int32_t word;
-      __builtin_memcpy(&word, xg + n * kp, 4);
+      __builtin_memcpy(&word, xg + n * stride, 4);
       const __m256i b = _mm256_set1_epi32(word);
       const __m256i x = kSigned ? _mm256_abs_epi8(b) : b;
       for (int m = 0; m < MR; ++m) {
@@ -85,36 +88,31 @@ void tile(const int8_t* weights, const uint8_t* panel, int O, int o0, int groups
       }
     }
   }
-}
-
-template <int MR, int NR, bool kSigned>
-void any_tile(const int8_t* weights, const uint8_t* panel, int O, int o0, int groups, __m256i (&acc)[MR][NR]) {
-  __m256i mask[MR];  // lanes (channels) past O are not loaded
+  // Out with constant indices (keeps acc in registers above).
   for (int m = 0; m < MR; ++m)
-    mask[m] = _mm256_cmpgt_epi32(_mm256_set1_epi32(O - (o0 + 8 * m)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  if (o0 + 8 * MR <= O)
-    tile<MR, NR, kSigned, true>(weights, panel, O, o0, groups, mask, acc);
-  else
-    tile<MR, NR, kSigned, false>(weights, panel, O, o0, groups, mask, acc);
+    for (int n = 0; n < NR; ++n) _mm256_store_si256(reinterpret_cast<__m256i*>(y[m][n]), acc[m][n]);
 }
 
 template <int MR, int NR>
 void conv(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
           const int32_t* requant, void* out, void* scratch) {
-  const Conv2DParams& g = p.geom;
-  const int O = g.out_channels, groups = simd::conv_q_groups(g);
+  const int O = p.geom.out_channels;
   const simd::ConvQScratch s = simd::carve_conv_q_scratch(p, bias, requant, NR, simd::PanelLayout::kPixelMajor, scratch);
-  simd::run_conv_q<MR, NR, 8, simd::PanelLayout::kPixelMajor>(p, in, 0x00, s, out,
-                              [=](int o0, const uint8_t* panel, int32_t (&y)[MR][NR][8]) {
-    __m256i acc[MR][NR];
-    if (p.input_nonneg)
-      any_tile<MR, NR, false>(weights, panel, O, o0, groups, acc);
-    else
-      any_tile<MR, NR, true>(weights, panel, O, o0, groups, acc);
-    // The sums out first, with constant indices (keeps acc in registers above), then
-    // requantised in place (the table covers every lane of the block).
+  auto accumulate = [=](int o0, const uint8_t* panel, int q0, int qn, bool first, int32_t (&y)[MR][NR][8]) {
+    __m256i mask[MR];  // lanes (channels) past O are not loaded
     for (int m = 0; m < MR; ++m)
-      for (int n = 0; n < NR; ++n) _mm256_store_si256(reinterpret_cast<__m256i*>(y[m][n]), acc[m][n]);
+      mask[m] = _mm256_cmpgt_epi32(_mm256_set1_epi32(O - (o0 + 8 * m)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const bool full = o0 + 8 * MR <= O;
+    if (p.input_nonneg && full)
+      tile<MR, NR, false, true>(weights, panel, O, o0, q0, qn, first, mask, y);
+    else if (p.input_nonneg)
+      tile<MR, NR, false, false>(weights, panel, O, o0, q0, qn, first, mask, y);
+    else if (full)
+      tile<MR, NR, true, true>(weights, panel, O, o0, q0, qn, first, mask, y);
+    else
+      tile<MR, NR, true, false>(weights, panel, O, o0, q0, qn, first, mask, y);
+  };
+  auto requantise = [&](int o0, int32_t (&y)[MR][NR][8]) {  // the table covers every lane
     for (int m = 0; m < MR; ++m) {
       const Requant8 rq(s, o0 + 8 * m, p.out_min, p.out_max);
       for (int n = 0; n < NR; ++n) {
@@ -122,7 +120,8 @@ void conv(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const
         _mm256_store_si256(at, rq(_mm256_load_si256(at)));
       }
     }
-  });
+  };
+  simd::run_conv_q<MR, NR, 8, simd::PanelLayout::kPixelMajor>(p, in, 0x00, s, out, accumulate, requantise);
 }
 
 }  // namespace

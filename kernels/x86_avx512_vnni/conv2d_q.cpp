@@ -2,8 +2,9 @@
 // the requantisation is fx::requantize in 64-bit lanes).
 //
 // Blocking: the output is a GEMM, out[o][pixel] = sum_k w[o][k] x[k][pixel]. For each panel of
-// 6 pixels the im2col columns are packed once (simd/conv2d_q_pack.h, K x 6 bytes), then every
-// block of 64 output channels runs the whole reduction in registers: per group of 4 k, 4 weight
+// 6 pixels and each chunk of up to 2,048 k, the im2col columns are packed once
+// (simd/conv2d_q_pack.h, pixel-major), then every block of 64 output channels runs the chunk's
+// reduction in registers (its sums wait in scratch between chunks): per group of 4 k, 4 weight
 // vectors (16 channels x 4 k each, contiguous in K4O) and 6 broadcasts of a pixel's 4 inputs
 // feed 24 vpdpbusd, 64 multiply-adds each. 24 independent accumulators cover vpdpbusd's latency.
 // vpdpbusd multiplies unsigned by signed bytes: a ReLU's output (>= 0) goes in as it is; any
@@ -77,39 +78,42 @@ struct Requant16 {
 void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
               const int32_t* requant, void* out, void* scratch) {
   const Conv2DParams& g = p.geom;
-  const int O = g.out_channels, groups = simd::conv_q_groups(g), kp = 4 * groups;
+  const int O = g.out_channels;
   const simd::ConvQScratch s = simd::carve_conv_q_scratch(p, bias, requant, NR, simd::PanelLayout::kPixelMajor, scratch);
   const bool flip = !p.input_nonneg;
   if (flip) fold_unsigned_correction(weights, O, simd::conv_q_depth(g), s.offset);
-  simd::run_conv_q<MR, NR, 16, simd::PanelLayout::kPixelMajor>(p, in, flip ? 0x80 : 0x00, s, out,
-                              [=](int o0, const uint8_t* panel, int32_t (&y)[MR][NR][16]) {
+  auto accumulate = [=](int o0, const uint8_t* panel, int q0, int qn, bool first, int32_t (&y)[MR][NR][16]) {
     // Lanes of the last block past O are masked off (their weights are not read).
     __mmask16 mask[MR];
     for (int m = 0; m < MR; ++m) mask[m] = lanes_left(O - (o0 + 16 * m));
     __m512i acc[MR][NR];
     for (int m = 0; m < MR; ++m)
-      for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_setzero_si512();
-    const int8_t* wg = weights + static_cast<size_t>(o0) * 4;
-    const uint8_t* xg = panel;  // pixel n's group q at xg + n * kp, xg advancing 4 per group
-    for (int q = 0; q < groups; ++q, wg += static_cast<size_t>(O) * 4, xg += 4) {
+      for (int n = 0; n < NR; ++n) acc[m][n] = first ? _mm512_setzero_si512() : _mm512_load_si512(y[m][n]);
+    const int8_t* wg = weights + (static_cast<size_t>(q0) * O + o0) * 4;
+    const uint8_t* xg = panel;  // pixel n's group q at xg + n * 4 qn, xg advancing 4 per group
+    const size_t stride = static_cast<size_t>(qn) * 4;
+    for (int q = 0; q < qn; ++q, wg += static_cast<size_t>(O) * 4, xg += 4) {
       __m512i w[MR];
       for (int m = 0; m < MR; ++m) w[m] = _mm512_maskz_loadu_epi32(mask[m], wg + 64 * m);
       for (int n = 0; n < NR; ++n) {
         int32_t word;
-        __builtin_memcpy(&word, xg + static_cast<size_t>(n) * kp, 4);
+        __builtin_memcpy(&word, xg + n * stride, 4);
         const __m512i b = _mm512_set1_epi32(word);
         for (int m = 0; m < MR; ++m) acc[m][n] = _mm512_dpbusd_epi32(acc[m][n], b, w[m]);
       }
     }
-    // The sums out first, with constant indices (keeps acc in registers above), then
-    // requantised in place (the table covers every lane of the block).
+    // Out with constant indices (keeps acc in registers above).
     for (int m = 0; m < MR; ++m)
       for (int n = 0; n < NR; ++n) _mm512_store_si512(y[m][n], acc[m][n]);
+  };
+  auto requantise = [&](int o0, int32_t (&y)[MR][NR][16]) {  // the table covers every lane
     for (int m = 0; m < MR; ++m) {
       const Requant16 rq(s, o0 + 16 * m, p.out_min, p.out_max);
       for (int n = 0; n < NR; ++n) _mm512_store_si512(y[m][n], rq(_mm512_load_si512(y[m][n])));
     }
-  });
+  };
+  simd::run_conv_q<MR, NR, 16, simd::PanelLayout::kPixelMajor>(p, in, flip ? 0x80 : 0x00, s, out, accumulate,
+                                                               requantise);
 }
 
 }  // namespace avx512_vnni
