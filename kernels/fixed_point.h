@@ -111,8 +111,7 @@ inline void squash_vector_q(const SquashQ& p, const int32_t* s, int dim, int32_t
   const uint64_t ratio = (uint64_t{1} << 31) - (uint64_t{1} << (2 * F + 31)) / (n + four_f);
   // An upper bound of the square root's argument picks k: the largest with bound * 4^k < 2^62.
   const uint64_t bound = p.eps_in_sqrt ? n + (p.eps_q32 >> 32) + 1 : n;
-  int bits = 0;
-  while (bits < 64 && (bound >> bits) != 0) ++bits;
+  const int bits = 64 - __builtin_clzll(bound);  // bound >= n > 0
   const int k = (62 - bits) / 2;  // in [3, 30]
   uint64_t x = n << (2 * k);
   if (p.eps_in_sqrt)
