@@ -9,7 +9,8 @@
 //
 // Counters: MAC/s (multiply-adds per second), peak (MAC/s over the FMA peak of the set's ISA;
 // for the reference set, over the best peak here), images/s for the networks. A summary table
-// at the end repeats the figures that docs/performance.md records.
+// at the end repeats the figures that docs/performance.md records, then each int8 benchmark
+// against the float one of the same set and shape.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -390,6 +391,20 @@ class PeakReporter : public benchmark::ConsoleReporter {
       if (row.peak <= 0) continue;
       std::printf("%-50s %12.2f %7.1f%% %12s\n", name.c_str(), row.macs / 1e9, 100.0 * row.macs / row.peak,
                   row.images > 0 ? std::to_string(int(row.images + 0.5)).c_str() : "");
+    }
+    // Each int8 benchmark against the float one of the same set and shape (the same
+    // multiply-adds, so the ratio of MAC/s is the speed-up).
+    bool header = false;
+    for (const auto& [name, row] : rows_) {
+      const size_t at = name.find("/int8_");
+      if (at == std::string::npos || row.macs <= 0) continue;
+      const std::string twin = name.substr(0, at + 1) + name.substr(at + 6);
+      for (const auto& [other, frow] : rows_) {
+        if (other != twin || frow.macs <= 0) continue;
+        if (!header) std::printf("\nint8 against float, same set and shape:\n");
+        header = true;
+        std::printf("  %-60s %6.2fx\n", name.c_str(), row.macs / frow.macs);
+      }
     }
   }
 

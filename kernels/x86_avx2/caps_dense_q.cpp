@@ -160,10 +160,33 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
   }
   for (int n = 0; n < J * D; ++n) s.V[n] = 0;
 
+  // s_j += sum over the block at i0 of c u_hat: each product fits int32 (<= 2^30); the sums are
+  // kept in 8 int64 lanes per (j, d). Tail lanes have u_hat 0.
+  auto add_share = [&](int j, int i0, __m256i c) {
+    for (int d = 0; d < D; ++d) {
+      const __m256i uh = _mm256_cvtepi16_epi32(_mm_loadu_si128(
+          reinterpret_cast<const __m128i*>(s.u_hat + (static_cast<size_t>(j) * D + d) * Ip + i0)));
+      const __m256i prod = _mm256_mullo_epi32(c, uh);
+      __m256i* lanes = reinterpret_cast<__m256i*>(s.S_lanes + (static_cast<size_t>(j) * D + d) * 8);
+      _mm256_store_si256(lanes, _mm256_add_epi64(_mm256_load_si256(lanes),
+                                                 _mm256_cvtepi32_epi64(_mm256_castsi256_si128(prod))));
+      _mm256_store_si256(lanes + 1, _mm256_add_epi64(_mm256_load_si256(lanes + 1),
+                                                     _mm256_cvtepi32_epi64(_mm256_extracti128_si256(prod, 1))));
+    }
+  };
+  // The first iteration's V is 0, so every logit is 0 and every coupling the softmax of J zeros,
+  // c0 (fx::softmax_q15's steps): its logits and exponentials are skipped.
+  const uint64_t e0 = static_cast<uint64_t>(fx::exp_neg_q30(0));
+  const uint64_t c0 = (e0 * ((uint64_t{1} << 62) / (e0 * static_cast<uint64_t>(J))) + (uint64_t{1} << 46)) >> 47;
+
   const __m256i int32_lo = _mm256_set1_epi64x(INT32_MIN), int32_hi = _mm256_set1_epi64x(INT32_MAX);
   for (int iter = 0; iter < p.iterations; ++iter) {
     for (int n = 0; n < J * D * 8; ++n) s.S_lanes[n] = 0;
     for (int i0 = 0; i0 < Ip; i0 += 8) {
+      if (iter == 0) {
+        for (int j = 0; j < J; ++j) add_share(j, i0, _mm256_set1_epi32(static_cast<int32_t>(c0)));
+        continue;
+      }
       // The logits of this block: b[j] = u_hat[j][.][block] . V[j], shifted to Q16.
       __m256i m = _mm256_set1_epi32(INT32_MIN);
       for (int j = 0; j < J; ++j) {
@@ -216,18 +239,7 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
         const __m256i c = _mm256_inserti128_si256(
             _mm256_castsi128_si256(_mm256_castsi256_si128(_mm256_permutevar8x32_epi32(c_lo, to_low))),
             _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(c_hi, to_low)), 1);
-        // s_j += sum over the block of c u_hat: each product fits int32 (<= 2^30); the sums
-        // are kept in 8 int64 lanes per (j, d). Tail lanes have u_hat 0.
-        for (int d = 0; d < D; ++d) {
-          const __m256i uh = _mm256_cvtepi16_epi32(_mm_loadu_si128(
-              reinterpret_cast<const __m128i*>(s.u_hat + (static_cast<size_t>(j) * D + d) * Ip + i0)));
-          const __m256i prod = _mm256_mullo_epi32(c, uh);
-          __m256i* lanes = reinterpret_cast<__m256i*>(s.S_lanes + (static_cast<size_t>(j) * D + d) * 8);
-          _mm256_store_si256(lanes, _mm256_add_epi64(_mm256_load_si256(lanes),
-                                                     _mm256_cvtepi32_epi64(_mm256_castsi256_si128(prod))));
-          _mm256_store_si256(lanes + 1, _mm256_add_epi64(_mm256_load_si256(lanes + 1),
-                                                         _mm256_cvtepi32_epi64(_mm256_extracti128_si256(prod, 1))));
-        }
+        add_share(j, i0, c);
       }
     }
     for (int n = 0; n < J * D; ++n) {

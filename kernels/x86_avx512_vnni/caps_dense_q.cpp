@@ -146,9 +146,32 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
   }
   for (int n = 0; n < J * D; ++n) s.V[n] = 0;
 
+  // s_j += sum over the block at i0 of c u_hat: each product fits int32 (<= 2^30), their sum is
+  // kept in 8 int64 lanes per (j, d) and added across the lanes once per iteration. Tail lanes
+  // have u_hat 0.
+  auto add_share = [&](int j, int i0, __m512i c) {
+    for (int d = 0; d < D; ++d) {
+      const __m512i uh = _mm512_cvtepi16_epi32(_mm256_loadu_si256(
+          reinterpret_cast<const __m256i*>(s.u_hat + (static_cast<size_t>(j) * D + d) * Ip + i0)));
+      const __m512i prod = _mm512_mullo_epi32(c, uh);
+      const __m512i wide = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(prod)),
+                                            _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(prod, 1)));
+      int64_t* lanes = s.S_lanes + (static_cast<size_t>(j) * D + d) * 8;
+      _mm512_store_si512(lanes, _mm512_add_epi64(_mm512_load_si512(lanes), wide));
+    }
+  };
+  // The first iteration's V is 0, so every logit is 0 and every coupling the softmax of J zeros,
+  // c0 (fx::softmax_q15's steps): its logits and exponentials are skipped.
+  const uint64_t e0 = static_cast<uint64_t>(fx::exp_neg_q30(0));
+  const uint64_t c0 = (e0 * ((uint64_t{1} << 62) / (e0 * static_cast<uint64_t>(J))) + (uint64_t{1} << 46)) >> 47;
+
   for (int iter = 0; iter < p.iterations; ++iter) {
     for (int n = 0; n < J * D; ++n) _mm512_store_si512(s.S_lanes + n * 8, _mm512_setzero_si512());
     for (int i0 = 0; i0 < Ip; i0 += 16) {
+      if (iter == 0) {
+        for (int j = 0; j < J; ++j) add_share(j, i0, _mm512_set1_epi32(static_cast<int32_t>(c0)));
+        continue;
+      }
       // The logits of this block: b[j] = u_hat[j][.][block] . V[j], shifted to Q16.
       __m512i m = _mm512_set1_epi32(INT32_MIN);
       for (int j = 0; j < J; ++j) {
@@ -194,18 +217,7 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
             _mm512_add_epi64(_mm512_mullo_epi64(_mm512_loadu_si512(s.e + j * 16 + 8), r_hi), round), 47);
         const __m512i c = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(c_lo)),
                                              _mm512_cvtepi64_epi32(c_hi), 1);
-        // s_j += sum over the block of c u_hat: each product fits int32 (<= 2^30), their sum
-        // is kept in 8 int64 lanes per (j, d) and added across the lanes once per iteration.
-        // Tail lanes have u_hat 0.
-        for (int d = 0; d < D; ++d) {
-          const __m512i uh = _mm512_cvtepi16_epi32(_mm256_loadu_si256(
-              reinterpret_cast<const __m256i*>(s.u_hat + (static_cast<size_t>(j) * D + d) * Ip + i0)));
-          const __m512i prod = _mm512_mullo_epi32(c, uh);
-          const __m512i wide = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(prod)),
-                                                _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(prod, 1)));
-          int64_t* lanes = s.S_lanes + (static_cast<size_t>(j) * D + d) * 8;
-          _mm512_store_si512(lanes, _mm512_add_epi64(_mm512_load_si512(lanes), wide));
-        }
+        add_share(j, i0, c);
       }
     }
     for (int n = 0; n < J * D; ++n) s.S[n] = _mm512_reduce_add_epi64(_mm512_load_si512(s.S_lanes + n * 8));
