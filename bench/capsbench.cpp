@@ -386,6 +386,23 @@ class PeakReporter : public benchmark::ConsoleReporter {
       std::printf("; %d per cycle-equivalent of 2 FMA pipes x %d lanes: a %.2f GHz clock\n", 2 * p.lanes,
                   p.lanes, p.macs_per_second / (2.0 * p.lanes) / 1e9);
     }
+#if defined(__x86_64__) || defined(__i386__)
+    if (caps_kernels_available(CAPS_KERNELS_AVX512_VNNI)) {
+      // The int8 ceiling of the VNNI kernels (12 register-only vpdpbusd chains), beside the FMA
+      // peak the int8 figures are given against (docs/performance.md).
+      double best = 0;
+      long it = 1 << 12;
+      auto rate = [&](long n) {
+        const auto t0 = std::chrono::steady_clock::now();
+        benchmark::DoNotOptimize(bench::int8_peak_vnni(n, 1));
+        return double(n) * bench::kPeakChains * 64 / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      };
+      while (double(it) * bench::kPeakChains * 64 / rate(it) < 0.05) it *= 2;
+      for (int r = 0; r < 5; ++r) best = std::max(best, rate(it));
+      std::printf("  vpdpbusd  %7.1f G int8 multiply-adds/s (12 register-only chains): %.2fx the FMA peak\n",
+                  best / 1e9, peaks().empty() ? 0.0 : best / peaks().back().macs_per_second);
+    }
+#endif
     std::printf("\n%-50s %12s %8s %12s\n", "benchmark", "G MAC/s", "of peak", "images/s");
     for (const auto& [name, row] : rows_) {
       if (row.peak <= 0) continue;

@@ -16,6 +16,7 @@ constexpr int kPeakChains = 12;
 float fma_peak_avx2(long iterations, float seed);    // 8 lanes (x86 builds)
 float fma_peak_avx512(long iterations, float seed);  // 16 lanes (x86 builds)
 float fma_peak_neon(long iterations, float seed);    // 4 lanes (ARM builds with NEON)
+int int8_peak_vnni(long iterations, int seed);      // 12 vpdpbusd chains of 64 int8 multiply-adds (x86)
 
 #ifdef CAPSRT_FMA_PEAK_LOOP  // defined by the per-ISA files, which have xsimd and the ISA flags
 template <class A>
