@@ -83,6 +83,14 @@ inline void softmax_q15(const int32_t* logits, int count, int stride, int32_t* o
   }
 }
 
+// What softmax_q15 gives each of `count` equal logits (the first routing iteration's couplings,
+// where every logit is 0): its own steps, with every exponential exp_neg_q30(0).
+inline int32_t softmax_q15_uniform(int count) {
+  const uint64_t e = static_cast<uint64_t>(exp_neg_q30(0));
+  const uint64_t recip = (uint64_t{1} << 62) / (e * static_cast<uint64_t>(count));
+  return static_cast<int32_t>((e * recip + (uint64_t{1} << 46)) >> 47);
+}
+
 // Squash parameters in integer form (capsconv computes them from the float ones).
 struct SquashQ {
   int32_t in_frac;   // F: the input is s * 2^-F, F in [0, 16], |s| <= 2^24

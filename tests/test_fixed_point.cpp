@@ -78,6 +78,13 @@ TEST_CASE("softmax_q15 matches the real softmax within one Q15 unit", "[fixed]")
   int32_t b[10] = {0}, c[10];
   softmax_q15(b, 10, 1, c);
   for (int j = 0; j < 10; ++j) CHECK(c[j] == 3277);  // 32768 / 10 = 3276.8
+  // softmax_q15_uniform (the SIMD routings' first iteration) is that value for every count.
+  for (int count = 1; count <= 300; ++count) {
+    std::vector<int32_t> zeros(static_cast<size_t>(count), 0), out(static_cast<size_t>(count), -1);
+    softmax_q15(zeros.data(), count, 1, out.data());
+    REQUIRE(softmax_q15_uniform(count) == out[0]);
+    REQUIRE(std::fabs(softmax_q15_uniform(count) - 32768.0 / count) <= 1.0);
+  }
 }
 
 TEST_CASE("squash_vector_q is the squash rounded to the output format", "[fixed]") {

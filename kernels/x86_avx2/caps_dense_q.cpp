@@ -174,17 +174,16 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
                                                      _mm256_cvtepi32_epi64(_mm256_extracti128_si256(prod, 1))));
     }
   };
-  // The first iteration's V is 0, so every logit is 0 and every coupling the softmax of J zeros,
-  // c0 (fx::softmax_q15's steps): its logits and exponentials are skipped.
-  const uint64_t e0 = static_cast<uint64_t>(fx::exp_neg_q30(0));
-  const uint64_t c0 = (e0 * ((uint64_t{1} << 62) / (e0 * static_cast<uint64_t>(J))) + (uint64_t{1} << 46)) >> 47;
+  // The first iteration's V is 0, so every logit is 0 and every coupling the same c0: its
+  // logits and exponentials are skipped.
+  const int32_t c0 = fx::softmax_q15_uniform(J);
 
   const __m256i int32_lo = _mm256_set1_epi64x(INT32_MIN), int32_hi = _mm256_set1_epi64x(INT32_MAX);
   for (int iter = 0; iter < p.iterations; ++iter) {
     for (int n = 0; n < J * D * 8; ++n) s.S_lanes[n] = 0;
     for (int i0 = 0; i0 < Ip; i0 += 8) {
       if (iter == 0) {
-        for (int j = 0; j < J; ++j) add_share(j, i0, _mm256_set1_epi32(static_cast<int32_t>(c0)));
+        for (int j = 0; j < J; ++j) add_share(j, i0, _mm256_set1_epi32(c0));
         continue;
       }
       // The logits of this block: b[j] = u_hat[j][.][block] . V[j], shifted to Q16.
