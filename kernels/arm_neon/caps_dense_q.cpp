@@ -3,8 +3,8 @@
 //
 // Blocking as the x86 kernels (x86_avx2/caps_dense_q.cpp), with 4 input capsules per vector:
 // the predictions are computed once into scratch as u_hat[j][d][i] (int16, i fastest; W's
-// CAPS_JDKI layout holds W[j][d][k][i] along i the same way, u is transposed to int16 u[k][i]
-// first), and each routing iteration walks the input capsules 4 at a time: the J logits of a
+// CAPS_JDKI layout holds W[j][d][k][i] along i the same way, u is rearranged to int16 pairs
+// first, simd/caps_dense_q_common.h), and each routing iteration walks the input capsules 4 at a time: the J logits of a
 // block (b = u_hat . V with vmlal_n_s32 into 64-bit lanes), their softmax over the classes lane
 // by lane (fixed_point.h's exp: vmull for the 64-bit products, vrshr/vrshl, which round exactly
 // as fx::shift_round does; the one division per lane in scalar), and each class's share of s_j
@@ -23,40 +23,6 @@ namespace capsrt {
 namespace neon {
 
 namespace {
-
-uint64_t align64(uint64_t n) { return (n + 63) / 64 * 64; }
-
-struct Scratch {
-  int16_t* u_t;      // [DI][Ip]
-  int16_t* u_hat;    // [J][DO][Ip]
-  int32_t* b;        // [J][4]
-  uint32_t* e;       // [J][4]
-  int64_t* S;        // [J][DO]
-  int32_t* V;        // [J][DO]
-  int64_t* S_lanes;  // [J][DO][4]: S in 4 partial sums
-};
-
-Scratch carve(const CapsDenseQParams& p, void* scratch) {
-  const CapsPredictParams& q = p.predict;
-  const uint64_t ip = static_cast<uint64_t>(caps_dense_q_padded(q.in_caps));
-  const uint64_t jd = static_cast<uint64_t>(q.out_caps) * q.out_dim, j = static_cast<uint64_t>(q.out_caps);
-  uint8_t* at = static_cast<uint8_t*>(scratch);
-  Scratch s;
-  s.u_t = reinterpret_cast<int16_t*>(at);
-  at += align64(static_cast<uint64_t>(q.in_dim) * ip * 2);
-  s.u_hat = reinterpret_cast<int16_t*>(at);
-  at += align64(jd * ip * 2);
-  s.b = reinterpret_cast<int32_t*>(at);
-  at += align64(j * 4 * 4);
-  s.e = reinterpret_cast<uint32_t*>(at);
-  at += align64(j * 4 * 4);
-  s.S = reinterpret_cast<int64_t*>(at);
-  at += align64(jd * 8);
-  s.V = reinterpret_cast<int32_t*>(at);
-  at += align64(jd * 4);
-  s.S_lanes = reinterpret_cast<int64_t*>(at);
-  return s;
-}
 
 // fx::exp_neg_q30 on 2 lanes, given -x (0 <= -x < 2^32, x the Q16 logit difference); the
 // result is at most 2^30.
@@ -80,18 +46,26 @@ uint32x2_t exp_neg_q30(uint32x2_t neg_x) {
 
 void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights,
                   const int32_t* requant, int16_t* v, void* scratch) {
-  if (caps_dense_q_uses_reference(p)) {
+  if (simd::caps_dense_q_uses_reference(p)) {
     ref::caps_dense_q(p, u, weights, requant, v, scratch);
     return;
   }
   const CapsPredictParams& q = p.predict;
-  const int I = q.in_caps, DI = q.in_dim, J = q.out_caps, D = q.out_dim, Ip = caps_dense_q_padded(I);
-  const Scratch s = carve(p, scratch);
-  // u [I][DI] -> u_t [DI][Ip] (int16), the tail zero.
-  for (int k = 0; k < DI; ++k)
-    for (int i = 0; i < Ip; ++i) s.u_t[k * Ip + i] = i < I ? u[i * DI + k] : int16_t{0};
-  // Predictions u_hat[j][d][i] = clamp(requantize(sum_k W u, mult, shift), +-32767); the tail
-  // lanes have u 0 and so hold 0 (their W bytes are read from a copy within the row).
+  const int I = q.in_caps, DI = q.in_dim, J = q.out_caps, D = q.out_dim, Ip = simd::caps_dense_q_padded(I, 4);
+  const simd::CapsDenseQScratch s = simd::carve_caps_dense_q(p, 4, scratch);
+  simd::pair_inputs(p, u, Ip, s.u_pairs);
+  uint32_t* const e_of = reinterpret_cast<uint32_t*>(s.e);  // the exponentials, [J][4] uint32
+  // Predictions u_hat[j][d][i] = clamp(requantize(sum_k W u, mult, shift), +-32767): per pair of
+  // k, vld2 splits the u pairs into u[.][k] and u[.][k+1]. The tail lanes have u 0 and so hold 0
+  // (their W bytes are read from a copy within the row).
+  auto row4 = [&](const int8_t* at, int left) {  // 4 bytes of a W row as int16, 0 past I
+    int32_t w4 = 0;
+    if (left >= 4)
+      std::memcpy(&w4, at, 4);
+    else
+      std::memcpy(&w4, at, static_cast<size_t>(left));
+    return vget_low_s16(vmovl_s8(vreinterpret_s8_s32(vdup_n_s32(w4))));
+  };
   for (int j = 0; j < J; ++j) {
     const int32x2_t mult = vdup_n_s32(requant[3 * j]);
     const int64x2_t shift = vdupq_n_s64(-int64_t{requant[3 * j + 1]});  // >= 1: vrshl rounds
@@ -100,14 +74,10 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
       int16_t* out = s.u_hat + (static_cast<size_t>(j) * D + d) * Ip;
       for (int i0 = 0; i0 < Ip; i0 += 4) {
         int32x4_t acc = vdupq_n_s32(0);
-        for (int k = 0; k < DI; ++k) {
-          int32_t w4 = 0;
-          if (I - i0 >= 4)
-            std::memcpy(&w4, w + static_cast<size_t>(k) * I + i0, 4);
-          else
-            std::memcpy(&w4, w + static_cast<size_t>(k) * I + i0, static_cast<size_t>(I - i0));
-          const int16x4_t wk = vget_low_s16(vmovl_s8(vreinterpret_s8_s32(vdup_n_s32(w4))));
-          acc = vmlal_s16(acc, wk, vld1_s16(s.u_t + k * Ip + i0));
+        for (int k = 0; k < DI; k += 2) {
+          const int16x4x2_t up = vld2_s16(s.u_pairs + (static_cast<size_t>(k / 2) * Ip + i0) * 2);
+          acc = vmlal_s16(acc, row4(w + static_cast<size_t>(k) * I + i0, I - i0), up.val[0]);
+          if (k + 1 < DI) acc = vmlal_s16(acc, row4(w + static_cast<size_t>(k + 1) * I + i0, I - i0), up.val[1]);
         }
         const int32x2_t lo = vqmovn_s64(vrshlq_s64(vmull_s32(vget_low_s32(acc), mult), shift));
         const int32x2_t hi = vqmovn_s64(vrshlq_s64(vmull_s32(vget_high_s32(acc), mult), shift));
@@ -161,7 +131,7 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
         const int32x4_t b = vld1q_s32(s.b + j * 4);
         const uint32x2_t e_lo = exp_neg_q30(vmovn_u64(vreinterpretq_u64_s64(vsubl_s32(vget_low_s32(m), vget_low_s32(b)))));
         const uint32x2_t e_hi = exp_neg_q30(vmovn_u64(vreinterpretq_u64_s64(vsubl_s32(vget_high_s32(m), vget_high_s32(b)))));
-        vst1q_u32(s.e + j * 4, vcombine_u32(e_lo, e_hi));
+        vst1q_u32(e_of + j * 4, vcombine_u32(e_lo, e_hi));
         sum_lo = vaddw_u32(sum_lo, e_lo);
         sum_hi = vaddw_u32(sum_hi, e_hi);
       }
@@ -177,7 +147,7 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
       }
       const uint32x4_t rl = vld1q_u32(r_lo), rh = vld1q_u32(r_hi);
       for (int j = 0; j < J; ++j) {
-        const uint32x4_t e = vld1q_u32(s.e + j * 4);
+        const uint32x4_t e = vld1q_u32(e_of + j * 4);
         const uint64x2_t c_lo = vrshrq_n_u64(vaddq_u64(vmull_u32(vget_low_u32(e), vget_low_u32(rl)),
                                                        vshlq_n_u64(vmull_u32(vget_low_u32(e), vget_low_u32(rh)), 32)),
                                              47);
@@ -187,14 +157,7 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
         add_share(j, i0, vreinterpretq_s32_u32(vcombine_u32(vmovn_u64(c_lo), vmovn_u64(c_hi))));
       }
     }
-    for (int n = 0; n < J * D; ++n) {
-      const int64_t* l = s.S_lanes + n * 4;
-      s.S[n] = (l[0] + l[1]) + (l[2] + l[3]);
-    }
-    // v_j = squash(s_j), as ref::caps_dense_q.
-    for (int j = 0; j < J; ++j)
-      fx::routing_squash_q(p.squash, s.S + j * D, D, 15 + requant[3 * j + 2] - p.squash.in_frac,
-                           iter + 1 < p.iterations, v + j * D, s.V + j * D);
+    simd::end_routing_iteration(p, s, requant, 4, iter, v);
   }
 }
 

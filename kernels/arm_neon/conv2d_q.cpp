@@ -49,13 +49,8 @@ void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, c
         acc[m][n][0] = vcombine_s32(lo.val[0], lo.val[1]);
         acc[m][n][1] = vcombine_s32(hi.val[0], hi.val[1]);
       }
-    const bool full = o0 + 4 * MR <= O;
     for (int q = 0; q < qn; ++q) {
-      const int8_t* wg = weights + (static_cast<size_t>(q0 + q) * O + o0) * 4;
-      if (!full) {  // channels past O read as zero weights
-        for (int b = 0; b < 16 * MR; ++b) wtail[b] = o0 * 4 + b < O * 4 ? wg[b] : int8_t{0};
-        wg = wtail;
-      }
+      const int8_t* wg = weight_block(weights, O, o0, q0 + q, 4 * MR, wtail);
       int8x16_t w[MR];
       for (int m = 0; m < MR; ++m) w[m] = vld1q_s8(wg + 16 * m);
       for (int n = 0; n < NR; ++n) {

@@ -26,13 +26,8 @@ void conv2d_q_dot(const Conv2DQParams& p, const int8_t* in, const int8_t* weight
     int32x4_t acc[MR][NR];
     for (int m = 0; m < MR; ++m)
       for (int n = 0; n < NR; ++n) acc[m][n] = first ? vdupq_n_s32(0) : vld1q_s32(y[m][n]);
-    const bool full = o0 + 4 * MR <= O;
     for (int q = 0; q < qn; ++q) {
-      const int8_t* wg = weights + (static_cast<size_t>(q0 + q) * O + o0) * 4;
-      if (!full) {  // channels past O read as zero weights
-        for (int b = 0; b < 16 * MR; ++b) wtail[b] = o0 * 4 + b < O * 4 ? wg[b] : int8_t{0};
-        wg = wtail;
-      }
+      const int8_t* wg = weight_block(weights, O, o0, q0 + q, 4 * MR, wtail);
       const int8x16_t x = vld1q_s8(reinterpret_cast<const int8_t*>(panel) + q * NR * 4);
       for (int m = 0; m < MR; ++m) {
         const int8x16_t w = vld1q_s8(wg + 16 * m);

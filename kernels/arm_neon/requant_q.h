@@ -1,4 +1,5 @@
-// The int8 convolutions' requantisation on NEON (conv2d_q.cpp, conv2d_q_dot.cpp):
+// What the two NEON int8 convolutions (conv2d_q.cpp, conv2d_q_dot.cpp) share: their weight
+// blocks, and the requantisation,
 // fx::clamp32(fx::requantize(acc + offset, mult, shift), lo, hi) on 4 channels. vmull_s32 forms
 // the exact 64-bit products; vrshlq_s64 by -shift adds 2^(shift-1) and shifts right
 // arithmetically, which is fx::shift_round; vqmovn_s64 saturates to int32, which leaves the
@@ -12,6 +13,15 @@
 
 namespace capsrt {
 namespace neon {
+
+// Weight group q of output channels [o0, o0 + channels) in K4O (4 bytes a channel): in place,
+// or, for a block past O, copied into `tail` with the missing channels' weights 0.
+inline const int8_t* weight_block(const int8_t* weights, int O, int o0, int q, int channels, int8_t* tail) {
+  const int8_t* wg = weights + (static_cast<size_t>(q) * O + o0) * 4;
+  if (o0 + channels <= O) return wg;
+  for (int b = 0; b < 4 * channels; ++b) tail[b] = o0 * 4 + b < O * 4 ? wg[b] : int8_t{0};
+  return tail;
+}
 
 struct Requant4 {
   int32x4_t offset, mult, lo, hi;

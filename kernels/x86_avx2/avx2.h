@@ -7,6 +7,7 @@
 #include "kernel_params.h"
 #include "reference.h"
 #include "simd/blocking.h"
+#include "simd/caps_dense_q_common.h"
 #include "simd/conv2d_q_pack.h"
 
 namespace capsrt {
@@ -38,24 +39,9 @@ void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, c
               const int32_t* requant, void* out, void* scratch);
 
 // CapsDense (caps_dense_q.cpp), also used by the avx512 set: predictions and routing with 8
-// input capsules in the lanes. Softmax over the inputs, low-memory routing and row-major W run
-// the reference kernel. Scratch (every build): u as int16 pairs [DI/2 rounded up][Ip][2],
-// predictions int16 [J][DO][Ip] (Ip: I rounded up to 8), a block's logits int32 [J][8] and exponentials int64
-// [J][8], S int64 [J][DO], V int32 [J][DO], each rounded up to 64 bytes, then S's partial sums
-// int64 [J][DO][8]; the reference's where it runs.
-inline bool caps_dense_q_uses_reference(const CapsDenseQParams& p) {
-  return p.low_memory || p.softmax_axis != CAPS_SOFTMAX_OVER_OUTPUTS ||
-         p.predict.weight_layout != CAPS_LAYOUT_CAPS_JDKI;
-}
-inline int caps_dense_q_padded(int in_caps) { return (in_caps + 7) / 8 * 8; }
+// input capsules in the lanes. Its scratch (every build) and when it runs the reference: simd/caps_dense_q_common.h.
 inline uint64_t caps_dense_q_scratch_size(const CapsDenseQParams& p) {
-  if (caps_dense_q_uses_reference(p)) return ref::caps_dense_q_scratch_size(p);
-  auto a64 = [](uint64_t n) { return (n + 63) / 64 * 64; };
-  const CapsPredictParams& q = p.predict;
-  const uint64_t ip = static_cast<uint64_t>(caps_dense_q_padded(q.in_caps));
-  const uint64_t jd = static_cast<uint64_t>(q.out_caps) * q.out_dim, j = static_cast<uint64_t>(q.out_caps);
-  return a64(static_cast<uint64_t>((q.in_dim + 1) / 2) * ip * 4) + a64(jd * ip * 2) + a64(j * 8 * 4) + a64(j * 8 * 8) +
-         a64(jd * 8) + a64(jd * 4) + jd * 64;
+  return simd::caps_dense_q_scratch_size(p, 8, 8);
 }
 void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights,
                   const int32_t* requant, int16_t* v, void* scratch);

@@ -15,46 +15,13 @@
 #include <immintrin.h>
 
 #include "reference.h"
+#include "simd/caps_dense_q_common.h"
 #include "x86_avx2/avx2.h"
 
 namespace capsrt {
 namespace avx2 {
 
 namespace {
-
-uint64_t align64(uint64_t n) { return (n + 63) / 64 * 64; }
-int padded(int i) { return caps_dense_q_padded(i); }
-
-struct Scratch {
-  int16_t* u_pairs;  // [ceil(DI/2)][Ip][2]: u[i][k], u[i][k+1] side by side (0 past DI)
-  int16_t* u_hat;    // [J][DO][Ip]
-  int32_t* b;        // [J][8]
-  int64_t* e;        // [J][8]
-  int64_t* S;        // [J][DO]
-  int32_t* V;        // [J][DO]
-  int64_t* S_lanes;  // [J][DO][8]: S in 8 partial sums
-};
-
-Scratch carve(const CapsDenseQParams& p, void* scratch) {
-  const CapsPredictParams& q = p.predict;
-  const uint64_t ip = static_cast<uint64_t>(padded(q.in_caps)), jd = static_cast<uint64_t>(q.out_caps) * q.out_dim;
-  uint8_t* at = static_cast<uint8_t*>(scratch);
-  Scratch s;
-  s.u_pairs = reinterpret_cast<int16_t*>(at);
-  at += align64(static_cast<uint64_t>((q.in_dim + 1) / 2) * ip * 4);
-  s.u_hat = reinterpret_cast<int16_t*>(at);
-  at += align64(jd * ip * 2);
-  s.b = reinterpret_cast<int32_t*>(at);
-  at += align64(static_cast<uint64_t>(q.out_caps) * 8 * 4);
-  s.e = reinterpret_cast<int64_t*>(at);
-  at += align64(static_cast<uint64_t>(q.out_caps) * 8 * 8);
-  s.S = reinterpret_cast<int64_t*>(at);
-  at += align64(jd * 8);
-  s.V = reinterpret_cast<int32_t*>(at);
-  at += align64(jd * 4);
-  s.S_lanes = reinterpret_cast<int64_t*>(at);
-  return s;
-}
 
 // x >> s, arithmetic, on 64-bit lanes: a logical shift of x, or of ~x for negative x.
 __m256i sra64(__m256i x, __m128i s) {
@@ -107,21 +74,15 @@ __m256i exp_neg_q30(__m256i neg_x) {
 
 void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights,
                   const int32_t* requant, int16_t* v, void* scratch) {
-  if (caps_dense_q_uses_reference(p)) {
+  if (simd::caps_dense_q_uses_reference(p)) {
     ref::caps_dense_q(p, u, weights, requant, v, scratch);
     return;
   }
   const CapsPredictParams& q = p.predict;
-  const int I = q.in_caps, DI = q.in_dim, J = q.out_caps, D = q.out_dim, Ip = padded(I);
-  const Scratch s = carve(p, scratch);
-  // u [I][DI] -> pairs [DI/2][Ip][2] (int16), the tail zero.
+  const int I = q.in_caps, DI = q.in_dim, J = q.out_caps, D = q.out_dim, Ip = simd::caps_dense_q_padded(I, 8);
+  const simd::CapsDenseQScratch s = simd::carve_caps_dense_q(p, 8, scratch);
   const int pairs = (DI + 1) / 2;
-  for (int kp = 0; kp < pairs; ++kp)
-    for (int i = 0; i < Ip; ++i)
-      for (int h = 0; h < 2; ++h) {
-        const int k = 2 * kp + h;
-        s.u_pairs[(kp * Ip + i) * 2 + h] = i < I && k < DI ? u[i * DI + k] : int16_t{0};
-      }
+  simd::pair_inputs(p, u, Ip, s.u_pairs);
   // Predictions u_hat[j][d][i]: vpmaddwd adds W[j][d][k][i] u[i][k] + W[j][d][k+1][i] u[i][k+1]
   // per lane, the two W rows interleaved byte by byte and widened to int16 (exact). The tail
   // lanes read W as 0 and so hold 0.
@@ -241,14 +202,7 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
         add_share(j, i0, c);
       }
     }
-    for (int n = 0; n < J * D; ++n) {
-      const int64_t* l = s.S_lanes + n * 8;
-      s.S[n] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-    }
-    // v_j = squash(s_j), as ref::caps_dense_q.
-    for (int j = 0; j < J; ++j)
-      fx::routing_squash_q(p.squash, s.S + j * D, D, 15 + requant[3 * j + 2] - p.squash.in_frac,
-                           iter + 1 < p.iterations, v + j * D, s.V + j * D);
+    simd::end_routing_iteration(p, s, requant, 8, iter, v);
   }
 }
 
