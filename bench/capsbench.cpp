@@ -54,22 +54,28 @@ std::vector<Peak> available_peaks() {
   return peaks;
 }
 
-double time_peak(const Peak& p, long iterations) {
-  const auto t0 = std::chrono::steady_clock::now();
-  const float r = p.loop(iterations, 1.0f);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  benchmark::DoNotOptimize(r);
-  return double(iterations) * bench::kPeakChains * p.lanes / s;
+// The best of 5 rates of run(n), which does n x macs_per_iteration multiply-adds; n is doubled
+// until one call takes 50 ms (also under an emulator).
+template <class Run>
+double best_rate(Run&& run, double macs_per_iteration) {
+  auto rate = [&](long n) {
+    const auto t0 = std::chrono::steady_clock::now();
+    run(n);
+    return double(n) * macs_per_iteration / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  long it = 1 << 12;
+  while (double(it) * macs_per_iteration / rate(it) < 0.05) it *= 2;
+  double best = 0;
+  for (int r = 0; r < 5; ++r) best = std::max(best, rate(it));
+  return best;
 }
 
 std::vector<Peak>& peaks() {
   static std::vector<Peak> all = [] {
     std::vector<Peak> v = available_peaks();
-    for (Peak& p : v) {
-      long it = 1 << 12;  // doubled until a try takes 50 ms (also under an emulator), then 5 tries
-      while (double(it) * bench::kPeakChains * p.lanes / time_peak(p, it) < 0.05) it *= 2;
-      for (int r = 0; r < 5; ++r) p.macs_per_second = std::max(p.macs_per_second, time_peak(p, it));
-    }
+    for (Peak& p : v)
+      p.macs_per_second = best_rate([&](long n) { benchmark::DoNotOptimize(p.loop(n, 1.0f)); },
+                                    double(bench::kPeakChains) * p.lanes);
     return v;
   }();
   return all;
@@ -390,15 +396,8 @@ class PeakReporter : public benchmark::ConsoleReporter {
     if (caps_kernels_available(CAPS_KERNELS_AVX512_VNNI)) {
       // The int8 ceiling of the VNNI kernels (12 register-only vpdpbusd chains), beside the FMA
       // peak the int8 figures are given against (docs/performance.md).
-      double best = 0;
-      long it = 1 << 12;
-      auto rate = [&](long n) {
-        const auto t0 = std::chrono::steady_clock::now();
-        benchmark::DoNotOptimize(bench::int8_peak_vnni(n, 1));
-        return double(n) * bench::kPeakChains * 64 / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      };
-      while (double(it) * bench::kPeakChains * 64 / rate(it) < 0.05) it *= 2;
-      for (int r = 0; r < 5; ++r) best = std::max(best, rate(it));
+      const double best = best_rate([](long n) { benchmark::DoNotOptimize(bench::int8_peak_vnni(n, 1)); },
+                                    double(bench::kPeakChains) * 64);
       std::printf("  vpdpbusd  %7.1f G int8 multiply-adds/s (12 register-only chains): %.2fx the FMA peak\n",
                   best / 1e9, peaks().empty() ? 0.0 : best / peaks().back().macs_per_second);
     }

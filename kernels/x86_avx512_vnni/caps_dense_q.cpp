@@ -45,17 +45,19 @@ __m512i requantize16(__m512i acc, int32_t mult, int32_t shift) {
   return interleave32(e, o);
 }
 
-// fx::exp_neg_q30 on 8 lanes of x <= 0 (Q16, >= -2^32).
+// fx::exp_neg_q30 on 8 lanes of x <= 0 (Q16, >= -2^32). Every product has 32-bit factors, so
+// vpmuludq / vpmuldq (one operation) form it, not vpmullq: -x < 2^32 and the constant; then p
+// (below the sum of the |a|, < 2^31) and t (< 2^30).
 __m512i exp_neg_q30(__m512i x) {
-  const __m512i z = shift_round64(_mm512_mullo_epi64(_mm512_sub_epi64(_mm512_setzero_si512(), x),
-                                                     _mm512_set1_epi64(1549082005)), 30);
+  const __m512i z = shift_round64(_mm512_mul_epu32(_mm512_sub_epi64(_mm512_setzero_si512(), x),
+                                                   _mm512_set1_epi64(1549082005)), 30);
   const __m512i k = _mm512_srli_epi64(z, 16);
   const __m512i t = _mm512_slli_epi64(_mm512_and_si512(z, _mm512_set1_epi64(0xFFFF)), 14);
   static const int64_t a[6] = {-744261112, 257940808, -59591895, 10304881, -1387048, 123460};
   __m512i p = _mm512_set1_epi64(a[5]);
   for (int n = 4; n >= 0; --n)
-    p = _mm512_add_epi64(shift_round64(_mm512_mullo_epi64(p, t), 30), _mm512_set1_epi64(a[n]));
-  p = _mm512_add_epi64(_mm512_set1_epi64(int64_t{1} << 30), shift_round64(_mm512_mullo_epi64(p, t), 30));
+    p = _mm512_add_epi64(shift_round64(_mm512_mul_epi32(p, t), 30), _mm512_set1_epi64(a[n]));
+  p = _mm512_add_epi64(_mm512_set1_epi64(int64_t{1} << 30), shift_round64(_mm512_mul_epi32(p, t), 30));
   // shift_round(p, k), k per lane: (p + 2^(k-1)) >> k, and 0 from k >= 31 on.
   const __mmask8 positive = _mm512_cmpgt_epi64_mask(k, _mm512_setzero_si512());
   const __m512i half = _mm512_maskz_sllv_epi64(positive, _mm512_set1_epi64(1),
