@@ -267,6 +267,23 @@ TEST_CASE("out-of-range attributes") {
   CHECK(expect([](caps_model_attributes& a) { a.scores_tensor = 500; }) == CAPS_ERR_BAD_ATTRIBUTE);
   CHECK(expect([](caps_model_attributes& a) { a.decoder_first_op = 99; }) == CAPS_ERR_BAD_ATTRIBUTE);
   CHECK(expect([](caps_model_attributes& a) { a.reserved[0] = 1; }) == CAPS_ERR_BAD_ATTRIBUTE);
+  // the input preprocessing (1.3): the three known rules load, the next value does not
+  for (uint32_t p = 0; p <= CAPS_PREPROCESS_FASHION_MNIST; ++p)
+    CHECK(expect([p](caps_model_attributes& a) { a.input_preprocess = p; }) == CAPS_OK);
+  CHECK(expect([](caps_model_attributes& a) { a.input_preprocess = 3; }) == CAPS_ERR_BAD_ATTRIBUTE);
+  {  // before 1.3 the field was reserved: a 1.2 file with it set is refused, with it zero read
+    ModelBytes mb(tiny_model());
+    caps_file_header h = mb.header();
+    h.version_minor = 2;
+    mb.set_header(h);
+    caps_model_attributes a = mb.attrs();
+    a.input_preprocess = CAPS_PREPROCESS_NONE;
+    mb.set_attrs(a);
+    CHECK(mb.load() == CAPS_OK);
+    a.input_preprocess = CAPS_PREPROCESS_MNIST;
+    mb.set_attrs(a);
+    CHECK(mb.load() == CAPS_ERR_BAD_ATTRIBUTE);
+  }
   // class count that disagrees with the scores tensor
   CHECK(expect([](caps_model_attributes& a) { a.num_classes = 2; }) == CAPS_ERR_SHAPE_MISMATCH);
   // a grouping whose divisibility the primary capsules' channels do not meet is still in range

@@ -9,6 +9,7 @@
 
 #include "idx.hpp"
 #include "image.hpp"
+#include "preprocess.hpp"
 #include "io.hpp"
 #include "test_util.hpp"
 

@@ -11,6 +11,7 @@ packages=(
   libzip-dev nlohmann-json3-dev        # capsconv: torch zip archives, safetensors and JSON
   libstb-dev zlib1g-dev                # capsrun: images, gzipped IDX datasets
   python3-torch python3-numpy          # golden data from PyTorch (/usr/bin/python3)
+  python3-pil                          # tests/render_photos.py: photo-like renders of test images
   g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user   # ARM builds, tested under QEMU
   clang-14 libclang-rt-14-dev          # fuzz targets (libFuzzer), tools/fuzz.sh
   gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib  # Cortex-M builds

@@ -209,8 +209,9 @@ __attribute__((noinline)) caps_status Model::validate_attributes() {
       (a.recon_tensor < h.tensor_count || a.recon_tensor == CAPS_NONE) &&
       a.decoder_first_op <= h.op_count &&
       (a.recon_tensor != CAPS_NONE || a.decoder_first_op == h.op_count) &&
-      (a.recon_tensor == CAPS_NONE || a.decoder_first_op < h.op_count) && a.reserved[0] == 0 &&
-      a.reserved[1] == 0 && a.reserved[2] == 0 && a.reserved[3] == 0;
+      (a.recon_tensor == CAPS_NONE || a.decoder_first_op < h.op_count) &&
+      a.input_preprocess <= (h.version_minor >= 3 ? uint32_t{CAPS_PREPROCESS_FASHION_MNIST} : 0u) &&
+      a.reserved[0] == 0 && a.reserved[1] == 0 && a.reserved[2] == 0;
   if (!attrs_ok) return CAPS_ERR_BAD_ATTRIBUTE;
   {
     uint32_t offset = a.class_names_offset;

@@ -46,7 +46,7 @@ int run(int argc, char** argv) {
   std::string input, output, arch_name = "canonical", layout_arg = "auto", emit_c, c_name;
   int routings = 0;
   bool summary = false, quiet = false, low_memory = false;
-  std::string quantize = "none", calib;
+  std::string quantize = "none", calib, preprocess_arg;
   uint32_t calib_count = 1000;
   app.add_option("checkpoint", input, "checkpoint file: a state_dict (possibly inside a wrapper dict "
                                       "with 'state_dict', 'model', ...) or safetensors")
@@ -61,6 +61,11 @@ int run(int argc, char** argv) {
                  "xifengguo, flat5d, gram-ai")
       ->check(CLI::IsMember({"auto", "xifengguo", "flat5d", "gram-ai"}))
       ->capture_default_str();
+  app.add_option("--preprocess", preprocess_arg,
+                 "how capsrun turns a photo into this model's input, recorded in the model: none, mnist, "
+                 "fashion-mnist (default: the architecture's; the presets are mnist, a JSON file says "
+                 "\"preprocess\", else none; docs/capsrun.md)")
+      ->check(CLI::IsMember({"none", "mnist", "fashion-mnist"}));
   app.add_option("--routings", routings, "routing iterations (default: the architecture's)")
       ->check(CLI::Range(1, static_cast<int>(CAPS_MAX_ROUTING_ITERATIONS)));
   app.add_option("--emit-c", emit_c,
@@ -123,6 +128,12 @@ int run(int argc, char** argv) {
     const conv::Architecture arch = conv::load_architecture(arch_name);  // (+ the routing option)
     conv::Architecture a = arch;
     a.spec.low_memory_routing = low_memory;
+    if (!preprocess_arg.empty()) {
+      tools::parse_preprocess(preprocess_arg, &a.spec.preprocess);
+      if (a.spec.preprocess != CAPS_PREPROCESS_NONE && a.spec.input_channels != 1)
+        throw conv::ArchError("--preprocess " + preprocess_arg + " takes 1-channel inputs; this network takes " +
+                              std::to_string(a.spec.input_channels));
+    }
     c = conv::convert(ck, a, conv::parse_layout(layout_arg), routings);
   } catch (const conv::ArchError& e) {
     std::cerr << "capsconv: " << e.what() << '\n';
@@ -141,7 +152,8 @@ int run(int argc, char** argv) {
   log << "variant: grouping " << grouping_name(s.grouping) << "; routing softmax over "
       << (s.softmax_axis == CAPS_SOFTMAX_OVER_OUTPUTS ? "output" : "input") << " capsules; squash eps "
       << s.squash_eps << (s.squash_eps_mode == CAPS_SQUASH_EPS_IN_SQRT ? " inside the root" : " added to the norm")
-      << "; score " << (s.score_kind == CAPS_SCORE_LENGTH ? "length" : "softmax of lengths") << '\n';
+      << "; score " << (s.score_kind == CAPS_SCORE_LENGTH ? "length" : "softmax of lengths")
+      << "; photos preprocessed by the " << tools::preprocess_name(s.preprocess) << " rule\n";
   if (!c.ignored.empty()) {
     log << "ignored " << c.ignored.size() << " tensor(s) the network does not use:";
     for (const std::string& n : c.ignored) log << ' ' << n << ';';

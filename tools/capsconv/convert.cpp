@@ -67,7 +67,7 @@ Architecture parse_architecture(const nlohmann::json& j, const std::string& wher
   if (!j.is_object()) throw ArchError(where + ": not a JSON object");
   check_keys(j, {"name", "input", "input_scale", "input_offset", "conv1", "primary", "classes", "class_dim",
                  "routings", "decoder", "class_names", "grouping", "routing_softmax", "squash_eps",
-                 "squash_eps_mode", "score", "length_eps"},
+                 "squash_eps_mode", "score", "length_eps", "preprocess"},
              where);
   Architecture a;
   CapsNetSpec& s = a.spec;
@@ -139,6 +139,14 @@ Architecture parse_architecture(const nlohmann::json& j, const std::string& wher
     a.score_kind = get_enum<caps_score_kind>(j["score"], where + ": \"score\"",
                                              {{"length", CAPS_SCORE_LENGTH}, {"softmax_length", CAPS_SCORE_SOFTMAX_LENGTH}});
   if (j.contains("length_eps")) a.length_eps = get_float(j["length_eps"], where + ": \"length_eps\"");
+  // An architecture file names its photo preprocessing; without one, capsrun fits the whole image.
+  s.preprocess = CAPS_PREPROCESS_NONE;
+  if (j.contains("preprocess") &&
+      (!j["preprocess"].is_string() || !tools::parse_preprocess(j["preprocess"].get<std::string>(), &s.preprocess)))
+    throw ArchError(where + ": \"preprocess\" must be one of: none, mnist, fashion-mnist");
+  if (s.preprocess != CAPS_PREPROCESS_NONE && s.input_channels != 1)
+    throw ArchError(where + ": the \"" + std::string(tools::preprocess_name(s.preprocess)) +
+                    "\" preprocessing takes 1-channel inputs");
   if (tools::primary_out_size(s, s.input_height) == 0 || tools::primary_out_size(s, s.input_width) == 0)
     throw ArchError(where + ": the input is too small for the conv1 and primary kernels");
   return a;

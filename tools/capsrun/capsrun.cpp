@@ -20,6 +20,7 @@
 #include "image.hpp"
 #include "io.hpp"
 #include "kernels_choice.hpp"
+#include "preprocess.hpp"
 
 using namespace capsrt;
 using namespace capsrt::tools;
@@ -32,6 +33,8 @@ struct Inputs {
   std::vector<std::string> names;    // file names, or "#index" for dataset images
   std::vector<int> labels;           // -1 when unknown
   std::vector<bool> inverted;
+  std::vector<json> preprocess;      // image files: what the rule did (null for dataset images)
+  std::vector<std::string> notes;    // image files: the rule's one-line account
   size_t count() const { return names.size(); }
 };
 
@@ -63,6 +66,42 @@ double percentile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
   const size_t k = std::min(v.size() - 1, static_cast<size_t>(std::ceil(q * v.size())) - (q > 0 ? 1 : 0));
   return v[k];
+}
+
+// One line on what the image rule did, for the listing.
+std::string describe(const Preprocessed& p) {
+  char buf[256];
+  const char* rule = preprocess_name(p.rule);
+  if (p.as_is) {
+    std::snprintf(buf, sizeof buf, "(%s: the model's size on a dark background, used as it is)", rule);
+  } else if (p.rule == CAPS_PREPROCESS_NONE) {
+    std::snprintf(buf, sizeof buf, "(none: the whole image fitted%s)",
+                  p.inverted ? ", inverted: dark ink on a light background" : "");
+  } else if (!p.found) {
+    std::snprintf(buf, sizeof buf, "(%s: no ink found on the %s paper; the whole image fitted%s)", rule,
+                  p.inverted ? "light" : "dark", p.inverted ? ", inverted" : "");
+  } else {
+    std::snprintf(buf, sizeof buf, "(%s: %s, inverted: %s; ink box %.0fx%.0f at %.0f,%.0f, scaled x%.3g)", rule,
+                  p.inverted ? "dark ink on light paper" : "light ink on a dark background", p.inverted ? "yes" : "no",
+                  p.box_x1 - p.box_x0, p.box_y1 - p.box_y0, p.box_x0, p.box_y0, p.scale);
+  }
+  return buf;
+}
+
+json preprocess_json(const Preprocessed& p) {
+  json j = {{"rule", preprocess_name(p.rule)}, {"as_is", p.as_is}, {"inverted", p.inverted}};
+  if (p.rule != CAPS_PREPROCESS_NONE && !p.as_is) {
+    j["found"] = p.found;
+    j["paper"] = p.paper;
+    j["noise"] = p.noise;
+    j["ink"] = p.ink;
+  }
+  if (p.found) {
+    j["box"] = {p.box_x0, p.box_y0, p.box_x1, p.box_y1};
+    j["centre"] = {p.centre_x, p.centre_y};
+  }
+  j["scale"] = p.scale;
+  return j;
 }
 
 // Inputs beside their reconstructions, up to 8 cells per row, scaled x2, on a gray canvas. Each
@@ -121,7 +160,7 @@ int run(int argc, char** argv) {
   CLI::App app{"capsrun: run a capsrt model on images or an IDX dataset; evaluate; draw reconstructions"};
   std::string kernels_arg;
   std::string model_path, idx_images, idx_labels, invert_arg = "auto", grid_path, dims_path, errors_path,
-      compare_path;
+      compare_path, preprocess_arg = "auto", show_path;
   std::vector<std::string> files;
   size_t limit = 0, offset = 0, grid_n = 32, dims_index = 0;
   unsigned top = 3;
@@ -137,8 +176,17 @@ int run(int argc, char** argv) {
   app.add_option("--threads", threads, "worker threads, one interpreter and arena each")
       ->check(CLI::Range(1, 256))->capture_default_str();
   app.add_option("--top", top, "classes listed per image")->capture_default_str();
-  app.add_option("--invert", invert_arg, "image files: invert to light-on-dark: auto (when the border is light), yes, no")
+  app.add_option("--preprocess", preprocess_arg,
+                 "image files: how a photo becomes the model's input: auto (the rule the model records), none (fit "
+                 "the whole image), mnist (the ink's box to 20x20, centred by mass), fashion-mnist (the object's "
+                 "box to 28, centred)")
+      ->check(CLI::IsMember({"auto", "none", "mnist", "fashion-mnist"}))->capture_default_str();
+  app.add_option("--invert", invert_arg,
+                 "image files: auto (a light background means dark ink), yes (take them as dark on light), no")
       ->check(CLI::IsMember({"auto", "yes", "no"}))->capture_default_str();
+  app.add_option("--show-input", show_path,
+                 "write a PNG with each image file beside the input the model sees (the ink's box in red, the "
+                 "centre in green)");
   app.add_flag("--json", as_json, "print results as JSON");
   app.add_option("--recon-grid", grid_path, "write a PNG of inputs beside their reconstructions");
   app.add_option("--grid-count", grid_n, "inputs in the reconstruction grid (and in the --errors-grid)")
@@ -186,16 +234,31 @@ int run(int argc, char** argv) {
   // Gather the inputs.
   Inputs in;
   const Invert invert = invert_arg == "yes" ? Invert::Yes : invert_arg == "no" ? Invert::No : Invert::Auto;
+  caps_input_preprocess rule = static_cast<caps_input_preprocess>(a.input_preprocess);
+  if (preprocess_arg != "auto") parse_preprocess(preprocess_arg, &rule);
+  if (!files.empty() && rule != CAPS_PREPROCESS_NONE && a.input_channels != 1) {
+    std::cerr << "capsrun: the " << preprocess_name(rule) << " preprocessing takes 1-channel models; this one takes "
+              << a.input_channels << " channels (use --preprocess none)\n";
+    return 1;
+  }
+  if (!show_path.empty() && files.empty()) {
+    std::cerr << "capsrun: --show-input needs image files\n";
+    return 1;
+  }
+  std::vector<Image> show_rows;  // --show-input rows
   for (const std::string& f : files) {
     try {
       const Image img = load_image(f, static_cast<int>(a.input_channels));
-      bool inv = false;
-      const auto x = to_model_input(img, static_cast<int>(a.input_channels), static_cast<int>(a.input_height),
-                                    static_cast<int>(a.input_width), invert, &inv);
-      in.data.insert(in.data.end(), x.begin(), x.end());
+      const Preprocessed p = preprocess_image(img, rule, static_cast<int>(a.input_channels),
+                                              static_cast<int>(a.input_height), static_cast<int>(a.input_width), invert);
+      in.data.insert(in.data.end(), p.input.begin(), p.input.end());
       in.names.push_back(f);
       in.labels.push_back(-1);
-      in.inverted.push_back(inv);
+      in.inverted.push_back(p.inverted);
+      in.preprocess.push_back(preprocess_json(p));
+      in.notes.push_back(describe(p));
+      if (!show_path.empty())
+        show_rows.push_back(show_input_row(img, p, static_cast<int>(a.input_height), static_cast<int>(a.input_width), 168, 8));
     } catch (const std::exception& e) {
       std::cerr << "capsrun: " << e.what() << '\n';
       status = 3;
@@ -221,6 +284,8 @@ int run(int argc, char** argv) {
         in.names.push_back("#" + std::to_string(offset + k));
         in.labels.push_back(labels.empty() ? -1 : labels[offset + k]);
         in.inverted.push_back(false);
+        in.preprocess.push_back(nullptr);
+        in.notes.emplace_back();
       }
     } catch (const std::exception& e) {
       std::cerr << "capsrun: " << e.what() << '\n';
@@ -270,6 +335,14 @@ int run(int argc, char** argv) {
       std::printf("model: %s (%s), input %ux%ux%u, %u classes, kernels %s, arena %zu bytes\n",
                   model_path.c_str(), model.description(), a.input_channels, a.input_height,
                   a.input_width, a.num_classes, caps_kernels_name(kernels), model.arena_size_for(kernels));
+    if (!as_json && !files.empty())
+      std::printf("image files: preprocessing %s (%s)\n", preprocess_name(rule),
+                  preprocess_arg == "auto" ? "the model's" : "--preprocess");
+    if (!show_path.empty() && !show_rows.empty()) {
+      const Image sheet = stack_rows(show_rows);
+      write_png(show_path, sheet.pixels, sheet.width, sheet.height, 3);
+      if (!as_json) std::printf("wrote %s: each image beside the input the model sees\n", show_path.c_str());
+    }
     if (!as_json && eval)
       std::printf("evaluating %zu images on %d thread%s\n", in.count(), threads, threads > 1 ? "s" : "");
     std::fflush(stdout);  // the header before the progress lines on stderr
@@ -295,6 +368,7 @@ int run(int argc, char** argv) {
         std::stable_sort(order.begin(), order.end(),
                          [&](uint32_t x, uint32_t y) { return s.score(x) > s.score(y); });
         json item = {{"input", in.names[k]}, {"inverted", static_cast<bool>(in.inverted[k])}};
+        if (!in.preprocess[k].is_null()) item["preprocess"] = in.preprocess[k];
         if (in.labels[k] >= 0) item["label"] = model.class_name(static_cast<uint32_t>(in.labels[k]));
         std::string line = in.names[k] + ":";
         for (uint32_t t = 0; t < std::min<uint32_t>(top, a.num_classes); ++t) {
@@ -304,7 +378,7 @@ int run(int argc, char** argv) {
           std::snprintf(buf, sizeof buf, "%s %s %.4f", t ? "," : "", model.class_name(c), s.score(c));
           line += buf;
         }
-        if (in.inverted[k]) line += "   (inverted: dark ink on a light background)";
+        if (!in.notes[k].empty()) line += "   " + in.notes[k];
         if (in.labels[k] >= 0) line += std::string("   label ") + model.class_name(static_cast<uint32_t>(in.labels[k]));
         items.push_back(item);
         if (!as_json) std::printf("%s\n", line.c_str());
@@ -411,6 +485,7 @@ int run(int argc, char** argv) {
       if (a.recon_tensor == CAPS_NONE) throw IoError("the model has no decoder: no reconstructions to draw");
       if (a.input_channels != 1) throw IoError("pictures are drawn for 1-channel models only");
     }
+    if (!show_path.empty()) out["show_input"] = show_path;
     if (!grid_path.empty()) {
       std::vector<size_t> first(std::min(grid_n, in.count()));
       std::iota(first.begin(), first.end(), size_t{0});

@@ -116,6 +116,7 @@ void set_capsnet_attributes(const CapsNetSpec& s, ModelWriter* mw) {
   a.squash_eps = s.squash_eps;
   a.score_kind = s.score_kind;
   a.length_eps = s.length_eps;
+  a.input_preprocess = s.preprocess;
   std::vector<std::string> names = s.class_names;
   if (names.empty())
     for (uint32_t c = 0; c < s.classes; ++c) names.push_back(std::to_string(c));

@@ -31,6 +31,9 @@ struct CapsNetSpec {
   caps_score_kind score_kind = CAPS_SCORE_LENGTH;
   float length_eps = 0.0f;
   std::vector<std::string> class_names;  // empty: "0".."classes-1"
+  // How capsrun turns a photo into this input (format 1.3; docs/capsrun.md). The presets are
+  // MNIST networks; an architecture file says so itself ("preprocess").
+  caps_input_preprocess preprocess = CAPS_PREPROCESS_MNIST;
   // Routing recomputes the predictions instead of storing them (format 1.2; docs/fixed-point.md).
   bool low_memory_routing = false;
 };

@@ -1,5 +1,5 @@
-// Images for the tools: reading PNG, JPEG, BMP, PGM/PPM (stb_image), turning them into a model's
-// input by a documented rule, and writing PNG pictures (stb_image_write).
+// Images for the tools: reading PNG, JPEG, BMP, PGM/PPM (stb_image) and writing PNG pictures
+// (stb_image_write). preprocess.hpp turns them into a model's input.
 #ifndef CAPSRT_TOOLS_IMAGE_HPP
 #define CAPSRT_TOOLS_IMAGE_HPP
 
@@ -27,16 +27,6 @@ constexpr uint64_t kMaxImageDecodeBytes = uint64_t{256} << 20;  // stored sample
 Image load_image(const std::string& path, int channels);
 // The same from the file's bytes; `path` names it in messages.
 Image decode_image(const uint8_t* bytes, size_t length, const std::string& path, int channels);
-
-enum class Invert { Auto, Yes, No };
-
-// The model-input rule (docs/capsrun.md): (1) grayscale or RGB as the model wants; (2) invert if
-// asked, or with Invert::Auto when the image's border is light (mean > 127: dark ink on light
-// paper, unlike MNIST); (3) scale by area averaging so the whole image fits the model's height and
-// width, keeping its aspect ratio; (4) centre it on a black canvas. An image already of the
-// model's size is only (1) and (2). Returns CHW bytes; `inverted` tells what (2) did.
-std::vector<uint8_t> to_model_input(const Image& img, int channels, int height, int width,
-                                    Invert invert, bool* inverted);
 
 // Writes 8-bit grayscale or RGB pixels as PNG; IoError on failure.
 void write_png(const std::string& path, const std::vector<uint8_t>& pixels, int width, int height,

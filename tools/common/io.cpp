@@ -85,6 +85,10 @@ void print_summary(std::ostream& out, const std::vector<OpReport>& report, const
   }
   out << std::left << std::setw(43) << "total" << std::right << std::setw(12) << with_commas(params)
       << std::setw(15) << with_commas(macs) << std::setw(14) << with_commas(bytes) << '\n';
+  const caps_model_attributes& a = m.attributes();
+  out << "input " << a.input_channels << "x" << a.input_height << "x" << a.input_width << ", pixel x "
+      << a.input_scale << " + " << a.input_offset << "; photos preprocessed by the "
+      << preprocess_name(static_cast<caps_input_preprocess>(a.input_preprocess)) << " rule (capsrun)\n";
   if (m.quantized())
     out << "int8 model: weights int8, biases and requantisation tables int32 (docs/fixed-point.md); "
         << "file " << with_commas(m.header().total_size) << " bytes\n";
@@ -119,6 +123,24 @@ void print_summary(std::ostream& out, const std::vector<OpReport>& report, const
   out << "arena: " << with_commas(m.header().arena_size)
       << " bytes (activations, scratch and prepared ops; the largest over the kernel sets, as the "
          "file records it)\n";
+}
+
+const char* preprocess_name(caps_input_preprocess rule) {
+  switch (rule) {
+    case CAPS_PREPROCESS_NONE: return "none";
+    case CAPS_PREPROCESS_MNIST: return "mnist";
+    case CAPS_PREPROCESS_FASHION_MNIST: return "fashion-mnist";
+  }
+  return "unknown";
+}
+
+bool parse_preprocess(const std::string& name, caps_input_preprocess* rule) {
+  for (caps_input_preprocess r : {CAPS_PREPROCESS_NONE, CAPS_PREPROCESS_MNIST, CAPS_PREPROCESS_FASHION_MNIST})
+    if (name == preprocess_name(r)) {
+      *rule = r;
+      return true;
+    }
+  return false;
 }
 
 void progress_bar(std::ostream& out, const char* label, uint64_t done, uint64_t total) {

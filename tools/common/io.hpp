@@ -50,6 +50,11 @@ void write_file(const std::string& path, const std::vector<uint8_t>& bytes);
 // the scratch each op needs with each kernel set, the arena per kernel set, and the arena the
 // file records (the largest), for the loaded model `m` that `report` describes.
 void print_summary(std::ostream& out, const std::vector<OpReport>& report, const Model& m);
+// The names of the photo preprocessing rules (caps_input_preprocess; docs/capsrun.md): "none",
+// "mnist", "fashion-mnist". parse_preprocess is false for any other name.
+const char* preprocess_name(caps_input_preprocess rule);
+bool parse_preprocess(const std::string& name, caps_input_preprocess* rule);
+
 // A progress line on `out` (a terminal: one bar redrawn in place; else a line per 10%).
 void progress_bar(std::ostream& out, const char* label, uint64_t done, uint64_t total);
 

@@ -1,4 +1,4 @@
-/* capsrt model file format, version 1.2 — the byte layout shared by the runtime (reader) and
+/* capsrt model file format, version 1.3 — the byte layout shared by the runtime (reader) and
  * the tools (writer). docs/model-format.md is the prose specification of every field.
  *
  * All integers and floats are little-endian. Every struct below has no implicit padding; the
@@ -17,7 +17,7 @@ extern "C" {
 #define CAPS_MAGIC_2 'P'
 #define CAPS_MAGIC_3 'S'
 #define CAPS_FORMAT_MAJOR 1u
-#define CAPS_FORMAT_MINOR 2u
+#define CAPS_FORMAT_MINOR 3u
 
 /* Alignment of every section and every tensor's data, in the file and in the arena. */
 #define CAPS_ALIGN 64u
@@ -115,6 +115,14 @@ typedef enum caps_score_kind {
   CAPS_SCORE_LENGTH = 0,        /* score_j = sqrt(|v_j|^2 + length_eps) */
   CAPS_SCORE_SOFTMAX_LENGTH = 1 /* score = softmax over j of the lengths above */
 } caps_score_kind;
+
+/* How the tools turn a photo into the model's input (since 1.3). The runtime only records it:
+ * the rule runs where the image is made (capsrun: tools/common/preprocess.cpp; docs/capsrun.md). */
+typedef enum caps_input_preprocess {
+  CAPS_PREPROCESS_NONE = 0,         /* scale the whole image to fit the input */
+  CAPS_PREPROCESS_MNIST = 1,        /* ink's box to 20x20, centred by mass in 28x28 (MNIST) */
+  CAPS_PREPROCESS_FASHION_MNIST = 2 /* object trimmed, longer side to 28, centred (Fashion-MNIST) */
+} caps_input_preprocess;
 
 /* At offset 0. 96 bytes. */
 typedef struct caps_file_header {
@@ -216,7 +224,8 @@ typedef struct caps_model_attributes {
   uint32_t recon_tensor;     /* CAPS_NONE when the model has no decoder */
   uint32_t decoder_first_op; /* ops [0,this) classify; [this,op_count) reconstruct */
   uint32_t description_offset; /* free text, or CAPS_NONE */
-  uint32_t reserved[4];      /* must be 0 */
+  uint32_t input_preprocess; /* caps_input_preprocess; since 1.3 (0 before) */
+  uint32_t reserved[3];      /* must be 0 */
 } caps_model_attributes;
 
 #ifdef __cplusplus

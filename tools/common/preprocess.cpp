@@ -1,0 +1,410 @@
+#include "preprocess.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace capsrt {
+namespace tools {
+
+namespace {
+
+// One channel of floats, row-major.
+struct Plane {
+  int w = 0, h = 0;
+  std::vector<float> v;
+  Plane() = default;
+  Plane(int width, int height) : w(width), h(height), v(static_cast<size_t>(width) * height, 0.0f) {}
+  float& at(int x, int y) { return v[static_cast<size_t>(y) * w + x]; }
+  float at(int x, int y) const { return v[static_cast<size_t>(y) * w + x]; }
+};
+
+// Channel c of an image as floats 0..255.
+Plane channel_plane(const Image& img, int c) {
+  Plane p(img.width, img.height);
+  for (size_t k = 0; k < p.v.size(); ++k) p.v[k] = img.pixels[k * img.channels + c];
+  return p;
+}
+
+// The taps of area averaging along one axis: output pixel o covers the source interval
+// [(o - offset) / s, (o + 1 - offset) / s); each source pixel it overlaps weighs the overlap's
+// length times s, so the weights of a fully covered output pixel add up to 1, and the part of it
+// outside the source counts as 0 (black canvas).
+struct Tap {
+  int src;
+  double weight;
+};
+std::vector<std::vector<Tap>> area_taps(int src_n, int dst_n, double s, double offset) {
+  std::vector<std::vector<Tap>> taps(static_cast<size_t>(dst_n));
+  for (int o = 0; o < dst_n; ++o) {
+    const double a = (o - offset) / s, b = (o + 1 - offset) / s;
+    const int first = std::max(0, static_cast<int>(std::floor(a)));
+    const int last = std::min(src_n, static_cast<int>(std::ceil(b)));
+    for (int x = first; x < last; ++x) {
+      const double overlap = std::min<double>(x + 1, b) - std::max<double>(x, a);
+      if (overlap > 0) taps[static_cast<size_t>(o)].push_back({x, overlap * s});
+    }
+  }
+  return taps;
+}
+
+// Area averaging with scale s (output pixels per source pixel) and the source's origin placed at
+// output position (x0, y0): output pixel (ox, oy) is the mean of the source rectangle it covers,
+// the part outside the source being 0. Separable: rows first, then columns.
+Plane resample_area(const Plane& src, double s, double x0, double y0, int out_w, int out_h) {
+  const auto tx = area_taps(src.w, out_w, s, x0), ty = area_taps(src.h, out_h, s, y0);
+  std::vector<double> rows(static_cast<size_t>(src.h) * out_w, 0.0);
+  for (int y = 0; y < src.h; ++y)
+    for (int ox = 0; ox < out_w; ++ox) {
+      double acc = 0;
+      for (const Tap& t : tx[static_cast<size_t>(ox)]) acc += t.weight * src.at(t.src, y);
+      rows[static_cast<size_t>(y) * out_w + ox] = acc;
+    }
+  Plane out(out_w, out_h);
+  for (int oy = 0; oy < out_h; ++oy)
+    for (int ox = 0; ox < out_w; ++ox) {
+      double acc = 0;
+      for (const Tap& t : ty[static_cast<size_t>(oy)]) acc += t.weight * rows[static_cast<size_t>(t.src) * out_w + ox];
+      out.at(ox, oy) = static_cast<float>(acc);
+    }
+  return out;
+}
+
+uint8_t to_byte(double v) { return static_cast<uint8_t>(std::clamp(std::lround(v), 0L, 255L)); }
+
+// Mean of the outermost ring of pixels over every channel.
+double border_mean(const Image& img) {
+  double sum = 0;
+  long n = 0;
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x) {
+      if (y != 0 && x != 0 && y != img.height - 1 && x != img.width - 1) continue;
+      for (int c = 0; c < img.channels; ++c) sum += img.pixels[(static_cast<size_t>(y) * img.width + x) * img.channels + c];
+      n += img.channels;
+    }
+  return sum / static_cast<double>(n);
+}
+
+// The `none` rule: the whole image, inverted when its border is light, fitted and centred.
+Preprocessed fit_whole(const Image& img, int C, int H, int W, Invert invert) {
+  Preprocessed p;
+  p.rule = CAPS_PREPROCESS_NONE;
+  p.inverted = invert == Invert::Yes || (invert == Invert::Auto && border_mean(img) > 127.0);
+  const double s = std::min(double(W) / img.width, double(H) / img.height);
+  const double x0 = (W - img.width * s) / 2, y0 = (H - img.height * s) / 2;
+  p.input.assign(static_cast<size_t>(C) * H * W, 0);
+  for (int c = 0; c < C; ++c) {
+    Plane src = channel_plane(img, c);
+    if (p.inverted)
+      for (float& v : src.v) v = 255.0f - v;
+    const Plane out = resample_area(src, s, x0, y0, W, H);
+    for (size_t k = 0; k < out.v.size(); ++k) p.input[static_cast<size_t>(c) * H * W + k] = to_byte(out.v[k]);
+  }
+  p.box_x1 = img.width;
+  p.box_y1 = img.height;
+  p.centre_x = img.width / 2.0;
+  p.centre_y = img.height / 2.0;
+  p.scale = s;
+  return p;
+}
+
+double median_of(std::vector<float>& v) {
+  if (v.empty()) return 0;
+  auto mid = v.begin() + static_cast<long>(v.size() / 2);
+  std::nth_element(v.begin(), mid, v.end());
+  return *mid;
+}
+
+// The paper: a plane a + b·x + c·y fitted by least squares to the border band, twice, the second
+// time without the samples the first fit explains worst (ink or shadow reaching the border).
+// A plane follows the light falling off across a photo, which one level would not.
+struct PaperFit {
+  double a = 0, b = 0, c = 0, noise = 0;
+  double at(double x, double y) const { return a + b * x + c * y; }
+};
+PaperFit fit_paper(const Plane& g) {
+  const int band = std::max(1, static_cast<int>(std::lround(0.04 * std::min(g.w, g.h))));
+  struct Sample {
+    float x, y, v;
+  };
+  std::vector<Sample> samples;
+  for (int y = 0; y < g.h; ++y)
+    for (int x = 0; x < g.w; ++x)
+      if (x < band || y < band || x >= g.w - band || y >= g.h - band)
+        samples.push_back({x + 0.5f, y + 0.5f, g.at(x, y)});
+  PaperFit fit;
+  std::vector<float> residual;
+  double limit = INFINITY;
+  for (int pass = 0; pass < 3; ++pass) {
+    // normal equations of the samples within `limit` of the previous fit, centred for conditioning
+    const double mx = g.w / 2.0, my = g.h / 2.0;
+    double n = 0, sx = 0, sy = 0, sv = 0, sxx = 0, syy = 0, sxy = 0, sxv = 0, syv = 0;
+    for (const Sample& s : samples) {
+      if (std::fabs(s.v - fit.at(s.x, s.y)) > limit) continue;
+      const double x = s.x - mx, y = s.y - my;
+      n += 1, sx += x, sy += y, sv += s.v, sxx += x * x, syy += y * y, sxy += x * y, sxv += x * s.v, syv += y * s.v;
+    }
+    PaperFit next;
+    // Solve [n sx sy; sx sxx sxy; sy sxy syy] (a', b, c) = (sv, sxv, syv) by Cramer's rule; a
+    // degenerate band (a 1-pixel-wide image) keeps the flat level.
+    const double det = n * (sxx * syy - sxy * sxy) - sx * (sx * syy - sxy * sy) + sy * (sx * sxy - sxx * sy);
+    if (n >= 3 && std::fabs(det) > 1e-9 * std::max(1.0, n * sxx * syy)) {
+      const double da = sv * (sxx * syy - sxy * sxy) - sx * (sxv * syy - sxy * syv) + sy * (sxv * sxy - sxx * syv);
+      const double db = n * (sxv * syy - syv * sxy) - sv * (sx * syy - sxy * sy) + sy * (sx * syv - sxv * sy);
+      const double dc = n * (sxx * syv - sxy * sxv) - sx * (sx * syv - sxv * sy) + sv * (sx * sxy - sxx * sy);
+      next.b = db / det;
+      next.c = dc / det;
+      next.a = da / det - next.b * mx - next.c * my;
+    } else {
+      next.a = n > 0 ? sv / n : 0;
+    }
+    fit = next;
+    residual.clear();
+    for (const Sample& s : samples) residual.push_back(std::fabs(s.v - static_cast<float>(fit.at(s.x, s.y))));
+    // 1.4826 x the median absolute residual estimates the noise's standard deviation
+    fit.noise = std::max(0.5, 1.4826 * median_of(residual));
+    limit = 3.0 * fit.noise + 2.0;
+  }
+  return fit;
+}
+
+// Connected parts (8-neighbours) of a mask, by a flood fill with an explicit stack. Returns the
+// label of each pixel (-1 outside the mask) and the number of parts.
+int label_parts(const std::vector<uint8_t>& mask, int w, int h, std::vector<int>* label) {
+  label->assign(mask.size(), -1);
+  std::vector<int> stack;
+  int parts = 0;
+  for (int start = 0; start < w * h; ++start) {
+    if (!mask[static_cast<size_t>(start)] || (*label)[static_cast<size_t>(start)] >= 0) continue;
+    (*label)[static_cast<size_t>(start)] = parts;
+    stack.push_back(start);
+    while (!stack.empty()) {
+      const int k = stack.back();
+      stack.pop_back();
+      const int x = k % w, y = k / w;
+      for (int dy = -1; dy <= 1; ++dy)
+        for (int dx = -1; dx <= 1; ++dx) {
+          const int nx = x + dx, ny = y + dy;
+          if (nx < 0 || ny < 0 || nx >= w || ny >= h) continue;
+          const size_t n = static_cast<size_t>(ny) * w + nx;
+          if (mask[n] && (*label)[n] < 0) {
+            (*label)[n] = parts;
+            stack.push_back(static_cast<int>(n));
+          }
+        }
+    }
+    ++parts;
+  }
+  return parts;
+}
+
+// The analysis works on at most this many pixels a side: a phone photo is first averaged down
+// (which also averages out its noise); a digit filling a tenth of it still spans ~100 pixels,
+// five times the 20 it becomes.
+constexpr int kWorkSide = 1024;
+
+Preprocessed find_object(const Image& img, caps_input_preprocess rule, int H, int W, Invert invert) {
+  const bool digits = rule == CAPS_PREPROCESS_MNIST;
+  // (1) grayscale, at most kWorkSide a side
+  Plane g = channel_plane(img, 0);
+  double f = 1.0;  // work pixels per source pixel
+  if (std::max(g.w, g.h) > kWorkSide) {
+    f = double(kWorkSide) / std::max(g.w, g.h);
+    // whole work pixels only, so that none is part canvas
+    const int ww = std::max(1, static_cast<int>(std::floor(g.w * f))), wh = std::max(1, static_cast<int>(std::floor(g.h * f)));
+    g = resample_area(g, f, 0, 0, ww, wh);
+  }
+  // (2) the paper's level and noise, from the border; (3) the polarity
+  const PaperFit paper = fit_paper(g);
+  const double paper_centre = paper.at(g.w / 2.0, g.h / 2.0);
+  const bool dark_ink = invert == Invert::Yes || (invert == Invert::Auto && paper_centre > 127.0);
+  // (4) the ink: its contrast against the paper, kept where it stands out of the paper's noise
+  const double floor_level = 2.5 * paper.noise;
+  Plane ink(g.w, g.h);
+  for (int y = 0; y < g.h; ++y)
+    for (int x = 0; x < g.w; ++x) {
+      const double d = dark_ink ? paper.at(x + 0.5, y + 0.5) - g.at(x, y) : g.at(x, y) - paper.at(x + 0.5, y + 0.5);
+      ink.at(x, y) = d > floor_level ? static_cast<float>(d) : 0.0f;
+    }
+  // the ink's level: the highest 3x3 mean, which one noisy pixel cannot set
+  double level = 0;
+  for (int y = 0; y < g.h; ++y)
+    for (int x = 0; x < g.w; ++x) {
+      double sum = 0;
+      int n = 0;
+      for (int dy = -1; dy <= 1; ++dy)
+        for (int dx = -1; dx <= 1; ++dx) {
+          const int nx = x + dx, ny = y + dy;
+          if (nx < 0 || ny < 0 || nx >= g.w || ny >= g.h) continue;
+          sum += ink.at(nx, ny);
+          ++n;
+        }
+      level = std::max(level, sum / n);
+    }
+  Preprocessed p;
+  p.rule = rule;
+  p.inverted = dark_ink;
+  p.paper = paper_centre;
+  p.noise = paper.noise;
+  p.ink = level;
+  // Less than 10 levels of contrast (or 3 noise deviations) is no ink: fit the whole image.
+  if (level < std::max(10.0, 3.0 * paper.noise)) {
+    Preprocessed none = fit_whole(img, 1, H, W, invert);
+    none.rule = rule;
+    none.found = false;
+    none.paper = p.paper;
+    none.noise = p.noise;
+    none.ink = p.ink;
+    return none;
+  }
+  // (5) the ink's bounding box: pixels above a fraction of its level (digits: a fifth, so the
+  // box reaches the strokes' blurred edges as MNIST's box reached its anti-aliased ones; clothes:
+  // a twelfth, so that their pale parts count, as the white background was all Fashion-MNIST
+  // trimmed), in connected parts; parts with under 2% of the largest part's ink (specks, dust)
+  // do not count.
+  const double threshold = (digits ? 0.2 : 1.0 / 12.0) * level;
+  std::vector<uint8_t> mask(ink.v.size());
+  for (size_t k = 0; k < mask.size(); ++k) mask[k] = ink.v[k] >= threshold;
+  std::vector<int> label;
+  const int parts = label_parts(mask, g.w, g.h, &label);
+  std::vector<double> mass(static_cast<size_t>(parts), 0.0);
+  for (size_t k = 0; k < label.size(); ++k)
+    if (label[k] >= 0) mass[static_cast<size_t>(label[k])] += ink.v[k];
+  const double largest = *std::max_element(mass.begin(), mass.end());
+  int bx0 = g.w, by0 = g.h, bx1 = 0, by1 = 0;
+  for (int y = 0; y < g.h; ++y)
+    for (int x = 0; x < g.w; ++x) {
+      const int l = label[static_cast<size_t>(y) * g.w + x];
+      if (l < 0 || mass[static_cast<size_t>(l)] < 0.02 * largest) continue;
+      bx0 = std::min(bx0, x), by0 = std::min(by0, y), bx1 = std::max(bx1, x + 1), by1 = std::max(by1, y + 1);
+    }
+  // (6) the levels: paper 0, the ink's level full scale; everything outside the box, widened by
+  // a tenth of its size for the strokes' faint edges, is paper
+  const int mx = (bx1 - bx0 + 9) / 10, my = (by1 - by0 + 9) / 10;
+  const int cx0 = std::max(0, bx0 - mx), cy0 = std::max(0, by0 - my);
+  const int cx1 = std::min(g.w, bx1 + mx), cy1 = std::min(g.h, by1 + my);
+  Plane crop(cx1 - cx0, cy1 - cy0);
+  double m = 0, mxs = 0, mys = 0;
+  for (int y = cy0; y < cy1; ++y)
+    for (int x = cx0; x < cx1; ++x) {
+      const float v = static_cast<float>(std::min(1.0, ink.at(x, y) / level));
+      crop.at(x - cx0, y - cy0) = v;
+      m += v, mxs += v * (x + 0.5), mys += v * (y + 0.5);
+    }
+  // (7) size and place: the box's longer side becomes 20 of 28 pixels (digits) or all 28
+  // (clothes), in proportion for other input sizes; the centre of mass (digits) or of the box
+  // (clothes) goes to the input's centre.
+  const double side = (digits ? 20.0 / 28.0 : 1.0) * std::min(H, W);
+  const double s = side / std::max(bx1 - bx0, by1 - by0);
+  const double centre_x = digits ? mxs / m : (bx0 + bx1) / 2.0;
+  const double centre_y = digits ? mys / m : (by0 + by1) / 2.0;
+  Plane out = resample_area(crop, s, W / 2.0 - (centre_x - cx0) * s, H / 2.0 - (centre_y - cy0) * s, W, H);
+  // (8) full scale: the brightest input pixel 255, as in both datasets
+  const float top = *std::max_element(out.v.begin(), out.v.end());
+  p.input.resize(out.v.size());
+  for (size_t k = 0; k < out.v.size(); ++k) p.input[k] = to_byte(top > 0 ? 255.0 * out.v[k] / top : 0.0);
+  p.found = true;
+  p.box_x0 = bx0 / f, p.box_y0 = by0 / f, p.box_x1 = bx1 / f, p.box_y1 = by1 / f;
+  p.centre_x = centre_x / f, p.centre_y = centre_y / f;
+  p.scale = s * f;
+  return p;
+}
+
+}  // namespace
+
+Preprocessed preprocess_image(const Image& img, caps_input_preprocess rule, int channels, int height,
+                              int width, Invert invert) {
+  if (img.channels != channels || img.width < 1 || img.height < 1 ||
+      img.pixels.size() != static_cast<size_t>(img.width) * img.height * img.channels)
+    throw std::invalid_argument("preprocess_image: the image does not have the model's channels");
+  // A dataset image: the model's size with a dark border. Used as it is.
+  if (img.width == width && img.height == height && border_mean(img) <= 127.0 && invert != Invert::Yes) {
+    Preprocessed p;
+    p.rule = rule;
+    p.as_is = true;
+    p.input.resize(img.pixels.size());
+    for (int c = 0; c < channels; ++c)
+      for (size_t k = 0; k < static_cast<size_t>(width) * height; ++k)
+        p.input[static_cast<size_t>(c) * width * height + k] = img.pixels[k * channels + c];
+    p.box_x1 = width, p.box_y1 = height, p.centre_x = width / 2.0, p.centre_y = height / 2.0, p.scale = 1;
+    return p;
+  }
+  if (rule == CAPS_PREPROCESS_NONE) return fit_whole(img, channels, height, width, invert);
+  if (channels != 1)
+    throw std::invalid_argument(std::string("the ") + preprocess_name(rule) + " preprocessing takes 1-channel models, not " +
+                                std::to_string(channels) + "-channel ones");
+  return find_object(img, rule, height, width, invert);
+}
+
+std::vector<uint8_t> to_model_input(const Image& img, int channels, int height, int width,
+                                    Invert invert, bool* inverted) {
+  Preprocessed p = preprocess_image(img, CAPS_PREPROCESS_NONE, channels, height, width, invert);
+  if (inverted) *inverted = p.inverted;
+  return std::move(p.input);
+}
+
+Image show_input_row(const Image& img, const Preprocessed& p, int height, int width, int cell, int gap) {
+  Image row;
+  row.channels = 3;
+  row.width = 2 * cell + 3 * gap;
+  row.height = cell + 2 * gap;
+  row.pixels.assign(static_cast<size_t>(row.width) * row.height * 3, 96);
+  auto put = [&](int x, int y, uint8_t r, uint8_t g, uint8_t b) {
+    if (x < 0 || y < 0 || x >= row.width || y >= row.height) return;
+    uint8_t* px = &row.pixels[(static_cast<size_t>(y) * row.width + x) * 3];
+    px[0] = r, px[1] = g, px[2] = b;
+  };
+  // The source, fitted into the left cell by area averaging.
+  const double s = std::min(double(cell) / img.width, double(cell) / img.height);
+  const double ox = gap + (cell - img.width * s) / 2, oy = gap + (cell - img.height * s) / 2;
+  const int fw = std::max(1, static_cast<int>(std::lround(img.width * s)));
+  const int fh = std::max(1, static_cast<int>(std::lround(img.height * s)));
+  for (int c = 0; c < 3; ++c) {
+    const Plane src = channel_plane(img, std::min(c, img.channels - 1));
+    const Plane fitted = resample_area(src, s, 0, 0, fw, fh);
+    for (int y = 0; y < fh; ++y)
+      for (int x = 0; x < fw; ++x) {
+        const int px = static_cast<int>(ox) + x, py = static_cast<int>(oy) + y;
+        if (px >= 0 && py >= 0 && px < row.width && py < row.height)
+          row.pixels[(static_cast<size_t>(py) * row.width + px) * 3 + c] = to_byte(fitted.at(x, y));
+      }
+  }
+  // The ink's box in red and the centre as a green cross, when an object rule found them.
+  if (p.found) {
+    const int x0 = static_cast<int>(std::floor(ox + p.box_x0 * s)), x1 = static_cast<int>(std::ceil(ox + p.box_x1 * s)) - 1;
+    const int y0 = static_cast<int>(std::floor(oy + p.box_y0 * s)), y1 = static_cast<int>(std::ceil(oy + p.box_y1 * s)) - 1;
+    for (int x = x0; x <= x1; ++x) put(x, y0, 230, 30, 30), put(x, y1, 230, 30, 30);
+    for (int y = y0; y <= y1; ++y) put(x0, y, 230, 30, 30), put(x1, y, 230, 30, 30);
+    const int cx = static_cast<int>(ox + p.centre_x * s), cy = static_cast<int>(oy + p.centre_y * s);
+    for (int d = -4; d <= 4; ++d) put(cx + d, cy, 30, 200, 30), put(cx, cy + d, 30, 200, 30);
+  }
+  // The model's input, in the right cell, each input pixel a block (nearest).
+  const int k = std::max(1, std::min(cell / width, cell / height));
+  const int C = static_cast<int>(p.input.size() / (static_cast<size_t>(height) * width));
+  const int ix = 2 * gap + cell + (cell - width * k) / 2, iy = gap + (cell - height * k) / 2;
+  for (int y = 0; y < height * k; ++y)
+    for (int x = 0; x < width * k; ++x)
+      for (int c = 0; c < 3; ++c) {
+        const size_t at = (static_cast<size_t>(std::min(c, C - 1)) * height + y / k) * width + x / k;
+        row.pixels[(static_cast<size_t>(iy + y) * row.width + ix + x) * 3 + c] = p.input[at];
+      }
+  return row;
+}
+
+Image stack_rows(const std::vector<Image>& rows) {
+  Image out;
+  out.channels = 3;
+  for (const Image& r : rows) out.width = std::max(out.width, r.width), out.height += r.height;
+  out.pixels.assign(static_cast<size_t>(out.width) * out.height * 3, 96);
+  int y0 = 0;
+  for (const Image& r : rows) {
+    for (int y = 0; y < r.height; ++y)
+      std::copy(r.pixels.begin() + static_cast<long>(y) * r.width * 3, r.pixels.begin() + static_cast<long>(y + 1) * r.width * 3,
+                out.pixels.begin() + (static_cast<long>(y0 + y) * out.width) * 3);
+    y0 += r.height;
+  }
+  return out;
+}
+
+}  // namespace tools
+}  // namespace capsrt
