@@ -2,7 +2,9 @@
 # The main job of README.md: installs what is missing, builds capsconv and capsrun, converts the
 # shipped MNIST CapsNet checkpoint, evaluates it on the full official MNIST test set on all cores,
 # draws the reconstruction grid, the misclassified inputs and the capsule-dimension figure into out/,
-# then converts the same checkpoint to int8 and prints both models' accuracies and speeds side by side.
+# then converts the same checkpoint to int8 and prints both models' accuracies and speeds side by side,
+# and last classifies photo-like pictures of test digits (tests/render_photos.py: dark ink on
+# paper, off-centre, tinted, noisy) as a user's photos, showing what the model sees.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
@@ -27,3 +29,10 @@ echo "== capsrun: the int8 model beside the float one, on the 10,000 MNIST test 
 build/release/tools/capsrun out/canonical_mnist.int8.caps \
   --idx-images data/mnist/t10k-images-idx3-ubyte --idx-labels data/mnist/t10k-labels-idx1-ubyte \
   --eval --threads "$(nproc)" --compare out/canonical_mnist.caps | sed -n '/^running/,$p'
+echo
+echo "== capsrun on photos: 8 test digits rendered as photos (tests/render_photos.py), the true label in each name"
+rm -rf out/photos
+/usr/bin/python3 tests/render_photos.py --images data/mnist/t10k-images-idx3-ubyte \
+  --labels data/mnist/t10k-labels-idx1-ubyte --out out/photos --count 8 --seed 2026
+build/release/tools/capsrun out/canonical_mnist.caps out/photos/*.png out/photos/*.jpg --top 2 \
+  --show-input out/photos_seen.png | grep -v '^latency'

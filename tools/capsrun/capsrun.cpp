@@ -78,11 +78,11 @@ std::string describe(const Preprocessed& p) {
     std::snprintf(buf, sizeof buf, "(none: the whole image fitted%s)",
                   p.inverted ? ", inverted: dark ink on a light background" : "");
   } else if (!p.found) {
-    std::snprintf(buf, sizeof buf, "(%s: no ink found on the %s paper; the whole image fitted%s)", rule,
+    std::snprintf(buf, sizeof buf, "(%s: nothing found on the %s background; the whole image fitted%s)", rule,
                   p.inverted ? "light" : "dark", p.inverted ? ", inverted" : "");
   } else {
     std::snprintf(buf, sizeof buf, "(%s: %s, inverted: %s; ink box %.0fx%.0f at %.0f,%.0f, scaled x%.3g)", rule,
-                  p.inverted ? "dark ink on light paper" : "light ink on a dark background", p.inverted ? "yes" : "no",
+                  p.inverted ? "dark on a light background" : "light on a dark background", p.inverted ? "yes" : "no",
                   p.box_x1 - p.box_x0, p.box_y1 - p.box_y0, p.box_x0, p.box_y0, p.scale);
   }
   return buf;
