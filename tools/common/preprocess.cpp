@@ -19,12 +19,24 @@ struct Plane {
   float at(int x, int y) const { return v[static_cast<size_t>(y) * w + x]; }
 };
 
-// Channel c of an image as floats 0..255.
-Plane channel_plane(const Image& img, int c) {
-  Plane p(img.width, img.height);
-  for (size_t k = 0; k < p.v.size(); ++k) p.v[k] = img.pixels[k * img.channels + c];
-  return p;
-}
+// Channel c of an image, read in place (a 64-megapixel picture is not copied into floats).
+struct ChannelView {
+  const Image& img;
+  int c;
+  bool invert;
+  int w() const { return img.width; }
+  int h() const { return img.height; }
+  float at(int x, int y) const {
+    const uint8_t v = img.pixels[(static_cast<size_t>(y) * img.width + x) * img.channels + c];
+    return invert ? 255.0f - v : float(v);
+  }
+};
+struct PlaneView {
+  const Plane& p;
+  int w() const { return p.w; }
+  int h() const { return p.h; }
+  float at(int x, int y) const { return p.at(x, y); }
+};
 
 // The taps of area averaging along one axis: output pixel o covers the source interval
 // [(o - offset) / s, (o + 1 - offset) / s); each source pixel it overlaps weighs the overlap's
@@ -51,10 +63,11 @@ std::vector<std::vector<Tap>> area_taps(int src_n, int dst_n, double s, double o
 // Area averaging with scale s (output pixels per source pixel) and the source's origin placed at
 // output position (x0, y0): output pixel (ox, oy) is the mean of the source rectangle it covers,
 // the part outside the source being 0. Separable: rows first, then columns.
-Plane resample_area(const Plane& src, double s, double x0, double y0, int out_w, int out_h) {
-  const auto tx = area_taps(src.w, out_w, s, x0), ty = area_taps(src.h, out_h, s, y0);
-  std::vector<double> rows(static_cast<size_t>(src.h) * out_w, 0.0);
-  for (int y = 0; y < src.h; ++y)
+template <typename Source>
+Plane resample_area(const Source& src, double s, double x0, double y0, int out_w, int out_h) {
+  const auto tx = area_taps(src.w(), out_w, s, x0), ty = area_taps(src.h(), out_h, s, y0);
+  std::vector<double> rows(static_cast<size_t>(src.h()) * out_w, 0.0);
+  for (int y = 0; y < src.h(); ++y)
     for (int ox = 0; ox < out_w; ++ox) {
       double acc = 0;
       for (const Tap& t : tx[static_cast<size_t>(ox)]) acc += t.weight * src.at(t.src, y);
@@ -94,10 +107,7 @@ Preprocessed fit_whole(const Image& img, int C, int H, int W, Invert invert) {
   const double x0 = (W - img.width * s) / 2, y0 = (H - img.height * s) / 2;
   p.input.assign(static_cast<size_t>(C) * H * W, 0);
   for (int c = 0; c < C; ++c) {
-    Plane src = channel_plane(img, c);
-    if (p.inverted)
-      for (float& v : src.v) v = 255.0f - v;
-    const Plane out = resample_area(src, s, x0, y0, W, H);
+    const Plane out = resample_area(ChannelView{img, c, p.inverted}, s, x0, y0, W, H);
     for (size_t k = 0; k < out.v.size(); ++k) p.input[static_cast<size_t>(c) * H * W + k] = to_byte(out.v[k]);
   }
   p.box_x1 = img.width;
@@ -206,14 +216,15 @@ constexpr int kWorkSide = 1024;
 Preprocessed find_object(const Image& img, caps_input_preprocess rule, int H, int W, Invert invert) {
   const bool digits = rule == CAPS_PREPROCESS_MNIST;
   // (1) grayscale, at most kWorkSide a side
-  Plane g = channel_plane(img, 0);
   double f = 1.0;  // work pixels per source pixel
-  if (std::max(g.w, g.h) > kWorkSide) {
-    f = double(kWorkSide) / std::max(g.w, g.h);
+  int ww = img.width, wh = img.height;
+  if (std::max(img.width, img.height) > kWorkSide) {
+    f = double(kWorkSide) / std::max(img.width, img.height);
     // whole work pixels only, so that none is part canvas
-    const int ww = std::max(1, static_cast<int>(std::floor(g.w * f))), wh = std::max(1, static_cast<int>(std::floor(g.h * f)));
-    g = resample_area(g, f, 0, 0, ww, wh);
+    ww = std::max(1, static_cast<int>(std::floor(img.width * f)));
+    wh = std::max(1, static_cast<int>(std::floor(img.height * f)));
   }
+  const Plane g = resample_area(ChannelView{img, 0, false}, f, 0, 0, ww, wh);
   // (2) the paper's level and noise, from the border; (3) the polarity
   const PaperFit paper = fit_paper(g);
   const double paper_centre = paper.at(g.w / 2.0, g.h / 2.0);
@@ -298,7 +309,7 @@ Preprocessed find_object(const Image& img, caps_input_preprocess rule, int H, in
   const double s = side / std::max(bx1 - bx0, by1 - by0);
   const double centre_x = digits ? mxs / m : (bx0 + bx1) / 2.0;
   const double centre_y = digits ? mys / m : (by0 + by1) / 2.0;
-  Plane out = resample_area(crop, s, W / 2.0 - (centre_x - cx0) * s, H / 2.0 - (centre_y - cy0) * s, W, H);
+  Plane out = resample_area(PlaneView{crop}, s, W / 2.0 - (centre_x - cx0) * s, H / 2.0 - (centre_y - cy0) * s, W, H);
   // (8) full scale: the brightest input pixel 255, as in both datasets
   const float top = *std::max_element(out.v.begin(), out.v.end());
   p.input.resize(out.v.size());
@@ -360,8 +371,7 @@ Image show_input_row(const Image& img, const Preprocessed& p, int height, int wi
   const int fw = std::max(1, static_cast<int>(std::lround(img.width * s)));
   const int fh = std::max(1, static_cast<int>(std::lround(img.height * s)));
   for (int c = 0; c < 3; ++c) {
-    const Plane src = channel_plane(img, std::min(c, img.channels - 1));
-    const Plane fitted = resample_area(src, s, 0, 0, fw, fh);
+    const Plane fitted = resample_area(ChannelView{img, std::min(c, img.channels - 1), false}, s, 0, 0, fw, fh);
     for (int y = 0; y < fh; ++y)
       for (int x = 0; x < fw; ++x) {
         const int px = static_cast<int>(ox) + x, py = static_cast<int>(oy) + y;
