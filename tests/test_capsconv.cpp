@@ -178,6 +178,34 @@ TEST_CASE("architecture files: unknown fields and bad values are refused") {
   CHECK_THAT(bad(R"({"input":[1,5,5],"conv1":{"channels":4,"kernel":9},"primary":{"channels":8,"dim":4,"kernel":3},"classes":2,"class_dim":4})"),
              Catch::Contains("too small"));
   CHECK_THAT(bad("[1,2]"), Catch::Contains("not a JSON object"));
+  CHECK_THAT(bad("{" + base + R"(,"preprocess":"digits"})"),
+             Catch::Contains("\"preprocess\" must be one of: none, mnist, fashion-mnist"));
+  CHECK_THAT(bad(R"({"input":[3,28,28],"conv1":{"channels":4,"kernel":9},"primary":{"channels":8,"dim":4,"kernel":9,"stride":2},"classes":2,"class_dim":4,"preprocess":"mnist"})"),
+             Catch::Contains("takes 1-channel inputs"));
+}
+
+TEST_CASE("the photo preprocessing: mnist for the presets, the file's field, none without one; recorded in the model") {
+  const std::string base = R"({"input":[1,28,28],"conv1":{"channels":256,"kernel":9},"primary":{"channels":256,"dim":8,"kernel":9,"stride":2},"classes":10,"class_dim":16)";
+  CHECK(conv::load_architecture("canonical").spec.preprocess == CAPS_PREPROCESS_MNIST);
+  CHECK(conv::load_architecture("small").spec.preprocess == CAPS_PREPROCESS_MNIST);
+  CHECK(conv::architecture_from_json(base + "}", "arch").spec.preprocess == CAPS_PREPROCESS_NONE);
+  CHECK(conv::architecture_from_json(base + R"(,"preprocess":"fashion-mnist"})", "arch").spec.preprocess ==
+        CAPS_PREPROCESS_FASHION_MNIST);
+  CHECK(conv::architecture_from_json(base + R"(,"preprocess":"mnist"})", "arch").spec.preprocess ==
+        CAPS_PREPROCESS_MNIST);
+  // the shipped Fashion-MNIST architecture says so, and the converted model records it
+  CHECK(conv::load_architecture(testutil::source_path("tools/train/arch/small_fashion.json")).spec.preprocess ==
+        CAPS_PREPROCESS_FASHION_MNIST);
+  const std::string dir = env_dir("CAPSRT_CHECKPOINTS");
+  json a = read_json(dir + "tiny_arch.json");
+  a["preprocess"] = "fashion-mnist";
+  const conv::Conversion c = conv::convert(conv::read_checkpoint(dir + "tiny_xifengguo.pt"),
+                                           conv::architecture_from_json(a.dump(), "arch"), conv::Layout::Auto, 0);
+  testutil::ModelBytes mb(c.model);
+  Model m;
+  REQUIRE(m.load(mb.data(), mb.size) == CAPS_OK);
+  CHECK(m.header().version_minor == 3);
+  CHECK(m.attributes().input_preprocess == CAPS_PREPROCESS_FASHION_MNIST);
 }
 
 TEST_CASE("the Keras variant attributes can be set from the architecture file") {

@@ -253,3 +253,29 @@ TEST_CASE("preprocess names round-trip; others are refused") {
   CHECK_FALSE(parse_preprocess("MNIST", &unused));
   CHECK_FALSE(parse_preprocess("", &unused));
 }
+
+TEST_CASE("show-input row: the picture with its box beside the input, block-scaled") {
+  Image img = paper(120, 90, 200);
+  fill(&img, 40, 20, 70, 30, 80);
+  const Preprocessed p = preprocess_image(img, CAPS_PREPROCESS_MNIST, 1, 28, 28, Invert::Auto);
+  const int cell = 168, gap = 8;
+  const Image row = show_input_row(img, p, 28, 28, cell, gap);
+  REQUIRE(row.channels == 3);
+  REQUIRE(row.width == 2 * cell + 3 * gap);
+  REQUIRE(row.height == cell + 2 * gap);
+  auto px = [&](int x, int y, int c) { return row.pixels[(static_cast<size_t>(y) * row.width + x) * 3 + c]; };
+  // right cell: each input pixel a 6x6 block, gray
+  for (int y = 0; y < 28; ++y)
+    for (int x = 0; x < 28; ++x)
+      for (int c = 0; c < 3; ++c) {
+        INFO(x << "," << y);
+        REQUIRE(px(2 * gap + cell + 6 * x + 5, gap + 6 * y + 5, c) == at(p.input, x, y));
+      }
+  // left cell: the picture fitted (scale 1.4, 168x126 from y = 8 + 21), the box's top-left corner red
+  const double s = 168.0 / 120;
+  const int bx = static_cast<int>(gap + 40 * s), by = static_cast<int>(gap + (cell - 90 * s) / 2 + 20 * s);
+  CHECK(px(bx, by, 0) == 230);
+  CHECK(px(bx, by, 1) == 30);
+  CHECK(px(gap + 5, gap + 30, 0) == 200);  // paper, as it is
+  CHECK(stack_rows({row, row}).height == 2 * row.height);
+}
