@@ -512,11 +512,14 @@ TEST_CASE("weight layouts: only conv and capsule weights are packed, each in its
   CHECK(with_layout("conv1", CAPS_LAYOUT_CONV_IHWO) == CAPS_ERR_BAD_TENSOR);
 }
 
-TEST_CASE("version 1.0 files: no packed layouts; version 1.1 files: no scratch in the op table") {
+TEST_CASE("version 1.0 files: no packed layouts, version 1.1 files: no scratch in the op table") {
   ModelBytes mb(tiny_model());  // packed weights: a 1.0 reader's file cannot have them
   caps_file_header h = mb.header();
   h.version_minor = 0;
   mb.set_header(h);
+  caps_model_attributes a = mb.attrs();
+  a.input_preprocess = CAPS_PREPROCESS_NONE;  // (1.3's attribute: a 1.0 file has none)
+  mb.set_attrs(a);
   CHECK(mb.load() == CAPS_ERR_BAD_TENSOR);
 
   ModelBytes m2(tiny_model());  // 1.1: the runtime places scratch, the file records none

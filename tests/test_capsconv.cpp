@@ -184,7 +184,7 @@ TEST_CASE("architecture files: unknown fields and bad values are refused") {
              Catch::Contains("takes 1-channel inputs"));
 }
 
-TEST_CASE("the photo preprocessing: mnist for the presets, the file's field, none without one; recorded in the model") {
+TEST_CASE("the photo preprocessing: mnist for the presets, the file's field, none without one, recorded in the model") {
   const std::string base = R"({"input":[1,28,28],"conv1":{"channels":256,"kernel":9},"primary":{"channels":256,"dim":8,"kernel":9,"stride":2},"classes":10,"class_dim":16)";
   CHECK(conv::load_architecture("canonical").spec.preprocess == CAPS_PREPROCESS_MNIST);
   CHECK(conv::load_architecture("small").spec.preprocess == CAPS_PREPROCESS_MNIST);

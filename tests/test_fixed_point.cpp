@@ -10,7 +10,7 @@
 
 using namespace capsrt::fx;
 
-TEST_CASE("shift_round rounds half toward +infinity; requantize is acc x mult / 2^shift",
+TEST_CASE("shift_round rounds half toward +infinity, requantize is acc x mult / 2^shift",
           "[fixed]") {
   CHECK(shift_round(5, 1) == 3);    // 2.5 -> 3
   CHECK(shift_round(-5, 1) == -2);  // -2.5 -> -2

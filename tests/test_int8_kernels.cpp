@@ -161,7 +161,7 @@ TEST_CASE("the reference int8 convolution is the requantised exact sum", "[int8]
   }
 }
 
-TEST_CASE("low-memory routing gives the same bits as stored predictions; both follow float routing",
+TEST_CASE("low-memory routing gives the same bits as stored predictions, both follow float routing",
           "[int8]") {
   std::mt19937 rng(17);
   for (int trial = 0; trial < 24; ++trial) {

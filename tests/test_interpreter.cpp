@@ -298,7 +298,7 @@ TEST_CASE("u8 input is normalised by the model's scale and offset") {
   CHECK(a.it.input()[1] == Approx(7 * 2.0f / 255.0f - 1.0f));
 }
 
-TEST_CASE("several interpreters share one model; reruns are deterministic") {
+TEST_CASE("several interpreters share one model, reruns are deterministic") {
   const auto s = testutil::tiny_spec();
   ModelBytes mb(tools::build_capsnet(s, testutil::tiny_weights(s, 9)));
   Model m;

@@ -96,7 +96,7 @@ TEST_CASE("light ink on a dark background is not inverted and gives the same inp
   CHECK_FALSE(c.found);
 }
 
-TEST_CASE("contrast: paper maps to 0 and the ink to 255 whatever their levels; half ink to half") {
+TEST_CASE("contrast: paper maps to 0 and the ink to 255 whatever their levels, half ink to half") {
   for (const auto& [paper_level, ink_level] : {std::pair<int, int>{250, 10}, {180, 120}, {140, 90}}) {
     INFO("paper " << paper_level << ", ink " << ink_level);
     // a 20x20 square of full ink with a 20x10 strip of half ink below it
@@ -229,7 +229,7 @@ TEST_CASE("a dataset image (the model's size, dark border) is used as it is by e
   CHECK(cx == Approx(14).margin(0.05));
 }
 
-TEST_CASE("other input sizes scale the 20-of-28 box in proportion; RGB models take only the none rule") {
+TEST_CASE("other input sizes scale the 20-of-28 box in proportion, RGB models take only the none rule") {
   Image img = paper(120, 90, 200);
   fill(&img, 40, 20, 70, 30, 80);
   const Preprocessed p = preprocess_image(img, CAPS_PREPROCESS_MNIST, 1, 56, 56, Invert::Auto);
@@ -243,7 +243,7 @@ TEST_CASE("other input sizes scale the 20-of-28 box in proportion; RGB models ta
   CHECK(preprocess_image(rgb, CAPS_PREPROCESS_NONE, 3, 28, 28, Invert::Auto).input.size() == 3u * 28 * 28);
 }
 
-TEST_CASE("preprocess names round-trip; others are refused") {
+TEST_CASE("preprocess names round-trip, others are refused") {
   for (caps_input_preprocess r : {CAPS_PREPROCESS_NONE, CAPS_PREPROCESS_MNIST, CAPS_PREPROCESS_FASHION_MNIST}) {
     caps_input_preprocess back = CAPS_PREPROCESS_NONE;
     CHECK(parse_preprocess(preprocess_name(r), &back));

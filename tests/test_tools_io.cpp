@@ -45,7 +45,7 @@ std::vector<uint8_t> mnist_image(size_t k) {
 
 }  // namespace
 
-TEST_CASE("PNG, BMP and PGM load bit-exact, JPEG close; 28x28 inputs pass through the rule unchanged") {
+TEST_CASE("PNG, BMP and PGM load bit-exact, JPEG close, 28x28 inputs pass through the rule unchanged") {
   const struct {
     const char* file;
     size_t index;
@@ -122,7 +122,7 @@ TEST_CASE("corrupt, empty, missing and non-image files give clear errors") {
   CHECK_THAT(error_of([] { load_image(fixture("mnist_0_label7.png"), 2); }), Catch::Contains("2 input channels"));
 }
 
-TEST_CASE("IDX images and labels, raw and gzipped; malformed files refused") {
+TEST_CASE("IDX images and labels, raw and gzipped, malformed files refused") {
   std::vector<uint8_t> idx = {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3};
   for (int k = 0; k < 12; ++k) idx.push_back(uint8_t(k * 20));
   write_bytes(temp_path("images.idx"), idx);
