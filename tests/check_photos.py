@@ -4,7 +4,7 @@ capsconv converts each model as models/models.json says, and capsrun classifies 
 the preprocessing the model records and no options, as a user would run it.
 
     check_photos.py NAME[,NAME...] --build DIR --images IDX --labels IDX --work DIR
-                    --min-accuracy A [--count 500] [--seed 14]
+                    --min-accuracy A [--count 500] [--seed 14] [--sheet-edge]
 
 Fails when a model's accuracy on the renders is below A. Prints, for the record, beside it: the
 accuracy PyTorch reached on the same test images as the dataset has them (models/NAME.pytorch.json),
@@ -22,15 +22,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def render(args):
     dataset = os.path.basename(os.path.dirname(os.path.abspath(args.images)))  # mnist, fashion-mnist
-    out = os.path.join(args.work, f"renders_{dataset}_{args.seed}_{args.count}")
+    edge = "_edge" if args.sheet_edge else ""
+    out = os.path.join(args.work, f"renders_{dataset}_{args.seed}_{args.count}{edge}")
     manifest = os.path.join(out, "manifest.json")
     if not os.path.exists(manifest):
         subprocess.run([sys.executable, os.path.join(ROOT, "tests", "render_photos.py"), "--images", args.images,
                         "--labels", args.labels, "--out", out, "--count", str(args.count),
-                        "--seed", str(args.seed)], check=True)
+                        "--seed", str(args.seed)] + (["--sheet-edge"] if args.sheet_edge else []), check=True)
     with open(manifest) as f:
         m = json.load(f)
-    if m["images"] != args.images or m["count"] != args.count or m["seed"] != args.seed:
+    if (m["images"] != args.images or m["count"] != args.count or m["seed"] != args.seed or
+            m.get("sheet_edge", False) != args.sheet_edge):
         sys.exit(f"{manifest} was made from other arguments: remove {out}")
     return out, m["renders"]
 
@@ -53,6 +55,7 @@ def main():
     ap.add_argument("--min-accuracy", type=float, required=True)
     ap.add_argument("--count", type=int, default=500)
     ap.add_argument("--seed", type=int, default=14)
+    ap.add_argument("--sheet-edge", action="store_true", help="renders that show the table beyond the sheet")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     out, renders = render(args)

@@ -3,7 +3,7 @@
 (or showing a piece of clothing) on paper and taking a picture. With Debian's python3-pil and
 python3-numpy, seeded, so the same arguments give the same files.
 
-    render_photos.py --images IDX --labels IDX --out DIR [--count 500] [--seed 14]
+    render_photos.py --images IDX --labels IDX --out DIR [--count 500] [--seed 14] [--sheet-edge]
 
 Each render takes one test image chosen at random (without repeats) and:
   - turns it into ink on paper: the dataset's light-on-black pixel v becomes paper where v = 0
@@ -15,6 +15,9 @@ Each render takes one test image chosen at random (without repeats) and:
     (never below 0), with light falling off by up to 15% across the picture each way;
   - tints it (each colour channel x 0.92..1.08), adds Gaussian noise (sigma 1 to 6 levels);
   - saves it as JPEG (quality 70 to 95) or PNG, half and half, as RGB.
+With --sheet-edge, the photo also shows the table beyond the sheet's edge along one side: a
+straight edge tilted by up to 5 degrees, 4% to 15% of the picture in, the table at 20 to 120
+levels with its own noise (the object is never under it).
 DIR gets the pictures and manifest.json: for each, the file, the label, the test-set index and the
 parameters drawn. Nothing here knows how capsrun preprocesses: the renders only undo the datasets'
 own making (docs/capsrun.md).
@@ -39,7 +42,7 @@ def read_idx(path):
     raise SystemExit(f"{path}: not an IDX image or label file")
 
 
-def render(item, rng):
+def render(item, rng, sheet_edge=False):
     p = {}
     h, w = item.shape
     p["scale"] = float(rng.uniform(4, 10))
@@ -65,6 +68,21 @@ def render(item, rng):
     yy, xx = np.mgrid[0:canvas_h, 0:canvas_w]
     light = 1 + p["light_falloff"][0] * (xx / canvas_w - 0.5) + p["light_falloff"][1] * (yy / canvas_h - 0.5)
     gray = (p["paper"] - p["contrast"] * darkness) * light
+    if sheet_edge:
+        side = int(rng.integers(0, 4))  # 0 left, 1 right, 2 top, 3 bottom
+        across = canvas_w if side < 2 else canvas_h
+        along = canvas_h if side < 2 else canvas_w
+        depth = rng.uniform(0.04, 0.15) * across
+        # keep the object clear: no deeper than the gap between it and that side
+        gap = [x, canvas_w - x - ink.width, y, canvas_h - y - ink.height][side]
+        depth = max(2.0, min(depth, gap - 4))
+        tilt = np.tan(np.radians(rng.uniform(-5, 5)))
+        t = (yy if side < 2 else xx) - along / 2
+        dist = (xx if side < 2 else yy) if side in (0, 2) else (across - 1 - (xx if side < 2 else yy))
+        table = dist < depth + tilt * t
+        p["sheet_edge"] = {"side": ["left", "right", "top", "bottom"][side], "depth": float(depth),
+                           "tilt": float(tilt), "table": float(rng.uniform(20, 120))}
+        gray = np.where(table, p["sheet_edge"]["table"] + rng.normal(0, 4, size=gray.shape), gray)
     p["tint"] = [float(t) for t in rng.uniform(0.92, 1.08, size=3)]
     p["noise"] = float(rng.uniform(1, 6))
     rgb = gray[:, :, None] * np.array(p["tint"])[None, None, :]
@@ -79,6 +97,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--count", type=int, default=500)
     ap.add_argument("--seed", type=int, default=14)
+    ap.add_argument("--sheet-edge", action="store_true", help="show the table beyond one edge of the sheet")
     args = ap.parse_args()
     images, labels = read_idx(args.images), read_idx(args.labels)
     rng = np.random.default_rng(args.seed)
@@ -86,7 +105,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     manifest = []
     for n, index in enumerate(chosen):
-        picture, params = render(images[index], rng)
+        picture, params = render(images[index], rng, args.sheet_edge)
         if rng.uniform() < 0.5:
             params["quality"] = int(rng.integers(70, 96))
             name = f"{n:04d}_label{labels[index]}.jpg"
@@ -96,7 +115,8 @@ def main():
             picture.save(os.path.join(args.out, name))
         manifest.append({"file": name, "label": int(labels[index]), "index": int(index), "params": params})
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
-        json.dump({"images": args.images, "seed": args.seed, "count": args.count, "renders": manifest}, f, indent=1)
+        json.dump({"images": args.images, "seed": args.seed, "count": args.count, "sheet_edge": args.sheet_edge,
+                   "renders": manifest}, f, indent=1)
 
 
 if __name__ == "__main__":

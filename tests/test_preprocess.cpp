@@ -279,3 +279,41 @@ TEST_CASE("show-input row: the picture with its box beside the input, block-scal
   CHECK(px(gap + 5, gap + 30, 0) == 200);  // paper, as it is
   CHECK(stack_rows({row, row}).height == 2 * row.height);
 }
+
+TEST_CASE("the table beyond the sheet's edge: the paper is still found, and the table left out") {
+  // paper 200 with the table (level 70) along the whole left side, 30 pixels deep: more than the
+  // border band, so a quarter of the band is table
+  Image img = paper(200, 160, 200);
+  fill(&img, 0, 0, 30, 160, 70);
+  fill(&img, 110, 50, 140, 110, 80);  // the object, 30x60, contrast 120
+  const Preprocessed p = preprocess_image(img, CAPS_PREPROCESS_MNIST, 1, 28, 28, Invert::Auto);
+  REQUIRE(p.found);
+  CHECK(p.paper == Approx(200).margin(0.5));
+  CHECK(p.edge_dropped);
+  CHECK(p.box_x0 == 110);
+  CHECK(p.box_x1 == 140);
+  CHECK(p.box_y0 == 50);
+  CHECK(p.box_y1 == 110);
+  CHECK(p.ink == Approx(120).margin(0.5));  // the object's contrast, not the table's
+  // the same picture without the table gives the same input
+  Image clean = paper(200, 160, 200);
+  fill(&clean, 110, 50, 140, 110, 80);
+  const Preprocessed q = preprocess_image(clean, CAPS_PREPROCESS_MNIST, 1, 28, 28, Invert::Auto);
+  CHECK_FALSE(q.edge_dropped);
+  CHECK(p.input == q.input);
+}
+
+TEST_CASE("an object cut by the frame, with nothing else, still counts") {
+  Image img = paper(100, 100, 210);
+  fill(&img, 0, 30, 40, 60, 50);  // touches the left edge
+  const Preprocessed p = preprocess_image(img, CAPS_PREPROCESS_FASHION_MNIST, 1, 28, 28, Invert::Auto);
+  REQUIRE(p.found);
+  CHECK_FALSE(p.edge_dropped);
+  CHECK(p.box_x0 == 0);
+  CHECK(p.box_x1 == 40);
+  // and specks far from the edge do not replace it: too small to be an object
+  fill(&img, 80, 80, 82, 82, 40);
+  const Preprocessed q = preprocess_image(img, CAPS_PREPROCESS_FASHION_MNIST, 1, 28, 28, Invert::Auto);
+  CHECK(q.box_x0 == 0);
+  CHECK(q.box_x1 == 40);
+}

@@ -81,9 +81,10 @@ std::string describe(const Preprocessed& p) {
     std::snprintf(buf, sizeof buf, "(%s: nothing found on the %s background; the whole image fitted%s)", rule,
                   p.inverted ? "light" : "dark", p.inverted ? ", inverted" : "");
   } else {
-    std::snprintf(buf, sizeof buf, "(%s: %s, inverted: %s; ink box %.0fx%.0f at %.0f,%.0f, scaled x%.3g)", rule,
+    std::snprintf(buf, sizeof buf, "(%s: %s, inverted: %s; ink box %.0fx%.0f at %.0f,%.0f, scaled x%.3g%s)", rule,
                   p.inverted ? "dark on a light background" : "light on a dark background", p.inverted ? "yes" : "no",
-                  p.box_x1 - p.box_x0, p.box_y1 - p.box_y0, p.box_x0, p.box_y0, p.scale);
+                  p.box_x1 - p.box_x0, p.box_y1 - p.box_y0, p.box_x0, p.box_y0, p.scale,
+                  p.edge_dropped ? "; ink along the picture's edge left out" : "");
   }
   return buf;
 }
@@ -92,6 +93,7 @@ json preprocess_json(const Preprocessed& p) {
   json j = {{"rule", preprocess_name(p.rule)}, {"as_is", p.as_is}, {"inverted", p.inverted}};
   if (p.rule != CAPS_PREPROCESS_NONE && !p.as_is) {
     j["found"] = p.found;
+    j["edge_dropped"] = p.edge_dropped;
     j["paper"] = p.paper;
     j["noise"] = p.noise;
     j["ink"] = p.ink;

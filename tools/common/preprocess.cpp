@@ -125,9 +125,16 @@ double median_of(std::vector<float>& v) {
   return *mid;
 }
 
-// The paper: a plane a + b·x + c·y fitted by least squares to the border band, twice, the second
-// time without the samples the first fit explains worst (ink or shadow reaching the border).
-// A plane follows the light falling off across a photo, which one level would not.
+// The paper: a plane a + b·x + c·y fitted to a band along the picture's border (4% of its
+// shorter side), robustly, since ink, a shadow or the table beyond the sheet may cover part of it:
+//  1. the band is cut into 8 segments a side, each summarised by its median and its centre;
+//  2. of the planes through three segments, the one whose median absolute miss over the 32
+//     segments is least (least median of squares: right while fewer than half the segments are
+//     off the paper, e.g. the table along a whole side);
+//  3. three times: a least-squares plane through the band's pixels within 3 noise deviations
+//     (+2 levels) of the last plane, the noise being 1.4826 x the median absolute residual of
+//     those pixels (the first time, of all of them).
+// A plane follows the light falling off across a photo, where one level would leave a haze.
 struct PaperFit {
   double a = 0, b = 0, c = 0, noise = 0;
   double at(double x, double y) const { return a + b * x + c * y; }
@@ -142,11 +149,70 @@ PaperFit fit_paper(const Plane& g) {
     for (int x = 0; x < g.w; ++x)
       if (x < band || y < band || x >= g.w - band || y >= g.h - band)
         samples.push_back({x + 0.5f, y + 0.5f, g.at(x, y)});
+  // (1) segments: the band's four sides, 8 pieces each
+  constexpr int kPieces = 8;
+  std::vector<std::vector<float>> values(4 * kPieces);
+  std::vector<double> seg_x(4 * kPieces, 0), seg_y(4 * kPieces, 0);
+  for (const Sample& s : samples) {
+    const int x = static_cast<int>(s.x), y = static_cast<int>(s.y);
+    int side, along;
+    if (y < band) side = 0, along = x * kPieces / g.w;
+    else if (y >= g.h - band) side = 1, along = x * kPieces / g.w;
+    else if (x < band) side = 2, along = y * kPieces / g.h;
+    else side = 3, along = y * kPieces / g.h;
+    const size_t k = static_cast<size_t>(side * kPieces + along);
+    values[k].push_back(s.v);
+    seg_x[k] += s.x, seg_y[k] += s.y;
+  }
+  struct Segment {
+    double x, y, v;
+  };
+  std::vector<Segment> segs;
+  for (size_t k = 0; k < values.size(); ++k)
+    if (!values[k].empty()) {
+      const double n = static_cast<double>(values[k].size());
+      segs.push_back({seg_x[k] / n, seg_y[k] / n, median_of(values[k])});
+    }
+  // (2) least median of squares over the planes through three segments
   PaperFit fit;
+  std::vector<float> miss(segs.size());
+  double best = INFINITY;
+  {
+    std::vector<float> all;
+    for (const Segment& s : segs) all.push_back(static_cast<float>(s.v));
+    fit.a = median_of(all);  // flat, if no three segments span a plane
+  }
+  for (size_t i = 0; i < segs.size(); ++i)
+    for (size_t j = i + 1; j < segs.size(); ++j)
+      for (size_t k = j + 1; k < segs.size(); ++k) {
+        const Segment &p = segs[i], &q = segs[j], &r = segs[k];
+        const double ux = q.x - p.x, uy = q.y - p.y, uv = q.v - p.v;
+        const double wx = r.x - p.x, wy = r.y - p.y, wv = r.v - p.v;
+        const double det = ux * wy - uy * wx;
+        if (std::fabs(det) < 1e-6 * (ux * ux + uy * uy + wx * wx + wy * wy)) continue;  // in a line
+        PaperFit t;
+        t.b = (uv * wy - uy * wv) / det;
+        t.c = (ux * wv - uv * wx) / det;
+        t.a = p.v - t.b * p.x - t.c * p.y;
+        for (size_t m = 0; m < segs.size(); ++m) miss[m] = static_cast<float>(std::fabs(segs[m].v - t.at(segs[m].x, segs[m].y)));
+        const double med = median_of(miss);
+        if (med < best) best = med, fit.a = t.a, fit.b = t.b, fit.c = t.c;
+      }
+  // (3) least squares through the pixels the plane explains
   std::vector<float> residual;
   double limit = INFINITY;
+  auto measure = [&] {
+    residual.clear();
+    for (const Sample& s : samples) {
+      const double r = std::fabs(s.v - fit.at(s.x, s.y));
+      if (r <= limit) residual.push_back(static_cast<float>(r));
+    }
+    fit.noise = std::max(0.5, 1.4826 * median_of(residual));
+    limit = 3.0 * fit.noise + 2.0;
+  };
+  measure();
   for (int pass = 0; pass < 3; ++pass) {
-    // normal equations of the samples within `limit` of the previous fit, centred for conditioning
+    // normal equations of the samples within `limit`, centred for conditioning
     const double mx = g.w / 2.0, my = g.h / 2.0;
     double n = 0, sx = 0, sy = 0, sv = 0, sxx = 0, syy = 0, sxy = 0, sxv = 0, syv = 0;
     for (const Sample& s : samples) {
@@ -154,26 +220,17 @@ PaperFit fit_paper(const Plane& g) {
       const double x = s.x - mx, y = s.y - my;
       n += 1, sx += x, sy += y, sv += s.v, sxx += x * x, syy += y * y, sxy += x * y, sxv += x * s.v, syv += y * s.v;
     }
-    PaperFit next;
     // Solve [n sx sy; sx sxx sxy; sy sxy syy] (a', b, c) = (sv, sxv, syv) by Cramer's rule; a
-    // degenerate band (a 1-pixel-wide image) keeps the flat level.
+    // degenerate band (a 1-pixel-wide image) keeps the last plane.
     const double det = n * (sxx * syy - sxy * sxy) - sx * (sx * syy - sxy * sy) + sy * (sx * sxy - sxx * sy);
-    if (n >= 3 && std::fabs(det) > 1e-9 * std::max(1.0, n * sxx * syy)) {
-      const double da = sv * (sxx * syy - sxy * sxy) - sx * (sxv * syy - sxy * syv) + sy * (sxv * sxy - sxx * syv);
-      const double db = n * (sxv * syy - syv * sxy) - sv * (sx * syy - sxy * sy) + sy * (sx * syv - sxv * sy);
-      const double dc = n * (sxx * syv - sxy * sxv) - sx * (sx * syv - sxv * sy) + sv * (sx * sxy - sxx * sy);
-      next.b = db / det;
-      next.c = dc / det;
-      next.a = da / det - next.b * mx - next.c * my;
-    } else {
-      next.a = n > 0 ? sv / n : 0;
-    }
-    fit = next;
-    residual.clear();
-    for (const Sample& s : samples) residual.push_back(std::fabs(s.v - static_cast<float>(fit.at(s.x, s.y))));
-    // 1.4826 x the median absolute residual estimates the noise's standard deviation
-    fit.noise = std::max(0.5, 1.4826 * median_of(residual));
-    limit = 3.0 * fit.noise + 2.0;
+    if (n < 3 || std::fabs(det) <= 1e-9 * std::max(1.0, n * sxx * syy)) break;
+    const double da = sv * (sxx * syy - sxy * sxy) - sx * (sxv * syy - sxy * syv) + sy * (sxv * sxy - sxx * syv);
+    const double db = n * (sxv * syy - syv * sxy) - sv * (sx * syy - sxy * sy) + sy * (sx * syv - sxv * sy);
+    const double dc = n * (sxx * syv - sxy * sxv) - sx * (sx * syv - sxv * sy) + sv * (sx * sxy - sxx * sy);
+    fit.b = db / det;
+    fit.c = dc / det;
+    fit.a = da / det - fit.b * mx - fit.c * my;
+    measure();
   }
   return fit;
 }
@@ -208,6 +265,81 @@ int label_parts(const std::vector<uint8_t>& mask, int w, int h, std::vector<int>
   return parts;
 }
 
+// The ink's level: the highest mean over 3x3 pixels, which one noisy pixel cannot set.
+double ink_level(const Plane& ink) {
+  double level = 0;
+  for (int y = 0; y < ink.h; ++y)
+    for (int x = 0; x < ink.w; ++x) {
+      double sum = 0;
+      int n = 0;
+      for (int dy = -1; dy <= 1; ++dy)
+        for (int dx = -1; dx <= 1; ++dx) {
+          const int nx = x + dx, ny = y + dy;
+          if (nx < 0 || ny < 0 || nx >= ink.w || ny >= ink.h) continue;
+          sum += ink.at(nx, ny);
+          ++n;
+        }
+      level = std::max(level, sum / n);
+    }
+  return level;
+}
+
+struct Box {
+  int x0, y0, x1, y1;  // [x0, x1) x [y0, y1); empty when x1 <= x0
+  int longer() const { return std::max(x1 - x0, y1 - y0); }
+};
+
+// The bounding box of the pixels at or above `threshold`, in connected parts (8-neighbours),
+// counting only the parts that hold at least 2% of the largest part's ink: specks of dust and
+// noise do not stretch it.
+Box object_box(const Plane& ink, double threshold) {
+  std::vector<uint8_t> mask(ink.v.size());
+  for (size_t k = 0; k < mask.size(); ++k) mask[k] = ink.v[k] >= threshold;
+  std::vector<int> label;
+  const int parts = label_parts(mask, ink.w, ink.h, &label);
+  Box b{ink.w, ink.h, 0, 0};
+  if (parts == 0) return b;
+  std::vector<double> mass(static_cast<size_t>(parts), 0.0);
+  for (size_t k = 0; k < label.size(); ++k)
+    if (label[k] >= 0) mass[static_cast<size_t>(label[k])] += ink.v[k];
+  const double largest = *std::max_element(mass.begin(), mass.end());
+  for (int y = 0; y < ink.h; ++y)
+    for (int x = 0; x < ink.w; ++x) {
+      const int l = label[static_cast<size_t>(y) * ink.w + x];
+      if (l < 0 || mass[static_cast<size_t>(l)] < 0.02 * largest) continue;
+      b.x0 = std::min(b.x0, x), b.y0 = std::min(b.y0, y), b.x1 = std::max(b.x1, x + 1), b.y1 = std::max(b.y1, y + 1);
+    }
+  return b;
+}
+
+// The ink connected to the picture's edge (8-neighbours, any ink above the noise floor), zeroed
+// in a copy: the table beyond the sheet, a shadow along an edge. Returns false when there is none.
+bool without_edge_ink(const Plane& ink, Plane* rest) {
+  std::vector<uint8_t> edge(ink.v.size(), 0);
+  std::vector<int> stack;
+  auto push = [&](int x, int y) {
+    const size_t k = static_cast<size_t>(y) * ink.w + x;
+    if (ink.v[k] > 0 && !edge[k]) edge[k] = 1, stack.push_back(static_cast<int>(k));
+  };
+  for (int x = 0; x < ink.w; ++x) push(x, 0), push(x, ink.h - 1);
+  for (int y = 0; y < ink.h; ++y) push(0, y), push(ink.w - 1, y);
+  if (stack.empty()) return false;
+  while (!stack.empty()) {
+    const int k = stack.back();
+    stack.pop_back();
+    const int x = k % ink.w, y = k / ink.w;
+    for (int dy = -1; dy <= 1; ++dy)
+      for (int dx = -1; dx <= 1; ++dx) {
+        const int nx = x + dx, ny = y + dy;
+        if (nx >= 0 && ny >= 0 && nx < ink.w && ny < ink.h) push(nx, ny);
+      }
+  }
+  *rest = ink;
+  for (size_t k = 0; k < edge.size(); ++k)
+    if (edge[k]) rest->v[k] = 0.0f;
+  return true;
+}
+
 // The analysis works on at most this many pixels a side: a phone photo is first averaged down
 // (which also averages out its noise); a digit filling a tenth of it still spans ~100 pixels,
 // five times the 20 it becomes.
@@ -215,7 +347,7 @@ constexpr int kWorkSide = 1024;
 
 Preprocessed find_object(const Image& img, caps_input_preprocess rule, int H, int W, Invert invert) {
   const bool digits = rule == CAPS_PREPROCESS_MNIST;
-  // (1) grayscale, at most kWorkSide a side
+  // Steps as numbered in docs/capsrun.md. (1, 3) grayscale, at most kWorkSide a side
   double f = 1.0;  // work pixels per source pixel
   int ww = img.width, wh = img.height;
   if (std::max(img.width, img.height) > kWorkSide) {
@@ -225,11 +357,11 @@ Preprocessed find_object(const Image& img, caps_input_preprocess rule, int H, in
     wh = std::max(1, static_cast<int>(std::floor(img.height * f)));
   }
   const Plane g = resample_area(ChannelView{img, 0, false}, f, 0, 0, ww, wh);
-  // (2) the paper's level and noise, from the border; (3) the polarity
+  // (4) the paper's level and noise, from the border; (5) the polarity
   const PaperFit paper = fit_paper(g);
   const double paper_centre = paper.at(g.w / 2.0, g.h / 2.0);
   const bool dark_ink = invert == Invert::Yes || (invert == Invert::Auto && paper_centre > 127.0);
-  // (4) the ink: its contrast against the paper, kept where it stands out of the paper's noise
+  // (5) the ink: its contrast against the paper, kept where it stands out of the paper's noise
   const double floor_level = 2.5 * paper.noise;
   Plane ink(g.w, g.h);
   for (int y = 0; y < g.h; ++y)
@@ -237,29 +369,43 @@ Preprocessed find_object(const Image& img, caps_input_preprocess rule, int H, in
       const double d = dark_ink ? paper.at(x + 0.5, y + 0.5) - g.at(x, y) : g.at(x, y) - paper.at(x + 0.5, y + 0.5);
       ink.at(x, y) = d > floor_level ? static_cast<float>(d) : 0.0f;
     }
-  // the ink's level: the highest 3x3 mean, which one noisy pixel cannot set
-  double level = 0;
-  for (int y = 0; y < g.h; ++y)
-    for (int x = 0; x < g.w; ++x) {
-      double sum = 0;
-      int n = 0;
-      for (int dy = -1; dy <= 1; ++dy)
-        for (int dx = -1; dx <= 1; ++dx) {
-          const int nx = x + dx, ny = y + dy;
-          if (nx < 0 || ny < 0 || nx >= g.w || ny >= g.h) continue;
-          sum += ink.at(nx, ny);
-          ++n;
-        }
-      level = std::max(level, sum / n);
+  // (6) the ink's level
+  double level = ink_level(ink);
+  // (8) the box is made of the pixels above a fraction of the ink's level (digits: a fifth, so the
+  // box reaches the strokes' blurred edges as MNIST's box reached its anti-aliased ones; clothes:
+  // a twelfth, so that their pale parts count, as Fashion-MNIST trimmed at anything not
+  // background).
+  const double fraction = digits ? 0.2 : 1.0 / 12.0;
+  // Less than 10 levels of contrast (or 3 noise deviations) is no ink.
+  const double least = std::max(10.0, 3.0 * paper.noise);
+  // (7) Ink that touches the picture's edge is left out when the rest still holds an object (ink of
+  // that least level whose box spans 3% of the picture): the table around the sheet or a shadow
+  // is not the digit; an object cut by the frame, with nothing else, still counts.
+  // (Noise specks on the edge are dropped too; they change nothing, so only a changed box is
+  // reported.)
+  bool edge_dropped = false;
+  {
+    Plane rest;
+    if (without_edge_ink(ink, &rest)) {
+      const double rest_level = ink_level(rest);
+      const Box rest_box = object_box(rest, fraction * rest_level);
+      if (rest_level >= least && rest_box.longer() >= 0.03 * std::max(g.w, g.h)) {
+        const Box all = object_box(ink, fraction * level);
+        edge_dropped = all.x0 != rest_box.x0 || all.y0 != rest_box.y0 || all.x1 != rest_box.x1 || all.y1 != rest_box.y1;
+        ink = std::move(rest);
+        level = rest_level;
+      }
     }
+  }
   Preprocessed p;
+  p.edge_dropped = edge_dropped;
   p.rule = rule;
   p.inverted = dark_ink;
   p.paper = paper_centre;
   p.noise = paper.noise;
   p.ink = level;
-  // Less than 10 levels of contrast (or 3 noise deviations) is no ink: fit the whole image.
-  if (level < std::max(10.0, 3.0 * paper.noise)) {
+  // No ink: fit the whole image.
+  if (level < least) {
     Preprocessed none = fit_whole(img, 1, H, W, invert);
     none.rule = rule;
     none.found = false;
@@ -268,28 +414,9 @@ Preprocessed find_object(const Image& img, caps_input_preprocess rule, int H, in
     none.ink = p.ink;
     return none;
   }
-  // (5) the ink's bounding box: pixels above a fraction of its level (digits: a fifth, so the
-  // box reaches the strokes' blurred edges as MNIST's box reached its anti-aliased ones; clothes:
-  // a twelfth, so that their pale parts count, as the white background was all Fashion-MNIST
-  // trimmed), in connected parts; parts with under 2% of the largest part's ink (specks, dust)
-  // do not count.
-  const double threshold = (digits ? 0.2 : 1.0 / 12.0) * level;
-  std::vector<uint8_t> mask(ink.v.size());
-  for (size_t k = 0; k < mask.size(); ++k) mask[k] = ink.v[k] >= threshold;
-  std::vector<int> label;
-  const int parts = label_parts(mask, g.w, g.h, &label);
-  std::vector<double> mass(static_cast<size_t>(parts), 0.0);
-  for (size_t k = 0; k < label.size(); ++k)
-    if (label[k] >= 0) mass[static_cast<size_t>(label[k])] += ink.v[k];
-  const double largest = *std::max_element(mass.begin(), mass.end());
-  int bx0 = g.w, by0 = g.h, bx1 = 0, by1 = 0;
-  for (int y = 0; y < g.h; ++y)
-    for (int x = 0; x < g.w; ++x) {
-      const int l = label[static_cast<size_t>(y) * g.w + x];
-      if (l < 0 || mass[static_cast<size_t>(l)] < 0.02 * largest) continue;
-      bx0 = std::min(bx0, x), by0 = std::min(by0, y), bx1 = std::max(bx1, x + 1), by1 = std::max(by1, y + 1);
-    }
-  // (6) the levels: paper 0, the ink's level full scale; everything outside the box, widened by
+  const Box box = object_box(ink, fraction * level);
+  const int bx0 = box.x0, by0 = box.y0, bx1 = box.x1, by1 = box.y1;
+  // (9) the levels: paper 0, the ink's level full scale; everything outside the box, widened by
   // a tenth of its size for the strokes' faint edges, is paper
   const int mx = (bx1 - bx0 + 9) / 10, my = (by1 - by0 + 9) / 10;
   const int cx0 = std::max(0, bx0 - mx), cy0 = std::max(0, by0 - my);
@@ -302,7 +429,7 @@ Preprocessed find_object(const Image& img, caps_input_preprocess rule, int H, in
       crop.at(x - cx0, y - cy0) = v;
       m += v, mxs += v * (x + 0.5), mys += v * (y + 0.5);
     }
-  // (7) size and place: the box's longer side becomes 20 of 28 pixels (digits) or all 28
+  // (10, 11) size and place: the box's longer side becomes 20 of 28 pixels (digits) or all 28
   // (clothes), in proportion for other input sizes; the centre of mass (digits) or of the box
   // (clothes) goes to the input's centre.
   const double side = (digits ? 20.0 / 28.0 : 1.0) * std::min(H, W);
@@ -310,7 +437,7 @@ Preprocessed find_object(const Image& img, caps_input_preprocess rule, int H, in
   const double centre_x = digits ? mxs / m : (bx0 + bx1) / 2.0;
   const double centre_y = digits ? mys / m : (by0 + by1) / 2.0;
   Plane out = resample_area(PlaneView{crop}, s, W / 2.0 - (centre_x - cx0) * s, H / 2.0 - (centre_y - cy0) * s, W, H);
-  // (8) full scale: the brightest input pixel 255, as in both datasets
+  // (12) full scale: the brightest input pixel 255, as in both datasets
   const float top = *std::max_element(out.v.begin(), out.v.end());
   p.input.resize(out.v.size());
   for (size_t k = 0; k < out.v.size(); ++k) p.input[k] = to_byte(top > 0 ? 255.0 * out.v[k] / top : 0.0);

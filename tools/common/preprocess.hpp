@@ -29,6 +29,7 @@ struct Preprocessed {
   bool as_is = false;     // already the model's size with a dark border (a dataset image)
   bool inverted = false;  // taken as dark ink on light paper
   bool found = false;     // an object rule found ink (false: it fitted the whole image instead)
+  bool edge_dropped = false;  // ink touching the picture's edge (a table, a shadow) was left out
   // The object rules' measurements.
   double paper = 0;        // the paper's level at the image centre (a plane fitted to the border)
   double noise = 0;        // the paper's noise (robust standard deviation)
