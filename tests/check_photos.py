@@ -4,9 +4,11 @@ capsconv converts each model as models/models.json says, and capsrun classifies 
 the preprocessing the model records and no options, as a user would run it.
 
     check_photos.py NAME[,NAME...] --build DIR --images IDX --labels IDX --work DIR
-                    --min-accuracy A [--count 500] [--seed 14] [--sheet-edge]
+                    --min-accuracy A [--count 500] [--seed 14] [--sheet-edge] [--smoke]
 
-Fails when a model's accuracy on the renders is below A. Prints, for the record, beside it: the
+Fails when a model's accuracy on the renders is below A (with --smoke, used under the sanitizers
+on a few renders, the figures are printed and the bound is not held: 50 renders are too few for
+it). Prints, for the record, beside it: the
 accuracy PyTorch reached on the same test images as the dataset has them (models/NAME.pytorch.json),
 and what the `none` rule (the whole picture fitted, capsrt's rule before format 1.3) gets on the
 same renders.
@@ -56,6 +58,7 @@ def main():
     ap.add_argument("--count", type=int, default=500)
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--sheet-edge", action="store_true", help="renders that show the table beyond the sheet")
+    ap.add_argument("--smoke", action="store_true", help="print the figures, do not hold the bound")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     out, renders = render(args)
@@ -81,9 +84,10 @@ def main():
         original = sum(torch_pred[r["index"]] == r["label"] for r in renders)
         n = len(renders)
         ok = correct >= args.min_accuracy * n
-        failed = failed or not ok
+        failed = failed or (not ok and not args.smoke)
+        verdict = "not held (--smoke)" if args.smoke else "ok" if ok else "FAILED"
         print(f"{name}: {correct} of {n} photos right ({100.0 * correct / n:.1f}%, at least "
-              f"{100 * args.min_accuracy:g}% asked): {'ok' if ok else 'FAILED'}; the same {n} test images as the "
+              f"{100 * args.min_accuracy:g}% asked): {verdict}; the same {n} test images as the "
               f"dataset has them: {100.0 * original / n:.1f}% (PyTorch); the photos with the whole picture fitted "
               f"(--preprocess none): {100.0 * fitted_correct / n:.1f}%")
         wrong = [(r["file"], r["label"], p) for r, p in zip(renders, predicted) if p != r["label"]]
