@@ -41,13 +41,15 @@ struct Preprocessed {
 
 // Applies `rule` to `img` (of `channels` channels) for a model input of channels x height x width.
 //  - An image of exactly the model's size whose border is dark (mean of the outermost ring
-//    <= 127) is used as it is, for every rule (inverted only with Invert::Yes).
+//    <= 127) is used as it is, for every rule, unless Invert::Yes (then the rule runs on it).
 //  - none: the whole image, inverted when its border is light, scaled to fit by area averaging
 //    and centred on a black canvas.
 //  - mnist, fashion-mnist (1-channel models only; std::invalid_argument otherwise): the paper's
-//    level is fitted to the border, the ink found above it, its bounding box scaled to 20 of 28
-//    pixels and centred by mass (mnist) or to 28 and centred as a box (fashion-mnist), the levels
-//    stretched to full scale. docs/capsrun.md gives each step and its reason.
+//    level is fitted to the border, the ink found above it (ink touching the picture's edge left
+//    out when the rest is an object), its bounding box scaled to 20 of 28 pixels and centred by
+//    mass (mnist) or to 28 and centred as a box (fashion-mnist), the levels stretched to full
+//    scale; with no ink found, the none rule's input. docs/capsrun.md gives each step and its
+//    reason.
 Preprocessed preprocess_image(const Image& img, caps_input_preprocess rule, int channels, int height,
                               int width, Invert invert);
 
