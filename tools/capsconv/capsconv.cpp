@@ -128,12 +128,7 @@ int run(int argc, char** argv) {
     const conv::Architecture arch = conv::load_architecture(arch_name);  // (+ the routing option)
     conv::Architecture a = arch;
     a.spec.low_memory_routing = low_memory;
-    if (!preprocess_arg.empty()) {
-      tools::parse_preprocess(preprocess_arg, &a.spec.preprocess);
-      if (a.spec.preprocess != CAPS_PREPROCESS_NONE && a.spec.input_channels != 1)
-        throw conv::ArchError("--preprocess " + preprocess_arg + " takes 1-channel inputs; this network takes " +
-                              std::to_string(a.spec.input_channels));
-    }
+    if (!preprocess_arg.empty()) conv::set_preprocess(&a.spec, preprocess_arg, "--preprocess");
     c = conv::convert(ck, a, conv::parse_layout(layout_arg), routings);
   } catch (const conv::ArchError& e) {
     std::cerr << "capsconv: " << e.what() << '\n';

@@ -141,12 +141,8 @@ Architecture parse_architecture(const nlohmann::json& j, const std::string& wher
   if (j.contains("length_eps")) a.length_eps = get_float(j["length_eps"], where + ": \"length_eps\"");
   // An architecture file names its photo preprocessing; without one, capsrun fits the whole image.
   s.preprocess = CAPS_PREPROCESS_NONE;
-  if (j.contains("preprocess") &&
-      (!j["preprocess"].is_string() || !tools::parse_preprocess(j["preprocess"].get<std::string>(), &s.preprocess)))
-    throw ArchError(where + ": \"preprocess\" must be one of: none, mnist, fashion-mnist");
-  if (s.preprocess != CAPS_PREPROCESS_NONE && s.input_channels != 1)
-    throw ArchError(where + ": the \"" + std::string(tools::preprocess_name(s.preprocess)) +
-                    "\" preprocessing takes 1-channel inputs");
+  if (j.contains("preprocess"))
+    set_preprocess(&s, j["preprocess"].is_string() ? j["preprocess"].get<std::string>() : "", where);
   if (tools::primary_out_size(s, s.input_height) == 0 || tools::primary_out_size(s, s.input_width) == 0)
     throw ArchError(where + ": the input is too small for the conv1 and primary kernels");
   return a;
@@ -205,6 +201,14 @@ Layout detect(const Checkpoint& ck, std::string* reason) {
 }
 
 }  // namespace
+
+void set_preprocess(tools::CapsNetSpec* s, const std::string& name, const std::string& where) {
+  if (!tools::parse_preprocess(name, &s->preprocess))
+    throw ArchError(where + ": \"preprocess\" must be one of: none, mnist, fashion-mnist");
+  if (s->preprocess != CAPS_PREPROCESS_NONE && s->input_channels != 1)
+    throw ArchError(where + ": the \"" + name + "\" preprocessing takes 1-channel inputs; this network takes " +
+                    std::to_string(s->input_channels));
+}
 
 Architecture load_architecture(const std::string& preset_or_path) {
   for (const std::string& p : tools::capsnet_preset_names())

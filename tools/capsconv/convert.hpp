@@ -35,6 +35,10 @@ struct Architecture {
   std::optional<float> length_eps;
 };
 
+// Sets the photo preprocessing the model records ("none", "mnist", "fashion-mnist"); ArchError,
+// naming `where`, for another name or an object rule on a network of more than one channel.
+void set_preprocess(tools::CapsNetSpec* s, const std::string& name, const std::string& where);
+
 // A preset name ("canonical", "small") or the path of a JSON architecture file
 // (docs/capsconv.md describes its fields). ArchError on unknown fields or bad values.
 Architecture load_architecture(const std::string& preset_or_path);

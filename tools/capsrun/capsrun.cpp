@@ -32,7 +32,6 @@ struct Inputs {
   std::vector<uint8_t> data;         // count x input_size, CHW bytes
   std::vector<std::string> names;    // file names, or "#index" for dataset images
   std::vector<int> labels;           // -1 when unknown
-  std::vector<bool> inverted;
   std::vector<json> preprocess;      // image files: what the rule did (null for dataset images)
   std::vector<std::string> notes;    // image files: the rule's one-line account
   size_t count() const { return names.size(); }
@@ -256,7 +255,6 @@ int run(int argc, char** argv) {
       in.data.insert(in.data.end(), p.input.begin(), p.input.end());
       in.names.push_back(f);
       in.labels.push_back(-1);
-      in.inverted.push_back(p.inverted);
       in.preprocess.push_back(preprocess_json(p));
       in.notes.push_back(describe(p));
       if (!show_path.empty())
@@ -285,7 +283,6 @@ int run(int argc, char** argv) {
       for (size_t k = 0; k < n; ++k) {
         in.names.push_back("#" + std::to_string(offset + k));
         in.labels.push_back(labels.empty() ? -1 : labels[offset + k]);
-        in.inverted.push_back(false);
         in.preprocess.push_back(nullptr);
         in.notes.emplace_back();
       }
@@ -369,7 +366,8 @@ int run(int argc, char** argv) {
         std::iota(order.begin(), order.end(), 0u);
         std::stable_sort(order.begin(), order.end(),
                          [&](uint32_t x, uint32_t y) { return s.score(x) > s.score(y); });
-        json item = {{"input", in.names[k]}, {"inverted", static_cast<bool>(in.inverted[k])}};
+        const bool inverted = !in.preprocess[k].is_null() && in.preprocess[k]["inverted"].get<bool>();
+        json item = {{"input", in.names[k]}, {"inverted", inverted}};
         if (!in.preprocess[k].is_null()) item["preprocess"] = in.preprocess[k];
         if (in.labels[k] >= 0) item["label"] = model.class_name(static_cast<uint32_t>(in.labels[k]));
         std::string line = in.names[k] + ":";

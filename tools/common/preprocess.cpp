@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 
 namespace capsrt {
@@ -315,28 +316,22 @@ Box object_box(const Plane& ink, double threshold) {
 // The ink connected to the picture's edge (8-neighbours, any ink above the noise floor), zeroed
 // in a copy: the table beyond the sheet, a shadow along an edge. Returns false when there is none.
 bool without_edge_ink(const Plane& ink, Plane* rest) {
-  std::vector<uint8_t> edge(ink.v.size(), 0);
-  std::vector<int> stack;
-  auto push = [&](int x, int y) {
-    const size_t k = static_cast<size_t>(y) * ink.w + x;
-    if (ink.v[k] > 0 && !edge[k]) edge[k] = 1, stack.push_back(static_cast<int>(k));
+  std::vector<uint8_t> mask(ink.v.size());
+  for (size_t k = 0; k < mask.size(); ++k) mask[k] = ink.v[k] > 0;
+  std::vector<int> label;
+  const int parts = label_parts(mask, ink.w, ink.h, &label);
+  std::vector<uint8_t> on_edge(static_cast<size_t>(parts), 0);
+  bool any = false;
+  auto mark = [&](int x, int y) {
+    const int l = label[static_cast<size_t>(y) * ink.w + x];
+    if (l >= 0) on_edge[static_cast<size_t>(l)] = 1, any = true;
   };
-  for (int x = 0; x < ink.w; ++x) push(x, 0), push(x, ink.h - 1);
-  for (int y = 0; y < ink.h; ++y) push(0, y), push(ink.w - 1, y);
-  if (stack.empty()) return false;
-  while (!stack.empty()) {
-    const int k = stack.back();
-    stack.pop_back();
-    const int x = k % ink.w, y = k / ink.w;
-    for (int dy = -1; dy <= 1; ++dy)
-      for (int dx = -1; dx <= 1; ++dx) {
-        const int nx = x + dx, ny = y + dy;
-        if (nx >= 0 && ny >= 0 && nx < ink.w && ny < ink.h) push(nx, ny);
-      }
-  }
+  for (int x = 0; x < ink.w; ++x) mark(x, 0), mark(x, ink.h - 1);
+  for (int y = 0; y < ink.h; ++y) mark(0, y), mark(ink.w - 1, y);
+  if (!any) return false;
   *rest = ink;
-  for (size_t k = 0; k < edge.size(); ++k)
-    if (edge[k]) rest->v[k] = 0.0f;
+  for (size_t k = 0; k < label.size(); ++k)
+    if (label[k] >= 0 && on_edge[static_cast<size_t>(label[k])]) rest->v[k] = 0.0f;
   return true;
 }
 
@@ -384,6 +379,7 @@ Preprocessed find_object(const Image& img, caps_input_preprocess rule, int H, in
   // (Noise specks on the edge are dropped too; they change nothing, so only a changed box is
   // reported.)
   bool edge_dropped = false;
+  std::optional<Box> box;  // (8), when step 7 has already found it
   {
     Plane rest;
     if (without_edge_ink(ink, &rest)) {
@@ -394,6 +390,7 @@ Preprocessed find_object(const Image& img, caps_input_preprocess rule, int H, in
         edge_dropped = all.x0 != rest_box.x0 || all.y0 != rest_box.y0 || all.x1 != rest_box.x1 || all.y1 != rest_box.y1;
         ink = std::move(rest);
         level = rest_level;
+        box = rest_box;
       }
     }
   }
@@ -414,8 +411,8 @@ Preprocessed find_object(const Image& img, caps_input_preprocess rule, int H, in
     none.ink = p.ink;
     return none;
   }
-  const Box box = object_box(ink, fraction * level);
-  const int bx0 = box.x0, by0 = box.y0, bx1 = box.x1, by1 = box.y1;
+  if (!box) box = object_box(ink, fraction * level);
+  const int bx0 = box->x0, by0 = box->y0, bx1 = box->x1, by1 = box->y1;
   // (9) the levels: paper 0, the ink's level full scale; everything outside the box, widened by
   // a tenth of its size for the strokes' faint edges, is paper
   const int mx = (bx1 - bx0 + 9) / 10, my = (by1 - by0 + 9) / 10;
