@@ -23,7 +23,7 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import shipped_models  # tests/shipped_models.py
 
 
 def run_capsrun(args, caps, limit, kernels=None):
@@ -50,19 +50,9 @@ def main():
     ap.add_argument("--agree-with", help="also compare with this kernel set, image by image")
     args = ap.parse_args()
 
-    with open(os.path.join(ROOT, "models", "models.json")) as f:
-        entry = json.load(f)[args.name]
-    with open(os.path.join(ROOT, "models", args.name + ".pytorch.json")) as f:
-        torch_ref = json.load(f)
-    if torch_ref["sha256"] != entry["sha256"]:
-        sys.exit(f"{args.name}.pytorch.json was made from another checkpoint: rerun tools/train/pytorch_predictions.py")
-    arch = entry["arch"]
-    if arch.endswith(".json"):
-        arch = os.path.join(ROOT, arch)
+    torch_ref = shipped_models.torch_predictions(args.name)
     os.makedirs(args.work, exist_ok=True)
-    caps = os.path.join(args.work, args.name + ".caps")
-    subprocess.run([os.path.join(args.build, "tools", "capsconv"), os.path.join(ROOT, "models", entry["checkpoint"]),
-                    "--arch", arch, "-o", caps, "-q"], check=True)
+    caps = shipped_models.convert(args.build, args.name, os.path.join(args.work, args.name + ".caps"))
 
     limit = args.limit
     reference_limit = os.environ.get("CAPSRT_CANONICAL_REFERENCE_LIMIT")

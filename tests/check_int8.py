@@ -22,7 +22,7 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import shipped_models  # tests/shipped_models.py
 
 
 def main():
@@ -38,19 +38,11 @@ def main():
     ap.add_argument("--calib-count", type=int, default=1000, help="calibration images")
     args = ap.parse_args()
 
-    with open(os.path.join(ROOT, "models", "models.json")) as f:
-        entry = json.load(f)[args.name]
-    arch = entry["arch"]
-    if arch.endswith(".json"):
-        arch = os.path.join(ROOT, arch)
     os.makedirs(args.work, exist_ok=True)
-    capsconv = os.path.join(args.build, "tools", "capsconv")
-    checkpoint = os.path.join(ROOT, "models", entry["checkpoint"])
-    float_caps = os.path.join(args.work, args.name + ".caps")
-    int8_caps = os.path.join(args.work, args.name + ".int8.caps")
-    subprocess.run([capsconv, checkpoint, "--arch", arch, "-o", float_caps, "-q"], check=True)
-    subprocess.run([capsconv, checkpoint, "--arch", arch, "-o", int8_caps, "-q", "--quantize", "int8",
-                    "--calib", args.calib, "--calib-count", str(args.calib_count)], check=True)
+    float_caps = shipped_models.convert(args.build, args.name, os.path.join(args.work, args.name + ".caps"))
+    int8_caps = shipped_models.convert(args.build, args.name, os.path.join(args.work, args.name + ".int8.caps"),
+                                       "--quantize", "int8", "--calib", args.calib,
+                                       "--calib-count", str(args.calib_count))
 
     cmd = [os.path.join(args.build, "tools", "capsrun"), int8_caps, "--idx-images", args.images,
            "--idx-labels", args.labels, "--eval", "--json", "-q", "--compare", float_caps]

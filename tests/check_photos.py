@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import shipped_models  # tests/shipped_models.py
 
 
 def render(args):
@@ -28,7 +28,7 @@ def render(args):
     out = os.path.join(args.work, f"renders_{dataset}_{args.seed}_{args.count}{edge}")
     manifest = os.path.join(out, "manifest.json")
     if not os.path.exists(manifest):
-        subprocess.run([sys.executable, os.path.join(ROOT, "tests", "render_photos.py"), "--images", args.images,
+        subprocess.run([sys.executable, os.path.join(shipped_models.ROOT, "tests", "render_photos.py"), "--images", args.images,
                         "--labels", args.labels, "--out", out, "--count", str(args.count),
                         "--seed", str(args.seed)] + (["--sheet-edge"] if args.sheet_edge else []), check=True)
     with open(manifest) as f:
@@ -64,23 +64,14 @@ def main():
     out, renders = render(args)
     files = [os.path.join(out, r["file"]) for r in renders]
     labels = [r["label"] for r in renders]
-    with open(os.path.join(ROOT, "models", "models.json")) as f:
-        manifest = json.load(f)
     failed = False
     for name in args.names.split(","):
-        entry = manifest[name]
-        arch = entry["arch"]
-        if arch.endswith(".json"):
-            arch = os.path.join(ROOT, arch)
-        caps = os.path.join(args.work, name + ".caps")
-        subprocess.run([os.path.join(args.build, "tools", "capsconv"), os.path.join(ROOT, "models", entry["checkpoint"]),
-                        "--arch", arch, "-o", caps, "-q"], check=True)
+        caps = shipped_models.convert(args.build, name, os.path.join(args.work, name + ".caps"))
         predicted = classify(args, caps, files)
         correct = sum(p == l for p, l in zip(predicted, labels))
         fitted = classify(args, caps, files, ["--preprocess", "none"])
         fitted_correct = sum(p == l for p, l in zip(fitted, labels))
-        with open(os.path.join(ROOT, "models", name + ".pytorch.json")) as f:
-            torch_pred = json.load(f)["predicted"]
+        torch_pred = shipped_models.torch_predictions(name)["predicted"]
         original = sum(torch_pred[r["index"]] == r["label"] for r in renders)
         n = len(renders)
         ok = correct >= args.min_accuracy * n
