@@ -12,6 +12,10 @@
 namespace capsrt {
 namespace kernels {
 
+// `n` bytes rounded up to CAPS_ALIGN (64): where each buffer in an arena or a kernel's scratch
+// starts, so that every one is aligned for the widest vector loads.
+constexpr uint64_t align_up(uint64_t n) { return (n + CAPS_ALIGN - 1) / CAPS_ALIGN * CAPS_ALIGN; }
+
 // Batch-1 2D convolution over NCHW data. Output size: (in + 2*pad - kernel) / stride + 1.
 struct Conv2DParams {
   int in_channels, in_height, in_width;

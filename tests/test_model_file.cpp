@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <cstring>
 
+#include "kernel_params.h"
 #include "test_util.hpp"
 
 using namespace capsrt;
@@ -130,9 +131,10 @@ TEST_CASE("a version 1.0 file (row-major weights, reference scratch in the file)
       for (uint32_t s = 0; s < op.n_inputs; ++s) in[s] = m.tensor_shape(op.inputs[s]);
       OpInfo info;
       REQUIRE(op_infer(op, in, m.attributes(), &info) == CAPS_OK);
-      op.scratch_size = static_cast<uint32_t>(info.scratch_bytes);
+      const uint64_t scratch = op_reference_scratch(op, in, info.output, m.attributes());
+      op.scratch_size = static_cast<uint32_t>(scratch);
       op.scratch_offset = op.scratch_size ? static_cast<uint32_t>(cursor) : 0;
-      cursor += (info.scratch_bytes + 63) / 64 * 64;
+      cursor += capsrt::kernels::align_up(scratch);
       old.set(old.op_offset(k), op);
     }
   }

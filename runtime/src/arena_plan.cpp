@@ -58,19 +58,11 @@ uint32_t op_output(const Model& m, uint32_t k) {
   return io.output;
 }
 
-// Is activation `id` written by an int8 op with a ReLU? (Conv2D or Dense: its kernel clamps the
-// output to 0..127, so an int8 conv reading it may treat it as unsigned.)
+// Is activation `id` written by an int8 op whose output is a ReLU's (0..127)? A conv reading it
+// may then treat it as unsigned.
 bool relu_output(const Model& m, uint32_t id) {
-  for (uint32_t k = 0; k < m.op_count(); ++k) {
-    if (op_output(m, k) != id) continue;
-    const uint8_t* e = m.bytes() + m.header().op_table_offset + uint64_t{k} * sizeof(caps_op_entry);
-    uint16_t opcode;
-    uint32_t params[8];
-    std::memcpy(&opcode, e + offsetof(caps_op_entry, opcode), sizeof opcode);
-    std::memcpy(params, e + offsetof(caps_op_entry, params), sizeof params);
-    return (opcode == CAPS_OP_CONV2D && params[CAPS_CONV_ACTIVATION] == CAPS_ACT_RELU) ||
-           (opcode == CAPS_OP_DENSE && params[CAPS_DENSE_ACTIVATION] == CAPS_ACT_RELU);
-  }
+  for (uint32_t k = 0; k < m.op_count(); ++k)
+    if (op_output(m, k) == id) return op_output_nonneg_q(m.op(k));
   return false;  // the graph input
 }
 

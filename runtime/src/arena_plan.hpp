@@ -3,7 +3,7 @@
 #define CAPSRT_ARENA_PLAN_HPP
 
 #include "capsrt/capsrt.hpp"
-#include "op_run.hpp"
+#include "ops/op_record.hpp"
 
 namespace capsrt {
 

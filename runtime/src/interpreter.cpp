@@ -4,7 +4,7 @@
 
 #include "arena_plan.hpp"
 #include "capsrt/capsrt.hpp"
-#include "op_run.hpp"
+#include "ops/op_record.hpp"
 
 namespace capsrt {
 

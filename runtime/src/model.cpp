@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "arena_plan.hpp"
+#include "ops/op_record.hpp"
 #include "capsrt/capsrt.hpp"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -88,6 +89,15 @@ __attribute__((noinline)) caps_status check_arena_plan(const Model& m) {
   });
 }
 
+// A version 1.0 file records each op's scratch: the reference kernels' (row-major weights, as
+// every 1.0 file has). Checked, then not used: the runtime places each set's scratch itself.
+__attribute__((noinline)) caps_status check_recorded_scratch(const Model& m, uint32_t k) {
+  caps_op_entry storage;
+  const uint64_t need = op_scratch_bytes(op_view(m, k, &storage), m.attributes(),
+                                         *kernels::kernel_set(CAPS_KERNELS_REFERENCE));
+  return need == storage.scratch_size ? CAPS_OK : CAPS_ERR_BAD_ARENA_PLAN;
+}
+
 }  // namespace
 
 caps_status Model::load(const void* data, size_t size, uint32_t flags) {
@@ -118,8 +128,10 @@ caps_status Model::validate(const uint8_t* p, size_t size, uint32_t flags) {
   if ((st = validate_attributes()) != CAPS_OK) return st;
   for (uint32_t id = 0; id < header_.tensor_count; ++id)
     if ((st = validate_tensor(id)) != CAPS_OK) return st;
-  for (uint32_t k = 0; k < header_.op_count; ++k)
+  for (uint32_t k = 0; k < header_.op_count; ++k) {
     if ((st = validate_op(k)) != CAPS_OK) return st;
+    if (header_.version_minor == 0 && (st = check_recorded_scratch(*this, k)) != CAPS_OK) return st;
+  }
   if ((st = validate_graph()) != CAPS_OK) return st;
   if ((st = check_arena_plan(*this)) != CAPS_OK) return st;
   // The arena an interpreter needs with any kernel set this build runs.
@@ -311,13 +323,9 @@ __attribute__((noinline)) caps_status Model::validate_op(uint32_t k) const {
     const caps_tensor_entry t = tensor(op.inputs[s]);
     if ((t.kind == CAPS_TENSOR_CONST) != op_input_is_const(*d, s)) return CAPS_ERR_BAD_OP;
     if (t.dtype != (quantized ? d->dtypes_q[s] : uint8_t{CAPS_DTYPE_F32})) return CAPS_ERR_BAD_TENSOR;
-    // Weight layouts: a float conv's may be IHWO, CapsDense's W JDKI (int8 too); int8 conv and
-    // dense weights are K4O; all else is row-major.
-    const bool conv = op.opcode == CAPS_OP_CONV2D || op.opcode == CAPS_OP_PRIMARY_CAPS;
-    caps_layout packed = CAPS_LAYOUT_ROW_MAJOR;
-    if (s == 1 && conv) packed = quantized ? CAPS_LAYOUT_K4O : CAPS_LAYOUT_CONV_IHWO;
-    if (s == 1 && op.opcode == CAPS_OP_CAPS_DENSE) packed = CAPS_LAYOUT_CAPS_JDKI;
-    if (s == 1 && op.opcode == CAPS_OP_DENSE && quantized) packed = CAPS_LAYOUT_K4O;
+    // Weight layouts (the op's record): slot 1 may be packed for the kernels, K4O must be; all
+    // else is row-major.
+    const caps_layout packed = s == 1 ? op_weight_layout(op.opcode, quantized) : CAPS_LAYOUT_ROW_MAJOR;
     const bool must_pack = packed == CAPS_LAYOUT_K4O;
     if (t.layout != packed && (must_pack || t.layout != CAPS_LAYOUT_ROW_MAJOR))
       return CAPS_ERR_BAD_TENSOR;
@@ -330,64 +338,17 @@ __attribute__((noinline)) caps_status Model::validate_op(uint32_t k) const {
   OpInfo info;
   if ((st = op_infer(op, in, attrs_, &info, quantized)) != CAPS_OK) return st;
   if (info.output != tensor_shape(op.output)) return CAPS_ERR_SHAPE_MISMATCH;
-  if (quantized && (st = validate_q_constants(op)) != CAPS_OK) return st;
+  if (quantized && (st = op_check_q_constants(*this, op)) != CAPS_OK) return st;
   // 1.0 files record the reference kernels' scratch plan (checked, then not used); since 1.1
   // the runtime places each kernel set's scratch itself (arena_plan.cpp) and the file has none.
   if (h.version_minor >= 1 && (op.scratch_size != 0 || op.scratch_offset != 0))
     return CAPS_ERR_BAD_ARENA_PLAN;
-  if (h.version_minor == 0 && info.scratch_bytes != op.scratch_size)
-    return CAPS_ERR_BAD_ARENA_PLAN;
+  // (1.0: the recorded size is checked by check_recorded_scratch, in its own frame.)
   if (op.scratch_size == 0) {
     if (op.scratch_offset != 0) return CAPS_ERR_BAD_ARENA_PLAN;
   } else {
     if (!aligned(op.scratch_offset, CAPS_ALIGN)) return CAPS_ERR_MISALIGNED;
     if (!within(op.scratch_offset, op.scratch_size, h.arena_size)) return CAPS_ERR_BAD_ARENA_PLAN;
-  }
-  return CAPS_OK;
-}
-
-// The values an int8 op's kernels rely on (docs/fixed-point.md), read from the constants once:
-// weights in [-127, 127] with K4O padding zero (a SIMD kernel feeds |x| and w with x's sign to
-// vpmaddubsw; -128 would overflow), biases within q_bias_bound (no int32 sum overflows),
-// multipliers in [2^30, 2^31) and shifts in [1, 62], predictions' formats F_u in [1, 30].
-__attribute__((noinline)) caps_status Model::validate_q_constants(const caps_op_entry& op) const {
-  const bool has_bias = op.opcode == CAPS_OP_CONV2D || op.opcode == CAPS_OP_PRIMARY_CAPS ||
-                        op.opcode == CAPS_OP_DENSE;
-  if (!has_bias && op.opcode != CAPS_OP_CAPS_DENSE) return CAPS_OK;  // Length, Mask: no constants
-  const caps_tensor_entry w = tensor(op.inputs[1]);
-  const int8_t* wd = static_cast<const int8_t*>(const_data(op.inputs[1]));
-  for (uint32_t n = 0; n < w.byte_length; ++n)
-    if (wd[n] == -128) return CAPS_ERR_BAD_TENSOR;
-  const Shape ws = tensor_shape(op.inputs[1]);
-  const uint64_t out_channels = ws.dims[0], k = ws.numel() / ws.dims[0];
-  if (w.layout == CAPS_LAYOUT_K4O && k % 4 != 0) {
-    for (uint64_t o = 0; o < out_channels; ++o)
-      for (uint64_t kk = k; kk % 4 != 0; ++kk)
-        if (wd[((kk / 4) * out_channels + o) * 4 + kk % 4] != 0) return CAPS_ERR_BAD_TENSOR;
-  }
-  const uint32_t rq_slot = has_bias ? 3 : 2, columns = has_bias ? 2 : 3;
-  const int32_t* rq = static_cast<const int32_t*>(const_data(op.inputs[rq_slot]));
-  const uint32_t rows = tensor_shape(op.inputs[rq_slot]).dims[0];
-  for (uint32_t r = 0; r < rows; ++r) {
-    int32_t mult, shift;
-    std::memcpy(&mult, rq + r * columns, sizeof mult);
-    std::memcpy(&shift, rq + r * columns + 1, sizeof shift);
-    if (mult < (1 << 30) || shift < 1 || shift > 62) return CAPS_ERR_BAD_TENSOR;
-    if (columns == 3) {
-      int32_t f_u;
-      std::memcpy(&f_u, rq + r * columns + 2, sizeof f_u);
-      if (f_u < 1 || f_u > 30) return CAPS_ERR_BAD_TENSOR;
-    }
-  }
-  if (has_bias) {
-    const int32_t* bias = static_cast<const int32_t*>(const_data(op.inputs[2]));
-    const uint64_t bound = q_bias_bound(k);
-    for (uint32_t o = 0; o < out_channels; ++o) {
-      int32_t b;
-      std::memcpy(&b, bias + o, sizeof b);
-      const uint64_t mag = b < 0 ? uint64_t{0} - static_cast<uint64_t>(int64_t{b}) : static_cast<uint64_t>(b);
-      if (mag > bound) return CAPS_ERR_BAD_TENSOR;
-    }
   }
   return CAPS_OK;
 }

@@ -161,7 +161,7 @@ uint32_t ModelWriter::add_op(caps_opcode opcode, const std::vector<uint32_t>& in
   e.output = static_cast<uint32_t>(tensors_.size() - 1);
   ops_.push_back(Op{e});
   report_.push_back(
-      OpReport{d->name, output_name, info.output, weights, info.macs, info.scratch_bytes});
+      OpReport{d->name, output_name, info.output, weights, info.macs});
   return e.output;
 }
 

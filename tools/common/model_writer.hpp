@@ -29,7 +29,6 @@ struct OpReport {  // one row of a model summary
   Shape output_shape;
   uint64_t params = 0;  // weight elements read by the op (not an int8 op's requantisation table)
   uint64_t macs = 0;
-  uint64_t scratch_bytes = 0;
   uint64_t weight_bytes = 0;  // the op's constants' bytes in the file (all of them), by finish()
 };
 

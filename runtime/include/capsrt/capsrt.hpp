@@ -62,7 +62,6 @@ class Model {
   caps_status validate_attributes();
   caps_status validate_tensor(uint32_t id) const;
   caps_status validate_op(uint32_t k) const;
-  caps_status validate_q_constants(const caps_op_entry& op) const;
   caps_status validate_graph() const;
   caps_status check_string(uint32_t offset) const;
   const char* string_at(uint32_t offset) const;

@@ -37,10 +37,13 @@ struct OpDesc {
 const OpDesc* op_desc(uint32_t opcode);
 // Is input k of an op const? (the float mask, plus the int8 form's requantisation slot)
 bool op_input_is_const(const OpDesc& d, uint32_t slot);
+// The packed layout an op's weights (input slot 1) are stored in for its kernels, in its float
+// or int8 form; CAPS_LAYOUT_ROW_MAJOR when it has none. K4O is required where it is the layout;
+// the others are optional (files written before version 1.1 hold row-major weights).
+caps_layout op_weight_layout(uint32_t opcode, bool quantized);
 
 struct OpInfo {
   Shape output;
-  uint64_t scratch_bytes = 0;  // the reference kernels' scratch (what a version 1.0 file records)
   uint64_t macs = 0;           // multiply-adds of one run
 };
 
@@ -53,6 +56,11 @@ caps_status op_infer(const caps_op_entry& op, const Shape* inputs,
 // The largest |bias| an int8 conv or dense layer with K products per output may have, so that
 // bias + K x 128 x 127 fits an int32 (the validator checks every bias value against it).
 uint64_t q_bias_bound(uint64_t k);
+
+// The scratch a version 1.0 file records for a valid float op: the reference kernels', with
+// row-major weights.
+uint64_t op_reference_scratch(const caps_op_entry& op, const Shape* inputs, const Shape& output,
+                              const caps_model_attributes& attrs);
 
 // Scratch bytes a valid op needs with kernel set `kernels` (CAPS_KERNELS_*, not AUTO; any set,
 // also one this build cannot run), given its input shapes and weight layouts (caps_layout, in
