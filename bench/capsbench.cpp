@@ -279,9 +279,9 @@ struct Network {
     const auto bytes =
         int8 ? tools::build_capsnet_int8(spec, weights, tools::calibrate_capsnet(spec, weights, calib.data(), 16), &ops)
              : tools::build_capsnet(spec, weights, &ops);
-    file = tools::AlignedBuffer(bytes.size());
-    std::copy(bytes.begin(), bytes.end(), file.data());
-    if (model.load(file.data(), file.size()) != CAPS_OK) std::abort();
+    tools::VerifiedModel v = tools::load_verified(bytes);
+    file = std::move(v.bytes);
+    model = v.model;
     arena = tools::AlignedBuffer(model.arena_size_for(set));
     if (it.init(model, arena.data(), arena.size(), set) != CAPS_OK) std::abort();
     for (size_t k = 0; k < ops.size(); ++k)

@@ -27,11 +27,24 @@ struct Conv2DParams {
   caps_layout weight_layout = CAPS_LAYOUT_ROW_MAJOR;  // ROW_MAJOR [O,C,KH,KW] or CONV_IHWO
 };
 
+// The packed weight layouts (format.h): where element (a, b, c, d) of a row-major [A,B,C,D]
+// weight tensor lies once packed. The model writer packs with these, the kernels read with them.
+// CAPS_LAYOUT_CONV_IHWO: conv weights [O,C,KH,KW] as [C,KH,KW,O], the output channel fastest.
+inline size_t conv_ihwo_index(size_t O, size_t KH, size_t KW, size_t o, size_t c, size_t ky, size_t kx) {
+  return ((c * KH + ky) * KW + kx) * O + o;
+}
+// CAPS_LAYOUT_CAPS_JDKI: CapsDense W [J,I,DO,DI] as [J,DO,DI,I], the input capsule fastest.
+inline size_t caps_jdki_index(size_t I, size_t DO, size_t DI, size_t j, size_t i, size_t d, size_t k) {
+  return ((j * DO + d) * DI + k) * I + i;
+}
+
 // Where weight (o, c, ky, kx) of a convolution lives, for each layout (format.h defines them).
 inline size_t conv_weight_index(const Conv2DParams& p, int o, int c, int ky, int kx) {
-  const size_t tap = (static_cast<size_t>(c) * p.kernel_h + ky) * p.kernel_w + kx;
-  if (p.weight_layout == CAPS_LAYOUT_CONV_IHWO) return tap * p.out_channels + o;
-  return static_cast<size_t>(o) * p.in_channels * p.kernel_h * p.kernel_w + tap;
+  if (p.weight_layout == CAPS_LAYOUT_CONV_IHWO)
+    return conv_ihwo_index(static_cast<size_t>(p.out_channels), static_cast<size_t>(p.kernel_h),
+                           static_cast<size_t>(p.kernel_w), static_cast<size_t>(o),
+                           static_cast<size_t>(c), static_cast<size_t>(ky), static_cast<size_t>(kx));
+  return ((static_cast<size_t>(o) * p.in_channels + c) * p.kernel_h + ky) * p.kernel_w + kx;
 }
 
 struct SquashParams {
@@ -56,7 +69,9 @@ struct CapsPredictParams {
 // Where W[j][i][d][k] lives, for each layout.
 inline size_t caps_weight_index(const CapsPredictParams& p, int j, int i, int d, int k) {
   if (p.weight_layout == CAPS_LAYOUT_CAPS_JDKI)
-    return ((static_cast<size_t>(j) * p.out_dim + d) * p.in_dim + k) * p.in_caps + i;
+    return caps_jdki_index(static_cast<size_t>(p.in_caps), static_cast<size_t>(p.out_dim),
+                           static_cast<size_t>(p.in_dim), static_cast<size_t>(j),
+                           static_cast<size_t>(i), static_cast<size_t>(d), static_cast<size_t>(k));
   return ((static_cast<size_t>(j) * p.in_caps + i) * p.out_dim + d) * p.in_dim + k;
 }
 

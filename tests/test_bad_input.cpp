@@ -6,6 +6,7 @@
 #include <random>
 
 #include "fuzz/model_shapes.hpp"
+#include "kernel_params.h"
 #include "test_util.hpp"
 
 using namespace capsrt;
@@ -363,7 +364,7 @@ TEST_CASE("arena plan that overlaps live buffers or leaves the arena") {
   for (uint32_t id = 0; id < h.tensor_count; ++id)
     if (m2.tensor(id).kind == CAPS_TENSOR_ACTIVATION)
       end = std::max(end, m2.tensor(id).offset + m2.tensor(id).byte_length);
-  h.arena_size = (end + 63) / 64 * 64 - 64;  // the plan no longer fits in the declared arena
+  h.arena_size = static_cast<uint32_t>(capsrt::kernels::align_up(end) - 64);  // the plan no longer fits in the declared arena
   m2.set_header(h);
   CHECK(m2.load() == CAPS_ERR_BAD_ARENA_PLAN);
 }

@@ -121,7 +121,7 @@ TEST_CASE("a version 1.0 file (row-major weights, reference scratch in the file)
   ModelBytes old(tools::build_capsnet(spec, w, nullptr, /*pack_weights=*/false));
   caps_file_header h = old.header();
   h.version_minor = 0;
-  uint64_t cursor = (h.arena_size + 63) / 64 * 64;
+  uint64_t cursor = capsrt::kernels::align_up(h.arena_size);
   {
     Model m;
     REQUIRE(m.load(old.data(), old.size) == CAPS_OK);  // as 1.1 first, to read shapes and attrs

@@ -3,10 +3,6 @@
 namespace capsrt {
 namespace ref {
 
-namespace {
-uint64_t align64(uint64_t n) { return (n + 63) / 64 * 64; }
-}  // namespace
-
 // u_hat [J,I,DO], then logits [J,I], then coupling [J,I], each rounded up to 64 bytes.
 // In 64 bits: on a 32-bit target the three buffers together may pass 4 GiB (the arena plan
 // rejects that), each alone is within CAPS_MAX_BUFFER_BYTES.
@@ -14,8 +10,8 @@ uint64_t caps_dense_f32_scratch_size(const CapsDenseParams& p) {
   const uint64_t J = static_cast<uint64_t>(p.predict.out_caps), I = static_cast<uint64_t>(p.predict.in_caps);
   const uint64_t ji = J * I, D = static_cast<uint64_t>(p.predict.out_dim);
   if (p.low_memory)  // V [J,DO], S [J,DO], one column of predictions [J,DO], logits and coupling [max(J,I)]
-    return 3 * align64(J * D * sizeof(float)) + 2 * align64((J > I ? J : I) * sizeof(float));
-  return align64(ji * p.predict.out_dim * sizeof(float)) + 2 * align64(ji * sizeof(float));
+    return 3 * kernels::align_up(J * D * sizeof(float)) + 2 * kernels::align_up((J > I ? J : I) * sizeof(float));
+  return kernels::align_up(ji * p.predict.out_dim * sizeof(float)) + 2 * kernels::align_up(ji * sizeof(float));
 }
 
 namespace {
@@ -29,10 +25,10 @@ void caps_dense_low_memory(const CapsDenseParams& p, const float* u, const float
   const int I = q.in_caps, J = q.out_caps, D = q.out_dim;
   const size_t jd = static_cast<size_t>(J) * D, n = static_cast<size_t>(J > I ? J : I);
   float* V = static_cast<float*>(scratch);
-  float* S = V + align64(jd * sizeof(float)) / 4;
-  float* column = S + align64(jd * sizeof(float)) / 4;
-  float* b = column + align64(jd * sizeof(float)) / 4;
-  float* c = b + align64(n * sizeof(float)) / 4;
+  float* S = V + kernels::align_up(jd * sizeof(float)) / 4;
+  float* column = S + kernels::align_up(jd * sizeof(float)) / 4;
+  float* b = column + kernels::align_up(jd * sizeof(float)) / 4;
+  float* c = b + kernels::align_up(n * sizeof(float)) / 4;
   auto predict = [&](int j, int i, float* out) {
     for (int d = 0; d < D; ++d) {
       float acc = 0.0f;
@@ -87,9 +83,9 @@ void caps_dense_f32(const CapsDenseParams& p, const float* u, const float* weigh
   }
   const size_t ji = static_cast<size_t>(p.predict.out_caps) * p.predict.in_caps;
   float* u_hat = static_cast<float*>(scratch);
-  const size_t u_hat_floats = static_cast<size_t>(align64(ji * p.predict.out_dim * sizeof(float)) / 4);
+  const size_t u_hat_floats = static_cast<size_t>(kernels::align_up(ji * p.predict.out_dim * sizeof(float)) / 4);
   float* logits = u_hat + u_hat_floats;
-  float* coupling = logits + static_cast<size_t>(align64(ji * sizeof(float)) / 4);
+  float* coupling = logits + static_cast<size_t>(kernels::align_up(ji * sizeof(float)) / 4);
   caps_predict_f32(p.predict, u, weights, u_hat);
   dynamic_routing_f32(p.routing, u_hat, logits, coupling, v);
 }

@@ -5,8 +5,6 @@ namespace ref {
 
 namespace {
 
-uint64_t align64(uint64_t n) { return (n + 63) / 64 * 64; }
-
 struct Scratch {
   int16_t* u_hat;  // [J,I,DO]; NULL in low-memory mode
   int32_t* V;      // [J,DO] Q15: the sum of the class capsules of the iterations so far
@@ -24,16 +22,16 @@ Scratch carve(const CapsDenseQParams& p, void* scratch) {
   Scratch s{};
   if (!p.low_memory) {
     s.u_hat = reinterpret_cast<int16_t*>(at);
-    at += align64(jd * static_cast<uint64_t>(q.in_caps) * sizeof(int16_t));
+    at += kernels::align_up(jd * static_cast<uint64_t>(q.in_caps) * sizeof(int16_t));
   }
   s.V = reinterpret_cast<int32_t*>(at);
-  at += align64(jd * sizeof(int32_t));
+  at += kernels::align_up(jd * sizeof(int32_t));
   s.S = reinterpret_cast<int64_t*>(at);
-  at += align64(jd * sizeof(int64_t));
+  at += kernels::align_up(jd * sizeof(int64_t));
   s.b = reinterpret_cast<int32_t*>(at);
-  at += align64(n * sizeof(int32_t));
+  at += kernels::align_up(n * sizeof(int32_t));
   s.c = reinterpret_cast<int32_t*>(at);
-  at += align64(n * sizeof(int32_t));
+  at += kernels::align_up(n * sizeof(int32_t));
   s.column = reinterpret_cast<int16_t*>(at);
   return s;
 }
@@ -64,9 +62,9 @@ uint64_t caps_dense_q_scratch_size(const CapsDenseQParams& p) {
   const CapsPredictParams& q = p.predict;
   const uint64_t jd = static_cast<uint64_t>(q.out_caps) * q.out_dim;
   const uint64_t n = static_cast<uint64_t>(q.out_caps > q.in_caps ? q.out_caps : q.in_caps);
-  const uint64_t u_hat = p.low_memory ? 0 : align64(jd * static_cast<uint64_t>(q.in_caps) * sizeof(int16_t));
-  return u_hat + align64(jd * sizeof(int32_t)) + align64(jd * sizeof(int64_t)) +
-         2 * align64(n * sizeof(int32_t)) + align64(jd * sizeof(int16_t));
+  const uint64_t u_hat = p.low_memory ? 0 : kernels::align_up(jd * static_cast<uint64_t>(q.in_caps) * sizeof(int16_t));
+  return u_hat + kernels::align_up(jd * sizeof(int32_t)) + kernels::align_up(jd * sizeof(int64_t)) +
+         2 * kernels::align_up(n * sizeof(int32_t)) + kernels::align_up(jd * sizeof(int16_t));
 }
 
 void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights,

@@ -14,8 +14,6 @@ namespace simd {
 
 using namespace capsrt::kernels;
 
-inline uint64_t align64(uint64_t bytes) { return (bytes + 63) / 64 * 64; }
-
 // Register tile of a convolution kernel: `mr` output positions x `nr` output channels
 // (nr = vectors x lanes). Set per ISA in its header.
 struct ConvTiling {
@@ -55,12 +53,12 @@ inline ConvBlocking conv_blocking(const Conv2DParams& p, const ConvTiling& t) {
     int fit = static_cast<int>(kConvPartialBytes / row);
     if (fit < 1) fit = 1;
     if (fit < b.rows) b.rows = fit;
-    b.partial_bytes = align64(static_cast<uint64_t>(b.rows) * row);
+    b.partial_bytes = kernels::align_up(static_cast<uint64_t>(b.rows) * row);
   }
   if (p.pad_h > 0 || p.pad_w > 0) {
     const uint64_t hp = static_cast<uint64_t>(p.in_height) + 2 * p.pad_h;
     const uint64_t wp = static_cast<uint64_t>(p.in_width) + 2 * p.pad_w;
-    b.pad_bytes = align64(static_cast<uint64_t>(p.in_channels) * hp * wp * sizeof(float));
+    b.pad_bytes = kernels::align_up(static_cast<uint64_t>(p.in_channels) * hp * wp * sizeof(float));
   }
   return b;
 }
@@ -84,10 +82,10 @@ inline CapsDenseScratch caps_dense_scratch(const CapsDenseParams& p) {
   const uint64_t J = static_cast<uint64_t>(p.predict.out_caps), DO = static_cast<uint64_t>(p.predict.out_dim);
   CapsDenseScratch s;
   s.u_hat = 0;
-  s.logits = align64(J * DO * I * sizeof(float));
-  s.coupling = s.logits + align64(J * I * sizeof(float));
+  s.logits = kernels::align_up(J * DO * I * sizeof(float));
+  s.coupling = s.logits + kernels::align_up(J * I * sizeof(float));
   s.u_t = s.coupling;
-  s.total = s.coupling + align64((J > DI ? J : DI) * I * sizeof(float));
+  s.total = s.coupling + kernels::align_up((J > DI ? J : DI) * I * sizeof(float));
   return s;
 }
 

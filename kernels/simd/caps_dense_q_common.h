@@ -38,33 +38,31 @@ struct CapsDenseQScratch {
 
 inline uint64_t caps_dense_q_scratch_size(const kernels::CapsDenseQParams& p, int lanes, int sum_lanes) {
   if (caps_dense_q_uses_reference(p)) return ref::caps_dense_q_scratch_size(p);
-  auto a64 = [](uint64_t n) { return (n + 63) / 64 * 64; };
   const kernels::CapsPredictParams& q = p.predict;
   const uint64_t ip = static_cast<uint64_t>(caps_dense_q_padded(q.in_caps, lanes)), l = static_cast<uint64_t>(lanes);
   const uint64_t jd = static_cast<uint64_t>(q.out_caps) * q.out_dim, j = static_cast<uint64_t>(q.out_caps);
-  return a64(static_cast<uint64_t>((q.in_dim + 1) / 2) * ip * 4) + a64(jd * ip * 2) + a64(j * l * 4) +
-         a64(j * l * 8) + a64(jd * 8) + a64(jd * 4) + jd * static_cast<uint64_t>(sum_lanes) * 8;
+  return kernels::align_up(static_cast<uint64_t>((q.in_dim + 1) / 2) * ip * 4) + kernels::align_up(jd * ip * 2) + kernels::align_up(j * l * 4) +
+         kernels::align_up(j * l * 8) + kernels::align_up(jd * 8) + kernels::align_up(jd * 4) + jd * static_cast<uint64_t>(sum_lanes) * 8;
 }
 
 inline CapsDenseQScratch carve_caps_dense_q(const kernels::CapsDenseQParams& p, int lanes, void* scratch) {
-  auto a64 = [](uint64_t n) { return (n + 63) / 64 * 64; };
   const kernels::CapsPredictParams& q = p.predict;
   const uint64_t ip = static_cast<uint64_t>(caps_dense_q_padded(q.in_caps, lanes)), l = static_cast<uint64_t>(lanes);
   const uint64_t jd = static_cast<uint64_t>(q.out_caps) * q.out_dim, j = static_cast<uint64_t>(q.out_caps);
   uint8_t* at = static_cast<uint8_t*>(scratch);
   CapsDenseQScratch s;
   s.u_pairs = reinterpret_cast<int16_t*>(at);
-  at += a64(static_cast<uint64_t>((q.in_dim + 1) / 2) * ip * 4);
+  at += kernels::align_up(static_cast<uint64_t>((q.in_dim + 1) / 2) * ip * 4);
   s.u_hat = reinterpret_cast<int16_t*>(at);
-  at += a64(jd * ip * 2);
+  at += kernels::align_up(jd * ip * 2);
   s.b = reinterpret_cast<int32_t*>(at);
-  at += a64(j * l * 4);
+  at += kernels::align_up(j * l * 4);
   s.e = reinterpret_cast<int64_t*>(at);
-  at += a64(j * l * 8);
+  at += kernels::align_up(j * l * 8);
   s.S = reinterpret_cast<int64_t*>(at);
-  at += a64(jd * 8);
+  at += kernels::align_up(jd * 8);
   s.V = reinterpret_cast<int32_t*>(at);
-  at += a64(jd * 4);
+  at += kernels::align_up(jd * 4);
   s.S_lanes = reinterpret_cast<int64_t*>(at);
   return s;
 }

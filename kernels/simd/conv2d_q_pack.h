@@ -36,8 +36,6 @@ inline int conv_q_groups(const kernels::Conv2DParams& g) { return (conv_q_depth(
 // kernels keep their accumulators in registers only while every index is a constant.
 inline int conv_q_table_channels(const kernels::Conv2DParams& g) { return (g.out_channels + 63) / 64 * 64; }
 
-inline uint64_t conv_q_align64(uint64_t n) { return (n + 63) / 64 * 64; }
-
 enum class PanelLayout { kPixelMajor, kInterleaved };
 
 // The reduction is cut into chunks of at most kConvQChunkGroups groups (2,048 k): a panel then
@@ -55,9 +53,9 @@ inline int conv_q_chunk_groups(const kernels::Conv2DParams& g) {
 inline uint64_t conv_q_scratch_size(const kernels::Conv2DParams& g, int nr, PanelLayout layout) {
   const uint64_t kc = static_cast<uint64_t>(conv_q_chunk_groups(g)) * 4, nr64 = static_cast<uint64_t>(nr);
   const uint64_t channels = static_cast<uint64_t>(conv_q_table_channels(g));
-  return conv_q_align64(kc * nr64) + (layout == PanelLayout::kInterleaved ? conv_q_align64(kc) : 0) +
-         3 * conv_q_align64(channels * 4) +
-         (conv_q_groups(g) > kConvQChunkGroups ? conv_q_align64(channels * nr64 * 4) : 0);
+  return kernels::align_up(kc * nr64) + (layout == PanelLayout::kInterleaved ? kernels::align_up(kc) : 0) +
+         3 * kernels::align_up(channels * 4) +
+         (conv_q_groups(g) > kConvQChunkGroups ? kernels::align_up(channels * nr64 * 4) : 0);
 }
 
 // The scratch carved: the table is int32 [channels]: offset (the bias, into which a kernel may
@@ -77,13 +75,13 @@ inline ConvQScratch carve_conv_q_scratch(const kernels::Conv2DQParams& p, const 
                                          void* scratch) {
   const kernels::Conv2DParams& g = p.geom;
   const uint64_t kc = static_cast<uint64_t>(conv_q_chunk_groups(g)) * 4;
-  const uint64_t table = conv_q_align64(static_cast<uint64_t>(conv_q_table_channels(g)) * 4);
+  const uint64_t table = kernels::align_up(static_cast<uint64_t>(conv_q_table_channels(g)) * 4);
   uint8_t* at = static_cast<uint8_t*>(scratch);
   ConvQScratch s;
   s.panel = at;
-  at += conv_q_align64(kc * static_cast<uint64_t>(nr));
+  at += kernels::align_up(kc * static_cast<uint64_t>(nr));
   s.column = layout == PanelLayout::kInterleaved ? at : nullptr;
-  if (layout == PanelLayout::kInterleaved) at += conv_q_align64(kc);
+  if (layout == PanelLayout::kInterleaved) at += kernels::align_up(kc);
   s.offset = reinterpret_cast<int32_t*>(at);
   s.mult = reinterpret_cast<int32_t*>(at + table);
   s.shift = reinterpret_cast<int32_t*>(at + 2 * table);

@@ -19,13 +19,12 @@
 namespace capsrt {
 namespace {
 
-uint64_t align64(uint64_t n) { return (n + 63) / 64 * 64; }
 
 // Op k's scratch with set `ks`, aligned. Its own frame, apart from plan_arena's.
 __attribute__((noinline)) uint64_t scratch_need(const Model& m, const kernels::KernelSet& ks,
                                                 uint32_t k) {
   caps_op_entry storage;
-  return align64(op_scratch_bytes(op_view(m, k, &storage), m.attributes(), ks));
+  return kernels::align_up(op_scratch_bytes(op_view(m, k, &storage), m.attributes(), ks));
 }
 
 // Where activation `id` lies in the arena: [begin, end). Reads the two fields, not the whole
@@ -98,7 +97,7 @@ caps_status plan_arena(const Model& m, const kernels::KernelSet& ks, ArenaPlan* 
   uint64_t top = 0;
   walk_live_sets(m, [&](uint32_t, const TensorSet& live) {  // every activation is live somewhere
     for (uint32_t id = 0; id < m.tensor_count(); ++id)
-      if (live.has(id)) top = std::max(top, align64(extent(m, id).end));
+      if (live.has(id)) top = std::max(top, kernels::align_up(extent(m, id).end));
     return CAPS_OK;
   });
   const caps_status s = walk_live_sets(m, [&](uint32_t k, const TensorSet& live) {
@@ -122,7 +121,7 @@ caps_status plan_arena(const Model& m, const kernels::KernelSet& ks, ArenaPlan* 
     if (!clashes(0)) best = 0;
     for (uint32_t id = 0; id < m.tensor_count() && best != 0; ++id) {
       if (!live.has(id)) continue;
-      const uint64_t at = align64(extent(m, id).end);
+      const uint64_t at = kernels::align_up(extent(m, id).end);
       if (at < best && !clashes(at)) best = at;
     }
     if (best + need > UINT32_MAX) return CAPS_ERR_BAD_ARENA_PLAN;

@@ -27,6 +27,7 @@
 #include <limits>
 
 #include "capsrt/capsrt.hpp"
+#include "kernel_params.h"
 
 namespace fuzzgen {
 
@@ -82,7 +83,6 @@ struct GeneratedModel {
 };
 
 inline uint32_t trunc32(uint64_t v) { return static_cast<uint32_t>(v); }
-inline uint64_t align64(uint64_t v) { return (v + 63) / 64 * 64; }
 
 // Fills `out` from the fuzzer's bytes. false if no mapping could be made (the caller skips).
 inline bool generate_model(const uint8_t* data, size_t size, GeneratedModel* out) {
@@ -144,10 +144,10 @@ inline bool generate_model(const uint8_t* data, size_t size, GeneratedModel* out
     for (uint32_t k = 0; k < t[id].rank; ++k) n *= t[id].dims[k];  // wraps, on purpose
     t[id].byte_length = trunc32(n);
     if (t[id].kind == C) {
-      if (align64(t[id].byte_length) > data_need) data_need = align64(t[id].byte_length);
+      if (capsrt::kernels::align_up(t[id].byte_length) > data_need) data_need = capsrt::kernels::align_up(t[id].byte_length);
     } else {
       t[id].offset = trunc32(arena);
-      arena = align64(arena + t[id].byte_length);
+      arena = capsrt::kernels::align_up(arena + t[id].byte_length);
     }
   }
   caps_op_entry ops[8];
@@ -206,20 +206,20 @@ inline bool generate_model(const uint8_t* data, size_t size, GeneratedModel* out
   hd.version_major = CAPS_FORMAT_MAJOR;
   hd.version_minor = CAPS_FORMAT_MINOR;
   hd.header_size = sizeof hd;
-  hd.tensor_table_offset = trunc32(align64(sizeof hd));
+  hd.tensor_table_offset = trunc32(capsrt::kernels::align_up(sizeof hd));
   hd.tensor_count = kTensorCount;
-  hd.op_table_offset = trunc32(align64(hd.tensor_table_offset + sizeof t));
+  hd.op_table_offset = trunc32(capsrt::kernels::align_up(hd.tensor_table_offset + sizeof t));
   hd.op_count = op_count;
-  hd.attributes_offset = trunc32(align64(hd.op_table_offset + op_count * sizeof(caps_op_entry)));
+  hd.attributes_offset = trunc32(capsrt::kernels::align_up(hd.op_table_offset + op_count * sizeof(caps_op_entry)));
   hd.attributes_size = sizeof a;
-  hd.strings_offset = trunc32(align64(hd.attributes_offset + sizeof a));
+  hd.strings_offset = trunc32(capsrt::kernels::align_up(hd.attributes_offset + sizeof a));
   const uint64_t classes = j <= CAPS_MAX_CLASSES ? j : 1;
   hd.strings_size = trunc32(2 * classes);
-  hd.data_offset = trunc32(align64(hd.strings_offset + hd.strings_size));
+  hd.data_offset = trunc32(capsrt::kernels::align_up(hd.strings_offset + hd.strings_size));
   const uint64_t total = hd.data_offset + data_need;
   if (total > UINT32_MAX - 4095 || total > SIZE_MAX / 2) return false;  // (32-bit hosts: 2 GiB)
   hd.data_size = trunc32(data_need);
-  hd.total_size = trunc32(align64(total));
+  hd.total_size = trunc32(capsrt::kernels::align_up(total));
   hd.arena_size = trunc32(arena);
   for (uint32_t id = 0; id < kTensorCount; ++id)
     if (t[id].kind == C) t[id].offset = hd.data_offset;

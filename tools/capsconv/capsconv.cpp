@@ -187,11 +187,7 @@ int run(int argc, char** argv) {
     }
     for (const std::string& note : notes) log << "note: " << note << '\n';
     if (summary) alt_cal = cal;
-    tools::AlignedBuffer copy(c.model.size());
-    std::copy(c.model.begin(), c.model.end(), copy.data());
-    Model m;
-    if (m.load(copy.data(), copy.size()) != CAPS_OK) return 1;  // the writer loaded it already
-    c.arena_size = m.header().arena_size;
+    c.arena_size = tools::load_verified(c.model).model.header().arena_size;
     log << "quantised to int8" << (low_memory ? " with low-memory routing" : "") << '\n';
   }
   try {
@@ -210,20 +206,16 @@ int run(int argc, char** argv) {
     return 4;
   }
   if (summary) {
-    tools::AlignedBuffer copy(c.model.size());
-    std::copy(c.model.begin(), c.model.end(), copy.data());
-    Model m;
-    if (m.load(copy.data(), copy.size()) != CAPS_OK) return 1;  // convert() loaded it already
+    const tools::VerifiedModel loaded = tools::load_verified(c.model);
+    const Model& m = loaded.model;
     tools::print_summary(std::cout, c.report, m);
     // The arena both ways: the other routing variant, built only to be measured.
     tools::CapsNetSpec other = c.spec;
     other.low_memory_routing = !other.low_memory_routing;
     const std::vector<uint8_t> alt = alt_cal ? tools::build_capsnet_int8(other, c.weights, *alt_cal)
                                              : tools::build_capsnet(other, c.weights);
-    tools::AlignedBuffer alt_copy(alt.size());
-    std::copy(alt.begin(), alt.end(), alt_copy.data());
-    Model alt_model;
-    if (alt_model.load(alt_copy.data(), alt_copy.size()) != CAPS_OK) return 1;
+    const tools::VerifiedModel alt_loaded = tools::load_verified(alt);
+    const Model& alt_model = alt_loaded.model;
     const Model& stored = c.spec.low_memory_routing ? alt_model : m;
     const Model& low = c.spec.low_memory_routing ? m : alt_model;
     std::cout << "\narena bytes per kernel set, by routing variant (--low-memory-routing):\n"

@@ -329,12 +329,7 @@ Conversion convert(const Checkpoint& ck, const Architecture& arch, Layout layout
   } catch (const tools::WriterError& e) {
     throw ArchError(e.what());
   }
-  // From an aligned copy: a std::vector's buffer is only 8-byte aligned on 32-bit hosts.
-  tools::AlignedBuffer copy(c.model.size());
-  std::copy(c.model.begin(), c.model.end(), copy.data());
-  Model m;
-  if (m.load(copy.data(), copy.size()) != CAPS_OK) throw ArchError("internal: the written model does not load");
-  c.arena_size = m.header().arena_size;  // the largest over the kernel sets
+  c.arena_size = tools::load_verified(c.model).model.header().arena_size;  // the largest over the kernel sets
   c.spec = s;
   c.weights = std::move(w);
   return c;

@@ -46,10 +46,8 @@ int run(int argc, char** argv) {
       bytes = capsrt::tools::build_capsnet(spec, weights, &report);
     }
     capsrt::tools::write_file(output, bytes);
-    capsrt::tools::AlignedBuffer copy(bytes.size());
-    std::copy(bytes.begin(), bytes.end(), copy.data());
-    capsrt::Model m;
-    m.load(copy.data(), copy.size());
+    const capsrt::tools::VerifiedModel v = capsrt::tools::load_verified(bytes);
+    const capsrt::Model& m = v.model;
     std::cout << "wrote " << output << ": " << preset << (int8 ? " int8" : "") << " CapsNet, seed " << seed << ", "
               << bytes.size() << " bytes, arena " << m.header().arena_size << " bytes\n";
     if (summary) capsrt::tools::print_summary(std::cout, report, m);

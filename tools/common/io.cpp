@@ -1,5 +1,7 @@
 #include "io.hpp"
 
+#include "kernel_params.h"
+
 #include <unistd.h>
 #include <iostream>
 
@@ -16,7 +18,7 @@ namespace capsrt {
 namespace tools {
 
 AlignedBuffer::AlignedBuffer(size_t size) : size_(size) {
-  const size_t rounded = (size + 63) / 64 * 64;
+  const size_t rounded = static_cast<size_t>(kernels::align_up(size));
   void* p = std::aligned_alloc(64, rounded ? rounded : 64);
   if (p == nullptr) throw IoError("out of memory allocating " + std::to_string(size) + " bytes");
   std::memset(p, 0, rounded ? rounded : 64);
@@ -24,6 +26,15 @@ AlignedBuffer::AlignedBuffer(size_t size) : size_(size) {
 }
 
 void AlignedBuffer::Free::operator()(uint8_t* p) const { std::free(p); }
+
+VerifiedModel load_verified(const std::vector<uint8_t>& bytes, uint32_t flags) {
+  VerifiedModel v;
+  v.bytes = AlignedBuffer(bytes.size());
+  std::copy(bytes.begin(), bytes.end(), v.bytes.data());
+  const caps_status st = v.model.load(v.bytes.data(), v.bytes.size(), flags);
+  if (st != CAPS_OK) throw IoError(caps_status_message(st));
+  return v;
+}
 
 AlignedBuffer read_file(const std::string& path, uint64_t max_bytes) {
   std::FILE* f = std::fopen(path.c_str(), "rb");

@@ -37,6 +37,17 @@ class AlignedBuffer {
   size_t size_ = 0;
 };
 
+// A model file's bytes in an aligned buffer, and the model loaded from them (a view on `bytes`,
+// whose address does not change when the struct is moved).
+struct VerifiedModel {
+  AlignedBuffer bytes;
+  Model model;
+};
+// Copies `bytes` (a model the writer made) into an aligned buffer, since a std::vector's buffer
+// is only 8-byte aligned on 32-bit hosts, and loads it with `flags`; IoError with the runtime's
+// message when it refuses the file.
+VerifiedModel load_verified(const std::vector<uint8_t>& bytes, uint32_t flags = 0);
+
 // A tool's main: runs `run` and turns any exception that escaped it (out of memory included)
 // into a message on stderr and exit status 1, so that no input ends a tool with an abort.
 int guarded_main(const char* tool, int (*run)(int, char**), int argc, char** argv);

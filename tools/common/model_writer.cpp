@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "capsrt/capsrt.hpp"
+#include "capsrt/live_sets.hpp"
 #include "io.hpp"
 #include "kernel_params.h"
 
@@ -13,7 +14,7 @@ namespace capsrt {
 namespace tools {
 
 namespace {
-uint64_t align_up(uint64_t n) { return (n + CAPS_ALIGN - 1) / CAPS_ALIGN * CAPS_ALIGN; }
+using kernels::align_up;
 template <typename T>
 void put(std::vector<uint8_t>& out, uint64_t offset, const T& v) {
   std::memcpy(out.data() + offset, &v, sizeof v);
@@ -231,9 +232,8 @@ std::vector<uint8_t> ModelWriter::stored_bytes(const Tensor& t) const {
     }
     const uint64_t e = idx % d[3], c = idx / d[3] % d[2], b = idx / d[3] / d[2] % d[1],
                    a = idx / d[3] / d[2] / d[1];
-    if (t.layout == CAPS_LAYOUT_CONV_IHWO)  // (o, ci, ky, kx) -> ((ci*KH+ky)*KW+kx)*O+o
-      return ((b * d[2] + c) * d[3] + e) * d[0] + a;
-    return ((a * d[2] + c) * d[3] + e) * d[1] + b;  // CAPS_JDKI: (j,i,dd,k) -> ((j*DO+dd)*DI+k)*I+i
+    if (t.layout == CAPS_LAYOUT_CONV_IHWO) return kernels::conv_ihwo_index(d[0], d[2], d[3], a, b, c, e);
+    return kernels::caps_jdki_index(d[1], d[2], d[3], a, b, c, e);  // CAPS_LAYOUT_CAPS_JDKI
   };
   const uint32_t es = dtype_size(t.dtype);
   std::vector<uint8_t> out(byte_length(t), 0);
@@ -254,32 +254,39 @@ std::vector<uint8_t> ModelWriter::stored_bytes(const Tensor& t) const {
 }
 
 // Greedy plan over lifetimes: biggest buffers first, each at the lowest aligned offset that
-// does not collide with an already placed buffer live at the same time. Lifetimes follow the
-// runtime's rule (model.cpp): [producer, last reader]; graph input and outputs live throughout.
+// does not collide with an already placed buffer live at the same time. The lifetimes are the
+// runtime's (walk_live_sets, the rule its loader checks the plan with).
 void ModelWriter::plan_arena(uint32_t* arena_size) {
   struct Buf {
     uint64_t size;
     uint32_t first, last;
     uint32_t* offset;
   };
-  std::vector<Buf> bufs;
   const uint32_t n_ops = static_cast<uint32_t>(ops_.size());
+  struct Graph {  // the ops as walk_live_sets reads a graph
+    const std::vector<Op>& ops;
+    uint32_t op_count() const { return static_cast<uint32_t>(ops.size()); }
+    void op_io(uint32_t k, OpIo* io) const {
+      io->n_inputs = ops[k].entry.n_inputs;
+      std::copy(ops[k].entry.inputs, ops[k].entry.inputs + CAPS_MAX_OP_INPUTS, io->inputs);
+      io->output = ops[k].entry.output;
+    }
+  };
+  std::vector<uint32_t> first(tensors_.size(), UINT32_MAX), last(tensors_.size(), 0);
+  walk_live_sets(Graph{ops_}, attrs_, [&](uint32_t k, const TensorSet& live) {
+    for (uint32_t id = 0; id < tensors_.size(); ++id) {
+      if (!live.has(id)) continue;
+      first[id] = std::min(first[id], k);
+      last[id] = std::max(last[id], k);
+    }
+    return CAPS_OK;
+  });
+  std::vector<Buf> bufs;
   for (uint32_t id = 0; id < tensors_.size(); ++id) {
     Tensor& t = tensors_[id];
     if (t.kind != CAPS_TENSOR_ACTIVATION) continue;
-    uint32_t first = 0, last = 0;
-    for (uint32_t k = 0; k < n_ops; ++k) {
-      if (ops_[k].entry.output == id) first = last = k;
-    }
-    for (uint32_t k = 0; k < n_ops; ++k)
-      for (uint32_t s = 0; s < ops_[k].entry.n_inputs; ++s)
-        if (ops_[k].entry.inputs[s] == id) last = std::max(last, k);
-    if (id == attrs_.input_tensor || id == attrs_.scores_tensor || id == attrs_.poses_tensor ||
-        id == attrs_.recon_tensor) {
-      first = 0;
-      last = n_ops;
-    }
-    bufs.push_back(Buf{t.shape.numel() * dtype_size(t.dtype), first, last, &t.arena_offset});
+    if (first[id] == UINT32_MAX) throw WriterError("activation " + t.name + " is never used");
+    bufs.push_back(Buf{t.shape.numel() * dtype_size(t.dtype), first[id], last[id], &t.arena_offset});
   }
   // Each op's scratch: the runtime places it at init for the kernel set it runs (docs/design.md);
   // the plan reserves the largest any set needs, so the runtime's first fit always finds room.
@@ -410,43 +417,29 @@ std::vector<uint8_t> ModelWriter::finish() {
   }
   put(out, h.attributes_offset, attrs_);
   std::memcpy(out.data() + h.strings_offset, strings_.data(), strings_.size());
-  // The header's arena_size: the largest need over every kernel set (the plan's size bounds it).
+  // The runtime checks everything but the checksum (not computed yet) and sizes the arena of
+  // every kernel set; the header's arena_size is the largest (a larger arena_size than the plan's
+  // relaxes no check that passed). Then the checksum, once.
   put(out, 0, h);
-  h.checksum = model_checksum(out.data(), out.size());
-  put(out, 0, h);
-  auto load = [](const AlignedBuffer& bytes, Model* m) {
-    const caps_status st = m->load(bytes.data(), bytes.size());
-    if (st != CAPS_OK)
-      throw WriterError(std::string("the runtime rejects the written model: ") +
-                        caps_status_message(st));
-  };
-  // Loaded from an aligned copy: a std::vector's buffer is only 8-byte aligned on 32-bit hosts.
-  auto aligned_copy = [](const std::vector<uint8_t>& bytes) {
-    AlignedBuffer b(bytes.size());
-    std::memcpy(b.data(), bytes.data(), bytes.size());
-    return b;
-  };
   {
-    const AlignedBuffer copy = aligned_copy(out);
-    Model m;
-    load(copy, &m);
+    VerifiedModel v;
+    try {
+      v = load_verified(out, CAPS_LOAD_SKIP_CHECKSUM);
+    } catch (const IoError& e) {
+      throw WriterError(std::string("the runtime rejects the written model: ") + e.what());
+    }
     arenas_.clear();
     uint64_t most = 0;
     for (uint32_t ks = CAPS_KERNELS_REFERENCE; ks < CAPS_KERNELS_COUNT; ++ks) {
-      const uint64_t need = m.arena_size_for(ks);
+      const uint64_t need = v.model.arena_size_for(ks);
       arenas_.push_back(KernelSetArena{ks, caps_kernels_name(ks), need});
       most = std::max(most, need);
     }
     h.arena_size = static_cast<uint32_t>(most);
   }
-  h.checksum = 0;
   put(out, 0, h);
   h.checksum = model_checksum(out.data(), out.size());
   put(out, 0, h);
-  // Final check: the runtime must accept what we wrote.
-  const AlignedBuffer copy = aligned_copy(out);
-  Model m;
-  load(copy, &m);
   return out;
 }
 

@@ -48,7 +48,8 @@ caps_status op_infer(const caps_op_entry& op, const Shape* in, const caps_model_
 
 caps_status op_check_q_constants(const Model& m, const caps_op_entry& op) {
   const OpRecord* r = op_record(op.opcode);
-  return r == nullptr || r->check_q_constants == nullptr ? CAPS_OK : r->check_q_constants(m, op);
+  if (r == nullptr || r->check_q_constants == nullptr) return CAPS_OK;
+  return r->check_q_constants(m, op);
 }
 
 bool op_output_nonneg_q(const caps_op_entry& op) {
