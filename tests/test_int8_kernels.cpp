@@ -15,6 +15,7 @@
 
 #include "kernel_set.h"
 #include "reference.h"
+#include "simd_sets.hpp"
 
 using namespace capsrt;
 using namespace capsrt::kernels;
@@ -110,9 +111,8 @@ std::vector<uint8_t> run_conv(const KernelSet& ks, const QConv& c, Scratch& scra
 
 TEST_CASE("every set's int8 convolution matches the reference bit for bit", "[int8]") {
   const KernelSet& ref_set = *kernel_set(CAPS_KERNELS_REFERENCE);
-  for (uint32_t id = CAPS_KERNELS_REFERENCE + 1; id < CAPS_KERNELS_COUNT; ++id) {
-    if (!kernel_set_runnable(id)) continue;
-    const KernelSet& ks = *kernel_set(id);
+  for (const KernelSet* set : testutil::simd_sets_here()) {
+    const KernelSet& ks = *set;
     std::mt19937 rng(99);
     Scratch s1, s2;
     for (int trial = 0; trial < 84; ++trial) {
@@ -312,43 +312,87 @@ TEST_CASE("the small network in int8 with low-memory routing fits a 32 KiB arena
   CHECK(ml.arena_size() <= 32 * 1024);  // what the file records: the largest over the sets
 }
 
+namespace {
+
+// Which routing the int8 CapsDense trials draw. The SIMD kernels run the routing themselves for
+// JDKI weights and the softmax over the output capsules with the predictions stored; for each
+// other case they call the reference kernel (kernels/simd/caps_dense_q_common.h), which the
+// second test checks as what it is: a fallback.
+enum class CapsQCase { kSimd, kLowMemory, kRowMajor, kSoftmaxOverInputs };
+
+struct CapsQTrial {
+  CapsDenseQParams p{};
+  std::vector<int8_t> u, w;
+  std::vector<int32_t> rq;
+};
+
+CapsQTrial random_caps_q(std::mt19937& rng, int trial, CapsQCase c) {
+  CapsQTrial t;
+  CapsDenseQParams& p = t.p;
+  const int I = pick(rng, {1, 15, 16, 17, 100, 1152}), DI = pick(rng, {4, 5, 8}),
+            J = pick(rng, {1, 2, 10, 33}), DO = pick(rng, {1, 6, 16, 64});
+  p.predict = CapsPredictParams{I, DI, J, DO,
+                                c == CapsQCase::kRowMajor ? CAPS_LAYOUT_ROW_MAJOR : CAPS_LAYOUT_CAPS_JDKI};
+  p.iterations = pick(rng, {1, 2, 3, 5});
+  p.softmax_axis = c == CapsQCase::kSoftmaxOverInputs ? CAPS_SOFTMAX_OVER_INPUTS : CAPS_SOFTMAX_OVER_OUTPUTS;
+  p.low_memory = c == CapsQCase::kLowMemory;
+  p.squash = fx::SquashQ{pick(rng, {8, 12, 16}), 15, trial % 2, static_cast<uint64_t>(trial) * 1000};
+  std::uniform_int_distribution<int> q8(-127, 127), fu(1, 14);
+  t.u.resize(static_cast<size_t>(I * DI));
+  t.w.resize(static_cast<size_t>(J) * I * DO * DI);
+  for (int8_t& v : t.u) v = static_cast<int8_t>(q8(rng));
+  for (int8_t& v : t.w) v = static_cast<int8_t>(q8(rng));
+  for (int j = 0; j < J; ++j) {
+    const int f = fu(rng);
+    // W/127 x u/128 into Q f, times a jitter: predictions spread over int16, some clamped.
+    const double m = std::ldexp(1.0, f) / (127.0 * 128.0) * std::uniform_real_distribution<double>(0.5, 40)(rng);
+    int e = 0;
+    const double frac = std::frexp(m, &e);
+    t.rq.push_back(static_cast<int32_t>(std::llround(frac * 2147483648.0 - 1)));
+    t.rq.push_back(31 - e);
+    t.rq.push_back(f);
+  }
+  return t;
+}
+
+std::vector<int16_t> run_caps_q(const KernelSet& ks, const CapsQTrial& t, Scratch& s) {
+  const CapsPredictParams& q = t.p.predict;
+  std::vector<int16_t> v(static_cast<size_t>(q.out_caps * q.out_dim), 12345);
+  ks.caps_dense_q(t.p, t.u.data(), t.w.data(), t.rq.data(), v.data(), s.get(ks.caps_dense_q_scratch_size(t.p)));
+  return v;
+}
+
+}  // namespace
+
 TEST_CASE("every set's int8 CapsDense matches the reference bit for bit", "[int8]") {
-  for (uint32_t id = CAPS_KERNELS_REFERENCE + 1; id < CAPS_KERNELS_COUNT; ++id) {
-    if (!kernel_set_runnable(id)) continue;
-    const KernelSet& ks = *kernel_set(id);
+  const KernelSet& ref_set = *kernel_set(CAPS_KERNELS_REFERENCE);
+  for (const KernelSet* ks : testutil::simd_sets_here()) {
     std::mt19937 rng(23);
     for (int trial = 0; trial < 40; ++trial) {
-      CapsDenseQParams p{};
-      const int I = pick(rng, {1, 15, 16, 17, 100, 1152}), DI = pick(rng, {4, 5, 8}),
-                J = pick(rng, {1, 2, 10, 33}), DO = pick(rng, {1, 6, 16, 64});
-      p.predict = CapsPredictParams{I, DI, J, DO, trial % 5 == 4 ? CAPS_LAYOUT_ROW_MAJOR : CAPS_LAYOUT_CAPS_JDKI};
-      p.iterations = pick(rng, {1, 2, 3, 5});
-      p.softmax_axis = trial % 7 == 6 ? CAPS_SOFTMAX_OVER_INPUTS : CAPS_SOFTMAX_OVER_OUTPUTS;
-      p.low_memory = trial % 9 == 8;
-      p.squash = fx::SquashQ{pick(rng, {8, 12, 16}), 15, trial % 2, static_cast<uint64_t>(trial) * 1000};
-      std::uniform_int_distribution<int> q8(-127, 127), fu(1, 14);
-      std::vector<int8_t> u(static_cast<size_t>(I * DI)), w(static_cast<size_t>(J) * I * DO * DI);
-      for (int8_t& v : u) v = static_cast<int8_t>(q8(rng));
-      for (int8_t& v : w) v = static_cast<int8_t>(q8(rng));
-      std::vector<int32_t> rq;
-      for (int j = 0; j < J; ++j) {
-        const int f = fu(rng);
-        // W/127 x u/128 into Q f, times a jitter: predictions spread over int16, some clamped.
-        const double m = std::ldexp(1.0, f) / (127.0 * 128.0) * std::uniform_real_distribution<double>(0.5, 40)(rng);
-        int e = 0;
-        const double frac = std::frexp(m, &e);
-        rq.push_back(static_cast<int32_t>(std::llround(frac * 2147483648.0 - 1)));
-        rq.push_back(31 - e);
-        rq.push_back(f);
-      }
-      std::vector<int16_t> want(static_cast<size_t>(J * DO)), got(want.size(), 12345);
+      const CapsQTrial t = random_caps_q(rng, trial, CapsQCase::kSimd);
+      const CapsPredictParams& q = t.p.predict;
+      INFO(ks->name << " trial " << trial << ": I " << q.in_caps << " DI " << q.in_dim << " J " << q.out_caps
+                    << " DO " << q.out_dim << " iterations " << t.p.iterations);
       Scratch s1, s2;
-      ref::caps_dense_q(p, u.data(), w.data(), rq.data(), want.data(), s1.get(ref::caps_dense_q_scratch_size(p)));
-      ks.caps_dense_q(p, u.data(), w.data(), rq.data(), got.data(), s2.get(ks.caps_dense_q_scratch_size(p)));
-      INFO(ks.name << " trial " << trial << ": I " << I << " DI " << DI << " J " << J << " DO " << DO
-                   << " iterations " << p.iterations << " axis " << p.softmax_axis << " low memory "
-                   << p.low_memory);
-      REQUIRE(got == want);
+      REQUIRE(run_caps_q(*ks, t, s1) == run_caps_q(ref_set, t, s2));
+    }
+  }
+}
+
+TEST_CASE("a SIMD set's int8 CapsDense falls back to the reference for low-memory routing, row-major "
+          "weights and the softmax over inputs", "[int8]") {
+  const KernelSet& ref_set = *kernel_set(CAPS_KERNELS_REFERENCE);
+  for (const KernelSet* ks : testutil::simd_sets_here()) {
+    std::mt19937 rng(29);
+    for (const CapsQCase c : {CapsQCase::kLowMemory, CapsQCase::kRowMajor, CapsQCase::kSoftmaxOverInputs}) {
+      for (int trial = 0; trial < 4; ++trial) {
+        const CapsQTrial t = random_caps_q(rng, trial, c);
+        INFO(ks->name << " case " << static_cast<int>(c) << " trial " << trial);
+        // It asks for the reference kernel's scratch (the reference runs in it), and gives its bits.
+        CHECK(ks->caps_dense_q_scratch_size(t.p) == ref::caps_dense_q_scratch_size(t.p));
+        Scratch s1, s2;
+        CHECK(run_caps_q(*ks, t, s1) == run_caps_q(ref_set, t, s2));
+      }
     }
   }
 }

@@ -323,6 +323,31 @@ TEST_CASE("several interpreters share one model, reruns are deterministic") {
   CHECK(i1.scores()[0] != i2.scores()[0]);
 }
 
+TEST_CASE("invoke before any input is set answers NOT_READY, in C and C++") {
+  auto s = testutil::tiny_spec();
+  Runner r(tools::build_capsnet(s, testutil::tiny_weights(s, 4)));
+  CHECK(r.it.invoke() == CAPS_ERR_NOT_READY);
+  CHECK(r.it.scores() == nullptr);
+  const auto x = testutil::random_floats(144, 4, 0, 1);
+  REQUIRE(r.it.set_input(x.data(), 144) == CAPS_OK);
+  CHECK(r.it.invoke() == CAPS_OK);
+  // Set up again: the input is gone with the old setup. input() gives the caller the buffer to
+  // write in place, and counts as setting it.
+  uint8_t* base = r.arena.data() + (64 - reinterpret_cast<uintptr_t>(r.arena.data()) % 64) % 64;
+  REQUIRE(r.it.init(r.model, base, r.model.arena_size()) == CAPS_OK);
+  CHECK(r.it.invoke() == CAPS_ERR_NOT_READY);
+  std::copy(x.begin(), x.end(), r.it.input());
+  CHECK(r.it.invoke() == CAPS_OK);
+  caps_model m;
+  caps_interpreter it;
+  REQUIRE(caps_model_load(&m, r.mb.data(), r.mb.size, 0) == CAPS_OK);
+  REQUIRE(caps_interpreter_init(&it, &m, base, r.model.arena_size()) == CAPS_OK);
+  CHECK(caps_invoke(&it) == CAPS_ERR_NOT_READY);
+  const std::vector<uint8_t> px(144, 100);
+  REQUIRE(caps_set_input_u8(&it, px.data(), px.size()) == CAPS_OK);
+  CHECK(caps_invoke(&it) == CAPS_OK);
+}
+
 TEST_CASE("a model without a decoder classifies and refuses to reconstruct") {
   auto s = testutil::tiny_spec();
   s.decoder_hidden.clear();

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <cstring>
 
+#include "capsnet_int8.hpp"
 #include "kernel_params.h"
 #include "test_util.hpp"
 
@@ -175,4 +176,45 @@ TEST_CASE("a version 1.0 file (row-major weights, reference scratch in the file)
   op.scratch_size -= 64;
   old.set_op(1, op);
   CHECK(old.load() == CAPS_ERR_BAD_ARENA_PLAN);
+}
+
+// The arena regression test (TFLite Micro's memory_arena_threshold_test): the arena each kernel
+// set needs for the shipped architectures, pinned. The figures are those of the commit that
+// added this test (capsgen --summary prints the same table); a change of more than 3% either way
+// fails, so that a growth is seen and a saving is recorded here. The arena depends on the shapes
+// only: seeded weights (and, for int8, seeded calibration images) stand for the trained models.
+TEST_CASE("arena sizes per kernel set stay within 3% of the pinned figures", "[arena]") {
+  struct Pin {
+    const char* preset;
+    bool int8, low_memory;
+    uint64_t bytes;  // every kernel set's, at the pinning commit
+  };
+  const Pin pins[] = {
+      {"canonical", false, false, 875328},
+      {"small", false, false, 352704},
+      {"canonical", true, false, 414464},
+      {"small", true, true, 29440},  // the 32 KiB microcontroller target (docs/fixed-point.md)
+  };
+  for (const Pin& pin : pins) {
+    tools::CapsNetSpec s = tools::capsnet_preset(pin.preset);
+    s.low_memory_routing = pin.low_memory;
+    const tools::Weights w = tools::capsnet_random_weights(s, 5);
+    std::vector<uint8_t> bytes;
+    if (pin.int8) {
+      std::vector<uint8_t> calib(4 * 784);
+      for (size_t k = 0; k < calib.size(); ++k) calib[k] = static_cast<uint8_t>(k * 37 % 256);
+      bytes = tools::build_capsnet_int8(s, w, tools::calibrate_capsnet(s, w, calib.data(), 4));
+    } else {
+      bytes = tools::build_capsnet(s, w);
+    }
+    const tools::VerifiedModel v = tools::load_verified(bytes);
+    for (uint32_t id = CAPS_KERNELS_REFERENCE; id < CAPS_KERNELS_COUNT; ++id) {
+      const uint64_t got = v.model.arena_size_for(id);
+      INFO(pin.preset << (pin.int8 ? " int8" : " float") << (pin.low_memory ? " low-memory" : "")
+                      << ", kernels " << caps_kernels_name(id) << ": " << got << " bytes, pinned "
+                      << pin.bytes);
+      CHECK(got * 100 <= pin.bytes * 103);
+      CHECK(got * 100 >= pin.bytes * 97);
+    }
+  }
 }

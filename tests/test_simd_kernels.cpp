@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kernel_set.h"
+#include "simd_sets.hpp"
 #include "reference.h"
 
 using namespace capsrt;
@@ -29,12 +30,7 @@ namespace {
 constexpr double kU = 1.0 / 16777216.0;  // 2^-24
 double sum_gamma(double k) { return k * kU / (1.0 - k * kU); }
 
-std::vector<const KernelSet*> simd_sets() {
-  std::vector<const KernelSet*> sets;
-  for (uint32_t id = CAPS_KERNELS_REFERENCE + 1; id < CAPS_KERNELS_COUNT; ++id)
-    if (kernel_set_runnable(id)) sets.push_back(kernel_set(id));
-  return sets;
-}
+using testutil::simd_sets_here;
 
 std::vector<float> randoms(std::mt19937& rng, size_t n, float lo, float hi) {
   std::uniform_real_distribution<float> d(lo, hi);
@@ -100,7 +96,7 @@ TEST_CASE("the dispatch picks the best set this build and CPU run") {
 }
 
 TEST_CASE("SIMD conv2d matches the reference on random shapes, IHWO weights") {
-  for (const KernelSet* ks : simd_sets()) {
+  for (const KernelSet* ks : simd_sets_here()) {
     std::mt19937 rng(1234);
     for (int trial = 0; trial < 60; ++trial) {
       Conv2DParams p{};
@@ -151,7 +147,7 @@ TEST_CASE("SIMD conv2d matches the reference on random shapes, IHWO weights") {
 }
 
 TEST_CASE("SIMD squash matches the reference, every epsilon mode, zero vectors, tails") {
-  for (const KernelSet* ks : simd_sets()) {
+  for (const KernelSet* ks : simd_sets_here()) {
     std::mt19937 rng(99);
     for (int trial = 0; trial < 40; ++trial) {
       const int count = pick(rng, {1, 3, 10, 16, 17, 100, 1152});
@@ -178,7 +174,7 @@ TEST_CASE("SIMD squash matches the reference, every epsilon mode, zero vectors, 
 }
 
 TEST_CASE("SIMD dense matches the reference on random sizes and every activation") {
-  for (const KernelSet* ks : simd_sets()) {
+  for (const KernelSet* ks : simd_sets_here()) {
     std::mt19937 rng(5);
     for (int trial = 0; trial < 40; ++trial) {
       const DenseParams p{pick(rng, {1, 7, 16, 33, 160, 513}), pick(rng, {1, 5, 16, 17, 40, 100}),
@@ -204,7 +200,7 @@ TEST_CASE("SIMD dense matches the reference on random sizes and every activation
 }
 
 TEST_CASE("SIMD vector lengths match the reference") {
-  for (const KernelSet* ks : simd_sets()) {
+  for (const KernelSet* ks : simd_sets_here()) {
     std::mt19937 rng(8);
     for (int trial = 0; trial < 20; ++trial) {
       const int count = pick(rng, {1, 10, 33}), dim = pick(rng, {1, 4, 6, 16, 17, 40});
@@ -220,7 +216,7 @@ TEST_CASE("SIMD vector lengths match the reference") {
 }
 
 TEST_CASE("SIMD CapsDense (u_hat transform and routing) matches the reference, both softmax axes") {
-  for (const KernelSet* ks : simd_sets()) {
+  for (const KernelSet* ks : simd_sets_here()) {
     std::mt19937 rng(77);
     double worst = 0;
     for (int trial = 0; trial < 40; ++trial) {

@@ -5,6 +5,9 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+#include <system_error>
 #include <fstream>
 
 #include "idx.hpp"
@@ -19,7 +22,29 @@ namespace {
 
 std::string fixture(const std::string& name) { return testutil::source_path("tests/data/images/" + name); }
 
-std::string temp_path(const std::string& name) { return "capsrt_test_" + name; }
+// A directory of this process's own under the system's temporary directory (TMPDIR), removed
+// at exit: the tests never write into the directory they run in.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "capsrt_test_XXXXXX").string();
+    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed: " + tmpl);
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string temp_path(const std::string& name) {
+  static const TempDir dir;
+  return dir.path() + "/" + name;
+}
 
 void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
   std::ofstream f(path, std::ios::binary);
@@ -113,7 +138,7 @@ TEST_CASE("corrupt, empty, missing and non-image files give clear errors") {
   write_bytes(temp_path("truncated.png"), std::vector<uint8_t>(png.begin(), png.begin() + 60));
   // (cut inside its IDAT chunk: refused from the chunk table, before stb decodes anything)
   CHECK_THAT(error_of([] { load_image(temp_path("truncated.png"), 1); }),
-             Catch::Contains("capsrt_test_truncated.png") && Catch::Contains("truncated PNG"));
+             Catch::Contains("truncated.png") && Catch::Contains("truncated PNG"));
   write_bytes(temp_path("empty.png"), {});
   CHECK_THAT(error_of([] { load_image(temp_path("empty.png"), 1); }), Catch::Contains("empty file"));
   write_bytes(temp_path("text.jpg"), {'h', 'e', 'l', 'l', 'o', '\n'});

@@ -18,6 +18,7 @@ caps_status Interpreter::init(const Model& model, void* arena, size_t arena_size
   kernels_ = 0;
   generation_ = 0;
   invoked_ = false;
+  has_input_ = false;
   if (arena == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   if (!model.loaded()) return CAPS_ERR_NOT_READY;
   if (reinterpret_cast<uintptr_t>(arena) % 16 != 0) return CAPS_ERR_MISALIGNED;
@@ -78,6 +79,7 @@ uint8_t* Interpreter::activation_bytes(uint32_t id) const { return arena_ + mode
 
 float* Interpreter::input() {
   if (live_model() == nullptr || model_->quantized()) return nullptr;
+  has_input_ = true;  // the caller writes it in place
   return activation(model_->attributes().input_tensor);
 }
 
@@ -100,6 +102,7 @@ caps_status Interpreter::set_input(const float* data, size_t count) {
       const long w = static_cast<long>(r < 0 ? r - 0.5f : r + 0.5f) + t.quant_zero_point;
       q[n] = static_cast<int8_t>(w < -128 ? -128 : w > 127 ? 127 : w);
     }
+    has_input_ = true;
     return CAPS_OK;
   }
   std::memcpy(input(), data, count * sizeof(float));
@@ -116,6 +119,7 @@ caps_status Interpreter::set_input_u8(const uint8_t* pixels, size_t count) {
     int8_t* q = reinterpret_cast<int8_t*>(activation_bytes(model_->attributes().input_tensor));
     for (size_t n = 0; n < count; ++n) q[n] = static_cast<int8_t>(int32_t{pixels[n]} - 128);
     invoked_ = false;
+    has_input_ = true;
     return CAPS_OK;
   }
 #if CAPSRT_FLOAT
@@ -124,6 +128,7 @@ caps_status Interpreter::set_input_u8(const uint8_t* pixels, size_t count) {
   float* x = input();
   for (size_t n = 0; n < count; ++n) x[n] = static_cast<float>(pixels[n]) * scale + offset;
   invoked_ = false;
+  has_input_ = true;
   return CAPS_OK;
 #else
   return CAPS_ERR_UNSUPPORTED;  // unreachable: float models do not load here
@@ -144,6 +149,7 @@ caps_status Interpreter::invoke() {
     return CAPS_ERR_NOT_READY;
   }
   invoked_ = false;
+  if (!has_input_) return CAPS_ERR_NOT_READY;
   const caps_status s = run_ops(0, model_->attributes().decoder_first_op, -1);
   invoked_ = s == CAPS_OK;
   return s;

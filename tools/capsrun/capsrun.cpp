@@ -225,7 +225,7 @@ int run(int argc, char** argv) {
   }
   caps_status st = model.load(file.data(), file.size());
   if (st != CAPS_OK) {
-    std::cerr << "capsrun: " << model_path << ": " << status_message(st) << '\n';
+    std::cerr << "capsrun: " << model_load_error(model_path, st, file.data(), file.size()) << '\n';
     return 2;
   }
   const caps_model_attributes& a = model.attributes();
@@ -314,7 +314,7 @@ int run(int argc, char** argv) {
     }
     st = other.load(other_file.data(), other_file.size());
     if (st != CAPS_OK) {
-      std::cerr << "capsrun: " << compare_path << ": " << status_message(st) << '\n';
+      std::cerr << "capsrun: " << model_load_error(compare_path, st, other_file.data(), other_file.size()) << '\n';
       return 2;
     }
     const caps_model_attributes& b = other.attributes();

@@ -2,6 +2,7 @@
 
 #include "kernel_params.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 #include <iostream>
 
@@ -36,10 +37,36 @@ VerifiedModel load_verified(const std::vector<uint8_t>& bytes, uint32_t flags) {
   return v;
 }
 
+std::string model_load_error(const std::string& path, caps_status st, const uint8_t* bytes,
+                             size_t size) {
+  std::string what = path + ": " + caps_status_message(st);
+  if (st != CAPS_ERR_BAD_MAGIC) return what;
+  auto starts = [&](const char* magic, size_t n) { return size >= n && std::memcmp(bytes, magic, n) == 0; };
+  const char* kind = nullptr;
+  if (starts("PK\x03\x04", 4)) {
+    kind = "a PyTorch checkpoint (zip archive)";
+  } else if (size >= 2 && bytes[0] == 0x80 && bytes[1] >= 2 && bytes[1] <= 5) {
+    kind = "a PyTorch checkpoint (legacy pickle)";
+  } else if (starts("\x89HDF\r\n\x1a\n", 8)) {
+    kind = "an HDF5 file (a Keras checkpoint)";
+  } else if (size >= 9 && bytes[8] == '{') {
+    uint64_t header = 0;
+    for (int k = 7; k >= 0; --k) header = header << 8 | bytes[k];
+    if (header >= 2 && header <= size - 8) kind = "a safetensors checkpoint";
+  }
+  if (kind != nullptr)
+    what += ": this looks like " + std::string(kind) +
+            ", not a capsrt model; convert it first: capsconv " + path + " -o model.caps";
+  return what;
+}
+
 AlignedBuffer read_file(const std::string& path, uint64_t max_bytes) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) throw IoError("cannot open " + path + ": " + std::strerror(errno));
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> guard(f, std::fclose);
+  struct stat info;
+  if (fstat(fileno(f), &info) == 0 && S_ISDIR(info.st_mode))
+    throw IoError(path + " is a directory: give a file");
   if (std::fseek(f, 0, SEEK_END) != 0) throw IoError("cannot seek in " + path);
   const long size = std::ftell(f);
   if (size < 0) throw IoError("cannot read the size of " + path);

@@ -48,6 +48,12 @@ struct VerifiedModel {
 // message when it refuses the file.
 VerifiedModel load_verified(const std::vector<uint8_t>& bytes, uint32_t flags = 0);
 
+// What to tell a user whose file `path` (its bytes) the runtime refused with `st`: the status's
+// message, and for a file that is not a model at all but a checkpoint (PyTorch zip or legacy
+// pickle, safetensors, Keras HDF5), what it is and that capsconv converts it.
+std::string model_load_error(const std::string& path, caps_status st, const uint8_t* bytes,
+                             size_t size);
+
 // A tool's main: runs `run` and turns any exception that escaped it (out of memory included)
 // into a message on stderr and exit status 1, so that no input ends a tool with an abort.
 int guarded_main(const char* tool, int (*run)(int, char**), int argc, char** argv);

@@ -110,7 +110,8 @@ size_t caps_model_arena_size_for(const caps_model* model, uint32_t kernels);
 caps_status caps_set_input_f32(caps_interpreter* it, const float* data, size_t count);
 /* Copies `count` 8-bit pixels (CHW order) and applies the model's normalisation. */
 caps_status caps_set_input_u8(caps_interpreter* it, const uint8_t* pixels, size_t count);
-/* Runs the classifier part of the network (not the decoder). */
+/* Runs the classifier part of the network (not the decoder). CAPS_ERR_NOT_READY when no input was
+ * set since caps_interpreter_init*. */
 caps_status caps_invoke(caps_interpreter* it);
 /* Class scores after caps_invoke: `*count` = num_classes. Valid until the next invoke. */
 caps_status caps_get_scores(const caps_interpreter* it, const float** scores, uint32_t* count);

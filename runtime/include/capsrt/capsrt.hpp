@@ -90,12 +90,15 @@ class Interpreter {
   size_t arena_size() const { return arena_size_; }  // bytes the caller gave to init
 
   // Input buffer inside the arena: input_channels*height*width floats, CHW (NULL for an int8
-  // model: set_input quantises, set_input_u8 stores pixel - 128).
+  // model: set_input quantises, set_input_u8 stores pixel - 128). Asking for it counts as giving
+  // the input: the caller writes it in place before invoke.
   float* input();
   caps_status set_input(const float* data, size_t count);
   caps_status set_input_u8(const uint8_t* pixels, size_t count);
 
-  caps_status invoke();  // the classifier ops
+  // The classifier ops. CAPS_ERR_NOT_READY until an input was given (set_input, set_input_u8, or
+  // input(), whose pointer the caller writes through) since init.
+  caps_status invoke();
   bool invoked() const { return invoked_ && live_model() != nullptr; }
   const float* scores() const;  // num_classes floats; NULL before invoke or for an int8 model
   uint32_t predicted_class() const;  // either kind of model
@@ -134,6 +137,7 @@ class Interpreter {
   uint32_t kernels_ = 0;
   uint32_t generation_ = 0;  // the model's generation at init
   bool invoked_ = false;
+  bool has_input_ = false;  // an input was given since init
 };
 
 }  // namespace capsrt
