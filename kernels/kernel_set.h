@@ -1,7 +1,8 @@
-// The kernel table: one KernelSet per instruction set, chosen once. The runtime calls kernels only
-// through it (runtime/src has no ISA code): x86 builds pick AVX-512, AVX2+FMA or the reference
-// at run time from the CPU's features (detected once and cached); ARM builds pick NEON at compile
-// time; every other target runs the reference kernels.
+// The kernel table: one KernelSet per instruction set. The runtime calls kernels only through it
+// (runtime/src has no ISA code): each op record's prepare takes its kernel pointers from the set
+// an interpreter was set up with. x86 builds have AVX-512 VNNI, AVX-512, AVX2+FMA and the
+// reference, the best of which the CPU runs is found once (cached); ARM builds have NEON, chosen
+// at compile time; every other target runs the reference kernels.
 //
 // A set also says how much scratch each of its kernels needs (the *_scratch_size twins, as
 // CMSIS-NN's _get_buffer_size). Those functions are plain arithmetic and exist in every build for

@@ -67,8 +67,9 @@ constexpr uint32_t kRefCapsLayouts = bit(CAPS_LAYOUT_ROW_MAJOR) | bit(CAPS_LAYOU
 constexpr uint32_t kSimdConvLayouts = bit(CAPS_LAYOUT_CONV_IHWO);
 constexpr uint32_t kSimdCapsLayouts = bit(CAPS_LAYOUT_CAPS_JDKI);
 
-// The int8 kernels of a set: its convolution (`conv_q`, with its scratch function), the
-// reference ones for the rest (issue 13: their SIMD versions are still to come).
+// The int8 kernels of a set: its convolution and CapsDense (`conv_q`, `caps_q`, with their
+// scratch functions), the reference ones for the rest (the primary squash, length, mask and the
+// decoder's dense layers: a small share of the work).
 #define CAPSRT_Q_KERNELS(conv_q_scratch, conv_q, caps_q_scratch, caps_q, IF)                    \
   conv_q_scratch, caps_q_scratch, IF(conv_q), IF(ref::primary_squash_q), IF(caps_q),             \
       IF(ref::length_q), IF(ref::mask_q), IF(ref::dense_q)

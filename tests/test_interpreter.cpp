@@ -348,6 +348,75 @@ TEST_CASE("invoke before any input is set answers NOT_READY, in C and C++") {
   CHECK(caps_invoke(&it) == CAPS_OK);
 }
 
+namespace {
+struct Recorder {
+  std::vector<caps_op_event> events;
+  uint32_t stop_at = UINT32_MAX;  // index whose BEGIN event stops the run
+  static int32_t record(void* user, const caps_op_event* e) {
+    Recorder& r = *static_cast<Recorder*>(user);
+    r.events.push_back(*e);
+    return e->phase == CAPS_OP_BEGIN && e->index == r.stop_at ? 1 : 0;
+  }
+};
+}  // namespace
+
+TEST_CASE("the per-op observer sees every op with its cost, and can stop the run") {
+  auto s = testutil::tiny_spec();
+  std::vector<tools::OpReport> report;
+  const auto bytes = tools::build_capsnet(s, testutil::tiny_weights(s, 4), &report);
+  Runner r(bytes);
+  const uint32_t classifier = r.model.attributes().decoder_first_op;
+  REQUIRE(classifier < r.model.op_count());
+  Recorder rec;
+  Interpreter unset;
+  CHECK(unset.set_observer(&Recorder::record, &rec) == CAPS_ERR_NOT_READY);
+  REQUIRE(r.it.set_observer(&Recorder::record, &rec) == CAPS_OK);
+  const auto x = testutil::random_floats(144, 4, 0, 1);
+  REQUIRE(r.it.set_input(x.data(), 144) == CAPS_OK);
+  REQUIRE(r.it.invoke() == CAPS_OK);
+  // Begin and end of each classifier op, in order, as the writer described them.
+  REQUIRE(rec.events.size() == 2 * classifier);
+  for (uint32_t k = 0; k < classifier; ++k) {
+    for (uint32_t phase : {CAPS_OP_BEGIN, CAPS_OP_END}) {
+      const caps_op_event& e = rec.events[2 * k + phase];
+      INFO("op " << k << " phase " << phase);
+      CHECK(e.phase == phase);
+      CHECK(e.index == k);
+      CHECK(e.opcode == r.model.op(k).opcode);
+      CHECK(std::string(e.name) == report[k].name);
+      CHECK(std::string(e.output_name) == report[k].output);
+      CHECK(e.macs == report[k].macs);
+    }
+  }
+  // The decoder's ops are observed when it runs.
+  rec.events.clear();
+  const float* image = nullptr;
+  REQUIRE(r.it.reconstruct(-1, &image) == CAPS_OK);
+  REQUIRE(rec.events.size() == 2 * (r.model.op_count() - classifier));
+  CHECK(rec.events.front().index == classifier);
+  // A non-zero answer stops the run before the op: nothing after it runs, the outputs are gone.
+  rec.events.clear();
+  rec.stop_at = 1;
+  CHECK(r.it.invoke() == CAPS_ERR_ABORTED);
+  CHECK(rec.events.size() == 3);  // op 0 begin and end, op 1 begin
+  CHECK(r.it.scores() == nullptr);
+  CHECK(r.it.reconstruct(-1, &image) == CAPS_ERR_NOT_READY);
+  // Removed, the run completes; the C API sets it the same way.
+  REQUIRE(r.it.set_observer(nullptr, nullptr) == CAPS_OK);
+  CHECK(r.it.invoke() == CAPS_OK);
+  caps_model m;
+  caps_interpreter it;
+  uint8_t* base = r.arena.data() + (64 - reinterpret_cast<uintptr_t>(r.arena.data()) % 64) % 64;
+  REQUIRE(caps_model_load(&m, r.mb.data(), r.mb.size, 0) == CAPS_OK);
+  REQUIRE(caps_interpreter_init(&it, &m, base, r.model.arena_size()) == CAPS_OK);
+  REQUIRE(caps_interpreter_set_observer(&it, &Recorder::record, &rec) == CAPS_OK);
+  REQUIRE(caps_set_input_f32(&it, x.data(), x.size()) == CAPS_OK);
+  rec.events.clear();
+  rec.stop_at = 0;
+  CHECK(caps_invoke(&it) == CAPS_ERR_ABORTED);
+  CHECK(rec.events.size() == 1);
+}
+
 TEST_CASE("a model without a decoder classifies and refuses to reconstruct") {
   auto s = testutil::tiny_spec();
   s.decoder_hidden.clear();

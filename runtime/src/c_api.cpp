@@ -14,7 +14,20 @@ static_assert(sizeof(capsrt::Interpreter) <= sizeof(caps_interpreter),
 static_assert(alignof(capsrt::Interpreter) <= alignof(caps_interpreter),
               "caps_interpreter alignment");
 
+// The version CMake's project() states (the package's) is the header's.
+static_assert(CAPSRT_VERSION_MAJOR == CAPSRT_PROJECT_VERSION_MAJOR &&
+                  CAPSRT_VERSION_MINOR == CAPSRT_PROJECT_VERSION_MINOR &&
+                  CAPSRT_VERSION_PATCH == CAPSRT_PROJECT_VERSION_PATCH,
+              "capsrt.h's CAPSRT_VERSION_* and CMakeLists.txt's project VERSION differ");
+
 namespace {
+#define CAPSRT_STR2(x) #x
+#define CAPSRT_STR(x) CAPSRT_STR2(x)
+const caps_version_info kVersion = {
+    CAPSRT_VERSION_MAJOR, CAPSRT_VERSION_MINOR, CAPSRT_VERSION_PATCH, CAPS_FORMAT_MAJOR,
+    CAPS_FORMAT_MINOR, sizeof(caps_model), sizeof(caps_interpreter),
+    CAPSRT_STR(CAPSRT_VERSION_MAJOR) "." CAPSRT_STR(CAPSRT_VERSION_MINOR) "." CAPSRT_STR(CAPSRT_VERSION_PATCH)};
+
 // The C structs are storage for the C++ objects, constructed in place (no heap).
 const capsrt::Model* as_model(const caps_model* m) {
   return reinterpret_cast<const capsrt::Model*>(m);
@@ -26,6 +39,16 @@ const capsrt::Interpreter* as_it(const caps_interpreter* i) {
 }  // namespace
 
 extern "C" {
+
+const caps_version_info* caps_version(void) { return &kVersion; }
+
+caps_status caps_version_check(uint32_t header_version, size_t model_struct_size,
+                               size_t interpreter_struct_size) {
+  if (header_version / 10000 != CAPSRT_VERSION_MAJOR || model_struct_size != sizeof(caps_model) ||
+      interpreter_struct_size != sizeof(caps_interpreter))
+    return CAPS_ERR_VERSION_MISMATCH;
+  return CAPS_OK;
+}
 
 caps_status caps_model_load(caps_model* model, const void* data, size_t size, uint32_t flags) {
   if (model == nullptr) return CAPS_ERR_NULL_ARGUMENT;
@@ -106,6 +129,11 @@ caps_status caps_set_input_f32(caps_interpreter* it, const float* data, size_t c
 caps_status caps_set_input_u8(caps_interpreter* it, const uint8_t* pixels, size_t count) {
   if (it == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   return as_it(it)->set_input_u8(pixels, count);
+}
+
+caps_status caps_interpreter_set_observer(caps_interpreter* it, caps_observer_fn fn, void* user) {
+  if (it == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  return as_it(it)->set_observer(fn, user);
 }
 
 caps_status caps_invoke(caps_interpreter* it) {

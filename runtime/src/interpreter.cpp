@@ -19,6 +19,8 @@ caps_status Interpreter::init(const Model& model, void* arena, size_t arena_size
   generation_ = 0;
   invoked_ = false;
   has_input_ = false;
+  observer_ = nullptr;
+  observer_user_ = nullptr;
   if (arena == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   if (!model.loaded()) return CAPS_ERR_NOT_READY;
   if (reinterpret_cast<uintptr_t>(arena) % 16 != 0) return CAPS_ERR_MISALIGNED;
@@ -135,12 +137,33 @@ caps_status Interpreter::set_input_u8(const uint8_t* pixels, size_t count) {
 #endif
 }
 
+caps_status Interpreter::set_observer(caps_observer_fn fn, void* user) {
+  if (live_model() == nullptr) return CAPS_ERR_NOT_READY;
+  observer_ = fn;
+  observer_user_ = user;
+  return CAPS_OK;
+}
+
 caps_status Interpreter::run_ops(uint32_t begin, uint32_t end, int32_t mask_class) {
   for (uint32_t k = begin; k < end; ++k) {
     const PreparedOp& op = *reinterpret_cast<const PreparedOp*>(prepared_ + k * kPreparedOpBytes);
+    if (observer_ != nullptr && !observe(k, op, CAPS_OP_BEGIN)) return CAPS_ERR_ABORTED;
     op.run(op, mask_class);
+    if (observer_ != nullptr && !observe(k, op, CAPS_OP_END)) return CAPS_ERR_ABORTED;
   }
   return CAPS_OK;
+}
+
+bool Interpreter::observe(uint32_t k, const PreparedOp& op, uint32_t phase) const {
+  caps_op_event e;
+  e.phase = phase;
+  e.index = k;
+  e.opcode = op.opcode;
+  e.reserved = 0;
+  e.name = op_desc(op.opcode)->name;
+  e.output_name = model_->tensor_name(op_output(*model_, k));
+  e.macs = op.macs;
+  return observer_(observer_user_, &e) == 0;
 }
 
 caps_status Interpreter::invoke() {
@@ -150,6 +173,7 @@ caps_status Interpreter::invoke() {
   }
   invoked_ = false;
   if (!has_input_) return CAPS_ERR_NOT_READY;
+  // (An observer's stop leaves the outputs invalid until the next invoke.)
   const caps_status s = run_ops(0, model_->attributes().decoder_first_op, -1);
   invoked_ = s == CAPS_OK;
   return s;

@@ -301,9 +301,11 @@ __attribute__((noinline)) caps_status Model::validate_op(uint32_t k) const {
   const caps_file_header& h = header_;
   caps_status st = CAPS_OK;
   const caps_op_entry op = this->op(k);
-  const OpDesc* d = op_desc(op.opcode);
-  if (d == nullptr || op.n_outputs != 1 || op.n_inputs < 1 || op.inputs[0] >= h.tensor_count)
+  const OpRecord* r = op_record(op.opcode);
+  if (r == nullptr || h.version_minor < r->since_minor || op.n_outputs != 1 || op.n_inputs < 1 ||
+      op.inputs[0] >= h.tensor_count)
     return CAPS_ERR_BAD_OP;
+  const OpDesc* d = &r->desc;
   // The int8 form (since 1.2) when the first input is not float32; its slots' dtypes are fixed.
   const bool quantized = tensor(op.inputs[0]).dtype != CAPS_DTYPE_F32;
   if (quantized && h.version_minor < 2) return CAPS_ERR_UNSUPPORTED;

@@ -21,7 +21,9 @@ const char* const kMessages[CAPS_STATUS_COUNT] = {
     "arena too small: it must be at least the model's arena size (caps_model_arena_size)",
     "unsupported op or dtype in this build",
     "argument out of range",
-    "not ready: load the model, init the interpreter and invoke first",
+    "not ready: load the model, init the interpreter, set the input and invoke first",
+    "the run was stopped by the interpreter's observer",
+    "the capsrt header this program was built with does not match the library it linked",
 };
 }  // namespace
 

@@ -13,11 +13,39 @@
 static _Alignas(64) unsigned char g_model[MAX_MODEL];
 static _Alignas(64) unsigned char g_arena[MAX_ARENA];
 
+/* The per-op observer, as firmware feeds a watchdog or reads a cycle counter: here it counts
+ * the ops and their multiply-adds. */
+struct op_count {
+  uint32_t begun, ended;
+  uint64_t macs;
+};
+static int32_t count_ops(void* user, const caps_op_event* e) {
+  struct op_count* c = (struct op_count*)user;
+  if (e->phase == CAPS_OP_BEGIN) {
+    c->begun++;
+  } else {
+    c->ended++;
+    c->macs += e->macs;
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s MODEL_FILE\n", argv[0]);
     return 2;
   }
+  /* The library linked is the one this header describes. */
+  if (CAPS_VERSION_CHECK() != CAPS_OK) {
+    fprintf(stderr, "capsrt header %d, library %s\n", CAPSRT_VERSION, caps_version()->text);
+    return 1;
+  }
+  printf("capsrt %s, model format %u.0 to %u.%u\n", caps_version()->text,
+         (unsigned)caps_version()->format_major, (unsigned)caps_version()->format_major,
+         (unsigned)caps_version()->format_minor_max);
+  if (caps_version_check(CAPSRT_VERSION + 10000, sizeof(caps_model), sizeof(caps_interpreter)) !=
+      CAPS_ERR_VERSION_MISMATCH)
+    return 1;
   FILE* f = fopen(argv[1], "rb");
   if (!f) {
     fprintf(stderr, "cannot open %s\n", argv[1]);
@@ -44,10 +72,14 @@ int main(int argc, char** argv) {
   size_t n = (size_t)a->input_channels * a->input_height * a->input_width;
   if (n > sizeof pixels) return 1;
   for (size_t k = 0; k < n; ++k) pixels[k] = (unsigned char)(k * 13);
-  if ((s = caps_set_input_u8(&it, pixels, n)) != CAPS_OK || (s = caps_invoke(&it)) != CAPS_OK) {
+  struct op_count ops = {0, 0, 0};
+  if ((s = caps_interpreter_set_observer(&it, count_ops, &ops)) != CAPS_OK ||
+      (s = caps_set_input_u8(&it, pixels, n)) != CAPS_OK || (s = caps_invoke(&it)) != CAPS_OK) {
     fprintf(stderr, "run: %s\n", caps_status_message(s));
     return 1;
   }
+  if (ops.begun == 0 || ops.begun != ops.ended || ops.macs == 0) return 1;
+  printf("%u ops, %llu multiply-adds\n", (unsigned)ops.ended, (unsigned long long)ops.macs);
   uint32_t count, best;
   caps_get_predicted_class(&it, &best);
   if (caps_model_is_int8(&model)) {

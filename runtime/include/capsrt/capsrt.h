@@ -16,6 +16,15 @@
 extern "C" {
 #endif
 
+/* This header's version of the library (the CMake package's version too: find_package(capsrt
+ * 0.2)). A program checks at start that the library it linked is the one its header describes:
+ * CAPS_VERSION_CHECK() answers CAPS_ERR_VERSION_MISMATCH when the major version or the
+ * opaque structs' sizes differ. */
+#define CAPSRT_VERSION_MAJOR 0
+#define CAPSRT_VERSION_MINOR 2
+#define CAPSRT_VERSION_PATCH 0
+#define CAPSRT_VERSION (CAPSRT_VERSION_MAJOR * 10000 + CAPSRT_VERSION_MINOR * 100 + CAPSRT_VERSION_PATCH)
+
 /* Every type that crosses this API has a fixed width: status codes are int32_t, kernel ids and
  * flags uint32_t. No enum type appears in a signature or a struct, because an enum's size and
  * signedness depend on the ABI (arm-none-eabi uses short enums: 1 byte, unsigned). The codes
@@ -41,7 +50,9 @@ enum {
   CAPS_ERR_ARENA_TOO_SMALL,     /* caller's arena is smaller than caps_model_arena_size() */
   CAPS_ERR_UNSUPPORTED,         /* valid file, but an op/dtype this build cannot run */
   CAPS_ERR_BAD_ARGUMENT,        /* argument out of range (class index, input length) */
-  CAPS_ERR_NOT_READY,           /* model not loaded, interpreter not set up, or not invoked */
+  CAPS_ERR_NOT_READY,           /* model not loaded, interpreter not set up, no input, or not invoked */
+  CAPS_ERR_ABORTED,             /* the interpreter's observer stopped the run */
+  CAPS_ERR_VERSION_MISMATCH,    /* the header a program was built with is not this library's */
   CAPS_STATUS_COUNT
 };
 
@@ -51,6 +62,24 @@ const char* caps_status_message(caps_status status);
 /* Opaque, caller-allocated storage (statics, stack or struct members). */
 typedef struct caps_model { uint64_t opaque[40]; } caps_model;
 typedef struct caps_interpreter { uint64_t opaque[12]; } caps_interpreter;
+
+/* The library's version, the model-format versions it reads (format_major.0 to
+ * format_major.format_minor_max), and the sizes of caps_model and caps_interpreter it was built
+ * with. Static; never NULL. */
+typedef struct caps_version_info {
+  uint32_t major, minor, patch;
+  uint32_t format_major, format_minor_max;
+  uint32_t model_struct_size, interpreter_struct_size;
+  const char* text; /* "0.2.0" */
+} caps_version_info;
+const caps_version_info* caps_version(void);
+/* CAPS_OK when the library is the version `header_version` (CAPSRT_VERSION) names, as far as
+ * binary compatibility goes (same major version, the same struct sizes); else
+ * CAPS_ERR_VERSION_MISMATCH. Call it through CAPS_VERSION_CHECK(). */
+caps_status caps_version_check(uint32_t header_version, size_t model_struct_size,
+                               size_t interpreter_struct_size);
+#define CAPS_VERSION_CHECK() \
+  caps_version_check(CAPSRT_VERSION, sizeof(caps_model), sizeof(caps_interpreter))
 
 /* Flags for caps_model_load. */
 #define CAPS_LOAD_SKIP_CHECKSUM 1u /* for images already verified (e.g. when flashed) */
@@ -130,6 +159,28 @@ caps_status caps_reconstruct(caps_interpreter* it, int32_t class_index, const fl
  * capsule; scores and poses stay as caps_invoke left them. */
 caps_status caps_reconstruct_pose(caps_interpreter* it, uint32_t class_index, const float* pose,
                                   const float** image, uint32_t* count);
+
+/* --- observing the ops (docs/integration.md) ------------------------------------------------
+ * An optional callback an interpreter calls before and after each op it runs (invoke: the
+ * classifier ops; the reconstruct functions: the decoder's), for profiling, a watchdog or a
+ * cycle counter. Returning non-zero stops the run: the call that ran it answers
+ * CAPS_ERR_ABORTED, and the outputs are not valid until the next invoke. Unset, it costs one
+ * test of a pointer per op. */
+#define CAPS_OP_BEGIN 0u
+#define CAPS_OP_END 1u
+typedef struct caps_op_event {
+  uint32_t phase;          /* CAPS_OP_BEGIN or CAPS_OP_END */
+  uint32_t index;          /* the op's index in the model (0 .. op count - 1) */
+  uint32_t opcode;         /* CAPS_OP_* (format.h) */
+  uint32_t reserved;       /* 0 */
+  const char* name;        /* the op's kind: "Conv2D", "PrimaryCaps", "CapsDense", ... */
+  const char* output_name; /* its output tensor's name in the model ("" when unnamed) */
+  uint64_t macs;           /* the op's multiply-adds in one run */
+} caps_op_event;
+typedef int32_t (*caps_observer_fn)(void* user, const caps_op_event* event);
+/* Sets (fn NULL: removes) the observer of an interpreter set up with caps_interpreter_init*;
+ * `user` is passed back to it. CAPS_ERR_NOT_READY before a successful init. */
+caps_status caps_interpreter_set_observer(caps_interpreter* it, caps_observer_fn fn, void* user);
 
 /* --- int8 models (docs/fixed-point.md) ------------------------------------------------------
  * An int8 model (capsconv --quantize int8) runs on integer arithmetic only. caps_set_input_u8

@@ -73,6 +73,8 @@ class Model {
   uint32_t generation_ = 0;  // 0: never loaded
 };
 
+struct PreparedOp;  // internal (runtime/src/ops/op_record.hpp)
+
 class Interpreter {
  public:
   // `arena`: 16-byte aligned, at least model.arena_size_for(kernels) bytes (model.arena_size()
@@ -109,6 +111,11 @@ class Interpreter {
   const int32_t* scores_q15() const;
   const int16_t* poses_q15() const;
 
+  // The per-op observer (capsrt.h, caps_op_event): fn is called before and after every op run,
+  // and a non-zero return stops the run with CAPS_ERR_ABORTED. NULL removes it, and so does
+  // init: set it after init. CAPS_ERR_NOT_READY before a successful init.
+  caps_status set_observer(caps_observer_fn fn, void* user);
+
   // Decoder on the poses masked to `class_index` (-1: predicted). `*image` is C*H*W floats.
   caps_status reconstruct(int32_t class_index, const float** image);
   // Decoder on a pose of the caller's (pose_dim() floats) standing in for class `class_index`'s
@@ -122,6 +129,7 @@ class Interpreter {
 
  private:
   caps_status run_ops(uint32_t begin, uint32_t end, int32_t mask_class);
+  bool observe(uint32_t k, const PreparedOp& op, uint32_t phase) const;  // false: stop
   float* activation(uint32_t id) const;  // an activation tensor's floats in the arena
   uint8_t* activation_bytes(uint32_t id) const;
   // Runs the decoder with `pose` (pose_bytes bytes) in place of class_index's row of the poses.
@@ -138,6 +146,8 @@ class Interpreter {
   uint32_t generation_ = 0;  // the model's generation at init
   bool invoked_ = false;
   bool has_input_ = false;  // an input was given since init
+  caps_observer_fn observer_ = nullptr;
+  void* observer_user_ = nullptr;
 };
 
 }  // namespace capsrt

@@ -146,7 +146,7 @@ void caps_dense_prepare_q(const OpView& v, const caps_model_attributes& attrs,
 
 constexpr uint8_t I8 = CAPS_DTYPE_I8, I16 = CAPS_DTYPE_I16, I32 = CAPS_DTYPE_I32;
 extern const OpRecord kCapsDense = {
-    CAPS_OP_CAPS_DENSE,
+    CAPS_OP_CAPS_DENSE, 0,
     {"CapsDense", 2, 0b10, 3, {I8, I8, I32, 0}, I16},  // u, weights (, requant)
     CAPS_LAYOUT_CAPS_JDKI, CAPS_LAYOUT_CAPS_JDKI,
     caps_dense_infer, caps_dense_check_q_constants, nullptr,

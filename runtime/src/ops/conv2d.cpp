@@ -85,7 +85,7 @@ void conv2d_prepare_q(const OpView& v, const caps_model_attributes&, const kerne
 
 constexpr uint8_t I8 = CAPS_DTYPE_I8, I32 = CAPS_DTYPE_I32;
 extern const OpRecord kConv2D = {
-    CAPS_OP_CONV2D,
+    CAPS_OP_CONV2D, 0,
     {"Conv2D", 3, 0b110, 4, {I8, I8, I32, I32}, I8},  // x, weights, bias (, requant)
     CAPS_LAYOUT_CONV_IHWO, CAPS_LAYOUT_K4O,
     conv2d_infer, check_q_dot_constants, conv2d_output_nonneg_q,

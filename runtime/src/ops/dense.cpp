@@ -74,7 +74,7 @@ void dense_prepare_q(const OpView& v, const caps_model_attributes&, const kernel
 
 constexpr uint8_t I8 = CAPS_DTYPE_I8, I32 = CAPS_DTYPE_I32;
 extern const OpRecord kDense = {
-    CAPS_OP_DENSE,
+    CAPS_OP_DENSE, 0,
     {"Dense", 3, 0b110, 4, {I8, I8, I32, I32}, I8},  // x, weights, bias (, requant)
     CAPS_LAYOUT_ROW_MAJOR, CAPS_LAYOUT_K4O,
     dense_infer, check_q_dot_constants, dense_output_nonneg_q,

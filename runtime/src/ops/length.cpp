@@ -66,7 +66,7 @@ void length_prepare_q(const OpView& v, const caps_model_attributes& attrs,
 
 constexpr uint8_t I16 = CAPS_DTYPE_I16, I32 = CAPS_DTYPE_I32;
 extern const OpRecord kLength = {
-    CAPS_OP_LENGTH,
+    CAPS_OP_LENGTH, 0,
     {"Length", 1, 0b0, 1, {I16, 0, 0, 0}, I32},  // v
     CAPS_LAYOUT_ROW_MAJOR, CAPS_LAYOUT_ROW_MAJOR,
     length_infer, nullptr, nullptr,

@@ -67,7 +67,7 @@ void mask_prepare_q(const OpView& v, const caps_model_attributes&, const kernels
 
 constexpr uint8_t I8 = CAPS_DTYPE_I8, I16 = CAPS_DTYPE_I16, I32 = CAPS_DTYPE_I32;
 extern const OpRecord kMask = {
-    CAPS_OP_MASK,
+    CAPS_OP_MASK, 0,
     {"Mask", 2, 0b00, 2, {I16, I32, 0, 0}, I8},  // v, scores
     CAPS_LAYOUT_ROW_MAJOR, CAPS_LAYOUT_ROW_MAJOR,
     mask_infer, nullptr, nullptr,

@@ -46,11 +46,13 @@ struct PreparedOp;
 using OpRunner = void (*)(const PreparedOp& op, int32_t mask_class);
 
 // Bytes of a prepared op's own parameters (its kernel pointers and parameter structs).
-constexpr size_t kOpParamBytes = 192;
+constexpr size_t kOpParamBytes = 176;
 
 // One op ready to run: made once at Interpreter::init, kept in the arena.
 struct PreparedOp {
   OpRunner run;
+  uint64_t macs;    // multiply-adds of one run (for the observer)
+  uint16_t opcode;
   const void* in[CAPS_MAX_OP_INPUTS];
   void* out;
   void* scratch;  // the op's scratch, placed by the arena plan (NULL when it needs none)
@@ -93,6 +95,9 @@ struct OpForm {
 
 struct OpRecord {
   uint16_t opcode;  // CAPS_OP_*
+  // The format's minor version that introduced the op: a file of an older minor version that
+  // uses it is refused (a runtime of that version would not know the opcode).
+  uint8_t since_minor;
   OpDesc desc;
   // The packed layout its weights (slot 1) may have, per form: CAPS_LAYOUT_ROW_MAJOR when none.
   // A K4O layout is the only one the form reads; any other packed layout is optional (row-major

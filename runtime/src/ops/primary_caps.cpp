@@ -144,7 +144,7 @@ void primary_caps_prepare_q(const OpView& v, const caps_model_attributes& attrs,
 
 constexpr uint8_t I8 = CAPS_DTYPE_I8, I32 = CAPS_DTYPE_I32;
 extern const OpRecord kPrimaryCaps = {
-    CAPS_OP_PRIMARY_CAPS,
+    CAPS_OP_PRIMARY_CAPS, 0,
     {"PrimaryCaps", 3, 0b110, 4, {I8, I8, I32, I32}, I8},  // x, weights, bias (, requant)
     CAPS_LAYOUT_CONV_IHWO, CAPS_LAYOUT_K4O,
     primary_caps_infer, check_q_dot_constants, nullptr,
