@@ -6,6 +6,7 @@
 //   capsbench                                  every available set
 //   capsbench --kernels avx2-fma,reference     only these (or $CAPSRT_KERNELS)
 //   capsbench --benchmark_filter=network       any Google Benchmark flag
+//   capsbench --profile[=N]                    first, the per-layer table of each network (N runs)
 //
 // Counters: MAC/s (multiply-adds per second), peak (MAC/s over the FMA peak of the set's ISA;
 // for the reference set, over the best peak here), images/s for the networks. A summary table
@@ -19,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,7 @@
 #include "capsrt/capsrt.hpp"
 #include "fma_peak.hpp"
 #include "io.hpp"
+#include "profile.hpp"
 #include "kernel_set.h"
 
 using namespace capsrt;
@@ -292,9 +295,13 @@ struct Network {
   }
 };
 
-void bench_network(benchmark::State& st, uint32_t set, const std::string& preset, bool recon,
-                   bool int8) {
+// A no-op per-op observer: network_observed/* against network/* shows what the observer costs.
+int32_t observe_nothing(void*, const caps_op_event*) { return 0; }
+
+void run_network(benchmark::State& st, uint32_t set, const std::string& preset, bool recon, bool int8,
+                 bool observed) {
   Network net(preset, set, int8);
+  if (observed) net.it.set_observer(observe_nothing, nullptr);
   const float* image = nullptr;
   const int8_t* image_q = nullptr;
   for (auto _ : st) {
@@ -304,6 +311,13 @@ void bench_network(benchmark::State& st, uint32_t set, const std::string& preset
   }
   report(st, set, double(net.macs + (recon ? net.decoder_macs : 0)));
   st.counters["images/s"] = benchmark::Counter(1, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void bench_network(benchmark::State& st, uint32_t set, const std::string& preset, bool recon, bool int8) {
+  run_network(st, set, preset, recon, int8, false);
+}
+void bench_network_observed(benchmark::State& st, uint32_t set, const std::string& preset) {
+  run_network(st, set, preset, false, false, true);
 }
 
 // Model::load of a whole file: full validation, with the CRC-32 or without.
@@ -437,8 +451,17 @@ int main(int argc, char** argv) {
   std::string sets_arg;
   if (const char* env = std::getenv("CAPSRT_KERNELS")) sets_arg = env;
   std::vector<char*> args;
+  int profile_runs = 0;
   for (int k = 0; k < argc; ++k) {
-    if (std::strncmp(argv[k], "--kernels=", 10) == 0) {
+    if (std::strcmp(argv[k], "--profile") == 0) {
+      profile_runs = 200;
+    } else if (std::strncmp(argv[k], "--profile=", 10) == 0) {
+      profile_runs = std::atoi(argv[k] + 10);
+      if (profile_runs < 1) {
+        std::fprintf(stderr, "capsbench: --profile=N takes a positive N\n");
+        return 1;
+      }
+    } else if (std::strncmp(argv[k], "--kernels=", 10) == 0) {
       sets_arg = argv[k] + 10;
     } else if (std::strcmp(argv[k], "--kernels") == 0 && k + 1 < argc) {
       sets_arg = argv[++k];
@@ -455,6 +478,19 @@ int main(int argc, char** argv) {
   for (uint32_t id : sets) std::printf(" %s", caps_kernels_name(id));
   std::printf(" (this machine's default: %s)\n", caps_kernels_name(caps_kernels_default()));
   peaks();  // measured now, before the kernels
+  // The per-layer tables (capsrun --profile's) of the shipped architectures, decoder included.
+  for (uint32_t id = 0; profile_runs > 0 && id < CAPS_KERNELS_COUNT; ++id) {
+    if (std::find(sets.begin(), sets.end(), id) == sets.end()) continue;
+    for (const char* preset : {"canonical", "small"})
+      for (bool int8 : {false, true}) {
+        Network net(preset, id, int8);
+        std::printf("\nper-layer profile: %s %s, kernels %s\n", preset, int8 ? "int8" : "float32",
+                    caps_kernels_name(id));
+        std::ostringstream table;
+        tools::print_profile(table, tools::profile_ops(net.it, profile_runs, true));
+        std::printf("%s", table.str().c_str());
+      }
+  }
 
   for (size_t k = 0; k < peaks().size(); ++k)
     benchmark::RegisterBenchmark((std::string("fma_peak/") + peaks()[k].isa).c_str(), bench_peak, k);
@@ -475,6 +511,7 @@ int main(int argc, char** argv) {
     reg("decoder/small_60_128_256_784", bench_decoder, ks, std::vector<int>{60, 128, 256, 784});
     reg("network/canonical", bench_network, id, std::string("canonical"), false, false);
     reg("network/small", bench_network, id, std::string("small"), false, false);
+    reg("network_observed/small", bench_network_observed, id, std::string("small"));
     reg("network+reconstruction/canonical", bench_network, id, std::string("canonical"), true, false);
     // The int8 path (docs/fixed-point.md), the same shapes.
     reg("int8_conv1/canonical_1x28x28_256x9x9", bench_conv_q, ks, conv_q_shape(1, 28, 256, 9, 1, false, 1));
