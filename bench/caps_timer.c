@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   const char* env = getenv("CAPSRT_KERNELS");
-  if (env && *env && caps_kernels_set_default(caps_kernels_from_name(env)) != CAPS_OK) {
+  const uint32_t kernels = env && *env ? caps_kernels_from_name(env) : CAPS_KERNELS_AUTO;
+  if (kernels != CAPS_KERNELS_AUTO && !caps_kernels_available(kernels)) {
     fprintf(stderr, "caps_timer: kernel set '%s' is not available here\n", env);
     return 1;
   }
@@ -73,7 +74,7 @@ int main(int argc, char** argv) {
   const size_t arena_size = caps_model_arena_size(&model);
   void* arena = NULL;
   if (posix_memalign(&arena, 64, arena_size) != 0) return 1;
-  s = caps_interpreter_init(&it, &model, arena, arena_size);
+  s = caps_interpreter_init_kernels(&it, &model, arena, arena_size, kernels);
   if (s != CAPS_OK) {
     fprintf(stderr, "caps_timer: %s\n", caps_status_message(s));
     return 1;

@@ -79,10 +79,9 @@ struct KernelSet {
 const KernelSet* kernel_set(uint32_t id);
 // True when the set's kernels are in this build and this CPU can run them.
 bool kernel_set_runnable(uint32_t id);
-// The best runnable set on this CPU (detected once), unless caps_kernels_set_default lowered it.
+// The best runnable set on this CPU (detected once and cached: the library's only process-wide
+// state, and it never changes once found).
 uint32_t kernel_set_default();
-// Makes `id` what AUTO resolves to (the caller checked it is runnable): caps_kernels_set_default.
-void kernel_set_override_default(uint32_t id);
 
 // Which set's kernel an op actually runs: `ks` when it reads the op's weight layout, else the
 // reference set.

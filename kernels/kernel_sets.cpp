@@ -180,7 +180,6 @@ uint32_t kernel_set_default() {
   return id;
 }
 
-void kernel_set_override_default(uint32_t id) { g_default.store(id, std::memory_order_relaxed); }
 
 const KernelSet& conv_kernels(const KernelSet& ks, caps_layout weight_layout) {
   return (ks.conv_layouts >> weight_layout) & 1u ? ks : kSets[0];

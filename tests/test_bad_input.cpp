@@ -376,13 +376,13 @@ TEST_CASE("arena too small, misaligned or missing") {
   std::vector<uint8_t> arena(m.arena_size() + 64);
   uint8_t* base = arena.data() + (64 - reinterpret_cast<uintptr_t>(arena.data()) % 64) % 64;
   Interpreter it;
-  CHECK(it.init(m, base, m.arena_size() - 1) == CAPS_ERR_ARENA_TOO_SMALL);
+  CHECK(it.init(m, base, m.arena_size() - 1, testutil::test_kernels()) == CAPS_ERR_ARENA_TOO_SMALL);
   CHECK(it.invoke() == CAPS_ERR_NOT_READY);
-  CHECK(it.init(m, base + 4, m.arena_size()) == CAPS_ERR_MISALIGNED);
-  CHECK(it.init(m, nullptr, m.arena_size()) == CAPS_ERR_NULL_ARGUMENT);
+  CHECK(it.init(m, base + 4, m.arena_size(), testutil::test_kernels()) == CAPS_ERR_MISALIGNED);
+  CHECK(it.init(m, nullptr, m.arena_size(), testutil::test_kernels()) == CAPS_ERR_NULL_ARGUMENT);
   Model unloaded;
-  CHECK(it.init(unloaded, base, m.arena_size()) == CAPS_ERR_NOT_READY);
-  REQUIRE(it.init(m, base, m.arena_size()) == CAPS_OK);
+  CHECK(it.init(unloaded, base, m.arena_size(), testutil::test_kernels()) == CAPS_ERR_NOT_READY);
+  REQUIRE(it.init(m, base, m.arena_size(), testutil::test_kernels()) == CAPS_OK);
   const float* image = nullptr;
   CHECK(it.reconstruct(-1, &image) == CAPS_ERR_NOT_READY);  // before invoke
   std::vector<float> x(m.input_size(), 0.5f);
@@ -408,15 +408,15 @@ TEST_CASE("C API: null pointers and calls out of order") {
   CHECK(caps_model_attributes_get(nullptr) == nullptr);
   CHECK(caps_model_attributes_get(&model) == nullptr);
   CHECK(caps_model_class_name(nullptr, 0) == nullptr);
-  CHECK(caps_interpreter_init(&it, &model, nullptr, 0) == CAPS_ERR_NULL_ARGUMENT);
+  CHECK(caps_interpreter_init_kernels(&it, &model, nullptr, 0, testutil::test_kernels()) == CAPS_ERR_NULL_ARGUMENT);
   REQUIRE(caps_model_load(&model, mb.data(), mb.size, 0) == CAPS_OK);
   std::vector<uint8_t> arena(caps_model_arena_size(&model) + 64);
   uint8_t* base = arena.data() + (64 - reinterpret_cast<uintptr_t>(arena.data()) % 64) % 64;
-  CHECK(caps_interpreter_init(nullptr, &model, base, arena.size() - 64) == CAPS_ERR_NULL_ARGUMENT);
-  CHECK(caps_interpreter_init(&it, nullptr, base, arena.size() - 64) == CAPS_ERR_NULL_ARGUMENT);
-  CHECK(caps_interpreter_init(&it, &model, base, 16) == CAPS_ERR_ARENA_TOO_SMALL);
+  CHECK(caps_interpreter_init_kernels(nullptr, &model, base, arena.size() - 64, testutil::test_kernels()) == CAPS_ERR_NULL_ARGUMENT);
+  CHECK(caps_interpreter_init_kernels(&it, nullptr, base, arena.size() - 64, testutil::test_kernels()) == CAPS_ERR_NULL_ARGUMENT);
+  CHECK(caps_interpreter_init_kernels(&it, &model, base, 16, testutil::test_kernels()) == CAPS_ERR_ARENA_TOO_SMALL);
   CHECK(caps_invoke(&it) == CAPS_ERR_NOT_READY);
-  REQUIRE(caps_interpreter_init(&it, &model, base, arena.size() - 64) == CAPS_OK);
+  REQUIRE(caps_interpreter_init_kernels(&it, &model, base, arena.size() - 64, testutil::test_kernels()) == CAPS_OK);
   CHECK(caps_get_scores(&it, &f, &n) == CAPS_ERR_NOT_READY);  // not invoked yet
   CHECK(caps_set_input_f32(nullptr, f, 0) == CAPS_ERR_NULL_ARGUMENT);
   CHECK(caps_set_input_f32(&it, nullptr, 144) == CAPS_ERR_NULL_ARGUMENT);
@@ -479,7 +479,7 @@ TEST_CASE("random damage with a fixed-up checksum never crashes the loader or a 
     arena.assign(m.arena_size() + 64, 0);
     uint8_t* base = arena.data() + (64 - reinterpret_cast<uintptr_t>(arena.data()) % 64) % 64;
     Interpreter it;
-    REQUIRE(it.init(m, base, m.arena_size()) == CAPS_OK);
+    REQUIRE(it.init(m, base, m.arena_size(), testutil::test_kernels()) == CAPS_OK);
     std::vector<float> x(m.input_size(), 0.25f);
     REQUIRE(it.set_input(x.data(), x.size()) == CAPS_OK);
     REQUIRE(it.invoke() == CAPS_OK);

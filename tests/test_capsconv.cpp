@@ -45,7 +45,7 @@ size_t check_against_pytorch(const std::string& dir, const json& golden, const s
   CHECK(m.arena_size() == c.arena_size);
   tools::AlignedBuffer arena(m.arena_size());
   Interpreter it;
-  REQUIRE(it.init(m, arena.data(), arena.size()) == CAPS_OK);
+  REQUIRE(it.init(m, arena.data(), arena.size(), testutil::test_kernels()) == CAPS_OK);
   size_t compared = 0;
   for (const json& cs : golden["cases"]) {
     const std::vector<float> x = cs["input"].get<std::vector<float>>();

@@ -163,7 +163,7 @@ struct Runner {
     REQUIRE(model.load(mb.data(), mb.size) == CAPS_OK);
     arena.assign(model.arena_size() + 64, 0xCD);  // garbage: nothing may rely on a zeroed arena
     uint8_t* base = arena.data() + (64 - reinterpret_cast<uintptr_t>(arena.data()) % 64) % 64;
-    REQUIRE(it.init(model, base, model.arena_size()) == CAPS_OK);
+    REQUIRE(it.init(model, base, model.arena_size(), testutil::test_kernels()) == CAPS_OK);
   }
 };
 
@@ -306,8 +306,8 @@ TEST_CASE("several interpreters share one model, reruns are deterministic") {
   std::vector<uint8_t> a1(m.arena_size() + 64), a2(m.arena_size() + 64);
   auto base = [](std::vector<uint8_t>& v) { return v.data() + (64 - reinterpret_cast<uintptr_t>(v.data()) % 64) % 64; };
   Interpreter i1, i2;
-  REQUIRE(i1.init(m, base(a1), m.arena_size()) == CAPS_OK);
-  REQUIRE(i2.init(m, base(a2), m.arena_size()) == CAPS_OK);
+  REQUIRE(i1.init(m, base(a1), m.arena_size(), testutil::test_kernels()) == CAPS_OK);
+  REQUIRE(i2.init(m, base(a2), m.arena_size(), testutil::test_kernels()) == CAPS_OK);
   const auto x1 = testutil::random_floats(144, 1, 0, 1), x2 = testutil::random_floats(144, 2, 0, 1);
   REQUIRE(i1.set_input(x1.data(), 144) == CAPS_OK);
   REQUIRE(i2.set_input(x2.data(), 144) == CAPS_OK);
@@ -323,6 +323,20 @@ TEST_CASE("several interpreters share one model, reruns are deterministic") {
   CHECK(i1.scores()[0] != i2.scores()[0]);
 }
 
+TEST_CASE("each interpreter runs the kernel set it was given, and AUTO is the best here whatever others chose") {
+  auto s = testutil::tiny_spec();
+  Runner r(tools::build_capsnet(s, testutil::tiny_weights(s, 4)));
+  std::vector<uint8_t> other_arena(r.model.arena_size() + 64);
+  uint8_t* other_base = other_arena.data() + (64 - reinterpret_cast<uintptr_t>(other_arena.data()) % 64) % 64;
+  Interpreter ref, automatic;
+  REQUIRE(ref.init(r.model, other_base, r.model.arena_size(), CAPS_KERNELS_REFERENCE) == CAPS_OK);
+  CHECK(ref.kernels() == CAPS_KERNELS_REFERENCE);
+  uint8_t* base = r.arena.data() + (64 - reinterpret_cast<uintptr_t>(r.arena.data()) % 64) % 64;
+  REQUIRE(automatic.init(r.model, base, r.model.arena_size()) == CAPS_OK);
+  CHECK(automatic.kernels() == caps_kernels_default());
+  CHECK(ref.kernels() == CAPS_KERNELS_REFERENCE);  // unchanged by the other's init
+}
+
 TEST_CASE("invoke before any input is set answers NOT_READY, in C and C++") {
   auto s = testutil::tiny_spec();
   Runner r(tools::build_capsnet(s, testutil::tiny_weights(s, 4)));
@@ -334,14 +348,14 @@ TEST_CASE("invoke before any input is set answers NOT_READY, in C and C++") {
   // Set up again: the input is gone with the old setup. input() gives the caller the buffer to
   // write in place, and counts as setting it.
   uint8_t* base = r.arena.data() + (64 - reinterpret_cast<uintptr_t>(r.arena.data()) % 64) % 64;
-  REQUIRE(r.it.init(r.model, base, r.model.arena_size()) == CAPS_OK);
+  REQUIRE(r.it.init(r.model, base, r.model.arena_size(), testutil::test_kernels()) == CAPS_OK);
   CHECK(r.it.invoke() == CAPS_ERR_NOT_READY);
   std::copy(x.begin(), x.end(), r.it.input());
   CHECK(r.it.invoke() == CAPS_OK);
   caps_model m;
   caps_interpreter it;
   REQUIRE(caps_model_load(&m, r.mb.data(), r.mb.size, 0) == CAPS_OK);
-  REQUIRE(caps_interpreter_init(&it, &m, base, r.model.arena_size()) == CAPS_OK);
+  REQUIRE(caps_interpreter_init_kernels(&it, &m, base, r.model.arena_size(), testutil::test_kernels()) == CAPS_OK);
   CHECK(caps_invoke(&it) == CAPS_ERR_NOT_READY);
   const std::vector<uint8_t> px(144, 100);
   REQUIRE(caps_set_input_u8(&it, px.data(), px.size()) == CAPS_OK);
@@ -408,7 +422,7 @@ TEST_CASE("the per-op observer sees every op with its cost, and can stop the run
   caps_interpreter it;
   uint8_t* base = r.arena.data() + (64 - reinterpret_cast<uintptr_t>(r.arena.data()) % 64) % 64;
   REQUIRE(caps_model_load(&m, r.mb.data(), r.mb.size, 0) == CAPS_OK);
-  REQUIRE(caps_interpreter_init(&it, &m, base, r.model.arena_size()) == CAPS_OK);
+  REQUIRE(caps_interpreter_init_kernels(&it, &m, base, r.model.arena_size(), testutil::test_kernels()) == CAPS_OK);
   REQUIRE(caps_interpreter_set_observer(&it, &Recorder::record, &rec) == CAPS_OK);
   REQUIRE(caps_set_input_f32(&it, x.data(), x.size()) == CAPS_OK);
   rec.events.clear();
@@ -484,7 +498,7 @@ TEST_CASE("reloading a model stops the interpreters made from it until they are 
   REQUIRE(m.load(big.data(), big.size) == CAPS_OK);
   std::vector<uint8_t> arena(m.arena_size() + 64);
   Interpreter it;
-  REQUIRE(it.init(m, aligned64(arena), m.arena_size()) == CAPS_OK);
+  REQUIRE(it.init(m, aligned64(arena), m.arena_size(), testutil::test_kernels()) == CAPS_OK);
   CHECK(it.arena_size() == m.arena_size());
   const auto x = testutil::random_floats(144, 5, 0, 1);
   REQUIRE(it.set_input(x.data(), x.size()) == CAPS_OK);
@@ -505,7 +519,7 @@ TEST_CASE("reloading a model stops the interpreters made from it until they are 
   CHECK(it.reconstruct(-1, &image) == CAPS_ERR_NOT_READY);
   CHECK(image == nullptr);
   if (m.loaded()) {  // set up again, it runs the new model
-    REQUIRE(it.init(m, aligned64(arena), arena.size() - 64) == CAPS_OK);
+    REQUIRE(it.init(m, aligned64(arena), arena.size() - 64, testutil::test_kernels()) == CAPS_OK);
     REQUIRE(it.set_input(x.data(), x.size()) == CAPS_OK);
     CHECK(it.invoke() == CAPS_OK);
   }
@@ -518,7 +532,7 @@ TEST_CASE("the C API: caps_model_load on a model in use stops its interpreters")
   REQUIRE(caps_model_load(&model, mb.data(), mb.size, 0) == CAPS_OK);
   std::vector<uint8_t> arena(caps_model_arena_size(&model) + 64);
   caps_interpreter it;
-  REQUIRE(caps_interpreter_init(&it, &model, aligned64(arena), caps_model_arena_size(&model)) == CAPS_OK);
+  REQUIRE(caps_interpreter_init_kernels(&it, &model, aligned64(arena), caps_model_arena_size(&model), testutil::test_kernels()) == CAPS_OK);
   const auto x = testutil::random_floats(144, 5, 0, 1);
   REQUIRE(caps_set_input_f32(&it, x.data(), x.size()) == CAPS_OK);
   REQUIRE(caps_invoke(&it) == CAPS_OK);
@@ -546,7 +560,7 @@ TEST_CASE("interpreters on several threads share one model and agree with one th
   {
     std::vector<uint8_t> arena(m.arena_size() + 64);
     Interpreter it;
-    REQUIRE(it.init(m, aligned64(arena), m.arena_size()) == CAPS_OK);
+    REQUIRE(it.init(m, aligned64(arena), m.arena_size(), testutil::test_kernels()) == CAPS_OK);
     for (int n = 0; n < kImages; ++n) {
       REQUIRE(it.set_input(inputs[n].data(), 144) == CAPS_OK);
       REQUIRE(it.invoke() == CAPS_OK);
@@ -562,7 +576,7 @@ TEST_CASE("interpreters on several threads share one model and agree with one th
   for (int t = 0; t < kThreads; ++t)
     threads.emplace_back([&, t] {
       Interpreter it;
-      if (it.init(m, aligned64(arenas[t]), m.arena_size()) != CAPS_OK) {
+      if (it.init(m, aligned64(arenas[t]), m.arena_size(), testutil::test_kernels()) != CAPS_OK) {
         mismatches[t] = -1;
         return;
       }

@@ -95,8 +95,8 @@ TEST_CASE("the arena plan reuses memory and the runtime accepts exactly the plan
   std::vector<uint8_t> arena(m.arena_size() + 64);
   uint8_t* base = arena.data() + (64 - reinterpret_cast<uintptr_t>(arena.data()) % 64) % 64;
   Interpreter it;
-  CHECK(it.init(m, base, m.arena_size() - 1) == CAPS_ERR_ARENA_TOO_SMALL);
-  CHECK(it.init(m, base, m.arena_size()) == CAPS_OK);
+  CHECK(it.init(m, base, m.arena_size() - 1, testutil::test_kernels()) == CAPS_ERR_ARENA_TOO_SMALL);
+  CHECK(it.init(m, base, m.arena_size(), testutil::test_kernels()) == CAPS_OK);
 }
 
 TEST_CASE("the writer refuses a missing or mis-shaped weight, naming it") {

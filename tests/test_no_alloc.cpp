@@ -84,8 +84,9 @@ void operator delete[](void* p, size_t, std::align_val_t) noexcept { std::free(p
 
 int main() {
   using namespace capsrt;
+  uint32_t kernels = 0;
   try {
-    tools::choose_kernels("");  // CAPSRT_KERNELS, as every test program
+    kernels = tools::choose_kernels("");  // CAPSRT_KERNELS, as every test program
   } catch (const std::exception& e) {
     std::printf("FAIL: %s\n", e.what());
     return 1;
@@ -121,7 +122,7 @@ int main() {
   Model model;
   const caps_status s1 = model.load(model_bytes, bytes.size());
   Interpreter it;
-  const caps_status s2 = it.init(model, arena, arena_buf.size() - 64);
+  const caps_status s2 = it.init(model, arena, arena_buf.size() - 64, kernels);
   const caps_status s3 = it.set_input_u8(pixels.data(), pixels.size());
   const caps_status s4 = it.invoke();
   const float* image = nullptr;
@@ -131,7 +132,7 @@ int main() {
   caps_model cm;
   caps_interpreter ci;
   const caps_status s7 = caps_model_load(&cm, model_bytes, bytes.size(), 0);
-  const caps_status s8 = caps_interpreter_init(&ci, &cm, arena, arena_buf.size() - 64);
+  const caps_status s8 = caps_interpreter_init_kernels(&ci, &cm, arena, arena_buf.size() - 64, kernels);
   const caps_status s9 = caps_set_input_u8(&ci, pixels.data(), pixels.size());
   const caps_status s10 = caps_invoke(&ci);
   // and on every kernel set this machine runs (each prepares, plans and runs its own way)

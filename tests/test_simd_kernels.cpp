@@ -58,15 +58,16 @@ struct Scratch {
 
 TEST_CASE("the dispatch picks the best set this build and CPU run") {
   CHECK(kernel_set_runnable(CAPS_KERNELS_REFERENCE));
-  // The best available, unless CAPSRT_KERNELS chose another for this run.
+  // The best available: CAPSRT_KERNELS forces the tests' interpreters (testutil::test_kernels),
+  // never what AUTO means (the library has no process-wide choice).
   const uint32_t best = kernel_set_runnable(CAPS_KERNELS_AVX512_VNNI) ? CAPS_KERNELS_AVX512_VNNI
                         : kernel_set_runnable(CAPS_KERNELS_AVX512)     ? CAPS_KERNELS_AVX512
                         : kernel_set_runnable(CAPS_KERNELS_AVX2_FMA) ? CAPS_KERNELS_AVX2_FMA
                         : kernel_set_runnable(CAPS_KERNELS_NEON64)   ? CAPS_KERNELS_NEON64
                         : kernel_set_runnable(CAPS_KERNELS_NEON_ARMV7) ? CAPS_KERNELS_NEON_ARMV7
                                                                      : CAPS_KERNELS_REFERENCE;
-  const char* forced = std::getenv("CAPSRT_KERNELS");
-  if (forced == nullptr || *forced == '\0') CHECK(kernel_set_default() == best);
+  CHECK(kernel_set_default() == best);
+  CHECK(caps_kernels_default() == best);
   // What the CPU should lead the dispatch to, when the runner knows it (tools/run_tests.sh runs
   // this under qemu-x86_64 -cpu Haswell, expecting avx2-fma, and -cpu Nehalem, the reference).
   if (const char* expect = std::getenv("CAPSRT_EXPECT_KERNELS")) {

@@ -14,8 +14,17 @@
 #include "capsnet.hpp"
 #include "capsrt/capsrt.hpp"
 #include "io.hpp"
+#include "kernels_choice.hpp"
 
 namespace testutil {
+
+// The kernel set the test programs run their interpreters on: CAPSRT_KERNELS (a set's name),
+// else the best this CPU runs. The library has no process-wide choice, so each test names it;
+// catch_main.cpp refuses an unknown or unavailable name before any test runs.
+inline uint32_t test_kernels() {
+  static const uint32_t id = capsrt::tools::choose_kernels("");
+  return id;
+}
 
 using capsrt::tools::CapsNetSpec;
 using capsrt::tools::Weights;

@@ -111,16 +111,6 @@ int caps_kernels_available(uint32_t kernels) {
 
 uint32_t caps_kernels_default(void) { return capsrt::kernels::kernel_set_default(); }
 
-caps_status caps_kernels_set_default(uint32_t kernels) {
-  if (kernels == CAPS_KERNELS_AUTO) {
-    capsrt::kernels::kernel_set_override_default(0);  // detect again on next use
-    return CAPS_OK;
-  }
-  if (!capsrt::kernels::kernel_set_runnable(kernels)) return CAPS_ERR_UNSUPPORTED;
-  capsrt::kernels::kernel_set_override_default(kernels);
-  return CAPS_OK;
-}
-
 caps_status caps_set_input_f32(caps_interpreter* it, const float* data, size_t count) {
   if (it == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   return as_it(it)->set_input(data, count);

@@ -110,8 +110,8 @@ json preprocess_json(const Preprocessed& p) {
 // Inputs beside their reconstructions, up to 8 cells per row, scaled x2, on a gray canvas. Each
 // cell holds the input, then its reconstruction from the predicted class's capsule, then (when
 // `with_label` is set, for misclassified inputs) the reconstruction from the true class's capsule.
-void recon_grid(const Model& m, const Inputs& in, const std::vector<size_t>& which, bool with_label,
-                const std::string& path) {
+void recon_grid(const Model& m, uint32_t kernels, const Inputs& in, const std::vector<size_t>& which,
+                bool with_label, const std::string& path) {
   const caps_model_attributes& a = m.attributes();
   const int H = static_cast<int>(a.input_height), W = static_cast<int>(a.input_width), S = 2, gap = 4;
   const size_t n = which.size();
@@ -119,7 +119,7 @@ void recon_grid(const Model& m, const Inputs& in, const std::vector<size_t>& whi
   const int per_row = static_cast<int>(std::min<size_t>(8, std::max<size_t>(n, 1))), rows = static_cast<int>((n + 7) / 8);
   const int cell_w = panels * (W * S + 2) - 2 + gap, cell_h = H * S + gap;
   Canvas canvas(per_row * cell_w + gap, std::max(rows, 1) * cell_h + gap, 96);
-  Session s(m);
+  Session s(m, kernels);
   std::vector<float> x(m.input_size());
   for (size_t k = 0; k < n; ++k) {
     const size_t i = which[k];
@@ -137,10 +137,11 @@ void recon_grid(const Model& m, const Inputs& in, const std::vector<size_t>& whi
 
 // The paper's figure 4: one row per pose dimension of the winning capsule, 11 columns for
 // offsets -0.25, -0.20, ..., +0.25 added to that dimension, each decoded.
-void dims_figure(const Model& m, const Inputs& in, size_t index, const std::string& path, uint32_t* cls) {
+void dims_figure(const Model& m, uint32_t kernels, const Inputs& in, size_t index, const std::string& path,
+                 uint32_t* cls) {
   const caps_model_attributes& a = m.attributes();
   const int H = static_cast<int>(a.input_height), W = static_cast<int>(a.input_width), S = 2, gap = 2;
-  Session s(m);
+  Session s(m, kernels);
   s.classify(&in.data[index * m.input_size()]);
   *cls = s.it.predicted_class();
   const int D = static_cast<int>(s.it.pose_dim());
@@ -332,7 +333,7 @@ int gather_inputs(const Options& o, const Model& model, caps_input_preprocess ru
 // Without --eval: each input's top classes with their scores, and what the image rule did.
 void list_results(const Options& o, const Model& model, const Inputs& in, json& out) {
   const caps_model_attributes& a = model.attributes();
-  Session s(model);
+  Session s(model, o.kernels);
   json items = json::array();
   for (size_t k = 0; k < in.count(); ++k) {
     s.classify(&in.data[k * model.input_size()]);
@@ -432,7 +433,7 @@ void report_comparison(const Options& o, const Model& model, const Model& other,
   Progress progress(in.count(), o.quiet || o.as_json);
   if (!o.as_json) std::printf("\nrunning %s on the same %zu images\n", o.compare_path.c_str(), in.count());
   std::fflush(stdout);
-  const RunResult r2 = run_all(other, in.data.data(), in.count(), o.threads, std::ref(progress));
+  const RunResult r2 = run_all(other, o.kernels, in.data.data(), in.count(), o.threads, std::ref(progress));
   size_t correct2 = 0, agree = 0;
   for (size_t k = 0; k < in.count(); ++k) {
     correct2 += static_cast<int>(r2.predicted[k]) == in.labels[k];
@@ -488,7 +489,7 @@ void draw_pictures(const Options& o, const Model& model, const Inputs& in, std::
   if (!o.grid_path.empty()) {
     std::vector<size_t> first(std::min(o.grid_n, in.count()));
     std::iota(first.begin(), first.end(), size_t{0});
-    recon_grid(model, in, first, false, o.grid_path);
+    recon_grid(model, o.kernels, in, first, false, o.grid_path);
     out["recon_grid"] = o.grid_path;
     if (!o.as_json)
       std::printf("wrote %s: %zu inputs (left) beside their reconstructions from the predicted class's capsule (right)\n",
@@ -496,7 +497,7 @@ void draw_pictures(const Options& o, const Model& model, const Inputs& in, std::
   }
   if (!o.errors_path.empty()) {
     misclassified.resize(std::min(o.grid_n, misclassified.size()));
-    recon_grid(model, in, misclassified, true, o.errors_path);
+    recon_grid(model, o.kernels, in, misclassified, true, o.errors_path);
     out["errors_grid"] = o.errors_path;
     if (!o.as_json)
       std::printf("wrote %s: %zu misclassified inputs, each beside its reconstructions from the predicted "
@@ -505,7 +506,7 @@ void draw_pictures(const Options& o, const Model& model, const Inputs& in, std::
   if (!o.dims_path.empty()) {
     if (o.dims_index >= in.count()) throw IoError("--dims-index is past the inputs");
     uint32_t cls = 0;
-    dims_figure(model, in, o.dims_index, o.dims_path, &cls);
+    dims_figure(model, o.kernels, in, o.dims_index, o.dims_path, &cls);
     out["dims_figure"] = o.dims_path;
     if (!o.as_json)
       std::printf("wrote %s: input %s, capsule %s; row d varies pose dimension d by -0.25..+0.25 in steps of 0.05\n",
@@ -554,7 +555,7 @@ int run(int argc, char** argv) {
       std::printf("evaluating %zu images on %d thread%s\n", in.count(), o.threads, o.threads > 1 ? "s" : "");
     std::fflush(stdout);  // the header before the progress lines on stderr
     Progress progress(in.count(), o.quiet || o.as_json || !o.eval);
-    const RunResult r = run_all(model, in.data.data(), in.count(), o.threads, std::ref(progress));
+    const RunResult r = run_all(model, o.kernels, in.data.data(), in.count(), o.threads, std::ref(progress));
     const double median = percentile(r.latency_ms, 0.5), p90 = percentile(r.latency_ms, 0.9);
     json out;
     out["model"] = o.model_path;

@@ -12,8 +12,8 @@
 namespace capsrt {
 namespace tools {
 
-Session::Session(const Model& m) : model(m), arena(m.arena_size()) {
-  const caps_status s = it.init(m, arena.data(), arena.size());
+Session::Session(const Model& m, uint32_t kernels) : model(m), arena(m.arena_size_for(kernels)) {
+  const caps_status s = it.init(m, arena.data(), arena.size(), kernels);
   if (s != CAPS_OK) throw IoError(std::string("interpreter: ") + caps_status_message(s));
 }
 
@@ -71,7 +71,7 @@ std::vector<float> Session::reconstruct_pose(uint32_t c, const std::vector<float
   return image_of(model, f, q);
 }
 
-RunResult run_all(const Model& model, const uint8_t* inputs, size_t count, int threads,
+RunResult run_all(const Model& model, uint32_t kernels, const uint8_t* inputs, size_t count, int threads,
                   const std::function<void(size_t)>& progress) {
   RunResult r;
   r.predicted.assign(count, 0);
@@ -80,7 +80,7 @@ RunResult run_all(const Model& model, const uint8_t* inputs, size_t count, int t
   const size_t in_size = model.input_size();
   std::atomic<size_t> next{0}, done{0};
   auto worker = [&]() {
-    Session s(model);
+    Session s(model, kernels);
     for (size_t k; (k = next.fetch_add(1)) < count;) {
       const auto t0 = std::chrono::steady_clock::now();
       s.classify(inputs + k * in_size);

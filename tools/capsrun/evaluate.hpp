@@ -18,7 +18,8 @@ struct Session {
   const Model& model;
   AlignedBuffer arena;
   Interpreter it;
-  explicit Session(const Model& m);
+  // `kernels`: the CAPS_KERNELS_* set the interpreter runs (AUTO: the best here).
+  Session(const Model& m, uint32_t kernels);
   // set_input_u8 + invoke on one input of model.input_size() bytes; IoError on failure.
   void classify(const uint8_t* input);
   // The outputs as floats, for either kind of model (an int8 model's Q15 scores and poses and
@@ -38,7 +39,7 @@ struct RunResult {
 
 // Classifies `count` inputs of model.input_size() bytes each (CHW, 0..255). `progress(done)` is
 // called from the calling thread about five times a second. Throws IoError if an invoke fails.
-RunResult run_all(const Model& model, const uint8_t* inputs, size_t count, int threads,
+RunResult run_all(const Model& model, uint32_t kernels, const uint8_t* inputs, size_t count, int threads,
                   const std::function<void(size_t)>& progress);
 
 }  // namespace tools

@@ -29,11 +29,12 @@ uint32_t choose_kernels(const std::string& option) {
   if (id == CAPS_KERNELS_COUNT)
     throw KernelsError(from + ": unknown kernel set '" + name + "' (available here: " +
                        available_kernels() + ")");
-  if (caps_kernels_set_default(id) != CAPS_OK)
+  const uint32_t chosen = id == CAPS_KERNELS_AUTO ? caps_kernels_default() : id;
+  if (!caps_kernels_available(chosen))
     throw KernelsError(from + ": kernel set '" + name +
                        "' does not run on this build or CPU (available here: " +
                        available_kernels() + ")");
-  return caps_kernels_default();
+  return chosen;
 }
 
 }  // namespace tools

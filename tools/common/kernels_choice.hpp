@@ -1,6 +1,6 @@
 // Which kernel set a tool runs: its --kernels option, else the CAPSRT_KERNELS environment
-// variable, else "auto" (the best set this CPU runs). The choice is made the process default
-// (caps_kernels_set_default), so every interpreter the tool sets up uses it.
+// variable, else "auto" (the best set this CPU runs). The tool passes the id to every
+// interpreter it sets up: the library keeps no process-wide choice.
 #ifndef CAPSRT_TOOLS_KERNELS_CHOICE_HPP
 #define CAPSRT_TOOLS_KERNELS_CHOICE_HPP
 

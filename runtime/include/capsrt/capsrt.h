@@ -118,13 +118,9 @@ uint32_t caps_kernels_from_name(const char* name);
 /* 1 if this build has the set's code and this CPU runs it (x86: detected once), else 0. */
 int caps_kernels_available(uint32_t kernels);
 /* The set CAPS_KERNELS_AUTO uses: the best available one (AVX-512 VNNI, AVX-512, AVX2+FMA, NEON,
- * reference),
- * unless caps_kernels_set_default chose another. */
+ * reference), found from the CPU once. There is no process-wide override: a program that forces
+ * a set names it to each interpreter (caps_interpreter_init_kernels). */
 uint32_t caps_kernels_default(void);
-/* Makes an available set the one AUTO uses from now on in this process (CAPS_KERNELS_AUTO goes
- * back to the detected best); CAPS_ERR_UNSUPPORTED for a set that is not available. For tools
- * and tests that force a set; call it before interpreters are set up. */
-caps_status caps_kernels_set_default(uint32_t kernels);
 
 /* As caps_interpreter_init, with the kernel set named (CAPS_KERNELS_*); CAPS_ERR_UNSUPPORTED if
  * it is not available here. The arena must hold caps_model_arena_size_for(model, kernels). */
