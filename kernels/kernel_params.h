@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "capsrt/format.h"
+#include "capsrt/file_format.h"
 #include "fixed_point.h"
 
 namespace capsrt {

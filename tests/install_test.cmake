@@ -22,6 +22,8 @@ run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer -B ${WORK}/installed ${tool
 run(${CMAKE_COMMAND} --build ${WORK}/installed)
 run(${EMULATOR} ${WORK}/installed/capsrt_c_consumer ${MODEL})
 message(STATUS "find_package(capsrt) consumer:\n${out}")
+run(${EMULATOR} ${WORK}/installed/capsrt_cpp_consumer ${MODEL})
+message(STATUS "find_package(capsrt) C++ consumer:\n${out}")
 run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer -B ${WORK}/subdir ${toolchain_arg}
     -DCAPSRT_SOURCE_DIR=${SOURCE_DIR} -DCMAKE_BUILD_TYPE=Release)
 run(${CMAKE_COMMAND} --build ${WORK}/subdir)

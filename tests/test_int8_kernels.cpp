@@ -235,7 +235,7 @@ Int8Run run_int8(const std::vector<uint8_t>& bytes, uint32_t kernels, const std:
   REQUIRE(it.reconstruct_q(-1, &image) == CAPS_OK);
   r.image.assign(image, image + m.input_size());
   const float* fimage = nullptr;
-  CHECK(it.reconstruct(-1, &fimage) == CAPS_ERR_UNSUPPORTED);
+  CHECK(it.reconstruct(-1, &fimage) == CAPS_ERR_DTYPE);
   r.arena = m.arena_size_for(kernels);
   return r;
 }
@@ -395,4 +395,55 @@ TEST_CASE("a SIMD set's int8 CapsDense falls back to the reference for low-memor
       }
     }
   }
+}
+
+TEST_CASE("tensor views of an int8 model: dtypes, shapes and fixed points; s8 input as u8 input") {
+  const tools::CapsNetSpec s = testutil::tiny_spec();
+  const tools::Weights w = testutil::tiny_weights(s, 11);
+  std::vector<uint8_t> calib(20 * 144);
+  for (size_t k = 0; k < calib.size(); ++k) calib[k] = static_cast<uint8_t>(k * 37 % 256);
+  const std::vector<uint8_t> bytes = tools::build_capsnet_int8(s, w, tools::calibrate_capsnet(s, w, calib.data(), 20));
+  const std::vector<uint8_t> pixels(calib.begin(), calib.begin() + 144);
+  const Int8Run want = run_int8(bytes, testutil::test_kernels(), pixels);
+  testutil::ModelBytes mb(bytes);
+  caps_model m;
+  caps_interpreter it;
+  REQUIRE(caps_model_load(&m, mb.data(), mb.size, 0) == CAPS_OK);
+  tools::AlignedBuffer arena(caps_model_arena_size(&m));
+  REQUIRE(caps_interpreter_init_kernels(&it, &m, arena.data(), arena.size(), testutil::test_kernels()) == CAPS_OK);
+  caps_tensor_view v;
+  CHECK(caps_get_tensor(&it, CAPS_TENSOR_SCORES, &v) == CAPS_ERR_NOT_READY);
+  CHECK(caps_get_tensor(&it, 4, &v) == CAPS_ERR_BAD_ARGUMENT);
+  // The input: int8 [1,12,12], pixel - 128 (the input tensor's zero point carries the offset).
+  REQUIRE(caps_get_tensor(&it, CAPS_TENSOR_INPUT, &v) == CAPS_OK);
+  CHECK(v.dtype == CAPS_DTYPE_I8);
+  CHECK(v.rank == 3);
+  CHECK((v.dims[0] == 1 && v.dims[1] == 12 && v.dims[2] == 12 && v.dims[3] == 0));
+  CHECK(v.count == 144);
+  std::vector<int8_t> q(144);
+  for (size_t k = 0; k < q.size(); ++k) q[k] = static_cast<int8_t>(int{pixels[k]} - 128);
+  REQUIRE(caps_set_input_s8(&it, q.data(), q.size()) == CAPS_OK);
+  CHECK(caps_set_input_s8(&it, q.data(), 143) == CAPS_ERR_BAD_ARGUMENT);
+  CHECK(std::equal(q.begin(), q.end(), static_cast<const int8_t*>(v.data)));
+  REQUIRE(caps_invoke(&it) == CAPS_OK);
+  // The outputs, in the same bits as set_input_u8 gave, with the scales the fixed points mean.
+  REQUIRE(caps_get_tensor(&it, CAPS_TENSOR_SCORES, &v) == CAPS_OK);
+  CHECK(v.dtype == CAPS_DTYPE_I32);
+  CHECK((v.rank == 1 && v.count == 3));
+  CHECK(v.scale == 1.0f / 32768.0f);
+  CHECK(std::vector<int32_t>(static_cast<const int32_t*>(v.data), static_cast<const int32_t*>(v.data) + 3) == want.scores);
+  REQUIRE(caps_get_tensor(&it, CAPS_TENSOR_POSES, &v) == CAPS_OK);
+  CHECK(v.dtype == CAPS_DTYPE_I16);
+  CHECK(v.rank == 2);
+  CHECK(v.count == want.poses.size());
+  CHECK(std::equal(want.poses.begin(), want.poses.end(), static_cast<const int16_t*>(v.data)));
+  const float* f = nullptr;
+  uint32_t count = 0;
+  CHECK(caps_get_scores(&it, &f, &count) == CAPS_ERR_DTYPE);
+  const int8_t* image = nullptr;
+  REQUIRE(caps_reconstruct_q(&it, -1, &image, &count) == CAPS_OK);
+  REQUIRE(caps_get_tensor(&it, CAPS_TENSOR_RECONSTRUCTION, &v) == CAPS_OK);
+  CHECK((v.dtype == CAPS_DTYPE_I8 && v.zero_point == -128 && v.scale == 1.0f / 255.0f && v.count == 144));
+  CHECK(v.data == image);
+  CHECK(std::equal(want.image.begin(), want.image.end(), static_cast<const int8_t*>(v.data)));
 }

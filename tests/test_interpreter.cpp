@@ -337,6 +337,42 @@ TEST_CASE("each interpreter runs the kernel set it was given, and AUTO is the be
   CHECK(ref.kernels() == CAPS_KERNELS_REFERENCE);  // unchanged by the other's init
 }
 
+TEST_CASE("tensor views of a float model: the input written in place, the outputs where the getters point") {
+  auto s = testutil::tiny_spec();
+  Runner r(tools::build_capsnet(s, testutil::tiny_weights(s, 4)));
+  caps_tensor_view v;
+  CHECK(r.it.tensor_view(CAPS_TENSOR_POSES, &v) == CAPS_ERR_NOT_READY);
+  REQUIRE(r.it.tensor_view(CAPS_TENSOR_INPUT, &v) == CAPS_OK);
+  CHECK((v.dtype == CAPS_DTYPE_F32 && v.rank == 3 && v.count == 144 && v.scale == 1.0f && v.zero_point == 0));
+  const auto x = testutil::random_floats(144, 4, 0, 1);
+  std::copy(x.begin(), x.end(), static_cast<float*>(v.data));
+  REQUIRE(r.it.invoke() == CAPS_OK);
+  const std::vector<float> scores(r.it.scores(), r.it.scores() + 3);
+  REQUIRE(r.it.set_input(x.data(), x.size()) == CAPS_OK);  // the same input through the copy
+  REQUIRE(r.it.invoke() == CAPS_OK);
+  CHECK(std::vector<float>(r.it.scores(), r.it.scores() + 3) == scores);
+  REQUIRE(r.it.tensor_view(CAPS_TENSOR_SCORES, &v) == CAPS_OK);
+  CHECK((v.dtype == CAPS_DTYPE_F32 && v.rank == 1 && v.dims[0] == 3 && v.data == r.it.scores()));
+  REQUIRE(r.it.tensor_view(CAPS_TENSOR_POSES, &v) == CAPS_OK);
+  CHECK((v.rank == 2 && v.dims[0] == 3 && v.dims[1] == r.it.pose_dim() && v.data == r.it.poses()));
+  const float* image = nullptr;
+  REQUIRE(r.it.reconstruct(-1, &image) == CAPS_OK);
+  REQUIRE(r.it.tensor_view(CAPS_TENSOR_RECONSTRUCTION, &v) == CAPS_OK);
+  CHECK((v.count == 144 && v.data == image));
+  const std::vector<int8_t> q(144, 0);
+  CHECK(r.it.set_input_s8(q.data(), q.size()) == CAPS_ERR_DTYPE);
+  const int16_t* poses_q = nullptr;
+  uint32_t classes = 0, dim = 0;
+  caps_model m;
+  caps_interpreter it;
+  uint8_t* base = r.arena.data() + (64 - reinterpret_cast<uintptr_t>(r.arena.data()) % 64) % 64;
+  REQUIRE(caps_model_load(&m, r.mb.data(), r.mb.size, 0) == CAPS_OK);
+  REQUIRE(caps_interpreter_init_kernels(&it, &m, base, r.model.arena_size(), testutil::test_kernels()) == CAPS_OK);
+  REQUIRE(caps_set_input_f32(&it, x.data(), x.size()) == CAPS_OK);
+  REQUIRE(caps_invoke(&it) == CAPS_OK);
+  CHECK(caps_get_poses_q15(&it, &poses_q, &classes, &dim) == CAPS_ERR_DTYPE);
+}
+
 TEST_CASE("invoke before any input is set answers NOT_READY, in C and C++") {
   auto s = testutil::tiny_spec();
   Runner r(tools::build_capsnet(s, testutil::tiny_weights(s, 4)));

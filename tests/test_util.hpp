@@ -13,6 +13,7 @@
 
 #include "capsnet.hpp"
 #include "capsrt/capsrt.hpp"
+#include "capsrt/ops.hpp"
 #include "io.hpp"
 #include "kernels_choice.hpp"
 

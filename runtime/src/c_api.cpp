@@ -121,6 +121,16 @@ caps_status caps_set_input_u8(caps_interpreter* it, const uint8_t* pixels, size_
   return as_it(it)->set_input_u8(pixels, count);
 }
 
+caps_status caps_get_tensor(caps_interpreter* it, uint32_t which, caps_tensor_view* view) {
+  if (it == nullptr || view == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  return as_it(it)->tensor_view(which, view);
+}
+
+caps_status caps_set_input_s8(caps_interpreter* it, const int8_t* data, size_t count) {
+  if (it == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  return as_it(it)->set_input_s8(data, count);
+}
+
 caps_status caps_interpreter_set_observer(caps_interpreter* it, caps_observer_fn fn, void* user) {
   if (it == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   return as_it(it)->set_observer(fn, user);
@@ -139,7 +149,7 @@ static bool wrong_kind(const caps_interpreter* it, bool want_int8) {
 
 caps_status caps_get_scores(const caps_interpreter* it, const float** scores, uint32_t* count) {
   if (it == nullptr || scores == nullptr || count == nullptr) return CAPS_ERR_NULL_ARGUMENT;
-  if (wrong_kind(it, false)) return CAPS_ERR_UNSUPPORTED;
+  if (wrong_kind(it, false)) return CAPS_ERR_DTYPE;
   *scores = as_it(it)->scores();
   if (*scores == nullptr) return CAPS_ERR_NOT_READY;
   *count = as_it(it)->model()->num_classes();
@@ -157,7 +167,7 @@ caps_status caps_get_poses(const caps_interpreter* it, const float** poses, uint
                            uint32_t* dim) {
   if (it == nullptr || poses == nullptr || num_classes == nullptr || dim == nullptr)
     return CAPS_ERR_NULL_ARGUMENT;
-  if (wrong_kind(it, false)) return CAPS_ERR_UNSUPPORTED;
+  if (wrong_kind(it, false)) return CAPS_ERR_DTYPE;
   *poses = as_it(it)->poses();
   if (*poses == nullptr) return CAPS_ERR_NOT_READY;
   *num_classes = as_it(it)->model()->num_classes();
@@ -187,7 +197,7 @@ int caps_model_is_int8(const caps_model* model) {
 
 caps_status caps_get_scores_q15(const caps_interpreter* it, const int32_t** scores, uint32_t* count) {
   if (it == nullptr || scores == nullptr || count == nullptr) return CAPS_ERR_NULL_ARGUMENT;
-  if (wrong_kind(it, true)) return CAPS_ERR_UNSUPPORTED;
+  if (wrong_kind(it, true)) return CAPS_ERR_DTYPE;
   *scores = as_it(it)->scores_q15();
   if (*scores == nullptr) return CAPS_ERR_NOT_READY;
   *count = as_it(it)->model()->num_classes();
@@ -198,7 +208,7 @@ caps_status caps_get_poses_q15(const caps_interpreter* it, const int16_t** poses
                                uint32_t* num_classes, uint32_t* dim) {
   if (it == nullptr || poses == nullptr || num_classes == nullptr || dim == nullptr)
     return CAPS_ERR_NULL_ARGUMENT;
-  if (wrong_kind(it, true)) return CAPS_ERR_UNSUPPORTED;
+  if (wrong_kind(it, true)) return CAPS_ERR_DTYPE;
   *poses = as_it(it)->poses_q15();
   if (*poses == nullptr) return CAPS_ERR_NOT_READY;
   *num_classes = as_it(it)->model()->num_classes();

@@ -4,6 +4,7 @@
 
 #include "arena_plan.hpp"
 #include "capsrt/capsrt.hpp"
+#include "capsrt/file_format.h"
 #include "ops/op_record.hpp"
 
 namespace capsrt {
@@ -144,6 +145,61 @@ caps_status Interpreter::set_observer(caps_observer_fn fn, void* user) {
   return CAPS_OK;
 }
 
+caps_status Interpreter::set_input_s8(const int8_t* data, size_t count) {
+  if (data == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  if (live_model() == nullptr) return CAPS_ERR_NOT_READY;
+  if (!model_->quantized()) return CAPS_ERR_DTYPE;
+  if (count != model_->input_size()) return CAPS_ERR_BAD_ARGUMENT;
+  std::memcpy(activation_bytes(model_->attributes().input_tensor), data, count);
+  invoked_ = false;
+  has_input_ = true;
+  return CAPS_OK;
+}
+
+caps_status Interpreter::tensor_view(uint32_t which, caps_tensor_view* view) {
+  if (view == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  *view = caps_tensor_view{};
+  if (live_model() == nullptr) return CAPS_ERR_NOT_READY;
+  const caps_model_attributes& a = model_->attributes();
+  uint32_t id = 0;
+  switch (which) {
+    case CAPS_TENSOR_INPUT: id = a.input_tensor; break;
+    case CAPS_TENSOR_SCORES: id = a.scores_tensor; break;
+    case CAPS_TENSOR_POSES: id = a.poses_tensor; break;
+    case CAPS_TENSOR_RECONSTRUCTION:
+      if (a.recon_tensor == CAPS_NONE) return CAPS_ERR_UNSUPPORTED;
+      id = a.recon_tensor;
+      break;
+    default: return CAPS_ERR_BAD_ARGUMENT;
+  }
+  if (which != CAPS_TENSOR_INPUT && !invoked_) return CAPS_ERR_NOT_READY;
+  const caps_tensor_entry t = model_->tensor(id);
+  view->dtype = t.dtype;
+  view->rank = t.rank;
+  view->count = 1;
+  for (uint32_t d = 0; d < t.rank; ++d) {
+    view->dims[d] = t.dims[d];
+    view->count *= t.dims[d];
+  }
+  view->data = activation_bytes(id);
+  // Float tensors, then the int8 path's fixed points (docs/fixed-point.md).
+  view->scale = 1.0f;
+  view->zero_point = 0;
+  if (t.dtype != CAPS_DTYPE_F32) {
+    if (which == CAPS_TENSOR_INPUT) {
+      view->scale = t.quant_scale;
+      view->zero_point = t.quant_zero_point;
+    } else if (which == CAPS_TENSOR_RECONSTRUCTION) {
+      view->scale = 1.0f / 255.0f;  // pixel - 128: (q + 128) / 255
+      view->zero_point = -128;
+    } else {
+      view->scale = 1.0f / 32768.0f;  // Q15
+    }
+  }
+  if (which == CAPS_TENSOR_INPUT) has_input_ = true;  // the caller writes it in place
+  return CAPS_OK;
+}
+
 caps_status Interpreter::run_ops(uint32_t begin, uint32_t end, int32_t mask_class) {
   for (uint32_t k = begin; k < end; ++k) {
     const PreparedOp& op = *reinterpret_cast<const PreparedOp*>(prepared_ + k * kPreparedOpBytes);
@@ -216,7 +272,7 @@ caps_status Interpreter::reconstruct(int32_t class_index, const float** image) {
   if (image == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   *image = nullptr;
   if (live_model() == nullptr || !invoked_) return CAPS_ERR_NOT_READY;
-  if (model_->quantized()) return CAPS_ERR_UNSUPPORTED;
+  if (model_->quantized()) return CAPS_ERR_DTYPE;
   if (class_index < -1) return CAPS_ERR_BAD_ARGUMENT;
   const caps_status s = decode_pose(class_index < 0 ? 0 : static_cast<uint32_t>(class_index),
                                     nullptr, class_index < 0 ? SIZE_MAX : 0);
@@ -228,7 +284,7 @@ caps_status Interpreter::reconstruct_q(int32_t class_index, const int8_t** image
   if (image == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   *image = nullptr;
   if (live_model() == nullptr || !invoked_) return CAPS_ERR_NOT_READY;
-  if (!model_->quantized()) return CAPS_ERR_UNSUPPORTED;
+  if (!model_->quantized()) return CAPS_ERR_DTYPE;
   if (class_index < -1) return CAPS_ERR_BAD_ARGUMENT;
   const caps_status s = decode_pose(class_index < 0 ? 0 : static_cast<uint32_t>(class_index),
                                     nullptr, class_index < 0 ? SIZE_MAX : 0);
@@ -242,7 +298,7 @@ caps_status Interpreter::reconstruct_pose(uint32_t class_index, const float* pos
   if (image == nullptr || pose == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   *image = nullptr;
   if (live_model() == nullptr || !invoked_) return CAPS_ERR_NOT_READY;
-  if (model_->quantized()) return CAPS_ERR_UNSUPPORTED;
+  if (model_->quantized()) return CAPS_ERR_DTYPE;
   const caps_status s = decode_pose(class_index, pose, pose_dim() * sizeof(float));
   if (s == CAPS_OK) *image = activation(model_->attributes().recon_tensor);
   return s;
@@ -253,7 +309,7 @@ caps_status Interpreter::reconstruct_pose_q(uint32_t class_index, const int16_t*
   if (image == nullptr || pose == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   *image = nullptr;
   if (live_model() == nullptr || !invoked_) return CAPS_ERR_NOT_READY;
-  if (!model_->quantized()) return CAPS_ERR_UNSUPPORTED;
+  if (!model_->quantized()) return CAPS_ERR_DTYPE;
   const caps_status s = decode_pose(class_index, pose, pose_dim() * sizeof(int16_t));
   if (s == CAPS_OK)
     *image = reinterpret_cast<const int8_t*>(activation_bytes(model_->attributes().recon_tensor));

@@ -2,10 +2,13 @@
 // docs/model-format.md describes is checked here, once, before anything runs.
 #include <atomic>
 #include <cstring>
+#include <new>
 
 #include "arena_plan.hpp"
 #include "ops/op_record.hpp"
 #include "capsrt/capsrt.hpp"
+#include "capsrt/file_format.h"
+#include "capsrt/ops.hpp"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "capsrt reads little-endian model files in place: big-endian targets are not supported"
@@ -100,9 +103,17 @@ __attribute__((noinline)) caps_status check_recorded_scratch(const Model& m, uin
 
 }  // namespace
 
+static_assert(sizeof(caps_file_header) == 96 && alignof(caps_file_header) <= 8, "Model::header_ storage");
+
+const caps_file_header& Model::header() const {
+  return *std::launder(reinterpret_cast<const caps_file_header*>(header_));
+}
+caps_file_header& Model::header_mut() { return *std::launder(reinterpret_cast<caps_file_header*>(header_)); }
+
 caps_status Model::load(const void* data, size_t size, uint32_t flags) {
   bytes_ = nullptr;
-  header_ = caps_file_header{};
+  header_mut() = caps_file_header{};
+  tensor_count_ = op_count_ = 0;
   attrs_ = caps_model_attributes{};
   arena_need_ = 0;
   generation_ = next_generation();
@@ -111,7 +122,8 @@ caps_status Model::load(const void* data, size_t size, uint32_t flags) {
   const caps_status s = validate(static_cast<const uint8_t*>(data), size, flags);
   if (s != CAPS_OK) {
     bytes_ = nullptr;
-    header_ = caps_file_header{};
+    header_mut() = caps_file_header{};
+    tensor_count_ = op_count_ = 0;
     attrs_ = caps_model_attributes{};
     arena_need_ = 0;
     return s;
@@ -126,11 +138,11 @@ caps_status Model::validate(const uint8_t* p, size_t size, uint32_t flags) {
   caps_status st = CAPS_OK;
   if ((st = validate_header(p, size, flags)) != CAPS_OK) return st;
   if ((st = validate_attributes()) != CAPS_OK) return st;
-  for (uint32_t id = 0; id < header_.tensor_count; ++id)
+  for (uint32_t id = 0; id < header().tensor_count; ++id)
     if ((st = validate_tensor(id)) != CAPS_OK) return st;
-  for (uint32_t k = 0; k < header_.op_count; ++k) {
+  for (uint32_t k = 0; k < header().op_count; ++k) {
     if ((st = validate_op(k)) != CAPS_OK) return st;
-    if (header_.version_minor == 0 && (st = check_recorded_scratch(*this, k)) != CAPS_OK) return st;
+    if (header().version_minor == 0 && (st = check_recorded_scratch(*this, k)) != CAPS_OK) return st;
   }
   if ((st = validate_graph()) != CAPS_OK) return st;
   if ((st = check_arena_plan(*this)) != CAPS_OK) return st;
@@ -185,16 +197,18 @@ __attribute__((noinline)) caps_status Model::validate_header(const uint8_t* p, s
       if (overlap(sections[a].offset, sections[a].offset + sections[a].size, sections[b].offset,
                   sections[b].offset + sections[b].size))
         return CAPS_ERR_BAD_HEADER;
-  header_ = h;
+  header_mut() = h;
+  tensor_count_ = h.tensor_count;
+  op_count_ = h.op_count;
   bytes_ = p;  // provisional: lets the accessors read the tables; load() resets it on failure
   return CAPS_OK;
 
 }
 
 caps_status Model::check_string(uint32_t offset) const {
-  if (offset >= header_.strings_size) return CAPS_ERR_OUT_OF_BOUNDS;
-  const uint8_t* s = bytes_ + header_.strings_offset + offset;
-  const uint64_t room = header_.strings_size - offset;
+  if (offset >= header().strings_size) return CAPS_ERR_OUT_OF_BOUNDS;
+  const uint8_t* s = bytes_ + header().strings_offset + offset;
+  const uint64_t room = header().strings_size - offset;
   for (uint64_t n = 0; n < room && n <= CAPS_MAX_STRING; ++n) {
     if (s[n] == 0) return CAPS_OK;
     if (s[n] < 0x20 || s[n] == 0x7F) return CAPS_ERR_BAD_STRING;  // UTF-8 bytes >= 0x80 pass
@@ -204,7 +218,7 @@ caps_status Model::check_string(uint32_t offset) const {
 
 __attribute__((noinline)) caps_status Model::validate_attributes() {
   // --- attributes and their strings --------------------------------------------------------------------------------
-  const caps_file_header& h = header_;
+  const caps_file_header& h = header();
   const caps_model_attributes a = read_at<caps_model_attributes>(bytes_, h.attributes_offset);
   attrs_ = a;
   caps_status st = CAPS_OK;
@@ -238,7 +252,7 @@ __attribute__((noinline)) caps_status Model::validate_attributes() {
 }
 
 __attribute__((noinline)) caps_status Model::validate_tensor(uint32_t id) const {
-  const caps_file_header& h = header_;
+  const caps_file_header& h = header();
   caps_status st = CAPS_OK;
   const caps_tensor_entry t = tensor(id);
   const uint32_t esize = dtype_size(t.dtype);
@@ -298,7 +312,7 @@ __attribute__((noinline)) caps_status Model::validate_tensor(uint32_t id) const 
 }
 
 __attribute__((noinline)) caps_status Model::validate_op(uint32_t k) const {
-  const caps_file_header& h = header_;
+  const caps_file_header& h = header();
   caps_status st = CAPS_OK;
   const caps_op_entry op = this->op(k);
   const OpRecord* r = op_record(op.opcode);
@@ -356,7 +370,7 @@ __attribute__((noinline)) caps_status Model::validate_op(uint32_t k) const {
 }
 
 __attribute__((noinline)) caps_status Model::validate_graph() const {
-  const caps_file_header& h = header_;
+  const caps_file_header& h = header();
   const caps_model_attributes& a = attrs_;
   // --- graph ----------------------------------------------------------------------------------
   // Each activation is written by exactly one op (the input by none) before any op reads it.
@@ -443,13 +457,13 @@ uint32_t Model::input_size() const {
 }
 
 caps_tensor_entry Model::tensor(uint32_t id) const {
-  return read_at<caps_tensor_entry>(bytes_, header_.tensor_table_offset +
+  return read_at<caps_tensor_entry>(bytes_, header().tensor_table_offset +
                                                 uint64_t{id} * sizeof(caps_tensor_entry));
 }
 
 caps_op_entry Model::op(uint32_t index) const {
   return read_at<caps_op_entry>(bytes_,
-                                header_.op_table_offset + uint64_t{index} * sizeof(caps_op_entry));
+                                header().op_table_offset + uint64_t{index} * sizeof(caps_op_entry));
 }
 
 Shape Model::tensor_shape(uint32_t id) const {
@@ -461,7 +475,7 @@ Shape Model::tensor_shape(uint32_t id) const {
 }
 
 const char* Model::string_at(uint32_t offset) const {
-  return reinterpret_cast<const char*>(bytes_ + header_.strings_offset + offset);
+  return reinterpret_cast<const char*>(bytes_ + header().strings_offset + offset);
 }
 
 const char* Model::tensor_name(uint32_t id) const {

@@ -24,6 +24,7 @@ const char* const kMessages[CAPS_STATUS_COUNT] = {
     "not ready: load the model, init the interpreter, set the input and invoke first",
     "the run was stopped by the interpreter's observer",
     "the capsrt header this program was built with does not match the library it linked",
+    "the tensor holds another dtype: this model is int8 (or float); caps_get_tensor says each one's",
 };
 }  // namespace
 

@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
     const int32_t* q;
     const float* f;
     if (caps_get_scores_q15(&it, &q, &count) != CAPS_OK) return 1;
-    if (caps_get_scores(&it, &f, &count) != CAPS_ERR_UNSUPPORTED) return 1;
+    if (caps_get_scores(&it, &f, &count) != CAPS_ERR_DTYPE) return 1;
     for (uint32_t j = 0; j < count; ++j)
       printf("%s %ld/32768\n", caps_model_class_name(&model, j), (long)q[j]);
     for (uint32_t j = 1; j < count; ++j)
@@ -96,6 +96,17 @@ int main(int argc, char** argv) {
     const float* scores;
     caps_get_scores(&it, &scores, &count);
     for (uint32_t j = 0; j < count; ++j) printf("%s %.6f\n", caps_model_class_name(&model, j), scores[j]);
+  }
+  /* The same scores through the typed view, whatever the model's dtype. */
+  caps_tensor_view view;
+  if (caps_get_tensor(&it, CAPS_TENSOR_SCORES, &view) != CAPS_OK || view.count != count) return 1;
+  printf("scores view: dtype %u, %u values, scale %g, zero point %ld\n", (unsigned)view.dtype,
+         (unsigned)view.count, (double)view.scale, (long)view.zero_point);
+  for (uint32_t j = 0; j < view.count; ++j) {
+    const double real = view.dtype == CAPS_DTYPE_F32
+                            ? (double)((const float*)view.data)[j]
+                            : (double)view.scale * (((const int32_t*)view.data)[j] - view.zero_point);
+    if (real < 0.0 || real > 1.0001) return 1; /* a capsule's length (or a softmax) is in 0..1 */
   }
   printf("predicted %s\n", caps_model_class_name(&model, best));
   /* a too-small arena is refused with its own status */

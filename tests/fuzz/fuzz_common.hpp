@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "capsrt/capsrt.hpp"
+#include "capsrt/ops.hpp"
 
 namespace fuzzcommon {
 

@@ -27,6 +27,7 @@
 #include <limits>
 
 #include "capsrt/capsrt.hpp"
+#include "capsrt/ops.hpp"
 #include "kernel_params.h"
 
 namespace fuzzgen {

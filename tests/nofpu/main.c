@@ -19,6 +19,9 @@ int main(void) {
   if (s != CAPS_OK || !caps_model_is_int8(&model)) return (int)s;
   if ((s = caps_interpreter_init(&it, &model, g_arena, sizeof g_arena)) != CAPS_OK) return (int)s;
   if ((s = caps_set_input_u8(&it, g_pixels, sizeof g_pixels)) != CAPS_OK) return (int)s;
+  caps_tensor_view in;
+  if ((s = caps_get_tensor(&it, CAPS_TENSOR_INPUT, &in)) != CAPS_OK) return (int)s;
+  if ((s = caps_set_input_s8(&it, (const int8_t*)in.data, in.count)) != CAPS_OK) return (int)s;
   if ((s = caps_invoke(&it)) != CAPS_OK) return (int)s;
   const int32_t* scores;
   const int16_t* poses;
@@ -29,5 +32,7 @@ int main(void) {
   caps_get_predicted_class(&it, &best);
   caps_reconstruct_q(&it, -1, &image, &count);
   caps_reconstruct_pose_q(&it, best, poses, &image, &count);
+  caps_tensor_view sv;
+  caps_get_tensor(&it, CAPS_TENSOR_SCORES, &sv);
   return (int)(scores[best] + image[0]) & 1;
 }

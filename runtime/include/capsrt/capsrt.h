@@ -53,6 +53,7 @@ enum {
   CAPS_ERR_NOT_READY,           /* model not loaded, interpreter not set up, no input, or not invoked */
   CAPS_ERR_ABORTED,             /* the interpreter's observer stopped the run */
   CAPS_ERR_VERSION_MISMATCH,    /* the header a program was built with is not this library's */
+  CAPS_ERR_DTYPE,               /* the tensor holds another dtype (an int8 model's are integers) */
   CAPS_STATUS_COUNT
 };
 
@@ -156,6 +157,32 @@ caps_status caps_reconstruct(caps_interpreter* it, int32_t class_index, const fl
 caps_status caps_reconstruct_pose(caps_interpreter* it, uint32_t class_index, const float* pose,
                                   const float** image, uint32_t* count);
 
+/* --- tensor views (docs/integration.md) --------------------------------------------------------
+ * What an input or output tensor is, for either kind of model: its dtype, shape, quantisation
+ * and where its values lie in the arena. The input's view is writable: fill it in place, then
+ * caps_invoke (getting it counts as setting the input). Outputs are valid after caps_invoke; the
+ * reconstruction after caps_reconstruct*. The pointer stays valid while the interpreter is set
+ * up on the same arena. */
+#define CAPS_TENSOR_INPUT 0u          /* [C,H,W]: float32, or int8 (pixel - 128 for pixels) */
+#define CAPS_TENSOR_SCORES 1u         /* [classes]: float32, or int32 in Q15 */
+#define CAPS_TENSOR_POSES 2u          /* [classes, pose size]: float32, or int16 in Q15 */
+#define CAPS_TENSOR_RECONSTRUCTION 3u /* [C*H*W]: float32 0..1, or int8 pixel - 128 */
+typedef struct caps_tensor_view {
+  uint32_t dtype;     /* CAPS_DTYPE_F32, CAPS_DTYPE_I8, CAPS_DTYPE_I16 or CAPS_DTYPE_I32 */
+  uint32_t rank;      /* 1 to 4 */
+  uint32_t dims[4];   /* dims[0 .. rank-1]; the others 0 */
+  uint32_t count;     /* elements: the product of the dims */
+  int32_t zero_point; /* an integer tensor's value is scale * (q - zero_point); 0 for float32 */
+  float scale;        /* 1 for float32 */
+  void* data;         /* the first element, in the arena */
+} caps_tensor_view;
+/* CAPS_ERR_BAD_ARGUMENT for an unknown `which`, CAPS_ERR_UNSUPPORTED for the reconstruction of
+ * a model without a decoder, CAPS_ERR_NOT_READY for an output before caps_invoke. */
+caps_status caps_get_tensor(caps_interpreter* it, uint32_t which, caps_tensor_view* view);
+/* Copies `count` int8 values into an int8 model's input as they are (already quantised with the
+ * input view's scale and zero point); CAPS_ERR_DTYPE for a float model. */
+caps_status caps_set_input_s8(caps_interpreter* it, const int8_t* data, size_t count);
+
 /* --- observing the ops (docs/integration.md) ------------------------------------------------
  * An optional callback an interpreter calls before and after each op it runs (invoke: the
  * classifier ops; the reconstruct functions: the decoder's), for profiling, a watchdog or a
@@ -181,8 +208,8 @@ caps_status caps_interpreter_set_observer(caps_interpreter* it, caps_observer_fn
 /* --- int8 models (docs/fixed-point.md) ------------------------------------------------------
  * An int8 model (capsconv --quantize int8) runs on integer arithmetic only. caps_set_input_u8
  * takes its pixels as for a float model; its outputs are integers in fixed point, read with the
- * functions below (the float getters answer CAPS_ERR_UNSUPPORTED for it, and these for a float
- * model). caps_get_predicted_class works for both. */
+ * functions below or caps_get_tensor (the float getters answer CAPS_ERR_DTYPE for it, and these
+ * for a float model). caps_get_predicted_class works for both. */
 
 /* 1 for an int8 model, 0 for a float one or a model that is not loaded. */
 int caps_model_is_int8(const caps_model* model);

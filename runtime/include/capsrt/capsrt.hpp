@@ -17,9 +17,17 @@
 #include <cstdint>
 
 #include "capsrt/capsrt.h"
-#include "capsrt/ops.hpp"
+
+// The file's tables (runtime/internal/capsrt/file_format.h) and shapes (capsrt/ops.hpp) are not
+// API types: the accessors below that use them serve the runtime and the tools, which include
+// those internal headers; a program using the installed headers cannot call them.
+struct caps_file_header;
+struct caps_tensor_entry;
+struct caps_op_entry;
 
 namespace capsrt {
+
+struct Shape;
 
 inline const char* status_message(caps_status s) { return caps_status_message(s); }
 
@@ -35,7 +43,6 @@ class Model {
   // loaded or unknown.
   size_t arena_size() const { return loaded() ? arena_need_ : 0; }
   size_t arena_size_for(uint32_t kernels) const;
-  const caps_file_header& header() const { return header_; }
   const caps_model_attributes& attributes() const { return attrs_; }
   uint32_t num_classes() const { return attrs_.num_classes; }
   uint32_t input_size() const;  // values in the input, C*H*W
@@ -44,8 +51,10 @@ class Model {
   const char* class_name(uint32_t index) const;  // NULL if out of range
   const char* description() const;               // "" when none
 
-  uint32_t tensor_count() const { return header_.tensor_count; }
-  uint32_t op_count() const { return header_.op_count; }
+  // The file's tables, for the runtime and the tools (internal types: see above).
+  const caps_file_header& header() const;
+  uint32_t tensor_count() const { return tensor_count_; }
+  uint32_t op_count() const { return op_count_; }
   caps_tensor_entry tensor(uint32_t id) const;  // id < tensor_count()
   caps_op_entry op(uint32_t index) const;       // index < op_count()
   Shape tensor_shape(uint32_t id) const;
@@ -66,8 +75,11 @@ class Model {
   caps_status check_string(uint32_t offset) const;
   const char* string_at(uint32_t offset) const;
 
+  caps_file_header& header_mut();
+
   const uint8_t* bytes_ = nullptr;
-  caps_file_header header_{};
+  alignas(8) unsigned char header_[96] = {};  // a caps_file_header, copied at load
+  uint32_t tensor_count_ = 0, op_count_ = 0;  // the header's, at hand for the inline accessors
   caps_model_attributes attrs_{};
   uint32_t arena_need_ = 0;
   uint32_t generation_ = 0;  // 0: never loaded
@@ -97,6 +109,13 @@ class Interpreter {
   float* input();
   caps_status set_input(const float* data, size_t count);
   caps_status set_input_u8(const uint8_t* pixels, size_t count);
+  // An int8 model's input, already quantised (the input view's scale and zero point); copied as
+  // it is. CAPS_ERR_DTYPE for a float model.
+  caps_status set_input_s8(const int8_t* data, size_t count);
+  // The view of the input, scores, poses or reconstruction (CAPS_TENSOR_*; capsrt.h,
+  // caps_tensor_view): dtype, shape, quantisation, data. The input's is writable and counts as
+  // setting it.
+  caps_status tensor_view(uint32_t which, caps_tensor_view* view);
 
   // The classifier ops. CAPS_ERR_NOT_READY until an input was given (set_input, set_input_u8, or
   // input(), whose pointer the caller writes through) since init.
@@ -123,7 +142,7 @@ class Interpreter {
   // left as invoke() made them.
   caps_status reconstruct_pose(uint32_t class_index, const float* pose, const float** image);
   // The same for an int8 model: `*image` is C*H*W values of pixel - 128; a pose is Q15.
-  // CAPS_ERR_UNSUPPORTED for a float model (and the float functions for an int8 one).
+  // CAPS_ERR_DTYPE for a float model (and the float functions for an int8 one).
   caps_status reconstruct_q(int32_t class_index, const int8_t** image);
   caps_status reconstruct_pose_q(uint32_t class_index, const int16_t* pose, const int8_t** image);
 

@@ -7,7 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "capsrt/capsrt.h"
+#include "capsrt/capsrt.hpp"
+#include "capsrt/file_format.h"
 
 namespace capsrt {
 
