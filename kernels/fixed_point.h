@@ -12,6 +12,8 @@
 
 #include <cstdint>
 
+#include "fixed_point_exp2.h"
+
 namespace capsrt {
 namespace fx {
 
@@ -54,12 +56,11 @@ inline uint32_t isqrt64(uint64_t x) {
 // p(0) = 1 (tools/quant/exp2_coefficients.py made the coefficients; its worst error on the Q16
 // grid is 7.1e-9), evaluated by Horner in Q30.
 inline int64_t exp_neg_q30(int64_t x_q16) {
-  constexpr int64_t kLog2eQ30 = 1549082005;  // log2(e) * 2^30, rounded
   const int64_t z = shift_round(-x_q16 * kLog2eQ30, 30);  // -x log2(e) in Q16, >= 0, < 2^33
   const int64_t k = z >> 16;
   if (k >= 31) return 0;
   const int64_t t = (z & 0xFFFF) << 14;  // Q30, in [0, 2^30)
-  constexpr int64_t a[6] = {-744261112, 257940808, -59591895, 10304881, -1387048, 123460};
+  const int32_t* a = kExp2Q30;  // fixed_point_exp2.h
   int64_t p = a[5];
   for (int n = 4; n >= 0; --n) p = shift_round(p * t, 30) + a[n];
   p = (int64_t{1} << 30) + shift_round(p * t, 30);  // 2^-t in Q30, in (2^29, 2^30]

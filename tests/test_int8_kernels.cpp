@@ -397,7 +397,7 @@ TEST_CASE("a SIMD set's int8 CapsDense falls back to the reference for low-memor
   }
 }
 
-TEST_CASE("tensor views of an int8 model: dtypes, shapes and fixed points; s8 input as u8 input") {
+TEST_CASE("tensor views of an int8 model (dtypes, shapes and fixed points), and s8 input as u8 input") {
   const tools::CapsNetSpec s = testutil::tiny_spec();
   const tools::Weights w = testutil::tiny_weights(s, 11);
   std::vector<uint8_t> calib(20 * 144);

@@ -1,46 +1,97 @@
 // NEON int8 CapsDense (predictions and routing, armv7 and aarch64); must match ref::caps_dense_q
 // bit for bit.
 //
-// Blocking as the x86 kernels (x86_avx2/caps_dense_q.cpp), with 4 input capsules per vector:
-// the predictions are computed once into scratch as u_hat[j][d][i] (int16, i fastest; W's
-// CAPS_JDKI layout holds W[j][d][k][i] along i the same way, u is rearranged to int16 pairs
-// first, simd/caps_dense_q_common.h), and each routing iteration walks the input capsules 4 at a time: the J logits of a
-// block (b = u_hat . V with vmlal_n_s32 into 64-bit lanes), their softmax over the classes lane
-// by lane (fixed_point.h's exp: vmull for the 64-bit products, vrshr/vrshl, which round exactly
-// as fx::shift_round does; the one division per lane in scalar), and each class's share of s_j
-// (the products fit int32; their sums are kept in 64-bit lanes and added across once per
-// iteration). The first iteration's couplings are one constant (V = 0). The squash of the J
-// sums is the shared scalar one. Softmax over the inputs, low-memory routing and row-major W run
-// the reference.
+// The predictions, with 4 input capsules per vector: computed once into scratch as
+// u_hat[j][d][i] (int16, i fastest; W's CAPS_JDKI layout holds W[j][d][k][i] along i the same
+// way, u is rearranged to int16 pairs first, simd/caps_dense_q_common.h). The routing is
+// simd/caps_dense_q_routing.h over the lane operations below (4 lanes: the logits with
+// vmlal_n_s32 into 64-bit lanes; the exp of arm_neon/fixed_point_neon.h, with vmull for the
+// 64-bit products and vrshr/vrshl, which round exactly as fx::shift_round does; the partial sums
+// of s_j in 4 int64 lanes per (j, d)). Softmax over the inputs, low-memory routing and row-major
+// W run the reference.
 #include <arm_neon.h>
 
 #include <cstdint>
 #include <cstring>
 
+#include "arm_neon/fixed_point_neon.h"
 #include "arm_neon/neon.h"
+#include "simd/caps_dense_q_routing.h"
 
 namespace capsrt {
 namespace neon {
 
 namespace {
 
-// fx::exp_neg_q30 on 2 lanes, given -x (0 <= -x < 2^32, x the Q16 logit difference); the
-// result is at most 2^30.
-uint32x2_t exp_neg_q30(uint32x2_t neg_x) {
-  // z = shift_round(-x log2(e) in Q30, 30) (vrshr adds 2^29 and shifts).
-  const uint64x2_t z = vrshrq_n_u64(vmull_u32(neg_x, vdup_n_u32(1549082005u)), 30);
-  const uint32x2_t k = vmovn_u64(vshrq_n_u64(z, 16));  // < 2^18
-  const int32x2_t t = vreinterpret_s32_u32(vshl_n_u32(vmovn_u64(vandq_u64(z, vdupq_n_u64(0xFFFF))), 14));
-  static const int32_t a[6] = {-744261112, 257940808, -59591895, 10304881, -1387048, 123460};
-  // Horner in Q30: |p| stays below the sum of the |a|, < 2^31, so every step fits int32.
-  int32x2_t p = vdup_n_s32(a[5]);
-  for (int n = 4; n >= 0; --n) p = vadd_s32(vmovn_s64(vrshrq_n_s64(vmull_s32(p, t), 30)), vdup_n_s32(a[n]));
-  p = vadd_s32(vmovn_s64(vrshrq_n_s64(vmull_s32(p, t), 30)), vdup_n_s32(1 << 30));  // in (2^29, 2^30]
-  // shift_round(p, k) (vrshl by -k; k capped at 63 for the count, as 0 from 31 on anyway).
-  const int64x2_t count = vsubq_s64(vdupq_n_s64(0), vreinterpretq_s64_u64(vmovl_u32(vmin_u32(k, vdup_n_u32(63)))));
-  const uint32x2_t r = vreinterpret_u32_s32(vmovn_s64(vrshlq_s64(vmovl_s32(p), count)));
-  return vand_u32(r, vclt_u32(k, vdup_n_u32(31)));
-}
+// The lane operations of simd::caps_dense_q_routing: 4 input capsules per block.
+struct Lanes {
+  static constexpr int kLanes = 4, kSumLanes = 4;
+  using I32 = int32x4_t;
+  static I32 splat(int32_t x) { return vdupq_n_s32(x); }
+  static I32 max(I32 a, I32 b) { return vmaxq_s32(a, b); }
+  static I32 load(const int32_t* at) { return vld1q_s32(at); }
+  static void store(int32_t* at, I32 x) { vst1q_s32(at, x); }
+
+  // shift >= 0; clamped to int32 as the reference.
+  static I32 logits(const int16_t* u_hat, const int32_t* V, int D, int Ip, int i0, int shift) {
+    int64x2_t lo = vdupq_n_s64(0), hi = vdupq_n_s64(0);
+    for (int d = 0; d < D; ++d) {
+      const int32x4_t uh = vmovl_s16(vld1_s16(u_hat + static_cast<size_t>(d) * Ip + i0));
+      lo = vmlal_n_s32(lo, vget_low_s32(uh), V[d]);
+      hi = vmlal_n_s32(hi, vget_high_s32(uh), V[d]);
+    }
+    return vcombine_s32(shift_round_clamp32(lo, shift), shift_round_clamp32(hi, shift));
+  }
+
+  struct Sums {
+    uint64x2_t lo, hi;
+  };
+  static Sums zero_sums() { return Sums{vdupq_n_u64(0), vdupq_n_u64(0)}; }
+  static void store_sums(const Sums& s, uint64_t* out) {
+    vst1q_u64(out, s.lo);
+    vst1q_u64(out + 2, s.hi);
+  }
+  // The exponentials (<= 2^30) kept as 4 uint32 at e; -x = m - b in [0, 2^32).
+  static void exps(I32 m, I32 b, int64_t* e, Sums& sums) {
+    const uint32x2_t e_lo = exp_neg_q30(vmovn_u64(vreinterpretq_u64_s64(vsubl_s32(vget_low_s32(m), vget_low_s32(b)))));
+    const uint32x2_t e_hi = exp_neg_q30(vmovn_u64(vreinterpretq_u64_s64(vsubl_s32(vget_high_s32(m), vget_high_s32(b)))));
+    vst1q_u32(reinterpret_cast<uint32_t*>(e), vcombine_u32(e_lo, e_hi));
+    sums.lo = vaddw_u32(sums.lo, e_lo);
+    sums.hi = vaddw_u32(sums.hi, e_hi);
+  }
+
+  // recip (<= 2^32) with its low and high words apart (the high one is 0 or 1).
+  struct Recip {
+    uint32x4_t lo, hi;
+  };
+  static Recip load_recip(const uint64_t* recip) {
+    uint32_t r_lo[4], r_hi[4];
+    for (int l = 0; l < 4; ++l) {
+      r_lo[l] = static_cast<uint32_t>(recip[l]);
+      r_hi[l] = static_cast<uint32_t>(recip[l] >> 32);
+    }
+    return Recip{vld1q_u32(r_lo), vld1q_u32(r_hi)};
+  }
+  static I32 couplings(const int64_t* e_at, const Recip& r) {
+    const uint32x4_t e = vld1q_u32(reinterpret_cast<const uint32_t*>(e_at));
+    const uint64x2_t c_lo = vrshrq_n_u64(vaddq_u64(vmull_u32(vget_low_u32(e), vget_low_u32(r.lo)),
+                                                   vshlq_n_u64(vmull_u32(vget_low_u32(e), vget_low_u32(r.hi)), 32)),
+                                         47);
+    const uint64x2_t c_hi = vrshrq_n_u64(vaddq_u64(vmull_u32(vget_high_u32(e), vget_high_u32(r.lo)),
+                                                   vshlq_n_u64(vmull_u32(vget_high_u32(e), vget_high_u32(r.hi)), 32)),
+                                         47);
+    return vreinterpretq_s32_u32(vcombine_u32(vmovn_u64(c_lo), vmovn_u64(c_hi)));
+  }
+
+  static void add_share(I32 c, const int16_t* u_hat, int64_t* S_lanes, int D, int Ip, int i0) {
+    for (int d = 0; d < D; ++d) {
+      const int32x4_t prod = vmulq_s32(c, vmovl_s16(vld1_s16(u_hat + static_cast<size_t>(d) * Ip + i0)));
+      int64_t* lanes = S_lanes + static_cast<size_t>(d) * 4;
+      vst1q_s64(lanes, vaddw_s32(vld1q_s64(lanes), vget_low_s32(prod)));
+      vst1q_s64(lanes + 2, vaddw_s32(vld1q_s64(lanes + 2), vget_high_s32(prod)));
+    }
+  }
+};
 
 }  // namespace
 
@@ -54,7 +105,6 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
   const int I = q.in_caps, DI = q.in_dim, J = q.out_caps, D = q.out_dim, Ip = simd::caps_dense_q_padded(I, 4);
   const simd::CapsDenseQScratch s = simd::carve_caps_dense_q(p, 4, scratch);
   simd::pair_inputs(p, u, Ip, s.u_pairs);
-  uint32_t* const e_of = reinterpret_cast<uint32_t*>(s.e);  // the exponentials, [J][4] uint32
   // Predictions u_hat[j][d][i] = clamp(requantize(sum_k W u, mult, shift), +-32767): per pair of
   // k, vld2 splits the u pairs into u[.][k] and u[.][k+1]. The tail lanes have u 0 and so hold 0
   // (their W bytes are read from a copy within the row).
@@ -86,79 +136,7 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
       }
     }
   }
-  for (int n = 0; n < J * D; ++n) s.V[n] = 0;
-
-  // s_j += sum over the block at i0 of c u_hat: each product fits int32 (<= 2^30); the sums are
-  // kept in 4 int64 lanes per (j, d). Tail lanes have u_hat 0.
-  auto add_share = [&](int j, int i0, int32x4_t c) {
-    for (int d = 0; d < D; ++d) {
-      const int32x4_t prod =
-          vmulq_s32(c, vmovl_s16(vld1_s16(s.u_hat + (static_cast<size_t>(j) * D + d) * Ip + i0)));
-      int64_t* lanes = s.S_lanes + (static_cast<size_t>(j) * D + d) * 4;
-      vst1q_s64(lanes, vaddw_s32(vld1q_s64(lanes), vget_low_s32(prod)));
-      vst1q_s64(lanes + 2, vaddw_s32(vld1q_s64(lanes + 2), vget_high_s32(prod)));
-    }
-  };
-  // The first iteration's V is 0, so every logit is 0 and every coupling the same c0: its
-  // logits and exponentials are skipped.
-  const int32_t c0 = fx::softmax_q15_uniform(J);
-
-  for (int iter = 0; iter < p.iterations; ++iter) {
-    for (int n = 0; n < J * D * 4; ++n) s.S_lanes[n] = 0;
-    for (int i0 = 0; i0 < Ip; i0 += 4) {
-      if (iter == 0) {
-        for (int j = 0; j < J; ++j) add_share(j, i0, vdupq_n_s32(c0));
-        continue;
-      }
-      // The logits of this block: b[j] = u_hat[j][.][block] . V[j], shifted to Q16.
-      int32x4_t m = vdupq_n_s32(INT32_MIN);
-      for (int j = 0; j < J; ++j) {
-        int64x2_t lo = vdupq_n_s64(0), hi = vdupq_n_s64(0);
-        for (int d = 0; d < D; ++d) {
-          const int32x4_t uh = vmovl_s16(vld1_s16(s.u_hat + (static_cast<size_t>(j) * D + d) * Ip + i0));
-          lo = vmlal_n_s32(lo, vget_low_s32(uh), s.V[j * D + d]);
-          hi = vmlal_n_s32(hi, vget_high_s32(uh), s.V[j * D + d]);
-        }
-        const int shift = requant[3 * j + 2] - 1;  // >= 0; clamped to int32 as the reference
-        const int64x2_t by = vdupq_n_s64(-int64_t{shift});
-        const int32x4_t b = vcombine_s32(vqmovn_s64(vrshlq_s64(lo, by)), vqmovn_s64(vrshlq_s64(hi, by)));
-        vst1q_s32(s.b + j * 4, b);
-        m = vmaxq_s32(m, b);
-      }
-      // Softmax over the classes, lane by lane (fx::softmax_q15): -x = m - b in [0, 2^32).
-      uint64x2_t sum_lo = vdupq_n_u64(0), sum_hi = vdupq_n_u64(0);
-      for (int j = 0; j < J; ++j) {
-        const int32x4_t b = vld1q_s32(s.b + j * 4);
-        const uint32x2_t e_lo = exp_neg_q30(vmovn_u64(vreinterpretq_u64_s64(vsubl_s32(vget_low_s32(m), vget_low_s32(b)))));
-        const uint32x2_t e_hi = exp_neg_q30(vmovn_u64(vreinterpretq_u64_s64(vsubl_s32(vget_high_s32(m), vget_high_s32(b)))));
-        vst1q_u32(e_of + j * 4, vcombine_u32(e_lo, e_hi));
-        sum_lo = vaddw_u32(sum_lo, e_lo);
-        sum_hi = vaddw_u32(sum_hi, e_hi);
-      }
-      uint64_t sums[4], recip[4];
-      vst1q_u64(sums, sum_lo);
-      vst1q_u64(sums + 2, sum_hi);
-      for (int l = 0; l < 4; ++l) recip[l] = (uint64_t{1} << 62) / sums[l];  // <= 2^32
-      // e * recip with recip's low and high words apart (the high one is 0 or 1).
-      uint32_t r_lo[4], r_hi[4];
-      for (int l = 0; l < 4; ++l) {
-        r_lo[l] = static_cast<uint32_t>(recip[l]);
-        r_hi[l] = static_cast<uint32_t>(recip[l] >> 32);
-      }
-      const uint32x4_t rl = vld1q_u32(r_lo), rh = vld1q_u32(r_hi);
-      for (int j = 0; j < J; ++j) {
-        const uint32x4_t e = vld1q_u32(e_of + j * 4);
-        const uint64x2_t c_lo = vrshrq_n_u64(vaddq_u64(vmull_u32(vget_low_u32(e), vget_low_u32(rl)),
-                                                       vshlq_n_u64(vmull_u32(vget_low_u32(e), vget_low_u32(rh)), 32)),
-                                             47);
-        const uint64x2_t c_hi = vrshrq_n_u64(vaddq_u64(vmull_u32(vget_high_u32(e), vget_high_u32(rl)),
-                                                       vshlq_n_u64(vmull_u32(vget_high_u32(e), vget_high_u32(rh)), 32)),
-                                             47);
-        add_share(j, i0, vreinterpretq_s32_u32(vcombine_u32(vmovn_u64(c_lo), vmovn_u64(c_hi))));
-      }
-    }
-    simd::end_routing_iteration(p, s, requant, 4, iter, v);
-  }
+  simd::caps_dense_q_routing<Lanes>(p, s, requant, v);
 }
 
 }  // namespace neon

@@ -1,5 +1,5 @@
 // NEON int8 convolution with widening multiplies (armv7 and aarch64); must match ref::conv2d_q
-// bit for bit (the sums are exact; the requantisation is fx::requantize in 64-bit lanes, requant_q.h).
+// bit for bit (the sums are exact; the requantisation is fx::requantize in 64-bit lanes, fixed_point_neon.h).
 //
 // Blocking: panels of 4 pixels packed in groups of 4 along K (simd/conv2d_q_pack.h) against the
 // K4O weights, 16 bytes = 4 output channels x 4 k. Per group and pixel, the pixel's 4 inputs
@@ -10,7 +10,7 @@
 #include <arm_neon.h>
 
 #include "arm_neon/neon.h"
-#include "arm_neon/requant_q.h"
+#include "arm_neon/conv2d_q_common.h"
 
 namespace capsrt {
 namespace neon {

@@ -7,7 +7,7 @@
 #include <arm_neon.h>
 
 #include "arm_neon/neon.h"
-#include "arm_neon/requant_q.h"
+#include "arm_neon/conv2d_q_common.h"
 
 namespace capsrt {
 namespace neon {

@@ -8,56 +8,17 @@
 // (0..127) times weights in [-127, 127] stays below 2 x 127 x 127 = 32,258; any other input goes
 // in as |x| with the weight's sign flipped where x < 0 (vpsignb), and |x| <= 128 keeps the pair
 // sums below 2 x 128 x 127 = 32,512. Neither ever saturates. The sums are requantised in
-// registers (Requant8: AVX2 has no 64-bit arithmetic shift or min/max, so both are built from
-// logical shifts and compares).
+// registers (Requant8, x86_avx2/fixed_point_avx2.h).
 #include <immintrin.h>
 
 #include "simd/conv2d_q_pack.h"
 #include "x86_avx2/avx2.h"
+#include "x86_avx2/fixed_point_avx2.h"
 
 namespace capsrt {
 namespace avx2 {
 
 namespace {
-
-// x >> s (arithmetic) on 64-bit lanes: a logical shift of x, or of ~x for negative x.
-__m256i sra64(__m256i x, __m256i s) {
-  const __m256i negative = _mm256_cmpgt_epi64(_mm256_setzero_si256(), x);
-  return _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(x, negative), s), negative);
-}
-
-__m256i clamp64(__m256i x, __m256i lo, __m256i hi) {
-  x = _mm256_blendv_epi8(x, hi, _mm256_cmpgt_epi64(x, hi));
-  return _mm256_blendv_epi8(x, lo, _mm256_cmpgt_epi64(lo, x));
-}
-
-// fx::clamp32(fx::requantize(acc + offset, mult, shift), lo, hi) on 8 channels: the products in
-// 64-bit lanes, even and odd channels apart (shift >= 1, so 2^(shift-1) is the rounding term).
-struct Requant8 {
-  __m256i offset, mult_even, mult_odd, shift_even, shift_odd, round_even, round_odd, lo, hi;
-  Requant8(const simd::ConvQScratch& s, int o, int32_t out_min, int32_t out_max) {
-    const __m256i low = _mm256_set1_epi64x(0xFFFFFFFF), one = _mm256_set1_epi64x(1);
-    const __m256i mult = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.mult + o));
-    const __m256i shift = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.shift + o));
-    offset = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.offset + o));
-    mult_even = mult;
-    mult_odd = _mm256_srli_epi64(mult, 32);
-    shift_even = _mm256_and_si256(shift, low);
-    shift_odd = _mm256_srli_epi64(shift, 32);
-    round_even = _mm256_sllv_epi64(one, _mm256_sub_epi64(shift_even, one));
-    round_odd = _mm256_sllv_epi64(one, _mm256_sub_epi64(shift_odd, one));
-    lo = _mm256_set1_epi64x(out_min);
-    hi = _mm256_set1_epi64x(out_max);
-  }
-  __m256i operator()(__m256i sum) const {
-    const __m256i acc = _mm256_add_epi32(sum, offset);
-    __m256i even = _mm256_mul_epi32(acc, mult_even);
-    __m256i odd = _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), mult_odd);
-    even = clamp64(sra64(_mm256_add_epi64(even, round_even), shift_even), lo, hi);
-    odd = clamp64(sra64(_mm256_add_epi64(odd, round_odd), shift_odd), lo, hi);
-    return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
-  }
-};
 
 // The tile's sums over groups [q0, q0 + qn), added to y (or from zero if `first`), back in y.
 template <int MR, int NR, bool kSigned, bool kFull>

@@ -10,11 +10,12 @@
 // vpdpbusd multiplies unsigned by signed bytes: a ReLU's output (>= 0) goes in as it is; any
 // other input is packed as x + 128, and 128 x sum_k w[o][k] (summed once per call, with vpdpbusd
 // against bytes of 1) is taken off each channel's bias. The 24 sums are then requantised in
-// registers (requantize16) and stored.
+// registers (Requant16, x86_avx512_vnni/fixed_point_avx512.h) and stored.
 #include <immintrin.h>
 
 #include "simd/conv2d_q_pack.h"
 #include "x86_avx512_vnni/avx512_vnni.h"
+#include "x86_avx512_vnni/fixed_point_avx512.h"
 
 namespace capsrt {
 namespace avx512_vnni {
@@ -44,34 +45,6 @@ void fold_unsigned_correction(const int8_t* weights, int O, int K, int32_t* offs
   }
 }
 
-// fx::clamp32(fx::requantize(acc + offset, mult, shift), lo, hi) on 16 channels: the products in
-// 64-bit lanes, even and odd channels apart (shift >= 1, so 2^(shift-1) is the rounding term).
-struct Requant16 {
-  __m512i offset, mult_even, mult_odd, shift_even, shift_odd, round_even, round_odd, lo, hi;
-  Requant16(const simd::ConvQScratch& s, int o, int32_t out_min, int32_t out_max) {
-    const __m512i low = _mm512_set1_epi64(0xFFFFFFFF), one = _mm512_set1_epi64(1);
-    const __m512i mult = _mm512_loadu_si512(s.mult + o), shift = _mm512_loadu_si512(s.shift + o);
-    offset = _mm512_loadu_si512(s.offset + o);
-    mult_even = mult;
-    mult_odd = _mm512_srli_epi64(mult, 32);
-    shift_even = _mm512_and_si512(shift, low);
-    shift_odd = _mm512_srli_epi64(shift, 32);
-    round_even = _mm512_sllv_epi64(one, _mm512_sub_epi64(shift_even, one));
-    round_odd = _mm512_sllv_epi64(one, _mm512_sub_epi64(shift_odd, one));
-    lo = _mm512_set1_epi64(out_min);
-    hi = _mm512_set1_epi64(out_max);
-  }
-  __m512i operator()(__m512i sum) const {
-    const __m512i acc = _mm512_add_epi32(sum, offset);  // modulo 2^32: the true sum fits
-    __m512i even = _mm512_mul_epi32(acc, mult_even);
-    __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), mult_odd);
-    even = _mm512_srav_epi64(_mm512_add_epi64(even, round_even), shift_even);
-    odd = _mm512_srav_epi64(_mm512_add_epi64(odd, round_odd), shift_odd);
-    even = _mm512_min_epi64(_mm512_max_epi64(even, lo), hi);
-    odd = _mm512_min_epi64(_mm512_max_epi64(odd, lo), hi);
-    return _mm512_mask_blend_epi32(static_cast<__mmask16>(0xAAAA), even, _mm512_slli_epi64(odd, 32));
-  }
-};
 
 }  // namespace
 

@@ -1,0 +1,81 @@
+// The int8 routing iteration of the SIMD CapsDense kernels, written once over an ISA's lane
+// operations (the AVX2, AVX-512 VNNI and NEON caps_dense_q.cpp instantiate it); must compute the
+// integers ref::caps_dense_q does, bit for bit.
+//
+// Blocking: the predictions u_hat[j][d][i] are in scratch (int16, i fastest, Ip input capsules a
+// row), made by the ISA file. Each iteration walks the input capsules L::kLanes at a time: the J
+// logits of a block (b = u_hat . V, shifted to Q16 and clamped to int32, as the reference), their
+// softmax over the classes lane by lane (fx::softmax_q15: the ISA's exp_neg_q30, one division
+// per lane in scalar here), and each class's share of s_j, kept in L::kSumLanes int64 partial
+// sums per (j, d) that simd::end_routing_iteration adds once per iteration before the shared
+// scalar squash. The first iteration's V is 0, so every logit is 0 and every coupling the same
+// constant: its logits and exponentials are skipped.
+//
+// The lane operations L provides (all static):
+//   kLanes, kSumLanes                 input capsules per block; partial sums per (j, d)
+//   I32                               kLanes int32 lanes
+//   I32 splat(int32_t); I32 max(I32, I32); I32 load(const int32_t*); void store(int32_t*, I32)
+//   I32 logits(const int16_t* u_hat_j, const int32_t* V_j, int D, int Ip, int i0, int shift)
+//       clamp32(shift_round(sum_d u_hat[j][d][i0 + l] V[j][d], shift)) in lane l
+//   Sums                              the running sums of a block's exponentials
+//   Sums zero_sums(); void store_sums(const Sums&, uint64_t* out /* kLanes */)
+//   void exps(I32 m, I32 b, int64_t* e_j, Sums& sums)
+//       exp_neg_q30(b - m) per lane, kept at e_j (kLanes int64 slots, the ISA's own format) and
+//       added to the sums
+//   Recip load_recip(const uint64_t* recip /* kLanes, each <= 2^32 */)
+//   I32 couplings(const int64_t* e_j, const Recip&)
+//       (e recip + 2^46) >> 47 per lane: fx::softmax_q15's division step
+//   void add_share(I32 c, const int16_t* u_hat_j, int64_t* S_lanes_j, int D, int Ip, int i0)
+//       S_lanes[j][d][.] += c u_hat[j][d][i0 + .] (each product fits int32)
+#ifndef CAPSRT_KERNELS_SIMD_CAPS_DENSE_Q_ROUTING_H
+#define CAPSRT_KERNELS_SIMD_CAPS_DENSE_Q_ROUTING_H
+
+#include <cstdint>
+
+#include "simd/caps_dense_q_common.h"
+
+namespace capsrt {
+namespace simd {
+
+template <typename L>
+void caps_dense_q_routing(const kernels::CapsDenseQParams& p, const CapsDenseQScratch& s,
+                          const int32_t* requant, int16_t* v) {
+  constexpr int kLanes = L::kLanes;
+  const kernels::CapsPredictParams& q = p.predict;
+  const int J = q.out_caps, D = q.out_dim, Ip = caps_dense_q_padded(q.in_caps, kLanes);
+  auto u_hat_of = [&](int j) { return s.u_hat + static_cast<size_t>(j) * D * Ip; };
+  auto lanes_of = [&](int j) { return s.S_lanes + static_cast<size_t>(j) * D * L::kSumLanes; };
+  for (int n = 0; n < J * D; ++n) s.V[n] = 0;
+  const int32_t c0 = fx::softmax_q15_uniform(J);
+  for (int iter = 0; iter < p.iterations; ++iter) {
+    for (int n = 0; n < J * D * L::kSumLanes; ++n) s.S_lanes[n] = 0;
+    for (int i0 = 0; i0 < Ip; i0 += kLanes) {
+      if (iter == 0) {
+        for (int j = 0; j < J; ++j) L::add_share(L::splat(c0), u_hat_of(j), lanes_of(j), D, Ip, i0);
+        continue;
+      }
+      // The logits of this block: b[j] = u_hat[j][.][block] . V[j], shifted to Q16.
+      typename L::I32 m = L::splat(INT32_MIN);
+      for (int j = 0; j < J; ++j) {
+        const typename L::I32 b = L::logits(u_hat_of(j), s.V + j * D, D, Ip, i0, requant[3 * j + 2] - 1);
+        L::store(s.b + j * kLanes, b);
+        m = L::max(m, b);
+      }
+      // Softmax over the classes, lane by lane (fx::softmax_q15).
+      typename L::Sums sums = L::zero_sums();
+      for (int j = 0; j < J; ++j) L::exps(m, L::load(s.b + j * kLanes), s.e + j * kLanes, sums);
+      alignas(64) uint64_t total[kLanes], recip[kLanes];
+      L::store_sums(sums, total);
+      for (int l = 0; l < kLanes; ++l) recip[l] = (uint64_t{1} << 62) / total[l];  // <= 2^32
+      const typename L::Recip r = L::load_recip(recip);
+      for (int j = 0; j < J; ++j)
+        L::add_share(L::couplings(s.e + j * kLanes, r), u_hat_of(j), lanes_of(j), D, Ip, i0);
+    }
+    end_routing_iteration(p, s, requant, L::kSumLanes, iter, v);
+  }
+}
+
+}  // namespace simd
+}  // namespace capsrt
+
+#endif
