@@ -36,3 +36,9 @@ rm -rf out/photos
   --labels data/mnist/t10k-labels-idx1-ubyte --out out/photos --count 8 --seed 2026
 build/release/tools/capsrun out/canonical_mnist.caps out/photos/*.png out/photos/*.jpg --top 2 \
   --show-input out/photos_seen.png | grep -v '^latency'
+
+echo "== where the time goes: the per-layer profile of the int8 and the float model (capsrun --profile, 200 runs of one photo, one thread)"
+build/release/tools/capsrun out/canonical_mnist.int8.caps out/photos/0000_label7.png --profile 200 \
+  | sed -n '/^per-layer profile/,$p'
+build/release/tools/capsrun out/canonical_mnist.caps out/photos/0000_label7.png --profile 200 \
+  | sed -n '/^per-layer profile/,$p'
