@@ -154,6 +154,10 @@ Naive naive_forward(const tools::CapsNetSpec& s, const W& w, const std::vector<f
   return out;
 }
 
+uint8_t* aligned64(std::vector<uint8_t>& v) {
+  return v.data() + (64 - reinterpret_cast<uintptr_t>(v.data()) % 64) % 64;
+}
+
 struct Runner {
   ModelBytes mb;
   Model model;
@@ -162,8 +166,7 @@ struct Runner {
   explicit Runner(const std::vector<uint8_t>& bytes) : mb(bytes) {
     REQUIRE(model.load(mb.data(), mb.size) == CAPS_OK);
     arena.assign(model.arena_size() + 64, 0xCD);  // garbage: nothing may rely on a zeroed arena
-    uint8_t* base = arena.data() + (64 - reinterpret_cast<uintptr_t>(arena.data()) % 64) % 64;
-    REQUIRE(it.init(model, base, model.arena_size(), testutil::test_kernels()) == CAPS_OK);
+    REQUIRE(it.init(model, aligned64(arena), model.arena_size(), testutil::test_kernels()) == CAPS_OK);
   }
 };
 
@@ -304,7 +307,7 @@ TEST_CASE("several interpreters share one model, reruns are deterministic") {
   Model m;
   REQUIRE(m.load(mb.data(), mb.size) == CAPS_OK);
   std::vector<uint8_t> a1(m.arena_size() + 64), a2(m.arena_size() + 64);
-  auto base = [](std::vector<uint8_t>& v) { return v.data() + (64 - reinterpret_cast<uintptr_t>(v.data()) % 64) % 64; };
+  auto base = aligned64;
   Interpreter i1, i2;
   REQUIRE(i1.init(m, base(a1), m.arena_size(), testutil::test_kernels()) == CAPS_OK);
   REQUIRE(i2.init(m, base(a2), m.arena_size(), testutil::test_kernels()) == CAPS_OK);
@@ -327,11 +330,11 @@ TEST_CASE("each interpreter runs the kernel set it was given, and AUTO is the be
   auto s = testutil::tiny_spec();
   Runner r(tools::build_capsnet(s, testutil::tiny_weights(s, 4)));
   std::vector<uint8_t> other_arena(r.model.arena_size() + 64);
-  uint8_t* other_base = other_arena.data() + (64 - reinterpret_cast<uintptr_t>(other_arena.data()) % 64) % 64;
+  uint8_t* other_base = aligned64(other_arena);
   Interpreter ref, automatic;
   REQUIRE(ref.init(r.model, other_base, r.model.arena_size(), CAPS_KERNELS_REFERENCE) == CAPS_OK);
   CHECK(ref.kernels() == CAPS_KERNELS_REFERENCE);
-  uint8_t* base = r.arena.data() + (64 - reinterpret_cast<uintptr_t>(r.arena.data()) % 64) % 64;
+  uint8_t* base = aligned64(r.arena);
   REQUIRE(automatic.init(r.model, base, r.model.arena_size()) == CAPS_OK);
   CHECK(automatic.kernels() == caps_kernels_default());
   CHECK(ref.kernels() == CAPS_KERNELS_REFERENCE);  // unchanged by the other's init
@@ -365,7 +368,7 @@ TEST_CASE("tensor views of a float model: the input written in place, the output
   uint32_t classes = 0, dim = 0;
   caps_model m;
   caps_interpreter it;
-  uint8_t* base = r.arena.data() + (64 - reinterpret_cast<uintptr_t>(r.arena.data()) % 64) % 64;
+  uint8_t* base = aligned64(r.arena);
   REQUIRE(caps_model_load(&m, r.mb.data(), r.mb.size, 0) == CAPS_OK);
   REQUIRE(caps_interpreter_init_kernels(&it, &m, base, r.model.arena_size(), testutil::test_kernels()) == CAPS_OK);
   REQUIRE(caps_set_input_f32(&it, x.data(), x.size()) == CAPS_OK);
@@ -383,7 +386,7 @@ TEST_CASE("invoke before any input is set answers NOT_READY, in C and C++") {
   CHECK(r.it.invoke() == CAPS_OK);
   // Set up again: the input is gone with the old setup. input() gives the caller the buffer to
   // write in place, and counts as setting it.
-  uint8_t* base = r.arena.data() + (64 - reinterpret_cast<uintptr_t>(r.arena.data()) % 64) % 64;
+  uint8_t* base = aligned64(r.arena);
   REQUIRE(r.it.init(r.model, base, r.model.arena_size(), testutil::test_kernels()) == CAPS_OK);
   CHECK(r.it.invoke() == CAPS_ERR_NOT_READY);
   std::copy(x.begin(), x.end(), r.it.input());
@@ -456,7 +459,7 @@ TEST_CASE("the per-op observer sees every op with its cost, and can stop the run
   CHECK(r.it.invoke() == CAPS_OK);
   caps_model m;
   caps_interpreter it;
-  uint8_t* base = r.arena.data() + (64 - reinterpret_cast<uintptr_t>(r.arena.data()) % 64) % 64;
+  uint8_t* base = aligned64(r.arena);
   REQUIRE(caps_model_load(&m, r.mb.data(), r.mb.size, 0) == CAPS_OK);
   REQUIRE(caps_interpreter_init_kernels(&it, &m, base, r.model.arena_size(), testutil::test_kernels()) == CAPS_OK);
   REQUIRE(caps_interpreter_set_observer(&it, &Recorder::record, &rec) == CAPS_OK);
@@ -516,12 +519,6 @@ TEST_CASE("decoding a perturbed pose (the paper's capsule-dimension figure)") {
   uint32_t n = 0;
   CHECK(caps_reconstruct_pose(nullptr, 0, pose.data(), &a, &n) == CAPS_ERR_NULL_ARGUMENT);
 }
-
-namespace {
-uint8_t* aligned64(std::vector<uint8_t>& v) {
-  return v.data() + (64 - reinterpret_cast<uintptr_t>(v.data()) % 64) % 64;
-}
-}  // namespace
 
 TEST_CASE("reloading a model stops the interpreters made from it until they are set up again") {
   const auto s = testutil::tiny_spec();

@@ -108,12 +108,13 @@ static_assert(sizeof(caps_file_header) == 96 && alignof(caps_file_header) <= 8, 
 const caps_file_header& Model::header() const {
   return *std::launder(reinterpret_cast<const caps_file_header*>(header_));
 }
+uint32_t Model::tensor_count() const { return header().tensor_count; }
+uint32_t Model::op_count() const { return header().op_count; }
 caps_file_header& Model::header_mut() { return *std::launder(reinterpret_cast<caps_file_header*>(header_)); }
 
 caps_status Model::load(const void* data, size_t size, uint32_t flags) {
   bytes_ = nullptr;
   header_mut() = caps_file_header{};
-  tensor_count_ = op_count_ = 0;
   attrs_ = caps_model_attributes{};
   arena_need_ = 0;
   generation_ = next_generation();
@@ -123,8 +124,7 @@ caps_status Model::load(const void* data, size_t size, uint32_t flags) {
   if (s != CAPS_OK) {
     bytes_ = nullptr;
     header_mut() = caps_file_header{};
-    tensor_count_ = op_count_ = 0;
-    attrs_ = caps_model_attributes{};
+      attrs_ = caps_model_attributes{};
     arena_need_ = 0;
     return s;
   }
@@ -198,8 +198,6 @@ __attribute__((noinline)) caps_status Model::validate_header(const uint8_t* p, s
                   sections[b].offset + sections[b].size))
         return CAPS_ERR_BAD_HEADER;
   header_mut() = h;
-  tensor_count_ = h.tensor_count;
-  op_count_ = h.op_count;
   bytes_ = p;  // provisional: lets the accessors read the tables; load() resets it on failure
   return CAPS_OK;
 

@@ -187,7 +187,7 @@ int run(int argc, char** argv) {
     }
     for (const std::string& note : notes) log << "note: " << note << '\n';
     if (summary) alt_cal = cal;
-    c.arena_size = tools::load_verified(c.model).model.header().arena_size;
+    c.arena_size = tools::written_arena_size(c.model);
     log << "quantised to int8" << (low_memory ? " with low-memory routing" : "") << '\n';
   }
   try {

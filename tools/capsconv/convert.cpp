@@ -329,7 +329,7 @@ Conversion convert(const Checkpoint& ck, const Architecture& arch, Layout layout
   } catch (const tools::WriterError& e) {
     throw ArchError(e.what());
   }
-  c.arena_size = tools::load_verified(c.model).model.header().arena_size;  // the largest over the kernel sets
+  c.arena_size = tools::written_arena_size(c.model);  // the largest over the kernel sets
   c.spec = s;
   c.weights = std::move(w);
   return c;

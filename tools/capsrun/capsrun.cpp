@@ -62,13 +62,6 @@ class Progress {
   int last_ = -1;
 };
 
-double percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t k = std::min(v.size() - 1, static_cast<size_t>(std::ceil(q * v.size())) - (q > 0 ? 1 : 0));
-  return v[k];
-}
-
 // One line on what the image rule did, for the listing.
 std::string describe(const Preprocessed& p) {
   char buf[256];

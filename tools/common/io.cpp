@@ -1,5 +1,6 @@
 #include "io.hpp"
 
+#include "capsrt/file_format.h"
 #include "kernel_params.h"
 
 #include <sys/stat.h>
@@ -8,7 +9,9 @@
 
 #include <new>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -58,6 +61,20 @@ std::string model_load_error(const std::string& path, caps_status st, const uint
     what += ": this looks like " + std::string(kind) +
             ", not a capsrt model; convert it first: capsconv " + path + " -o model.caps";
   return what;
+}
+
+uint32_t written_arena_size(const std::vector<uint8_t>& model) {
+  caps_file_header h;
+  if (model.size() < sizeof h) throw IoError("not a written model: " + std::to_string(model.size()) + " bytes");
+  std::memcpy(&h, model.data(), sizeof h);
+  return h.arena_size;
+}
+
+double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t k = std::min(v.size() - 1, static_cast<size_t>(std::ceil(q * v.size())) - (q > 0 ? 1 : 0));
+  return v[k];
 }
 
 AlignedBuffer read_file(const std::string& path, uint64_t max_bytes) {

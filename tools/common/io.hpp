@@ -54,6 +54,10 @@ VerifiedModel load_verified(const std::vector<uint8_t>& bytes, uint32_t flags = 
 std::string model_load_error(const std::string& path, caps_status st, const uint8_t* bytes,
                              size_t size);
 
+// The arena size the header of a model the writer made records (the largest over the kernel
+// sets), read from its bytes: the writer has loaded and checked the file already.
+uint32_t written_arena_size(const std::vector<uint8_t>& model);
+
 // A tool's main: runs `run` and turns any exception that escaped it (out of memory included)
 // into a message on stderr and exit status 1, so that no input ends a tool with an abort.
 int guarded_main(const char* tool, int (*run)(int, char**), int argc, char** argv);
@@ -71,6 +75,10 @@ void print_summary(std::ostream& out, const std::vector<OpReport>& report, const
 // "mnist", "fashion-mnist". parse_preprocess is false for any other name.
 const char* preprocess_name(caps_input_preprocess rule);
 bool parse_preprocess(const std::string& name, caps_input_preprocess* rule);
+
+// The q-quantile of `v` (0 <= q <= 1) by the nearest rank: the median of timings is
+// percentile(v, 0.5). 0 for no values.
+double percentile(std::vector<double> v, double q);
 
 // A progress line on `out` (a terminal: one bar redrawn in place; else a line per 10%).
 void progress_bar(std::ostream& out, const char* label, uint64_t done, uint64_t total);

@@ -1,5 +1,7 @@
 #include "profile.hpp"
 
+#include "io.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -9,13 +11,6 @@ namespace capsrt {
 namespace tools {
 
 namespace {
-
-double median_of(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 // The observer's state for one run: when the current op began, and each op's time.
 struct Clock {
@@ -45,7 +40,7 @@ struct Clock {
 
 }  // namespace
 
-double OpProfile::median_us() const { return median_of(us); }
+double OpProfile::median_us() const { return percentile(us, 0.5); }
 
 Profile profile_ops(Interpreter& it, int runs, bool decoder) {
   Profile p;
@@ -97,7 +92,7 @@ void print_profile(std::ostream& out, const Profile& p) {
   std::snprintf(line, sizeof line, "%-16s %-12s %12.1f %6.1f%% %15llu %10.2f\n", "total (medians)", "", sum, 100.0,
                 static_cast<unsigned long long>(macs), sum > 0 ? static_cast<double>(macs) / sum / 1e3 : 0.0);
   out << line;
-  std::snprintf(line, sizeof line, "median of the runs' totals: %.1f us over %d runs\n", median_of(p.total_us), p.runs);
+  std::snprintf(line, sizeof line, "median of the runs' totals: %.1f us over %d runs\n", percentile(p.total_us, 0.5), p.runs);
   out << line;
 }
 

@@ -53,8 +53,8 @@ class Model {
 
   // The file's tables, for the runtime and the tools (internal types: see above).
   const caps_file_header& header() const;
-  uint32_t tensor_count() const { return tensor_count_; }
-  uint32_t op_count() const { return op_count_; }
+  uint32_t tensor_count() const;
+  uint32_t op_count() const;
   caps_tensor_entry tensor(uint32_t id) const;  // id < tensor_count()
   caps_op_entry op(uint32_t index) const;       // index < op_count()
   Shape tensor_shape(uint32_t id) const;
@@ -79,7 +79,6 @@ class Model {
 
   const uint8_t* bytes_ = nullptr;
   alignas(8) unsigned char header_[96] = {};  // a caps_file_header, copied at load
-  uint32_t tensor_count_ = 0, op_count_ = 0;  // the header's, at hand for the inline accessors
   caps_model_attributes attrs_{};
   uint32_t arena_need_ = 0;
   uint32_t generation_ = 0;  // 0: never loaded

@@ -23,44 +23,34 @@ MaskSize mask_size(const OpView& v) {
   return MaskSize{static_cast<int>(v.in_shape[0].dims[0]), static_cast<int>(v.in_shape[0].dims[1])};
 }
 
-#if CAPSRT_FLOAT
+// The two forms differ only in their element types: V (poses), S (scores), O (the output).
+template <typename Fn>
 struct MaskRun {
-  kernels::MaskFn mask;
+  Fn mask;
   MaskSize n;
 };
 
-void mask_run_f(const PreparedOp& op, int32_t mask_class) {
-  const MaskRun& r = op_params<MaskRun>(op);
+template <typename Fn, typename V, typename S, typename O>
+void mask_run(const PreparedOp& op, int32_t mask_class) {
+  const MaskRun<Fn>& r = op_params<MaskRun<Fn>>(op);
   const int keep = mask_class >= 0 ? mask_class
-                                   : static_cast<int>(first_max_index(
-                                         f32(op.in[1]), static_cast<uint32_t>(r.n.count)));
-  r.mask(f32(op.in[0]), f32(op.out), r.n.count, r.n.dim, keep);
+                                   : static_cast<int>(first_max_index(static_cast<const S*>(op.in[1]),
+                                                                      static_cast<uint32_t>(r.n.count)));
+  r.mask(static_cast<const V*>(op.in[0]), static_cast<O*>(op.out), r.n.count, r.n.dim, keep);
 }
 
+#if CAPSRT_FLOAT
 void mask_prepare_f(const OpView& v, const caps_model_attributes&, const kernels::KernelSet& ks,
                     PreparedOp& p) {
-  set_op_params(p, MaskRun{ks.mask_f32, mask_size(v)});
-  p.run = mask_run_f;
+  set_op_params(p, MaskRun<kernels::MaskFn>{ks.mask_f32, mask_size(v)});
+  p.run = mask_run<kernels::MaskFn, float, float, float>;
 }
 #endif
 
-struct MaskQRun {
-  kernels::MaskQFn mask;
-  MaskSize n;
-};
-
-void mask_run_q(const PreparedOp& op, int32_t mask_class) {
-  const MaskQRun& r = op_params<MaskQRun>(op);
-  const int keep = mask_class >= 0 ? mask_class
-                                   : static_cast<int>(first_max_index(
-                                         i32(op.in[1]), static_cast<uint32_t>(r.n.count)));
-  r.mask(i16(op.in[0]), i8(op.out), r.n.count, r.n.dim, keep);
-}
-
 void mask_prepare_q(const OpView& v, const caps_model_attributes&, const kernels::KernelSet& ks,
                     PreparedOp& p) {
-  set_op_params(p, MaskQRun{ks.mask_q, mask_size(v)});
-  p.run = mask_run_q;
+  set_op_params(p, MaskRun<kernels::MaskQFn>{ks.mask_q, mask_size(v)});
+  p.run = mask_run<kernels::MaskQFn, int16_t, int32_t, int8_t>;
 }
 
 }  // namespace
