@@ -187,25 +187,15 @@ void ModelWriter::begin_decoder() {
   decoder_started_ = true;
 }
 
-// Weight layouts: a conv's weights in CONV_IHWO, a CapsDense transform in CAPS_JDKI.
+// Weight layouts: each op's record says the packed layout its kernels read
+// (op_weight_layout). K4O is the only layout int8 conv and dense weights have; the others are
+// written only when packing (pack_weights_: a 1.0-style file keeps them row-major).
 void ModelWriter::choose_layouts() {
   for (Tensor& t : tensors_) t.layout = CAPS_LAYOUT_ROW_MAJOR;
-  // Int8 conv and dense weights are K4O whatever pack_weights_ says: the only layout they have.
   for (const Op& op : ops_) {
-    const bool q = tensors_[op.entry.inputs[0]].dtype != CAPS_DTYPE_F32;
-    if (q && (op.entry.opcode == CAPS_OP_CONV2D || op.entry.opcode == CAPS_OP_PRIMARY_CAPS ||
-              op.entry.opcode == CAPS_OP_DENSE))
-      tensors_[op.entry.inputs[1]].layout = CAPS_LAYOUT_K4O;
-  }
-  if (!pack_weights_) return;
-  for (const Op& op : ops_) {
-    caps_layout want = CAPS_LAYOUT_ROW_MAJOR;
-    const bool conv = op.entry.opcode == CAPS_OP_CONV2D || op.entry.opcode == CAPS_OP_PRIMARY_CAPS;
     const bool quantized = tensors_[op.entry.inputs[0]].dtype != CAPS_DTYPE_F32;
-    if (conv) want = quantized ? CAPS_LAYOUT_K4O : CAPS_LAYOUT_CONV_IHWO;
-    if (op.entry.opcode == CAPS_OP_DENSE && quantized) want = CAPS_LAYOUT_K4O;
-    if (op.entry.opcode == CAPS_OP_CAPS_DENSE) want = CAPS_LAYOUT_CAPS_JDKI;
-    if (want == CAPS_LAYOUT_ROW_MAJOR) continue;
+    const caps_layout want = op_weight_layout(op.entry.opcode, quantized);
+    if (want == CAPS_LAYOUT_ROW_MAJOR || (want != CAPS_LAYOUT_K4O && !pack_weights_)) continue;
     Tensor& w = tensors_[op.entry.inputs[1]];
     if (w.layout != CAPS_LAYOUT_ROW_MAJOR && w.layout != want)
       throw WriterError("tensor " + w.name + " is read as weights by ops of different kinds");
