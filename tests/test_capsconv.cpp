@@ -12,6 +12,7 @@
 #include <random>
 
 #include "convert.hpp"
+#include "pickle.hpp"
 #include "test_util.hpp"
 
 using namespace capsrt;
@@ -92,9 +93,9 @@ TEST_CASE("training checkpoints: wrapper dict, module. prefix, optimizer state, 
   const std::string dir = env_dir("CAPSRT_CHECKPOINTS");
   for (const char* stem : {"tiny_wrapped", "tiny_cuda", "tiny_views"}) check_golden_set(dir, stem);
   const conv::Checkpoint ck = conv::read_checkpoint(dir + "tiny_wrapped.pt");
-  CHECK(ck.wrapper == "state_dict");
-  CHECK(ck.stripped_module_prefix);
-  CHECK(conv::read_checkpoint(dir + "tiny_cuda.pt").tensors[0].location == "cuda:0");
+  using Notes = std::vector<std::string>;
+  CHECK(ck.notes == Notes{"under 'state_dict'", "'module.' prefix removed"});
+  CHECK(conv::read_checkpoint(dir + "tiny_cuda.pt").notes == Notes{"saved on cuda:0, read as CPU tensors"});
 }
 
 TEST_CASE("canonical-size checkpoints of all layouts and file kinds match PyTorch", "[canonical]") {

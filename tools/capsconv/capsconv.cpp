@@ -118,8 +118,7 @@ int run(int argc, char** argv) {
     return 2;
   }
   log << "read " << input << ": " << ck.format << ", " << ck.tensors.size() << " tensors";
-  if (!ck.wrapper.empty()) log << " (under '" << ck.wrapper << "')";
-  if (ck.stripped_module_prefix) log << ", 'module.' prefix removed";
+  for (const std::string& n : ck.notes) log << ", " << n;
   log << '\n';
 
   conv::Conversion c;

@@ -1,19 +1,27 @@
-// Reading checkpoints: torch.save zip archives (torch >= 1.6, via libzip), the legacy torch.save
-// stream (torch < 1.6), and safetensors (JSON header via nlohmann-json). All three produce the
-// same thing: named tensors with dtype, shape, strides and their storage bytes. Nothing is
-// trusted: every size, offset and stride is checked before a byte is read.
+// A checkpoint, whatever file it came from: named tensors with dtype, shape, strides and their
+// storage bytes, plus the reader's remarks for the log. One reader per file format sits behind
+// the CheckpointReader interface (readers/*.cpp): torch.save zip archives (torch >= 1.6, via
+// libzip), the legacy torch.save stream (torch < 1.6), and safetensors (JSON header via
+// nlohmann-json). Nothing is trusted: every size, offset and stride is checked before a byte is
+// read, by the reader and again by to_float32.
 #ifndef CAPSRT_CAPSCONV_CHECKPOINT_HPP
 #define CAPSRT_CAPSCONV_CHECKPOINT_HPP
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "pickle.hpp"
-
 namespace capsrt {
 namespace conv {
+
+// Every problem with a checkpoint: the message is for the user and says what and where.
+struct CheckpointError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+using FileBytes = std::shared_ptr<const std::vector<uint8_t>>;
 
 struct RawTensor {
   std::string name;
@@ -22,29 +30,41 @@ struct RawTensor {
   uint32_t element_size = 0;   // 0 for an unknown dtype
   std::vector<int64_t> shape, stride;  // elements
   int64_t offset = 0;                  // elements from the start of the storage region
-  std::shared_ptr<const std::vector<uint8_t>> bytes;  // file or storage bytes
-  uint64_t region_begin = 0, region_size = 0;         // the storage region inside `bytes`
-  std::string location;                               // "cpu", "cuda:0", ... (torch files)
+  FileBytes bytes;                         // file or storage bytes
+  uint64_t region_begin = 0, region_size = 0;  // the storage region inside `bytes`
 };
 
 struct Checkpoint {
-  std::string format;   // "torch zip archive", "legacy torch.save file", "safetensors"
-  std::string wrapper;  // key of the wrapper dict the tensors came from, or ""
-  bool stripped_module_prefix = false;
-  std::vector<RawTensor> tensors;      // file order
-  std::vector<std::string> non_tensors;  // state_dict entries that are not tensors
+  std::string format;               // the reader's name: "torch zip archive", "safetensors", ...
+  std::vector<std::string> notes;   // what the reader did that the user should know, e.g.
+                                    // "under 'state_dict'", "'module.' prefix removed"
+  std::vector<RawTensor> tensors;   // file order
+  std::vector<std::string> skipped;  // entries of the file that are not tensors
   const RawTensor* find(const std::string& name) const;
 };
 
-// Reads and checks a checkpoint file; CheckpointError with the reason on any problem.
-Checkpoint read_checkpoint(const std::string& path);
-Checkpoint read_checkpoint(std::shared_ptr<const std::vector<uint8_t>> bytes);
+// One file format. `recognises` looks at the first bytes only (it may be given fewer than the
+// whole file); `read` checks everything and throws CheckpointError with the reason.
+struct CheckpointReader {
+  const char* format;
+  bool (*recognises)(const std::vector<uint8_t>& file);
+  Checkpoint (*read)(const FileBytes& file);
+};
 
-// The readers read_checkpoint picks from (by the first bytes), for the fuzz targets. The legacy
-// reader expects the file to start with its magic number; safetensors with its 8-byte length.
-Checkpoint read_torch_zip(const std::shared_ptr<const std::vector<uint8_t>>& file);
-Checkpoint read_torch_legacy(const std::shared_ptr<const std::vector<uint8_t>>& file);
-Checkpoint read_safetensors(const std::shared_ptr<const std::vector<uint8_t>>& file);
+// The readers read_checkpoint tries, in order (readers/<format>.cpp each define one).
+extern const CheckpointReader kTorchZipReader;
+extern const CheckpointReader kTorchLegacyReader;
+extern const CheckpointReader kSafetensorsReader;
+
+// Reads and checks a checkpoint file with the reader that recognises it.
+Checkpoint read_checkpoint(const std::string& path);
+Checkpoint read_checkpoint(FileBytes bytes);
+
+// Reads with one reader, whatever the first bytes say (the fuzz targets and tests use these).
+Checkpoint read_with(const CheckpointReader& reader, const FileBytes& file);
+inline Checkpoint read_torch_zip(const FileBytes& f) { return read_with(kTorchZipReader, f); }
+inline Checkpoint read_torch_legacy(const FileBytes& f) { return read_with(kTorchLegacyReader, f); }
+inline Checkpoint read_safetensors(const FileBytes& f) { return read_with(kSafetensorsReader, f); }
 
 // The tensor's values as contiguous float32 (float16, bfloat16 and float64 converted), after
 // checking that offset + sum((size-1)*stride) lies inside the storage.

@@ -13,13 +13,10 @@
 #include <utility>
 #include <vector>
 
+#include "checkpoint.hpp"  // CheckpointError
+
 namespace capsrt {
 namespace conv {
-
-// Every problem with a checkpoint: the message is for the user and says what and where.
-struct CheckpointError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 struct PyObj;
 using PyRef = std::shared_ptr<PyObj>;
