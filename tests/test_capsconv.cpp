@@ -338,3 +338,35 @@ TEST_CASE("safetensors headers: nesting depth and value count are capped while p
   many += "]}";
   CHECK_THROWS_WITH(conv::read_safetensors(file(many)), Catch::Contains("more than 1048576 values"));
 }
+
+TEST_CASE("a layout row stacks its parts and permutes its axes: an HWIO kernel becomes OIHW") {
+  // src[h][w][i][o] = 1000h + 100w + 10i + o, as Keras stores a conv kernel.
+  const int H = 2, W = 3, Cin = 4, Cout = 5;
+  std::vector<float> hwio;
+  for (int h = 0; h < H; ++h)
+    for (int w = 0; w < W; ++w)
+      for (int i = 0; i < Cin; ++i)
+        for (int o = 0; o < Cout; ++o) hwio.push_back(1000.0f * h + 100.0f * w + 10.0f * i + o);
+  const conv::LayoutRow row{"conv1.weight", "kernel", {H, W, Cin, Cout}, {}, {3, 2, 0, 1}, 1};
+  const std::vector<float> oihw = conv::apply_row(row, {hwio});
+  REQUIRE(oihw.size() == hwio.size());
+  size_t n = 0;
+  for (int o = 0; o < Cout; ++o)
+    for (int i = 0; i < Cin; ++i)
+      for (int h = 0; h < H; ++h)
+        for (int w = 0; w < W; ++w) CHECK(oihw[n++] == 1000.0f * h + 100.0f * w + 10.0f * i + o);
+  // Two parts of [2] stacked, no permutation: concatenated in part order.
+  const conv::LayoutRow bias{"b", "p.{k}.bias", {2}, {}, {}, 2};
+  CHECK(conv::apply_row(bias, {{1, 2}, {3, 4}}) == std::vector<float>{1, 2, 3, 4});
+}
+
+TEST_CASE("a checkpoint of no known layout: the markers each layout looks for are named") {
+  const std::string dir = env_dir("CAPSRT_CHECKPOINTS");
+  conv::Checkpoint ck = conv::read_checkpoint(dir + "tiny_xifengguo.pt");
+  for (conv::RawTensor& t : ck.tensors)
+    if (t.name == "digitcaps.weight") t.name = "caps.W";
+  REQUIRE_THROWS_WITH(conv::convert(ck, conv::load_architecture(dir + "tiny_arch.json"), conv::Layout::Auto, 0),
+                      Catch::Contains("cannot detect the layout: none of digitcaps.weight of rank 4 (xifengguo)") &&
+                          Catch::Contains("digit_capsules.route_weights (gram-ai)") &&
+                          Catch::Contains("caps.W [3,32,5,4]") && Catch::Contains("name it with --layout"));
+}

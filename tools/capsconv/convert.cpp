@@ -13,25 +13,19 @@ namespace capsrt {
 namespace conv {
 
 using tools::CapsNetSpec;
-using Dims = std::vector<int64_t>;
 
 Layout parse_layout(const std::string& n) {
   if (n == "auto") return Layout::Auto;
-  if (n == "xifengguo") return Layout::XifengGuo;
-  if (n == "flat5d") return Layout::Flat5d;
-  if (n == "gram-ai" || n == "gramai") return Layout::GramAI;
-  throw ArchError("unknown layout '" + n + "' (auto, xifengguo, flat5d, gram-ai)");
+  std::string names = "auto";
+  for (const LayoutInfo& l : layouts()) {
+    if (n == l.name) return l.id;
+    names += std::string(", ") + l.name;
+  }
+  if (n == "gramai") return Layout::GramAI;
+  throw ArchError("unknown layout '" + n + "' (" + names + ")");
 }
 
-const char* layout_name(Layout l) {
-  switch (l) {
-    case Layout::Auto: return "auto";
-    case Layout::XifengGuo: return "xifengguo";
-    case Layout::Flat5d: return "flat5d";
-    case Layout::GramAI: return "gram-ai";
-  }
-  return "?";
-}
+const char* layout_name(Layout l) { return l == Layout::Auto ? "auto" : layout_info(l).name; }
 
 namespace {
 
@@ -148,56 +142,32 @@ Architecture parse_architecture(const nlohmann::json& j, const std::string& wher
   return a;
 }
 
-struct Expected {
-  std::string name;
-  Dims shape;
-};
-
-Dims dims(std::initializer_list<uint64_t> d) { return Dims(d.begin(), d.end()); }
-
-// What each layout stores, by name and shape, for this architecture.
-std::vector<Expected> expected_tensors(const CapsNetSpec& s, Layout layout) {
-  std::vector<Expected> out;
-  const uint64_t I = tools::primary_capsules(s), J = s.classes, DO = s.class_dim, DI = s.primary_dim;
-  for (const auto& [name, shape] : tools::capsnet_parameters(s)) {
-    Dims d(shape.begin(), shape.end());
-    if (name.rfind("primarycaps.", 0) == 0 && layout == Layout::GramAI) continue;
-    if (name == "digitcaps.weight") {
-      if (layout == Layout::Flat5d) d = dims({1, I, J * DO, DI, 1});
-      if (layout == Layout::GramAI) continue;
-    }
-    out.push_back({name, d});
-  }
-  if (layout == Layout::GramAI) {
-    const uint64_t G = s.primary_channels / DI;
-    for (uint64_t k = 0; k < DI; ++k) {
-      const std::string p = "primary_capsules.capsules." + std::to_string(k);
-      out.push_back({p + ".weight", dims({G, s.conv1_channels, s.primary_kernel, s.primary_kernel})});
-      out.push_back({p + ".bias", dims({G})});
-    }
-    out.push_back({"digit_capsules.route_weights", dims({J, I, DI, DO})});
-  }
-  return out;
+// The layout whose marker tensor the checkpoint holds.
+Layout detect(const Checkpoint& ck, std::string* reason) {
+  for (const LayoutInfo& l : layouts())
+    for (const LayoutMarker& m : l.markers)
+      for (const RawTensor& t : ck.tensors)
+        if ((m.prefix ? t.name.rfind(m.name, 0) == 0 : t.name == m.name) && (m.rank == 0 || t.shape.size() == m.rank)) {
+          *reason = "found " + t.name + " " + shape_string(t.shape);
+          return l.id;
+        }
+  std::string markers;
+  for (const LayoutInfo& l : layouts())
+    for (const LayoutMarker& m : l.markers)
+      markers += (markers.empty() ? "" : ", ") + std::string(m.name) + (m.prefix ? "*" : "") +
+                 (m.rank ? " of rank " + std::to_string(m.rank) : "") + " (" + l.name + ")";
+  std::string names;
+  for (size_t k = 0; k < ck.tensors.size() && k < 12; ++k)
+    names += (k ? ", " : "") + ck.tensors[k].name + " " + shape_string(ck.tensors[k].shape);
+  throw ArchError("cannot detect the layout: none of " + markers + " among " + std::to_string(ck.tensors.size()) +
+                  " tensors (" + names + (ck.tensors.size() > 12 ? ", ..." : "") + "); name it with --layout");
 }
 
-Layout detect(const Checkpoint& ck, std::string* reason) {
-  for (const RawTensor& t : ck.tensors)
-    if (t.name == "digit_capsules.route_weights" || t.name.rfind("primary_capsules.capsules.", 0) == 0) {
-      *reason = "found " + t.name + " " + shape_string(t.shape);
-      return Layout::GramAI;
-    }
-  if (const RawTensor* w = ck.find("digitcaps.weight")) {
-    *reason = "found digitcaps.weight " + shape_string(w->shape);
-    if (w->shape.size() == 5) return Layout::Flat5d;
-    if (w->shape.size() == 4) return Layout::XifengGuo;
-    throw ArchError("cannot detect the layout: digitcaps.weight has shape " + shape_string(w->shape) +
-                    " (xifengguo stores [J,I,DO,DI], flat5d [1,I,J*DO,DI,1])");
-  }
-  std::string names;
-  for (size_t k = 0; k < ck.tensors.size() && k < 12; ++k) names += (k ? ", " : "") + ck.tensors[k].name;
-  throw ArchError("cannot detect the layout: no digitcaps.weight nor digit_capsules.route_weights among " +
-                  std::to_string(ck.tensors.size()) + " tensors (" + names + (ck.tensors.size() > 12 ? ", ..." : "") +
-                  "); name it with --layout");
+std::string part_name(const LayoutRow& row, uint32_t part) {
+  std::string n = row.source;
+  const size_t at = n.find("{k}");
+  if (at != std::string::npos) n.replace(at, 3, std::to_string(part));
+  return n;
 }
 
 }  // namespace
@@ -241,21 +211,13 @@ Conversion convert(const Checkpoint& ck, const Architecture& arch, Layout layout
   if (layout == Layout::Auto) c.layout = detect(ck, &c.layout_reason);
   CapsNetSpec s = arch.spec;
   // The layout fixes the variant attributes of the code that saved it.
-  if (c.layout == Layout::GramAI) {
-    s.grouping = CAPS_GROUPING_PER_DIM_CONV;
-    s.softmax_axis = CAPS_SOFTMAX_OVER_INPUTS;
-    s.squash_eps_mode = CAPS_SQUASH_EPS_ADD_TO_NORM;
-    s.squash_eps = 0.0f;
-    s.score_kind = CAPS_SCORE_SOFTMAX_LENGTH;
-    s.length_eps = 0.0f;
-  } else {
-    s.grouping = CAPS_GROUPING_NCHW_VIEW;
-    s.softmax_axis = CAPS_SOFTMAX_OVER_OUTPUTS;
-    s.squash_eps_mode = CAPS_SQUASH_EPS_ADD_TO_NORM;
-    s.squash_eps = 1e-8f;
-    s.score_kind = CAPS_SCORE_LENGTH;
-    s.length_eps = 0.0f;
-  }
+  const LayoutInfo& info = layout_info(c.layout);
+  s.grouping = info.grouping;
+  s.softmax_axis = info.softmax_axis;
+  s.squash_eps_mode = info.squash_eps_mode;
+  s.squash_eps = info.squash_eps;
+  s.score_kind = info.score_kind;
+  s.length_eps = info.length_eps;
   if (arch.grouping) s.grouping = *arch.grouping;
   if (arch.softmax_axis) s.softmax_axis = *arch.softmax_axis;
   if (arch.squash_eps_mode) s.squash_eps_mode = *arch.squash_eps_mode;
@@ -264,66 +226,42 @@ Conversion convert(const Checkpoint& ck, const Architecture& arch, Layout layout
   if (arch.length_eps) s.length_eps = *arch.length_eps;
   if (routings_override > 0) s.routings = static_cast<uint32_t>(routings_override);
 
-  // Every tensor the network needs, present and with its shape.
-  std::map<std::string, std::vector<float>> values;
+  // Every tensor the network needs, present and with its shape, brought into the runtime's
+  // names and axis order by the layout's rows.
+  tools::Weights w;
   std::set<std::string> used;
-  for (const Expected& e : expected_tensors(s, c.layout)) {
-    const RawTensor* t = ck.find(e.name);
-    if (!t) {
-      std::string have;
-      for (size_t k = 0; k < ck.tensors.size() && k < 12; ++k) have += (k ? ", " : "") + ck.tensors[k].name;
-      throw ArchError("missing tensor " + e.name + " (expected shape " + shape_string(e.shape) + " for the " +
-                      layout_name(c.layout) + " layout of architecture '" + s.name + "'); the checkpoint has: " +
-                      have + (ck.tensors.size() > 12 ? ", ..." : ""));
+  for (const LayoutRow& row : info.rows(s)) {
+    std::vector<std::vector<float>> parts;
+    for (uint32_t p = 0; p < row.parts; ++p) {
+      const std::string name = part_name(row, p);
+      const RawTensor* t = ck.find(name);
+      if (!t) {
+        std::string have;
+        for (size_t k = 0; k < ck.tensors.size() && k < 12; ++k) have += (k ? ", " : "") + ck.tensors[k].name;
+        throw ArchError("missing tensor " + name + " (expected shape " + shape_string(row.shape) + " for the " +
+                        info.name + " layout of architecture '" + s.name + "'); the checkpoint has: " + have +
+                        (ck.tensors.size() > 12 ? ", ..." : ""));
+      }
+      if (t->shape != row.shape)
+        throw ArchError("tensor " + name + ": expected shape " + shape_string(row.shape) + " for architecture '" +
+                        s.name + "', found " + shape_string(t->shape));
+      parts.push_back(to_float32(*t));
+      used.insert(name);
     }
-    if (t->shape != e.shape)
-      throw ArchError("tensor " + e.name + ": expected shape " + shape_string(e.shape) + " for architecture '" +
-                      s.name + "', found " + shape_string(t->shape));
-    values[e.name] = to_float32(*t);
-    used.insert(e.name);
+    tools::WeightTensor& out = w[row.target];
+    out.data = apply_row(row, parts);
+  }
+  for (const auto& [name, shape] : tools::capsnet_parameters(s)) {
+    if (!w.count(name)) throw ArchError("internal: layout " + std::string(info.name) + " has no row for " + name);
+    tools::WeightTensor& t = w[name];
+    t.shape = shape;
+    uint64_t n = 1;
+    for (uint32_t d : shape) n *= d;
+    if (t.data.size() != n) throw ArchError("internal: layout " + std::string(info.name) + "'s row for " + name + " has the wrong size");
   }
   for (const RawTensor& t : ck.tensors)
     if (!used.count(t.name)) c.ignored.push_back(t.name + " " + shape_string(t.shape));
 
-  // Normalise into the runtime's conventions (XifengGuo names, W as [J,I,DO,DI]).
-  tools::Weights w;
-  for (const auto& [name, shape] : tools::capsnet_parameters(s)) {
-    tools::WeightTensor& out = w[name];
-    out.shape = shape;
-    auto it = values.find(name);
-    if (it != values.end() && !(name == "digitcaps.weight" && c.layout != Layout::XifengGuo)) {
-      out.data = std::move(it->second);
-      continue;
-    }
-    const uint64_t I = tools::primary_capsules(s), J = s.classes, DO = s.class_dim, DI = s.primary_dim;
-    if (name == "digitcaps.weight" && c.layout == Layout::Flat5d) {
-      // W5[0, i, j*DO + d, k, 0] -> W[j, i, d, k]
-      const std::vector<float>& src = values.at(name);
-      out.data.resize(J * I * DO * DI);
-      for (uint64_t j = 0; j < J; ++j)
-        for (uint64_t i = 0; i < I; ++i)
-          for (uint64_t d = 0; d < DO; ++d)
-            for (uint64_t k = 0; k < DI; ++k)
-              out.data[((j * I + i) * DO + d) * DI + k] = src[(i * J * DO + j * DO + d) * DI + k];
-    } else if (name == "digitcaps.weight" && c.layout == Layout::GramAI) {
-      // route_weights[j, i, k, d] -> W[j, i, d, k]
-      const std::vector<float>& src = values.at("digit_capsules.route_weights");
-      out.data.resize(J * I * DO * DI);
-      for (uint64_t ji = 0; ji < J * I; ++ji)
-        for (uint64_t d = 0; d < DO; ++d)
-          for (uint64_t k = 0; k < DI; ++k) out.data[(ji * DO + d) * DI + k] = src[(ji * DI + k) * DO + d];
-    } else if (name.rfind("primarycaps.conv2d.", 0) == 0 && c.layout == Layout::GramAI) {
-      // The D per-component convs, stacked: channel k*G + g is conv k's channel g, which is
-      // exactly what the per-dim-conv grouping reads.
-      const std::string suffix = name.substr(std::string("primarycaps.conv2d").size());
-      for (uint64_t k = 0; k < DI; ++k) {
-        const auto& part = values.at("primary_capsules.capsules." + std::to_string(k) + suffix);
-        out.data.insert(out.data.end(), part.begin(), part.end());
-      }
-    } else {
-      throw ArchError("internal: no source for " + name);
-    }
-  }
   try {
     c.model = tools::build_capsnet(s, w, &c.report);
   } catch (const tools::WriterError& e) {

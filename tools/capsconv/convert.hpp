@@ -10,6 +10,7 @@
 
 #include "capsnet.hpp"
 #include "checkpoint.hpp"
+#include "layouts.hpp"
 
 namespace capsrt {
 namespace conv {
@@ -19,7 +20,6 @@ struct ArchError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class Layout { Auto, XifengGuo, Flat5d, GramAI };
 Layout parse_layout(const std::string& name);  // "auto", "xifengguo", "flat5d", "gram-ai"
 const char* layout_name(Layout l);
 
