@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <random>
 
+#include "draw.hpp"
 #include "image.hpp"
 #include "preprocess.hpp"
 

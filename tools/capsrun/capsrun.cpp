@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "capsrt/capsrt.hpp"
+#include "draw.hpp"
 #include "evaluate.hpp"
 #include "idx.hpp"
 #include "image.hpp"

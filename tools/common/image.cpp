@@ -56,18 +56,5 @@ void write_png(const std::string& path, const std::vector<uint8_t>& pixels, int 
     throw IoError("cannot write " + path);
 }
 
-Canvas::Canvas(int w, int h, uint8_t background)
-    : width(w), height(h), pixels(static_cast<size_t>(w) * h, background) {}
-
-void Canvas::paste(const float* image, int w, int h, int x, int y, int scale) {
-  for (int py = 0; py < h * scale; ++py)
-    for (int px = 0; px < w * scale; ++px) {
-      const int cx = x + px, cy = y + py;
-      if (cx < 0 || cy < 0 || cx >= width || cy >= height) continue;
-      const float v = image[(py / scale) * w + px / scale];
-      pixels[static_cast<size_t>(cy) * width + cx] = static_cast<uint8_t>(std::clamp(v, 0.0f, 1.0f) * 255.0f + 0.5f);
-    }
-}
-
 }  // namespace tools
 }  // namespace capsrt

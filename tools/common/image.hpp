@@ -1,5 +1,6 @@
 // Images for the tools: reading PNG, JPEG, BMP, PGM/PPM (stb_image) and writing PNG pictures
-// (stb_image_write). preprocess.hpp turns them into a model's input.
+// (stb_image_write). preprocess.hpp turns them into a model's input; draw.hpp draws the
+// pictures capsrun writes.
 #ifndef CAPSRT_TOOLS_IMAGE_HPP
 #define CAPSRT_TOOLS_IMAGE_HPP
 
@@ -31,16 +32,6 @@ Image decode_image(const uint8_t* bytes, size_t length, const std::string& path,
 // Writes 8-bit grayscale or RGB pixels as PNG; IoError on failure.
 void write_png(const std::string& path, const std::vector<uint8_t>& pixels, int width, int height,
                int channels);
-
-// A canvas for tiling pictures: gray background, cells pasted at pixel positions, upscaled by
-// an integer factor.
-struct Canvas {
-  int width, height;
-  std::vector<uint8_t> pixels;
-  Canvas(int w, int h, uint8_t background);
-  // Pastes a C=1 image of floats in [0,1] (h x w) at (x, y), scaled by `scale` (nearest).
-  void paste(const float* image, int w, int h, int x, int y, int scale);
-};
 
 }  // namespace tools
 }  // namespace capsrt

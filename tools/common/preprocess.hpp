@@ -57,12 +57,9 @@ Preprocessed preprocess_image(const Image& img, caps_input_preprocess rule, int 
 std::vector<uint8_t> to_model_input(const Image& img, int channels, int height, int width,
                                     Invert invert, bool* inverted);
 
-// One row of --show-input: the source picture scaled into a cell x cell square with the ink's
-// box (red) and the centre (green) drawn on it, beside the model's input scaled into the same
-// square. RGB, (2 * cell + 3 * gap) x (cell + 2 * gap).
-Image show_input_row(const Image& img, const Preprocessed& p, int height, int width, int cell, int gap);
-// Rows stacked top to bottom on a gray background (left-aligned).
-Image stack_rows(const std::vector<Image>& rows);
+// The picture scaled by `s` (output pixels per source pixel; the output rounded to whole
+// pixels) by the same area averaging the rules use, every channel kept.
+Image scale_image(const Image& img, double s);
 
 }  // namespace tools
 }  // namespace capsrt
