@@ -302,12 +302,9 @@ void run_network(benchmark::State& st, uint32_t set, const std::string& preset, 
                  bool observed) {
   Network net(preset, set, int8);
   if (observed) net.it.set_observer(observe_nothing, nullptr);
-  const float* image = nullptr;
-  const int8_t* image_q = nullptr;
   for (auto _ : st) {
     net.it.invoke();
-    if (recon && int8) net.it.reconstruct_q(-1, &image_q);
-    if (recon && !int8) net.it.reconstruct(-1, &image);
+    if (recon) net.it.reconstruct(-1);
   }
   report(st, set, double(net.macs + (recon ? net.decoder_macs : 0)));
   st.counters["images/s"] = benchmark::Counter(1, benchmark::Counter::kIsIterationInvariantRate);

@@ -384,14 +384,14 @@ TEST_CASE("arena too small, misaligned or missing") {
   CHECK(it.init(unloaded, base, m.arena_size(), testutil::test_kernels()) == CAPS_ERR_NOT_READY);
   REQUIRE(it.init(m, base, m.arena_size(), testutil::test_kernels()) == CAPS_OK);
   const float* image = nullptr;
-  CHECK(it.reconstruct(-1, &image) == CAPS_ERR_NOT_READY);  // before invoke
+  CHECK(testutil::reconstruct(it, -1, &image) == CAPS_ERR_NOT_READY);  // before invoke
   std::vector<float> x(m.input_size(), 0.5f);
   CHECK(it.set_input(x.data(), x.size() - 1) == CAPS_ERR_BAD_ARGUMENT);
   REQUIRE(it.set_input(x.data(), x.size()) == CAPS_OK);
   REQUIRE(it.invoke() == CAPS_OK);
-  CHECK(it.reconstruct(3, &image) == CAPS_ERR_BAD_ARGUMENT);
-  CHECK(it.reconstruct(-2, &image) == CAPS_ERR_BAD_ARGUMENT);
-  CHECK(it.reconstruct(2, &image) == CAPS_OK);
+  CHECK(testutil::reconstruct(it, 3, &image) == CAPS_ERR_BAD_ARGUMENT);
+  CHECK(testutil::reconstruct(it, -2, &image) == CAPS_ERR_BAD_ARGUMENT);
+  CHECK(testutil::reconstruct(it, 2, &image) == CAPS_OK);
 }
 
 TEST_CASE("C API: null pointers and calls out of order") {
@@ -399,7 +399,8 @@ TEST_CASE("C API: null pointers and calls out of order") {
   caps_model model;
   caps_interpreter it;
   const float* f = nullptr;
-  uint32_t n = 0, d = 0;
+  uint32_t n = 0;
+  caps_tensor_view v;
   CHECK(caps_model_load(nullptr, mb.data(), mb.size, 0) == CAPS_ERR_NULL_ARGUMENT);
   CHECK(caps_model_load(&model, nullptr, mb.size, 0) == CAPS_ERR_NULL_ARGUMENT);
   CHECK(caps_model_load(&model, mb.data(), mb.size, 0x80) == CAPS_ERR_BAD_ARGUMENT);
@@ -417,31 +418,38 @@ TEST_CASE("C API: null pointers and calls out of order") {
   CHECK(caps_interpreter_init_kernels(&it, &model, base, 16, testutil::test_kernels()) == CAPS_ERR_ARENA_TOO_SMALL);
   CHECK(caps_invoke(&it) == CAPS_ERR_NOT_READY);
   REQUIRE(caps_interpreter_init_kernels(&it, &model, base, arena.size() - 64, testutil::test_kernels()) == CAPS_OK);
-  CHECK(caps_get_scores(&it, &f, &n) == CAPS_ERR_NOT_READY);  // not invoked yet
+  CHECK(caps_get_tensor(&it, CAPS_TENSOR_SCORES, &v) == CAPS_ERR_NOT_READY);  // not invoked yet
+  CHECK(caps_get_tensor(&it, CAPS_TENSOR_POSES, &v) == CAPS_ERR_NOT_READY);
+  CHECK(caps_get_predicted_class(&it, &n) == CAPS_ERR_NOT_READY);
+  CHECK(caps_reconstruct(&it, -1) == CAPS_ERR_NOT_READY);
   CHECK(caps_set_input_f32(nullptr, f, 0) == CAPS_ERR_NULL_ARGUMENT);
   CHECK(caps_set_input_f32(&it, nullptr, 144) == CAPS_ERR_NULL_ARGUMENT);
   CHECK(caps_set_input_u8(&it, nullptr, 144) == CAPS_ERR_NULL_ARGUMENT);
   CHECK(caps_set_input_u8(nullptr, nullptr, 144) == CAPS_ERR_NULL_ARGUMENT);
   CHECK(caps_invoke(nullptr) == CAPS_ERR_NULL_ARGUMENT);
-  CHECK(caps_get_scores(nullptr, &f, &n) == CAPS_ERR_NULL_ARGUMENT);
-  CHECK(caps_get_scores(&it, nullptr, &n) == CAPS_ERR_NULL_ARGUMENT);
-  CHECK(caps_get_scores(&it, &f, nullptr) == CAPS_ERR_NULL_ARGUMENT);
-  CHECK(caps_get_poses(&it, nullptr, &n, &d) == CAPS_ERR_NULL_ARGUMENT);
-  CHECK(caps_get_poses(nullptr, &f, &n, &d) == CAPS_ERR_NULL_ARGUMENT);
+  CHECK(caps_get_tensor(nullptr, CAPS_TENSOR_SCORES, &v) == CAPS_ERR_NULL_ARGUMENT);
+  CHECK(caps_get_tensor(&it, CAPS_TENSOR_SCORES, nullptr) == CAPS_ERR_NULL_ARGUMENT);
   CHECK(caps_get_predicted_class(&it, nullptr) == CAPS_ERR_NULL_ARGUMENT);
   CHECK(caps_get_predicted_class(nullptr, &n) == CAPS_ERR_NULL_ARGUMENT);
-  CHECK(caps_reconstruct(nullptr, -1, &f, &n) == CAPS_ERR_NULL_ARGUMENT);
-  CHECK(caps_reconstruct(&it, -1, nullptr, &n) == CAPS_ERR_NULL_ARGUMENT);
-  CHECK(caps_reconstruct(&it, -1, &f, nullptr) == CAPS_ERR_NULL_ARGUMENT);
+  CHECK(caps_reconstruct(nullptr, -1) == CAPS_ERR_NULL_ARGUMENT);
+  CHECK(caps_reconstruct_pose(nullptr, 0, f, 5) == CAPS_ERR_NULL_ARGUMENT);
   std::vector<uint8_t> pixels(144, 200);
   REQUIRE(caps_set_input_u8(&it, pixels.data(), pixels.size()) == CAPS_OK);
   REQUIRE(caps_invoke(&it) == CAPS_OK);
-  REQUIRE(caps_get_scores(&it, &f, &n) == CAPS_OK);
-  CHECK(n == 3);
-  REQUIRE(caps_get_poses(&it, &f, &n, &d) == CAPS_OK);
-  CHECK(d == 5);
-  REQUIRE(caps_reconstruct(&it, -1, &f, &n) == CAPS_OK);
-  CHECK(n == 144);
+  REQUIRE(caps_get_tensor(&it, CAPS_TENSOR_SCORES, &v) == CAPS_OK);
+  CHECK((v.dtype == CAPS_DTYPE_F32 && v.rank == 1 && v.count == 3));
+  REQUIRE(caps_get_tensor(&it, CAPS_TENSOR_POSES, &v) == CAPS_OK);
+  CHECK((v.rank == 2 && v.dims[0] == 3 && v.dims[1] == 5));
+  const float pose[5] = {};
+  CHECK(caps_reconstruct_pose(&it, 0, nullptr, 5) == CAPS_ERR_NULL_ARGUMENT);
+  CHECK(caps_reconstruct_pose(&it, 0, pose, 4) == CAPS_ERR_BAD_ARGUMENT);  // a pose of 5
+  CHECK(caps_reconstruct_pose(&it, 3, pose, 5) == CAPS_ERR_BAD_ARGUMENT);  // 3 classes
+  CHECK(caps_get_tensor(&it, CAPS_TENSOR_RECONSTRUCTION, &v) == CAPS_ERR_NOT_READY);  // none ran
+  REQUIRE(caps_reconstruct(&it, -1) == CAPS_OK);
+  REQUIRE(caps_get_tensor(&it, CAPS_TENSOR_RECONSTRUCTION, &v) == CAPS_OK);
+  CHECK(v.count == 144);
+  REQUIRE(caps_invoke(&it) == CAPS_OK);  // a new run: the old reconstruction is gone
+  CHECK(caps_get_tensor(&it, CAPS_TENSOR_RECONSTRUCTION, &v) == CAPS_ERR_NOT_READY);
 }
 
 TEST_CASE("every status has its own message") {
@@ -484,7 +492,7 @@ TEST_CASE("random damage with a fixed-up checksum never crashes the loader or a 
     REQUIRE(it.set_input(x.data(), x.size()) == CAPS_OK);
     REQUIRE(it.invoke() == CAPS_OK);
     const float* image = nullptr;
-    if (m.attributes().recon_tensor != CAPS_NONE) REQUIRE(it.reconstruct(-1, &image) == CAPS_OK);
+    if (m.attributes().recon_tensor != CAPS_NONE) REQUIRE(testutil::reconstruct(it, -1, &image) == CAPS_OK);
   }
   CHECK(refused > 2000);  // most damage is caught
   INFO("loaded " << loaded << " refused " << refused);

@@ -57,10 +57,10 @@ size_t check_against_pytorch(const std::string& dir, const json& golden, const s
     const auto recon = cs["recon"].get<std::vector<double>>();
     REQUIRE(scores.size() == m.num_classes());
     REQUIRE(poses.size() == m.num_classes() * it.pose_dim());
-    for (size_t j = 0; j < scores.size(); ++j) REQUIRE(it.scores()[j] == Approx(scores[j]).margin(1e-5));
-    for (size_t k = 0; k < poses.size(); ++k) REQUIRE(it.poses()[k] == Approx(poses[k]).margin(1e-4));
+    for (size_t j = 0; j < scores.size(); ++j) REQUIRE(it.output<float>(CAPS_TENSOR_SCORES)[j] == Approx(scores[j]).margin(1e-5));
+    for (size_t k = 0; k < poses.size(); ++k) REQUIRE(it.output<float>(CAPS_TENSOR_POSES)[k] == Approx(poses[k]).margin(1e-4));
     const float* image = nullptr;
-    REQUIRE(it.reconstruct(cs["mask"].get<int>(), &image) == CAPS_OK);
+    REQUIRE(testutil::reconstruct(it, cs["mask"].get<int>(), &image) == CAPS_OK);
     REQUIRE(recon.size() == m.input_size());
     for (size_t k = 0; k < recon.size(); ++k) REQUIRE(image[k] == Approx(recon[k]).margin(1e-4));
     compared += scores.size() + poses.size() + recon.size();

@@ -227,15 +227,16 @@ Int8Run run_int8(const std::vector<uint8_t>& bytes, uint32_t kernels, const std:
   REQUIRE(it.init(m, arena.data(), arena.size(), kernels) == CAPS_OK);
   REQUIRE(it.set_input_u8(pixels.data(), pixels.size()) == CAPS_OK);
   REQUIRE(it.invoke() == CAPS_OK);
-  REQUIRE(it.scores() == nullptr);  // a float accessor on an int8 model
+  REQUIRE(it.output<float>(CAPS_TENSOR_SCORES) == nullptr);  // a float accessor on an int8 model
   Int8Run r;
-  r.scores.assign(it.scores_q15(), it.scores_q15() + m.num_classes());
-  r.poses.assign(it.poses_q15(), it.poses_q15() + m.num_classes() * it.pose_dim());
+  r.scores.assign(it.output<int32_t>(CAPS_TENSOR_SCORES), it.output<int32_t>(CAPS_TENSOR_SCORES) + m.num_classes());
+  r.poses.assign(it.output<int16_t>(CAPS_TENSOR_POSES), it.output<int16_t>(CAPS_TENSOR_POSES) + m.num_classes() * it.pose_dim());
   const int8_t* image = nullptr;
-  REQUIRE(it.reconstruct_q(-1, &image) == CAPS_OK);
+  REQUIRE(testutil::reconstruct(it, -1, &image) == CAPS_OK);
   r.image.assign(image, image + m.input_size());
-  const float* fimage = nullptr;
-  CHECK(it.reconstruct(-1, &fimage) == CAPS_ERR_DTYPE);
+  CHECK(it.output<float>(CAPS_TENSOR_RECONSTRUCTION) == nullptr);  // the image is int8
+  const float fpose[64] = {};
+  CHECK(it.reconstruct_pose(0, fpose) == CAPS_ERR_DTYPE);  // an int8 model's pose is Q15
   r.arena = m.arena_size_for(kernels);
   return r;
 }
@@ -437,13 +438,8 @@ TEST_CASE("tensor views of an int8 model (dtypes, shapes and fixed points), and 
   CHECK(v.rank == 2);
   CHECK(v.count == want.poses.size());
   CHECK(std::equal(want.poses.begin(), want.poses.end(), static_cast<const int16_t*>(v.data)));
-  const float* f = nullptr;
-  uint32_t count = 0;
-  CHECK(caps_get_scores(&it, &f, &count) == CAPS_ERR_DTYPE);
-  const int8_t* image = nullptr;
-  REQUIRE(caps_reconstruct_q(&it, -1, &image, &count) == CAPS_OK);
+  REQUIRE(caps_reconstruct(&it, -1) == CAPS_OK);
   REQUIRE(caps_get_tensor(&it, CAPS_TENSOR_RECONSTRUCTION, &v) == CAPS_OK);
   CHECK((v.dtype == CAPS_DTYPE_I8 && v.zero_point == -128 && v.scale == 1.0f / 255.0f && v.count == 144));
-  CHECK(v.data == image);
   CHECK(std::equal(want.image.begin(), want.image.end(), static_cast<const int8_t*>(v.data)));
 }

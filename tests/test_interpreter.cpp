@@ -178,10 +178,10 @@ void check_against_naive(const tools::CapsNetSpec& spec, uint64_t seed) {
   REQUIRE(r.it.invoke() == CAPS_OK);
   for (int mask : {-1, 0, 2}) {
     const Naive want = naive_forward(spec, w, x, mask);
-    for (uint32_t j = 0; j < spec.classes; ++j) REQUIRE(r.it.scores()[j] == Approx(want.scores[j]).margin(1e-5));
-    for (size_t k = 0; k < want.poses.size(); ++k) REQUIRE(r.it.poses()[k] == Approx(want.poses[k]).margin(1e-5));
+    for (uint32_t j = 0; j < spec.classes; ++j) REQUIRE(r.it.output<float>(CAPS_TENSOR_SCORES)[j] == Approx(want.scores[j]).margin(1e-5));
+    for (size_t k = 0; k < want.poses.size(); ++k) REQUIRE(r.it.output<float>(CAPS_TENSOR_POSES)[k] == Approx(want.poses[k]).margin(1e-5));
     const float* image = nullptr;
-    REQUIRE(r.it.reconstruct(mask, &image) == CAPS_OK);
+    REQUIRE(testutil::reconstruct(r.it, mask, &image) == CAPS_OK);
     for (size_t k = 0; k < want.recon.size(); ++k) REQUIRE(image[k] == Approx(want.recon[k]).margin(1e-5));
   }
   // not a degenerate case: class capsules with clearly non-zero, unsaturated lengths
@@ -262,7 +262,7 @@ TEST_CASE("the variant attributes change the result (none is silently ignored)")
     Runner r(tools::build_capsnet(s, w));
     REQUIRE(r.it.set_input(x.data(), x.size()) == CAPS_OK);
     REQUIRE(r.it.invoke() == CAPS_OK);
-    return std::vector<float>(r.it.poses(), r.it.poses() + 15);
+    return std::vector<float>(r.it.output<float>(CAPS_TENSOR_POSES), r.it.output<float>(CAPS_TENSOR_POSES) + 15);
   };
   const auto ref = run(base);
   auto differs = [&](const std::vector<float>& other) {
@@ -297,7 +297,7 @@ TEST_CASE("u8 input is normalised by the model's scale and offset") {
   REQUIRE(b.it.set_input(fx.data(), fx.size()) == CAPS_OK);
   REQUIRE(a.it.invoke() == CAPS_OK);
   REQUIRE(b.it.invoke() == CAPS_OK);
-  for (int j = 0; j < 3; ++j) CHECK(a.it.scores()[j] == Approx(b.it.scores()[j]).margin(1e-6));
+  for (int j = 0; j < 3; ++j) CHECK(a.it.output<float>(CAPS_TENSOR_SCORES)[j] == Approx(b.it.output<float>(CAPS_TENSOR_SCORES)[j]).margin(1e-6));
   CHECK(a.it.input()[1] == Approx(7 * 2.0f / 255.0f - 1.0f));
 }
 
@@ -316,14 +316,14 @@ TEST_CASE("several interpreters share one model, reruns are deterministic") {
   REQUIRE(i2.set_input(x2.data(), 144) == CAPS_OK);
   REQUIRE(i1.invoke() == CAPS_OK);
   REQUIRE(i2.invoke() == CAPS_OK);
-  const std::vector<float> first(i1.scores(), i1.scores() + 3);
+  const std::vector<float> first(i1.output<float>(CAPS_TENSOR_SCORES), i1.output<float>(CAPS_TENSOR_SCORES) + 3);
   // reconstructing must not disturb scores or poses; a second invoke gives the same bits
   const float* image = nullptr;
-  REQUIRE(i1.reconstruct(1, &image) == CAPS_OK);
-  for (int j = 0; j < 3; ++j) CHECK(i1.scores()[j] == first[j]);
+  REQUIRE(testutil::reconstruct(i1, 1, &image) == CAPS_OK);
+  for (int j = 0; j < 3; ++j) CHECK(i1.output<float>(CAPS_TENSOR_SCORES)[j] == first[j]);
   REQUIRE(i1.invoke() == CAPS_OK);  // input still in place after a run
-  for (int j = 0; j < 3; ++j) CHECK(i1.scores()[j] == first[j]);
-  CHECK(i1.scores()[0] != i2.scores()[0]);
+  for (int j = 0; j < 3; ++j) CHECK(i1.output<float>(CAPS_TENSOR_SCORES)[j] == first[j]);
+  CHECK(i1.output<float>(CAPS_TENSOR_SCORES)[0] != i2.output<float>(CAPS_TENSOR_SCORES)[0]);
 }
 
 TEST_CASE("each interpreter runs the kernel set it was given, and AUTO is the best here whatever others chose") {
@@ -350,22 +350,20 @@ TEST_CASE("tensor views of a float model: the input written in place, the output
   const auto x = testutil::random_floats(144, 4, 0, 1);
   std::copy(x.begin(), x.end(), static_cast<float*>(v.data));
   REQUIRE(r.it.invoke() == CAPS_OK);
-  const std::vector<float> scores(r.it.scores(), r.it.scores() + 3);
+  const std::vector<float> scores(r.it.output<float>(CAPS_TENSOR_SCORES), r.it.output<float>(CAPS_TENSOR_SCORES) + 3);
   REQUIRE(r.it.set_input(x.data(), x.size()) == CAPS_OK);  // the same input through the copy
   REQUIRE(r.it.invoke() == CAPS_OK);
-  CHECK(std::vector<float>(r.it.scores(), r.it.scores() + 3) == scores);
+  CHECK(std::vector<float>(r.it.output<float>(CAPS_TENSOR_SCORES), r.it.output<float>(CAPS_TENSOR_SCORES) + 3) == scores);
   REQUIRE(r.it.tensor_view(CAPS_TENSOR_SCORES, &v) == CAPS_OK);
-  CHECK((v.dtype == CAPS_DTYPE_F32 && v.rank == 1 && v.dims[0] == 3 && v.data == r.it.scores()));
+  CHECK((v.dtype == CAPS_DTYPE_F32 && v.rank == 1 && v.dims[0] == 3 && v.data == r.it.output<float>(CAPS_TENSOR_SCORES)));
   REQUIRE(r.it.tensor_view(CAPS_TENSOR_POSES, &v) == CAPS_OK);
-  CHECK((v.rank == 2 && v.dims[0] == 3 && v.dims[1] == r.it.pose_dim() && v.data == r.it.poses()));
+  CHECK((v.rank == 2 && v.dims[0] == 3 && v.dims[1] == r.it.pose_dim() && v.data == r.it.output<float>(CAPS_TENSOR_POSES)));
   const float* image = nullptr;
-  REQUIRE(r.it.reconstruct(-1, &image) == CAPS_OK);
+  REQUIRE(testutil::reconstruct(r.it, -1, &image) == CAPS_OK);
   REQUIRE(r.it.tensor_view(CAPS_TENSOR_RECONSTRUCTION, &v) == CAPS_OK);
   CHECK((v.count == 144 && v.data == image));
   const std::vector<int8_t> q(144, 0);
   CHECK(r.it.set_input_s8(q.data(), q.size()) == CAPS_ERR_DTYPE);
-  const int16_t* poses_q = nullptr;
-  uint32_t classes = 0, dim = 0;
   caps_model m;
   caps_interpreter it;
   uint8_t* base = aligned64(r.arena);
@@ -373,14 +371,18 @@ TEST_CASE("tensor views of a float model: the input written in place, the output
   REQUIRE(caps_interpreter_init_kernels(&it, &m, base, r.model.arena_size(), testutil::test_kernels()) == CAPS_OK);
   REQUIRE(caps_set_input_f32(&it, x.data(), x.size()) == CAPS_OK);
   REQUIRE(caps_invoke(&it) == CAPS_OK);
-  CHECK(caps_get_poses_q15(&it, &poses_q, &classes, &dim) == CAPS_ERR_DTYPE);
+  REQUIRE(caps_get_tensor(&it, CAPS_TENSOR_POSES, &v) == CAPS_OK);
+  CHECK(v.dtype == CAPS_DTYPE_F32);  // what the poses are, said by the view
+  CHECK(r.it.output<int16_t>(CAPS_TENSOR_POSES) == nullptr);  // typed access of the wrong dtype
+  const int16_t q15[5] = {};
+  CHECK(r.it.reconstruct_pose(0, q15) == CAPS_ERR_DTYPE);  // a float model's pose is float
 }
 
 TEST_CASE("invoke before any input is set answers NOT_READY, in C and C++") {
   auto s = testutil::tiny_spec();
   Runner r(tools::build_capsnet(s, testutil::tiny_weights(s, 4)));
   CHECK(r.it.invoke() == CAPS_ERR_NOT_READY);
-  CHECK(r.it.scores() == nullptr);
+  CHECK(r.it.output<float>(CAPS_TENSOR_SCORES) == nullptr);
   const auto x = testutil::random_floats(144, 4, 0, 1);
   REQUIRE(r.it.set_input(x.data(), 144) == CAPS_OK);
   CHECK(r.it.invoke() == CAPS_OK);
@@ -444,7 +446,7 @@ TEST_CASE("the per-op observer sees every op with its cost, and can stop the run
   // The decoder's ops are observed when it runs.
   rec.events.clear();
   const float* image = nullptr;
-  REQUIRE(r.it.reconstruct(-1, &image) == CAPS_OK);
+  REQUIRE(testutil::reconstruct(r.it, -1, &image) == CAPS_OK);
   REQUIRE(rec.events.size() == 2 * (r.model.op_count() - classifier));
   CHECK(rec.events.front().index == classifier);
   // A non-zero answer stops the run before the op: nothing after it runs, the outputs are gone.
@@ -452,8 +454,8 @@ TEST_CASE("the per-op observer sees every op with its cost, and can stop the run
   rec.stop_at = 1;
   CHECK(r.it.invoke() == CAPS_ERR_ABORTED);
   CHECK(rec.events.size() == 3);  // op 0 begin and end, op 1 begin
-  CHECK(r.it.scores() == nullptr);
-  CHECK(r.it.reconstruct(-1, &image) == CAPS_ERR_NOT_READY);
+  CHECK(r.it.output<float>(CAPS_TENSOR_SCORES) == nullptr);
+  CHECK(testutil::reconstruct(r.it, -1, &image) == CAPS_ERR_NOT_READY);
   // Removed, the run completes; the C API sets it the same way.
   REQUIRE(r.it.set_observer(nullptr, nullptr) == CAPS_OK);
   CHECK(r.it.invoke() == CAPS_OK);
@@ -480,7 +482,7 @@ TEST_CASE("a model without a decoder classifies and refuses to reconstruct") {
   REQUIRE(r.it.invoke() == CAPS_OK);
   CHECK(r.it.predicted_class() < 3);
   const float* image = nullptr;
-  CHECK(r.it.reconstruct(-1, &image) == CAPS_ERR_UNSUPPORTED);
+  CHECK(testutil::reconstruct(r.it, -1, &image) == CAPS_ERR_UNSUPPORTED);
 }
 
 TEST_CASE("decoding a perturbed pose (the paper's capsule-dimension figure)") {
@@ -490,18 +492,18 @@ TEST_CASE("decoding a perturbed pose (the paper's capsule-dimension figure)") {
   const auto x = testutil::random_floats(144, 31, 0.0f, 1.0f);
   REQUIRE(r.it.set_input(x.data(), x.size()) == CAPS_OK);
   REQUIRE(r.it.invoke() == CAPS_OK);
-  const std::vector<float> scores(r.it.scores(), r.it.scores() + 3), poses(r.it.poses(), r.it.poses() + 15);
+  const std::vector<float> scores(r.it.output<float>(CAPS_TENSOR_SCORES), r.it.output<float>(CAPS_TENSOR_SCORES) + 3), poses(r.it.output<float>(CAPS_TENSOR_POSES), r.it.output<float>(CAPS_TENSOR_POSES) + 15);
   // the unchanged pose of class 1 decodes exactly as reconstruct(1)
   const float* a = nullptr;
-  REQUIRE(r.it.reconstruct(1, &a) == CAPS_OK);
+  REQUIRE(testutil::reconstruct(r.it, 1, &a) == CAPS_OK);
   const std::vector<float> plain(a, a + 144);
   const float* b = nullptr;
-  REQUIRE(r.it.reconstruct_pose(1, &poses[5], &b) == CAPS_OK);
+  REQUIRE(testutil::reconstruct_pose(r.it, 1, &poses[5], &b) == CAPS_OK);
   for (int k = 0; k < 144; ++k) REQUIRE(b[k] == plain[k]);
   // dimension 2 moved by +0.25: the decoder of that vector, computed here
   std::vector<float> pose(poses.begin() + 5, poses.begin() + 10);
   pose[2] += 0.25f;
-  REQUIRE(r.it.reconstruct_pose(1, pose.data(), &b) == CAPS_OK);
+  REQUIRE(testutil::reconstruct_pose(r.it, 1, pose.data(), &b) == CAPS_OK);
   std::vector<double> masked(15, 0.0);
   for (int d = 0; d < 5; ++d) masked[5 + d] = pose[d];
   const auto want = naive_decode(spec, w, masked);
@@ -512,12 +514,11 @@ TEST_CASE("decoding a perturbed pose (the paper's capsule-dimension figure)") {
   }
   CHECK(moved);
   // scores and poses are as invoke left them
-  for (int j = 0; j < 3; ++j) CHECK(r.it.scores()[j] == scores[j]);
-  for (int k = 0; k < 15; ++k) CHECK(r.it.poses()[k] == poses[k]);
-  CHECK(r.it.reconstruct_pose(3, pose.data(), &b) == CAPS_ERR_BAD_ARGUMENT);
-  CHECK(r.it.reconstruct_pose(0, nullptr, &b) == CAPS_ERR_NULL_ARGUMENT);
-  uint32_t n = 0;
-  CHECK(caps_reconstruct_pose(nullptr, 0, pose.data(), &a, &n) == CAPS_ERR_NULL_ARGUMENT);
+  for (int j = 0; j < 3; ++j) CHECK(r.it.output<float>(CAPS_TENSOR_SCORES)[j] == scores[j]);
+  for (int k = 0; k < 15; ++k) CHECK(r.it.output<float>(CAPS_TENSOR_POSES)[k] == poses[k]);
+  CHECK(testutil::reconstruct_pose(r.it, 3, pose.data(), &b) == CAPS_ERR_BAD_ARGUMENT);
+  CHECK(r.it.reconstruct_pose(0, static_cast<const float*>(nullptr)) == CAPS_ERR_NULL_ARGUMENT);
+  CHECK(caps_reconstruct_pose(nullptr, 0, pose.data(), 5) == CAPS_ERR_NULL_ARGUMENT);
 }
 
 TEST_CASE("reloading a model stops the interpreters made from it until they are set up again") {
@@ -543,13 +544,13 @@ TEST_CASE("reloading a model stops the interpreters made from it until they are 
   SECTION("with bytes that fail") { REQUIRE(m.load(big.data(), 100) != CAPS_OK); }
 
   CHECK_FALSE(it.invoked());
-  CHECK(it.scores() == nullptr);
-  CHECK(it.poses() == nullptr);
+  CHECK(it.output<float>(CAPS_TENSOR_SCORES) == nullptr);
+  CHECK(it.output<float>(CAPS_TENSOR_POSES) == nullptr);
   CHECK(it.input() == nullptr);
   CHECK(it.model() == nullptr);
   CHECK(it.invoke() == CAPS_ERR_NOT_READY);
   CHECK(it.set_input(x.data(), x.size()) == CAPS_ERR_NOT_READY);
-  CHECK(it.reconstruct(-1, &image) == CAPS_ERR_NOT_READY);
+  CHECK(testutil::reconstruct(it, -1, &image) == CAPS_ERR_NOT_READY);
   CHECK(image == nullptr);
   if (m.loaded()) {  // set up again, it runs the new model
     REQUIRE(it.init(m, aligned64(arena), arena.size() - 64, testutil::test_kernels()) == CAPS_OK);
@@ -574,9 +575,8 @@ TEST_CASE("the C API: caps_model_load on a model in use stops its interpreters")
   REQUIRE(caps_model_load(&model, mb.data(), mb.size, 0) == CAPS_OK);
   CHECK(caps_invoke(&it) == CAPS_ERR_NOT_READY);
   CHECK(caps_get_predicted_class(&it, &cls) == CAPS_ERR_NOT_READY);
-  const float* scores = nullptr;
-  uint32_t count = 0;
-  CHECK(caps_get_scores(&it, &scores, &count) == CAPS_ERR_NOT_READY);
+  caps_tensor_view v;
+  CHECK(caps_get_tensor(&it, CAPS_TENSOR_SCORES, &v) == CAPS_ERR_NOT_READY);
 }
 
 // Run by CI also under ThreadSanitizer (tools/run_tests.sh): the model is read by every thread.
@@ -598,8 +598,8 @@ TEST_CASE("interpreters on several threads share one model and agree with one th
       REQUIRE(it.set_input(inputs[n].data(), 144) == CAPS_OK);
       REQUIRE(it.invoke() == CAPS_OK);
       const float* image = nullptr;
-      REQUIRE(it.reconstruct(-1, &image) == CAPS_OK);
-      want[n].assign(it.scores(), it.scores() + 3);
+      REQUIRE(testutil::reconstruct(it, -1, &image) == CAPS_OK);
+      want[n].assign(it.output<float>(CAPS_TENSOR_SCORES), it.output<float>(CAPS_TENSOR_SCORES) + 3);
       want[n].insert(want[n].end(), image, image + 144);
     }
   }
@@ -617,11 +617,11 @@ TEST_CASE("interpreters on several threads share one model and agree with one th
         for (int n = t; n < kImages; n += 1) {
           const float* image = nullptr;
           if (it.set_input(inputs[n].data(), 144) != CAPS_OK || it.invoke() != CAPS_OK ||
-              it.reconstruct(-1, &image) != CAPS_OK) {
+              testutil::reconstruct(it, -1, &image) != CAPS_OK) {
             ++mismatches[t];
             continue;
           }
-          std::vector<float> got(it.scores(), it.scores() + 3);
+          std::vector<float> got(it.output<float>(CAPS_TENSOR_SCORES), it.output<float>(CAPS_TENSOR_SCORES) + 3);
           got.insert(got.end(), image, image + 144);
           if (got != want[n]) ++mismatches[t];
         }

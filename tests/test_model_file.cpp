@@ -157,7 +157,7 @@ TEST_CASE("a version 1.0 file (row-major weights, reference scratch in the file)
     REQUIRE(it.init(m_new, arena.data(), arena.size(), CAPS_KERNELS_REFERENCE) == CAPS_OK);
     REQUIRE(it.set_input(x.data(), x.size()) == CAPS_OK);
     REQUIRE(it.invoke() == CAPS_OK);
-    want.assign(it.poses(), it.poses() + m_new.num_classes() * it.pose_dim());
+    want.assign(it.output<float>(CAPS_TENSOR_POSES), it.output<float>(CAPS_TENSOR_POSES) + m_new.num_classes() * it.pose_dim());
   }
   for (uint32_t id = CAPS_KERNELS_REFERENCE; id < CAPS_KERNELS_COUNT; ++id) {
     if (!caps_kernels_available(id)) continue;
@@ -167,9 +167,9 @@ TEST_CASE("a version 1.0 file (row-major weights, reference scratch in the file)
     REQUIRE(it.init(m_old, arena.data(), arena.size(), id) == CAPS_OK);
     REQUIRE(it.set_input(x.data(), x.size()) == CAPS_OK);
     REQUIRE(it.invoke() == CAPS_OK);
-    for (size_t k = 0; k < want.size(); ++k) REQUIRE(it.poses()[k] == Approx(want[k]).margin(1e-6).epsilon(1e-5));
+    for (size_t k = 0; k < want.size(); ++k) REQUIRE(it.output<float>(CAPS_TENSOR_POSES)[k] == Approx(want[k]).margin(1e-6).epsilon(1e-5));
     const float* image = nullptr;
-    REQUIRE(it.reconstruct(-1, &image) == CAPS_OK);
+    REQUIRE(testutil::reconstruct(it, -1, &image) == CAPS_OK);
   }
   // 1.0's recorded scratch is still checked.
   caps_op_entry op = old.op(1);

@@ -125,9 +125,8 @@ int main() {
   const caps_status s2 = it.init(model, arena, arena_buf.size() - 64, kernels);
   const caps_status s3 = it.set_input_u8(pixels.data(), pixels.size());
   const caps_status s4 = it.invoke();
-  const float* image = nullptr;
-  const caps_status s5 = it.reconstruct(-1, &image);
-  const caps_status s6 = it.reconstruct(3, &image);
+  const caps_status s5 = it.reconstruct(-1);
+  const caps_status s6 = it.reconstruct(3);
   // and through the C API
   caps_model cm;
   caps_interpreter ci;
@@ -145,7 +144,7 @@ int main() {
     caps_status s = ik.init(model, arena, arena_buf.size() - 64, id);
     if (s == CAPS_OK) s = ik.set_input_u8(pixels.data(), pixels.size());
     if (s == CAPS_OK) s = ik.invoke();
-    if (s == CAPS_OK) s = ik.reconstruct(-1, &image);
+    if (s == CAPS_OK) s = ik.reconstruct(-1);
     if (s != CAPS_OK) s11 = s;
   }
   g_counting = false;

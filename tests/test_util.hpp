@@ -134,6 +134,21 @@ inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0
   return v;
 }
 
+// The decoder's image after it.reconstruct(c) (NULL when it failed): float for a float model,
+// int8 (pixel - 128) for an int8 one, read through the tensor view.
+template <typename T>
+caps_status reconstruct(capsrt::Interpreter& it, int32_t c, const T** image) {
+  const caps_status s = it.reconstruct(c);
+  *image = it.output<T>(CAPS_TENSOR_RECONSTRUCTION);
+  return s;
+}
+template <typename T, typename P>
+caps_status reconstruct_pose(capsrt::Interpreter& it, uint32_t c, const P* pose, const T** image) {
+  const caps_status s = it.reconstruct_pose(c, pose);
+  *image = it.output<T>(CAPS_TENSOR_RECONSTRUCTION);
+  return s;
+}
+
 }  // namespace testutil
 
 #endif

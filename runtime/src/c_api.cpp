@@ -141,21 +141,6 @@ caps_status caps_invoke(caps_interpreter* it) {
   return as_it(it)->invoke();
 }
 
-// An interpreter's model is int8 and the caller asked for float outputs, or the other way round.
-static bool wrong_kind(const caps_interpreter* it, bool want_int8) {
-  const capsrt::Model* m = as_it(it)->model();
-  return m != nullptr && m->quantized() != want_int8;
-}
-
-caps_status caps_get_scores(const caps_interpreter* it, const float** scores, uint32_t* count) {
-  if (it == nullptr || scores == nullptr || count == nullptr) return CAPS_ERR_NULL_ARGUMENT;
-  if (wrong_kind(it, false)) return CAPS_ERR_DTYPE;
-  *scores = as_it(it)->scores();
-  if (*scores == nullptr) return CAPS_ERR_NOT_READY;
-  *count = as_it(it)->model()->num_classes();
-  return CAPS_OK;
-}
-
 caps_status caps_get_predicted_class(const caps_interpreter* it, uint32_t* class_index) {
   if (it == nullptr || class_index == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   if (!as_it(it)->invoked()) return CAPS_ERR_NOT_READY;
@@ -163,73 +148,18 @@ caps_status caps_get_predicted_class(const caps_interpreter* it, uint32_t* class
   return CAPS_OK;
 }
 
-caps_status caps_get_poses(const caps_interpreter* it, const float** poses, uint32_t* num_classes,
-                           uint32_t* dim) {
-  if (it == nullptr || poses == nullptr || num_classes == nullptr || dim == nullptr)
-    return CAPS_ERR_NULL_ARGUMENT;
-  if (wrong_kind(it, false)) return CAPS_ERR_DTYPE;
-  *poses = as_it(it)->poses();
-  if (*poses == nullptr) return CAPS_ERR_NOT_READY;
-  *num_classes = as_it(it)->model()->num_classes();
-  *dim = as_it(it)->pose_dim();
-  return CAPS_OK;
+caps_status caps_reconstruct(caps_interpreter* it, int32_t class_index) {
+  if (it == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  return as_it(it)->reconstruct(class_index);
 }
 
-caps_status caps_reconstruct(caps_interpreter* it, int32_t class_index, const float** image,
-                             uint32_t* count) {
-  if (it == nullptr || image == nullptr || count == nullptr) return CAPS_ERR_NULL_ARGUMENT;
-  const caps_status s = as_it(it)->reconstruct(class_index, image);
-  *count = s == CAPS_OK ? as_it(it)->model()->input_size() : 0;
-  return s;
-}
-
-caps_status caps_reconstruct_pose(caps_interpreter* it, uint32_t class_index, const float* pose,
-                                  const float** image, uint32_t* count) {
-  if (it == nullptr || image == nullptr || count == nullptr) return CAPS_ERR_NULL_ARGUMENT;
-  const caps_status s = as_it(it)->reconstruct_pose(class_index, pose, image);
-  *count = s == CAPS_OK ? as_it(it)->model()->input_size() : 0;
-  return s;
+caps_status caps_reconstruct_pose(caps_interpreter* it, uint32_t class_index, const void* pose, size_t count) {
+  if (it == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  return as_it(it)->reconstruct_pose(class_index, pose, count);
 }
 
 int caps_model_is_int8(const caps_model* model) {
   return model != nullptr && as_model(model)->quantized() ? 1 : 0;
-}
-
-caps_status caps_get_scores_q15(const caps_interpreter* it, const int32_t** scores, uint32_t* count) {
-  if (it == nullptr || scores == nullptr || count == nullptr) return CAPS_ERR_NULL_ARGUMENT;
-  if (wrong_kind(it, true)) return CAPS_ERR_DTYPE;
-  *scores = as_it(it)->scores_q15();
-  if (*scores == nullptr) return CAPS_ERR_NOT_READY;
-  *count = as_it(it)->model()->num_classes();
-  return CAPS_OK;
-}
-
-caps_status caps_get_poses_q15(const caps_interpreter* it, const int16_t** poses,
-                               uint32_t* num_classes, uint32_t* dim) {
-  if (it == nullptr || poses == nullptr || num_classes == nullptr || dim == nullptr)
-    return CAPS_ERR_NULL_ARGUMENT;
-  if (wrong_kind(it, true)) return CAPS_ERR_DTYPE;
-  *poses = as_it(it)->poses_q15();
-  if (*poses == nullptr) return CAPS_ERR_NOT_READY;
-  *num_classes = as_it(it)->model()->num_classes();
-  *dim = as_it(it)->pose_dim();
-  return CAPS_OK;
-}
-
-caps_status caps_reconstruct_q(caps_interpreter* it, int32_t class_index, const int8_t** image,
-                               uint32_t* count) {
-  if (it == nullptr || image == nullptr || count == nullptr) return CAPS_ERR_NULL_ARGUMENT;
-  const caps_status s = as_it(it)->reconstruct_q(class_index, image);
-  *count = s == CAPS_OK ? as_it(it)->model()->input_size() : 0;
-  return s;
-}
-
-caps_status caps_reconstruct_pose_q(caps_interpreter* it, uint32_t class_index, const int16_t* pose,
-                                    const int8_t** image, uint32_t* count) {
-  if (it == nullptr || image == nullptr || count == nullptr) return CAPS_ERR_NULL_ARGUMENT;
-  const caps_status s = as_it(it)->reconstruct_pose_q(class_index, pose, image);
-  *count = s == CAPS_OK ? as_it(it)->model()->input_size() : 0;
-  return s;
 }
 
 }  // extern "C"

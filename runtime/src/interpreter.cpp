@@ -19,6 +19,7 @@ caps_status Interpreter::init(const Model& model, void* arena, size_t arena_size
   kernels_ = 0;
   generation_ = 0;
   invoked_ = false;
+  reconstructed_ = false;
   has_input_ = false;
   observer_ = nullptr;
   observer_user_ = nullptr;
@@ -80,24 +81,29 @@ float* Interpreter::activation(uint32_t id) const {
 
 uint8_t* Interpreter::activation_bytes(uint32_t id) const { return arena_ + model_->tensor(id).offset; }
 
+uint8_t* Interpreter::give_input() {
+  has_input_ = true;
+  invoked_ = false;
+  reconstructed_ = false;
+  return activation_bytes(model_->attributes().input_tensor);
+}
+
 float* Interpreter::input() {
   if (live_model() == nullptr || model_->quantized()) return nullptr;
-  has_input_ = true;  // the caller writes it in place
-  return activation(model_->attributes().input_tensor);
+  return reinterpret_cast<float*>(give_input());  // the caller writes it in place
 }
 
 caps_status Interpreter::set_input(const float* data, size_t count) {
   if (data == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   if (live_model() == nullptr) return CAPS_ERR_NOT_READY;
   if (count != model_->input_size()) return CAPS_ERR_BAD_ARGUMENT;
-  invoked_ = false;
 #if !CAPSRT_FLOAT
   return CAPS_ERR_UNSUPPORTED;  // an int8-only build: pixels through set_input_u8
 #else
   if (model_->quantized()) {
     // q = round(x / scale) + zero point, saturated: the input tensor's quantisation.
     const caps_tensor_entry t = model_->tensor(model_->attributes().input_tensor);
-    int8_t* q = reinterpret_cast<int8_t*>(activation_bytes(model_->attributes().input_tensor));
+    int8_t* q = reinterpret_cast<int8_t*>(give_input());
     for (size_t n = 0; n < count; ++n) {
       float v = data[n] / t.quant_scale;
       v = v != v ? 0.0f : v;  // NaN
@@ -105,7 +111,6 @@ caps_status Interpreter::set_input(const float* data, size_t count) {
       const long w = static_cast<long>(r < 0 ? r - 0.5f : r + 0.5f) + t.quant_zero_point;
       q[n] = static_cast<int8_t>(w < -128 ? -128 : w > 127 ? 127 : w);
     }
-    has_input_ = true;
     return CAPS_OK;
   }
   std::memcpy(input(), data, count * sizeof(float));
@@ -119,10 +124,8 @@ caps_status Interpreter::set_input_u8(const uint8_t* pixels, size_t count) {
   if (count != model_->input_size()) return CAPS_ERR_BAD_ARGUMENT;
   if (model_->quantized()) {
     // The int8 input is pixel - 128 (its zero point carries the normalisation's offset).
-    int8_t* q = reinterpret_cast<int8_t*>(activation_bytes(model_->attributes().input_tensor));
+    int8_t* q = reinterpret_cast<int8_t*>(give_input());
     for (size_t n = 0; n < count; ++n) q[n] = static_cast<int8_t>(int32_t{pixels[n]} - 128);
-    invoked_ = false;
-    has_input_ = true;
     return CAPS_OK;
   }
 #if CAPSRT_FLOAT
@@ -130,8 +133,6 @@ caps_status Interpreter::set_input_u8(const uint8_t* pixels, size_t count) {
   const float offset = model_->attributes().input_offset;
   float* x = input();
   for (size_t n = 0; n < count; ++n) x[n] = static_cast<float>(pixels[n]) * scale + offset;
-  invoked_ = false;
-  has_input_ = true;
   return CAPS_OK;
 #else
   return CAPS_ERR_UNSUPPORTED;  // unreachable: float models do not load here
@@ -150,13 +151,17 @@ caps_status Interpreter::set_input_s8(const int8_t* data, size_t count) {
   if (live_model() == nullptr) return CAPS_ERR_NOT_READY;
   if (!model_->quantized()) return CAPS_ERR_DTYPE;
   if (count != model_->input_size()) return CAPS_ERR_BAD_ARGUMENT;
-  std::memcpy(activation_bytes(model_->attributes().input_tensor), data, count);
-  invoked_ = false;
-  has_input_ = true;
+  std::memcpy(give_input(), data, count);
   return CAPS_OK;
 }
 
 caps_status Interpreter::tensor_view(uint32_t which, caps_tensor_view* view) {
+  const caps_status s = describe(which, view);
+  if (s == CAPS_OK && which == CAPS_TENSOR_INPUT) give_input();  // the caller writes it in place
+  return s;
+}
+
+caps_status Interpreter::describe(uint32_t which, caps_tensor_view* view) const {
   if (view == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   *view = caps_tensor_view{};
   if (live_model() == nullptr) return CAPS_ERR_NOT_READY;
@@ -173,6 +178,7 @@ caps_status Interpreter::tensor_view(uint32_t which, caps_tensor_view* view) {
     default: return CAPS_ERR_BAD_ARGUMENT;
   }
   if (which != CAPS_TENSOR_INPUT && !invoked_) return CAPS_ERR_NOT_READY;
+  if (which == CAPS_TENSOR_RECONSTRUCTION && !reconstructed_) return CAPS_ERR_NOT_READY;
   const caps_tensor_entry t = model_->tensor(id);
   view->dtype = t.dtype;
   view->rank = t.rank;
@@ -196,7 +202,6 @@ caps_status Interpreter::tensor_view(uint32_t which, caps_tensor_view* view) {
       view->scale = 1.0f / 32768.0f;  // Q15
     }
   }
-  if (which == CAPS_TENSOR_INPUT) has_input_ = true;  // the caller writes it in place
   return CAPS_OK;
 }
 
@@ -228,6 +233,7 @@ caps_status Interpreter::invoke() {
     return CAPS_ERR_NOT_READY;
   }
   invoked_ = false;
+  reconstructed_ = false;
   if (!has_input_) return CAPS_ERR_NOT_READY;
   // (An observer's stop leaves the outputs invalid until the next invoke.)
   const caps_status s = run_ops(0, model_->attributes().decoder_first_op, -1);
@@ -235,32 +241,15 @@ caps_status Interpreter::invoke() {
   return s;
 }
 
-const float* Interpreter::scores() const {
-  if (!invoked_ || live_model() == nullptr || model_->quantized()) return nullptr;
-  return activation(model_->attributes().scores_tensor);
-}
-
-const int32_t* Interpreter::scores_q15() const {
-  if (!invoked_ || live_model() == nullptr || !model_->quantized()) return nullptr;
-  return reinterpret_cast<const int32_t*>(activation_bytes(model_->attributes().scores_tensor));
-}
-
 uint32_t Interpreter::predicted_class() const {
+  if (!invoked_ || live_model() == nullptr) return 0;
+  const uint8_t* scores = activation_bytes(model_->attributes().scores_tensor);
+  if (model_->quantized()) return first_max_index(reinterpret_cast<const int32_t*>(scores), model_->num_classes());
 #if CAPSRT_FLOAT
-  if (const float* s = scores()) return first_max_index(s, model_->num_classes());
-#endif
-  if (const int32_t* q = scores_q15()) return first_max_index(q, model_->num_classes());
+  return first_max_index(reinterpret_cast<const float*>(scores), model_->num_classes());
+#else
   return 0;
-}
-
-const float* Interpreter::poses() const {
-  if (!invoked_ || live_model() == nullptr || model_->quantized()) return nullptr;
-  return activation(model_->attributes().poses_tensor);
-}
-
-const int16_t* Interpreter::poses_q15() const {
-  if (!invoked_ || live_model() == nullptr || !model_->quantized()) return nullptr;
-  return reinterpret_cast<const int16_t*>(activation_bytes(model_->attributes().poses_tensor));
+#endif
 }
 
 uint32_t Interpreter::pose_dim() const {
@@ -268,52 +257,35 @@ uint32_t Interpreter::pose_dim() const {
   return model_->tensor_shape(model_->attributes().poses_tensor).dims[1];
 }
 
-caps_status Interpreter::reconstruct(int32_t class_index, const float** image) {
-  if (image == nullptr) return CAPS_ERR_NULL_ARGUMENT;
-  *image = nullptr;
+caps_status Interpreter::reconstruct(int32_t class_index) {
   if (live_model() == nullptr || !invoked_) return CAPS_ERR_NOT_READY;
-  if (model_->quantized()) return CAPS_ERR_DTYPE;
   if (class_index < -1) return CAPS_ERR_BAD_ARGUMENT;
+  reconstructed_ = false;
   const caps_status s = decode_pose(class_index < 0 ? 0 : static_cast<uint32_t>(class_index),
                                     nullptr, class_index < 0 ? SIZE_MAX : 0);
-  if (s == CAPS_OK) *image = activation(model_->attributes().recon_tensor);
+  reconstructed_ = s == CAPS_OK;
   return s;
 }
 
-caps_status Interpreter::reconstruct_q(int32_t class_index, const int8_t** image) {
-  if (image == nullptr) return CAPS_ERR_NULL_ARGUMENT;
-  *image = nullptr;
+caps_status Interpreter::reconstruct_pose(uint32_t class_index, const void* pose, size_t count) {
+  if (pose == nullptr) return CAPS_ERR_NULL_ARGUMENT;
   if (live_model() == nullptr || !invoked_) return CAPS_ERR_NOT_READY;
-  if (!model_->quantized()) return CAPS_ERR_DTYPE;
-  if (class_index < -1) return CAPS_ERR_BAD_ARGUMENT;
-  const caps_status s = decode_pose(class_index < 0 ? 0 : static_cast<uint32_t>(class_index),
-                                    nullptr, class_index < 0 ? SIZE_MAX : 0);
-  if (s == CAPS_OK)
-    *image = reinterpret_cast<const int8_t*>(activation_bytes(model_->attributes().recon_tensor));
+  if (count != pose_dim()) return CAPS_ERR_BAD_ARGUMENT;
+  reconstructed_ = false;
+  const size_t element = model_->quantized() ? sizeof(int16_t) : sizeof(float);
+  const caps_status s = decode_pose(class_index, pose, count * element);
+  reconstructed_ = s == CAPS_OK;
   return s;
 }
 
-caps_status Interpreter::reconstruct_pose(uint32_t class_index, const float* pose,
-                                          const float** image) {
-  if (image == nullptr || pose == nullptr) return CAPS_ERR_NULL_ARGUMENT;
-  *image = nullptr;
-  if (live_model() == nullptr || !invoked_) return CAPS_ERR_NOT_READY;
-  if (model_->quantized()) return CAPS_ERR_DTYPE;
-  const caps_status s = decode_pose(class_index, pose, pose_dim() * sizeof(float));
-  if (s == CAPS_OK) *image = activation(model_->attributes().recon_tensor);
-  return s;
+caps_status Interpreter::reconstruct_pose(uint32_t class_index, const float* pose) {
+  if (live_model() != nullptr && model_->quantized()) return CAPS_ERR_DTYPE;
+  return reconstruct_pose(class_index, static_cast<const void*>(pose), pose_dim());
 }
 
-caps_status Interpreter::reconstruct_pose_q(uint32_t class_index, const int16_t* pose,
-                                            const int8_t** image) {
-  if (image == nullptr || pose == nullptr) return CAPS_ERR_NULL_ARGUMENT;
-  *image = nullptr;
-  if (live_model() == nullptr || !invoked_) return CAPS_ERR_NOT_READY;
-  if (!model_->quantized()) return CAPS_ERR_DTYPE;
-  const caps_status s = decode_pose(class_index, pose, pose_dim() * sizeof(int16_t));
-  if (s == CAPS_OK)
-    *image = reinterpret_cast<const int8_t*>(activation_bytes(model_->attributes().recon_tensor));
-  return s;
+caps_status Interpreter::reconstruct_pose(uint32_t class_index, const int16_t* pose) {
+  if (live_model() != nullptr && !model_->quantized()) return CAPS_ERR_DTYPE;
+  return reconstruct_pose(class_index, static_cast<const void*>(pose), pose_dim());
 }
 
 // The decoder. pose == NULL: on the poses as invoke left them, masked to class_index, or to the

@@ -80,33 +80,32 @@ int main(int argc, char** argv) {
   }
   if (ops.begun == 0 || ops.begun != ops.ended || ops.macs == 0) return 1;
   printf("%u ops, %llu multiply-adds\n", (unsigned)ops.ended, (unsigned long long)ops.macs);
-  uint32_t count, best;
+  uint32_t best;
   caps_get_predicted_class(&it, &best);
-  if (caps_model_is_int8(&model)) {
-    /* Integer outputs: Q15 scores; the float getters refuse an int8 model. */
-    const int32_t* q;
-    const float* f;
-    if (caps_get_scores_q15(&it, &q, &count) != CAPS_OK) return 1;
-    if (caps_get_scores(&it, &f, &count) != CAPS_ERR_DTYPE) return 1;
-    for (uint32_t j = 0; j < count; ++j)
-      printf("%s %ld/32768\n", caps_model_class_name(&model, j), (long)q[j]);
-    for (uint32_t j = 1; j < count; ++j)
-      if (q[j] > q[best]) return 1; /* the predicted class has the highest score */
-  } else {
-    const float* scores;
-    caps_get_scores(&it, &scores, &count);
-    for (uint32_t j = 0; j < count; ++j) printf("%s %.6f\n", caps_model_class_name(&model, j), scores[j]);
-  }
-  /* The same scores through the typed view, whatever the model's dtype. */
+  /* The scores through the typed view, whatever the model's dtype: float32, or Q15 int32 for an
+   * int8 model, each read as a real number with caps_tensor_value. */
   caps_tensor_view view;
-  if (caps_get_tensor(&it, CAPS_TENSOR_SCORES, &view) != CAPS_OK || view.count != count) return 1;
+  if (caps_get_tensor(&it, CAPS_TENSOR_SCORES, &view) != CAPS_OK || view.rank != 1 ||
+      view.count != a->num_classes)
+    return 1;
+  if (view.dtype != (caps_model_is_int8(&model) ? CAPS_DTYPE_I32 : CAPS_DTYPE_F32)) return 1;
   printf("scores view: dtype %u, %u values, scale %g, zero point %ld\n", (unsigned)view.dtype,
          (unsigned)view.count, (double)view.scale, (long)view.zero_point);
   for (uint32_t j = 0; j < view.count; ++j) {
-    const double real = view.dtype == CAPS_DTYPE_F32
-                            ? (double)((const float*)view.data)[j]
-                            : (double)view.scale * (((const int32_t*)view.data)[j] - view.zero_point);
-    if (real < 0.0 || real > 1.0001) return 1; /* a capsule's length (or a softmax) is in 0..1 */
+    const float real = caps_tensor_value(&view, j);
+    printf("%s %.6f\n", caps_model_class_name(&model, j), (double)real);
+    if (real < 0.0f || real > 1.0001f) return 1; /* a capsule's length (or a softmax) is in 0..1 */
+    if (real > caps_tensor_value(&view, best)) return 1; /* the predicted class scores highest */
+  }
+  /* The reconstruction: not ready before caps_reconstruct, then C*H*W values. */
+  if (a->recon_tensor != CAPS_NONE) {
+    if (caps_get_tensor(&it, CAPS_TENSOR_RECONSTRUCTION, &view) != CAPS_ERR_NOT_READY) return 1;
+    if ((s = caps_reconstruct(&it, -1)) != CAPS_OK ||
+        (s = caps_get_tensor(&it, CAPS_TENSOR_RECONSTRUCTION, &view)) != CAPS_OK || view.count != n) {
+      fprintf(stderr, "reconstruct: %s\n", caps_status_message(s));
+      return 1;
+    }
+    printf("reconstruction: %u values, first %.3f\n", (unsigned)view.count, (double)caps_tensor_value(&view, 0));
   }
   printf("predicted %s\n", caps_model_class_name(&model, best));
   /* a too-small arena is refused with its own status */

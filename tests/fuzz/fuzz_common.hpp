@@ -67,13 +67,14 @@ inline void run_model(const capsrt::Model& m, const uint8_t* data, size_t size, 
     float* x = it.input();
     for (uint32_t k = 0; k < n; ++k) x[k] = size ? static_cast<float>(data[k % size]) / 255.0f : 0.0f;
     check(it.invoke() == CAPS_OK, "invoke fails on a loaded model");
-    check(it.scores() != nullptr && it.predicted_class() < m.num_classes(), "no scores after invoke");
-    const float* image = nullptr;
-    const caps_status s = it.reconstruct(-1, &image);
+    check(it.output<float>(CAPS_TENSOR_SCORES) != nullptr && it.predicted_class() < m.num_classes(),
+          "no scores after invoke");
+    const caps_status s = it.reconstruct(-1);
     check(s == CAPS_OK || s == CAPS_ERR_UNSUPPORTED, "reconstruct fails on a loaded model");
     if (s == CAPS_OK) {
+      check(it.output<float>(CAPS_TENSOR_RECONSTRUCTION) != nullptr, "no image after reconstruct");
       float pose[64] = {};
-      check(it.reconstruct_pose(0, pose, &image) == CAPS_OK, "reconstruct_pose fails");
+      check(it.reconstruct_pose(0, pose) == CAPS_OK, "reconstruct_pose fails");
     }
   }
 }

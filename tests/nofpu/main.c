@@ -23,16 +23,14 @@ int main(void) {
   if ((s = caps_get_tensor(&it, CAPS_TENSOR_INPUT, &in)) != CAPS_OK) return (int)s;
   if ((s = caps_set_input_s8(&it, (const int8_t*)in.data, in.count)) != CAPS_OK) return (int)s;
   if ((s = caps_invoke(&it)) != CAPS_OK) return (int)s;
-  const int32_t* scores;
-  const int16_t* poses;
-  const int8_t* image;
-  uint32_t count, classes, dim, best;
-  caps_get_scores_q15(&it, &scores, &count);
-  caps_get_poses_q15(&it, &poses, &classes, &dim);
+  uint32_t best;
   caps_get_predicted_class(&it, &best);
-  caps_reconstruct_q(&it, -1, &image, &count);
-  caps_reconstruct_pose_q(&it, best, poses, &image, &count);
-  caps_tensor_view sv;
-  caps_get_tensor(&it, CAPS_TENSOR_SCORES, &sv);
-  return (int)(scores[best] + image[0]) & 1;
+  caps_tensor_view scores, poses, image;
+  if ((s = caps_get_tensor(&it, CAPS_TENSOR_SCORES, &scores)) != CAPS_OK) return (int)s;
+  if ((s = caps_get_tensor(&it, CAPS_TENSOR_POSES, &poses)) != CAPS_OK) return (int)s;
+  if ((s = caps_reconstruct(&it, -1)) != CAPS_OK) return (int)s;
+  const int16_t* pose = (const int16_t*)poses.data + best * poses.dims[1];
+  if ((s = caps_reconstruct_pose(&it, best, pose, poses.dims[1])) != CAPS_OK) return (int)s;
+  if ((s = caps_get_tensor(&it, CAPS_TENSOR_RECONSTRUCTION, &image)) != CAPS_OK) return (int)s;
+  return (int)(((const int32_t*)scores.data)[best] + ((const int8_t*)image.data)[0]) & 1;
 }

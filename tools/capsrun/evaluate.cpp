@@ -23,52 +23,48 @@ void Session::classify(const uint8_t* input) {
   if (s != CAPS_OK) throw IoError(std::string("invoke: ") + caps_status_message(s));
 }
 
-float Session::score(uint32_t c) const {
-  if (model.quantized()) return static_cast<float>(it.scores_q15()[c]) / 32768.0f;
-  return it.scores()[c];
-}
-
-std::vector<float> Session::pose(uint32_t c) const {
-  const uint32_t d = it.pose_dim();
-  std::vector<float> p(d);
-  for (uint32_t k = 0; k < d; ++k)
-    p[k] = model.quantized() ? static_cast<float>(it.poses_q15()[c * d + k]) / 32768.0f : it.poses()[c * d + k];
-  return p;
-}
-
 namespace {
-std::vector<float> image_of(const Model& m, const float* f, const int8_t* q) {
-  std::vector<float> out(m.input_size());
-  for (size_t k = 0; k < out.size(); ++k)
-    out[k] = q != nullptr ? static_cast<float>(int32_t{q[k]} + 128) / 255.0f : f[k];
+
+// The values of an output view as floats (all of them, or `count` from `first`); IoError when the
+// output is not there.
+std::vector<float> view_values(Interpreter& it, uint32_t which, uint32_t first = 0, uint32_t count = 0) {
+  caps_tensor_view v;
+  const caps_status s = it.tensor_view(which, &v);
+  if (s != CAPS_OK) throw IoError(std::string("reading an output: ") + caps_status_message(s));
+  if (count == 0) count = v.count - first;
+  if (first + count > v.count) throw IoError("reading an output: index out of range");
+  std::vector<float> out(count);
+  for (uint32_t k = 0; k < count; ++k) out[k] = caps_tensor_value(&v, first + k);
   return out;
 }
+
 void check(caps_status s) {
   if (s != CAPS_OK) throw IoError(std::string("reconstruct: ") + caps_status_message(s));
 }
+
 }  // namespace
 
+float Session::score(uint32_t c) { return view_values(it, CAPS_TENSOR_SCORES, c, 1)[0]; }
+
+std::vector<float> Session::pose(uint32_t c) { return view_values(it, CAPS_TENSOR_POSES, c * it.pose_dim(), it.pose_dim()); }
+
 std::vector<float> Session::reconstruct(int32_t c) {
-  const float* f = nullptr;
-  const int8_t* q = nullptr;
-  check(model.quantized() ? it.reconstruct_q(c, &q) : it.reconstruct(c, &f));
-  return image_of(model, f, q);
+  check(it.reconstruct(c));
+  return view_values(it, CAPS_TENSOR_RECONSTRUCTION);
 }
 
 std::vector<float> Session::reconstruct_pose(uint32_t c, const std::vector<float>& pose) {
-  const float* f = nullptr;
-  const int8_t* q = nullptr;
-  if (model.quantized()) {
+  if (model.quantized()) {  // the poses view's Q15
     std::vector<int16_t> p(pose.size());
     for (size_t k = 0; k < p.size(); ++k) {
       const float v = std::round(pose[k] * 32768.0f);
       p[k] = static_cast<int16_t>(std::max(-32767.0f, std::min(32767.0f, v)));
     }
-    check(it.reconstruct_pose_q(c, p.data(), &q));
+    check(it.reconstruct_pose(c, p.data()));
   } else {
-    check(it.reconstruct_pose(c, pose.data(), &f));
+    check(it.reconstruct_pose(c, pose.data()));
   }
-  return image_of(model, f, q);
+  return view_values(it, CAPS_TENSOR_RECONSTRUCTION);
 }
 
 RunResult run_all(const Model& model, uint32_t kernels, const uint8_t* inputs, size_t count, int threads,

@@ -22,10 +22,11 @@ struct Session {
   Session(const Model& m, uint32_t kernels);
   // set_input_u8 + invoke on one input of model.input_size() bytes; IoError on failure.
   void classify(const uint8_t* input);
-  // The outputs as floats, for either kind of model (an int8 model's Q15 scores and poses and
-  // its pixel - 128 reconstruction, dequantised: 0..1).
-  float score(uint32_t c) const;
-  std::vector<float> pose(uint32_t c) const;
+  // The outputs as floats, for either kind of model: read through the tensor views and
+  // dequantised with their scale and zero point (an int8 model's Q15 scores and poses, its
+  // pixel - 128 reconstruction as 0..1).
+  float score(uint32_t c);
+  std::vector<float> pose(uint32_t c);
   std::vector<float> reconstruct(int32_t c);                            // -1: predicted class
   std::vector<float> reconstruct_pose(uint32_t c, const std::vector<float>& pose);
 };

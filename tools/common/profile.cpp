@@ -50,15 +50,7 @@ Profile profile_ops(Interpreter& it, int runs, bool decoder) {
   for (int r = 0; r < runs; ++r) {
     clock.next = 0;
     caps_status s = it.invoke();
-    if (s == CAPS_OK && decoder && it.model()->attributes().recon_tensor != CAPS_NONE) {
-      if (it.model()->quantized()) {
-        const int8_t* image = nullptr;
-        s = it.reconstruct_q(-1, &image);
-      } else {
-        const float* image = nullptr;
-        s = it.reconstruct(-1, &image);
-      }
-    }
+    if (s == CAPS_OK && decoder && it.model()->attributes().recon_tensor != CAPS_NONE) s = it.reconstruct(-1);
     if (s != CAPS_OK) {
       it.set_observer(nullptr, nullptr);
       throw std::runtime_error(std::string("profile: run failed: ") + caps_status_message(s));

@@ -139,30 +139,25 @@ caps_status caps_set_input_u8(caps_interpreter* it, const uint8_t* pixels, size_
 /* Runs the classifier part of the network (not the decoder). CAPS_ERR_NOT_READY when no input was
  * set since caps_interpreter_init*. */
 caps_status caps_invoke(caps_interpreter* it);
-/* Class scores after caps_invoke: `*count` = num_classes. Valid until the next invoke. */
-caps_status caps_get_scores(const caps_interpreter* it, const float** scores, uint32_t* count);
-/* Index of the highest score after caps_invoke. */
+/* Index of the highest score after caps_invoke, for either kind of model. */
 caps_status caps_get_predicted_class(const caps_interpreter* it, uint32_t* class_index);
-/* Class capsule pose vectors after caps_invoke: num_classes x dim floats, row per class. */
-caps_status caps_get_poses(const caps_interpreter* it, const float** poses, uint32_t* num_classes,
-                           uint32_t* dim);
-/* Runs the decoder with the poses masked to class `class_index` (-1: the predicted class).
- * `*image` receives input_channels*height*width floats in CHW order (values in the decoder's
- * output range, 0..1 for the sigmoid decoder). CAPS_ERR_UNSUPPORTED if the model has no decoder. */
-caps_status caps_reconstruct(caps_interpreter* it, int32_t class_index, const float** image,
-                             uint32_t* count);
-
-/* Runs the decoder on `pose` (dim floats, see caps_get_poses) in place of class `class_index`'s
- * capsule; scores and poses stay as caps_invoke left them. */
-caps_status caps_reconstruct_pose(caps_interpreter* it, uint32_t class_index, const float* pose,
-                                  const float** image, uint32_t* count);
+/* Runs the decoder with the poses masked to class `class_index` (-1: the predicted class); its
+ * image is then the CAPS_TENSOR_RECONSTRUCTION view. CAPS_ERR_UNSUPPORTED if the model has no
+ * decoder, CAPS_ERR_NOT_READY before caps_invoke. */
+caps_status caps_reconstruct(caps_interpreter* it, int32_t class_index);
+/* Runs the decoder on `pose` in place of class `class_index`'s capsule (the paper's figure of
+ * perturbed capsule dimensions). `pose` holds `count` values of the CAPS_TENSOR_POSES view's
+ * dtype and row length: float32, or int16 in Q15 for an int8 model (CAPS_ERR_BAD_ARGUMENT for
+ * another count). Scores and poses stay as caps_invoke left them. */
+caps_status caps_reconstruct_pose(caps_interpreter* it, uint32_t class_index, const void* pose,
+                                  size_t count);
 
 /* --- tensor views (docs/integration.md) --------------------------------------------------------
- * What an input or output tensor is, for either kind of model: its dtype, shape, quantisation
- * and where its values lie in the arena. The input's view is writable: fill it in place, then
- * caps_invoke (getting it counts as setting the input). Outputs are valid after caps_invoke; the
- * reconstruction after caps_reconstruct*. The pointer stays valid while the interpreter is set
- * up on the same arena. */
+ * The input and the outputs, for either kind of model: dtype, shape, quantisation and where the
+ * values lie in the arena. The input's view is writable: fill it in place, then caps_invoke
+ * (getting it counts as setting the input). Scores and poses are valid after caps_invoke, the
+ * reconstruction after caps_reconstruct*, each until the next input or invoke. The pointer stays
+ * valid while the interpreter is set up on the same arena. */
 #define CAPS_TENSOR_INPUT 0u          /* [C,H,W]: float32, or int8 (pixel - 128 for pixels) */
 #define CAPS_TENSOR_SCORES 1u         /* [classes]: float32, or int32 in Q15 */
 #define CAPS_TENSOR_POSES 2u          /* [classes, pose size]: float32, or int16 in Q15 */
@@ -177,8 +172,17 @@ typedef struct caps_tensor_view {
   void* data;         /* the first element, in the arena */
 } caps_tensor_view;
 /* CAPS_ERR_BAD_ARGUMENT for an unknown `which`, CAPS_ERR_UNSUPPORTED for the reconstruction of
- * a model without a decoder, CAPS_ERR_NOT_READY for an output before caps_invoke. */
+ * a model without a decoder, CAPS_ERR_NOT_READY for an output not computed yet. */
 caps_status caps_get_tensor(caps_interpreter* it, uint32_t which, caps_tensor_view* view);
+/* Element k of a view as a real number: the float itself, or scale * (q - zero_point). */
+static inline float caps_tensor_value(const caps_tensor_view* v, uint32_t k) {
+  switch (v->dtype) {
+    case CAPS_DTYPE_F32: return ((const float*)v->data)[k];
+    case CAPS_DTYPE_I8: return v->scale * (float)((int32_t)((const int8_t*)v->data)[k] - v->zero_point);
+    case CAPS_DTYPE_I16: return v->scale * (float)((int32_t)((const int16_t*)v->data)[k] - v->zero_point);
+    default: return v->scale * (float)(((const int32_t*)v->data)[k] - v->zero_point);
+  }
+}
 /* Copies `count` int8 values into an int8 model's input as they are (already quantised with the
  * input view's scale and zero point); CAPS_ERR_DTYPE for a float model. */
 caps_status caps_set_input_s8(caps_interpreter* it, const int8_t* data, size_t count);
@@ -207,23 +211,12 @@ caps_status caps_interpreter_set_observer(caps_interpreter* it, caps_observer_fn
 
 /* --- int8 models (docs/fixed-point.md) ------------------------------------------------------
  * An int8 model (capsconv --quantize int8) runs on integer arithmetic only. caps_set_input_u8
- * takes its pixels as for a float model; its outputs are integers in fixed point, read with the
- * functions below or caps_get_tensor (the float getters answer CAPS_ERR_DTYPE for it, and these
- * for a float model). caps_get_predicted_class works for both. */
+ * takes its pixels as for a float model; caps_set_input_s8 takes bytes already quantised. Its
+ * outputs are integers in fixed point, read through the tensor views: scores int32 in Q15, poses
+ * int16 in Q15, the reconstruction int8 (pixel - 128). */
 
 /* 1 for an int8 model, 0 for a float one or a model that is not loaded. */
 int caps_model_is_int8(const caps_model* model);
-/* Scores in Q15 (score = value / 32768): the capsule lengths, or their softmax. */
-caps_status caps_get_scores_q15(const caps_interpreter* it, const int32_t** scores, uint32_t* count);
-/* Poses in Q15: num_classes x dim int16 values. */
-caps_status caps_get_poses_q15(const caps_interpreter* it, const int16_t** poses,
-                               uint32_t* num_classes, uint32_t* dim);
-/* The decoder, as caps_reconstruct: `*image` receives C*H*W values of pixel - 128 (int8). */
-caps_status caps_reconstruct_q(caps_interpreter* it, int32_t class_index, const int8_t** image,
-                               uint32_t* count);
-/* The decoder on a pose in Q15 (dim int16 values) for class `class_index`. */
-caps_status caps_reconstruct_pose_q(caps_interpreter* it, uint32_t class_index, const int16_t* pose,
-                                    const int8_t** image, uint32_t* count);
 
 #ifdef __cplusplus
 } /* extern "C" */

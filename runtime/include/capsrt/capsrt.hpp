@@ -8,8 +8,10 @@
 //   it.init(model, arena, sizeof arena);
 //   it.set_input_u8(pixels, 28 * 28);
 //   it.invoke();
-//   it.scores()[k], it.predicted_class(), it.poses();
-//   const float* image; it.reconstruct(-1, &image);
+//   it.predicted_class();
+//   caps_tensor_view scores; it.tensor_view(CAPS_TENSOR_SCORES, &scores);  // either kind of model
+//   const float* poses = it.output<float>(CAPS_TENSOR_POSES);             // a float model's
+//   it.reconstruct(-1); it.output<float>(CAPS_TENSOR_RECONSTRUCTION);
 #ifndef CAPSRT_CAPSRT_HPP
 #define CAPSRT_CAPSRT_HPP
 
@@ -116,40 +118,51 @@ class Interpreter {
   // setting it.
   caps_status tensor_view(uint32_t which, caps_tensor_view* view);
 
+  // The typed data of a view: `which`'s data when its dtype is T's (float: float32; int8_t;
+  // int16_t: an int8 model's Q15 poses; int32_t: its Q15 scores), NULL when it is another dtype
+  // or not ready (tensor_view's rules). For the input, use input() or tensor_view.
+  template <typename T>
+  const T* output(uint32_t which) const {
+    caps_tensor_view v;
+    return describe(which, &v) == CAPS_OK && v.dtype == dtype_of(static_cast<T*>(nullptr))
+               ? static_cast<const T*>(v.data) : nullptr;
+  }
+
   // The classifier ops. CAPS_ERR_NOT_READY until an input was given (set_input, set_input_u8, or
   // input(), whose pointer the caller writes through) since init.
   caps_status invoke();
   bool invoked() const { return invoked_ && live_model() != nullptr; }
-  const float* scores() const;  // num_classes floats; NULL before invoke or for an int8 model
   uint32_t predicted_class() const;  // either kind of model
-  const float* poses() const;  // num_classes x pose_dim(); NULL before invoke or for int8
   uint32_t pose_dim() const;
-  // An int8 model's outputs: scores in Q15 (value / 32768), poses in Q15. NULL before invoke or
-  // for a float model.
-  const int32_t* scores_q15() const;
-  const int16_t* poses_q15() const;
 
   // The per-op observer (capsrt.h, caps_op_event): fn is called before and after every op run,
   // and a non-zero return stops the run with CAPS_ERR_ABORTED. NULL removes it, and so does
   // init: set it after init. CAPS_ERR_NOT_READY before a successful init.
   caps_status set_observer(caps_observer_fn fn, void* user);
 
-  // Decoder on the poses masked to `class_index` (-1: predicted). `*image` is C*H*W floats.
-  caps_status reconstruct(int32_t class_index, const float** image);
-  // Decoder on a pose of the caller's (pose_dim() floats) standing in for class `class_index`'s
-  // capsule, as in the paper's figure of perturbed capsule dimensions. Scores and poses are
-  // left as invoke() made them.
-  caps_status reconstruct_pose(uint32_t class_index, const float* pose, const float** image);
-  // The same for an int8 model: `*image` is C*H*W values of pixel - 128; a pose is Q15.
-  // CAPS_ERR_DTYPE for a float model (and the float functions for an int8 one).
-  caps_status reconstruct_q(int32_t class_index, const int8_t** image);
-  caps_status reconstruct_pose_q(uint32_t class_index, const int16_t* pose, const int8_t** image);
+  // Decoder on the poses masked to `class_index` (-1: predicted); its image is then
+  // output<float>(CAPS_TENSOR_RECONSTRUCTION), or output<int8_t> (pixel - 128) for an int8 model.
+  caps_status reconstruct(int32_t class_index);
+  // Decoder on a pose of the caller's (pose_dim() values) standing in for class `class_index`'s
+  // capsule, as in the paper's figure of perturbed capsule dimensions: floats for a float model,
+  // Q15 for an int8 one (CAPS_ERR_DTYPE for the other). Scores and poses are left as invoke()
+  // made them.
+  caps_status reconstruct_pose(uint32_t class_index, const float* pose);
+  caps_status reconstruct_pose(uint32_t class_index, const int16_t* pose);
+  // The same for a pose of the poses view's dtype, `count` values (the C API's).
+  caps_status reconstruct_pose(uint32_t class_index, const void* pose, size_t count);
 
  private:
+  static constexpr uint32_t dtype_of(const float*) { return CAPS_DTYPE_F32; }
+  static constexpr uint32_t dtype_of(const int8_t*) { return CAPS_DTYPE_I8; }
+  static constexpr uint32_t dtype_of(const int16_t*) { return CAPS_DTYPE_I16; }
+  static constexpr uint32_t dtype_of(const int32_t*) { return CAPS_DTYPE_I32; }
+  caps_status describe(uint32_t which, caps_tensor_view* view) const;  // tensor_view, read-only
   caps_status run_ops(uint32_t begin, uint32_t end, int32_t mask_class);
   bool observe(uint32_t k, const PreparedOp& op, uint32_t phase) const;  // false: stop
   float* activation(uint32_t id) const;  // an activation tensor's floats in the arena
   uint8_t* activation_bytes(uint32_t id) const;
+  uint8_t* give_input();  // the input's bytes, given from now on: the outputs are stale
   // Runs the decoder with `pose` (pose_bytes bytes) in place of class_index's row of the poses.
   caps_status decode_pose(uint32_t class_index, const void* pose, size_t pose_bytes);
   // The model if init succeeded and it has not been reloaded since; NULL otherwise.
@@ -163,6 +176,7 @@ class Interpreter {
   uint32_t kernels_ = 0;
   uint32_t generation_ = 0;  // the model's generation at init
   bool invoked_ = false;
+  bool reconstructed_ = false;  // the decoder ran since the last invoke
   bool has_input_ = false;  // an input was given since init
   caps_observer_fn observer_ = nullptr;
   void* observer_user_ = nullptr;
