@@ -4,6 +4,7 @@
 
 #include "capsnet_int8.hpp"
 #include "kernel_params.h"
+#include "ops/op_record.hpp"
 #include "test_util.hpp"
 
 using namespace capsrt;
@@ -217,4 +218,19 @@ TEST_CASE("arena sizes per kernel set stay within 3% of the pinned figures", "[a
       CHECK(got * 100 >= pin.bytes * 97);
     }
   }
+}
+
+TEST_CASE("the op table: the record found for each opcode of format.h is that opcode's") {
+  const uint32_t opcodes[] = {CAPS_OP_CONV2D, CAPS_OP_PRIMARY_CAPS, CAPS_OP_CAPS_DENSE,
+                              CAPS_OP_LENGTH, CAPS_OP_MASK,         CAPS_OP_DENSE};
+  for (uint32_t opcode : opcodes) {
+    INFO("opcode " << opcode);
+    const capsrt::OpRecord* r = capsrt::op_record(opcode);
+    REQUIRE(r != nullptr);
+    CHECK(r->opcode == opcode);
+    CHECK(r->infer != nullptr);
+    CHECK(r->q.prepare != nullptr);  // every op has an int8 form
+  }
+  CHECK(capsrt::op_record(0) == nullptr);
+  CHECK(capsrt::op_record(CAPS_OP_DENSE + 1) == nullptr);
 }
