@@ -45,7 +45,7 @@ int run(int argc, char** argv) {
                "safetensors) into a capsrt model"};
   std::string input, output, arch_name = "canonical", layout_arg = "auto", emit_c, c_name;
   int routings = 0;
-  bool summary = false, quiet = false, low_memory = false;
+  bool summary = false, quiet = false, low_memory = false, no_decoder = false;
   std::string quantize = "none", calib, preprocess_arg;
   uint32_t calib_count = 1000;
   app.add_option("checkpoint", input, "checkpoint file: a state_dict (possibly inside a wrapper dict "
@@ -89,6 +89,10 @@ int run(int argc, char** argv) {
   app.add_flag("--low-memory-routing", low_memory,
                "recompute the routing predictions instead of storing them (a much smaller arena, "
                "some more time); float and int8 models");
+  app.add_flag("--no-decoder", no_decoder,
+               "write the classifier only: no decoder ops or weights (classification never reads "
+               "them; the reconstruction then answers unsupported). The checkpoint's decoder is still "
+               "checked, and --summary gives both sizes");
   app.add_flag("-q,--quiet", quiet, "print nothing but errors (and the summary if asked)");
   app.footer(
       "Exit status: 0 converted; 2 unreadable or malformed checkpoint; 3 architecture or tensor "
@@ -123,6 +127,7 @@ int run(int argc, char** argv) {
 
   conv::Conversion c;
   std::optional<tools::Calibration> alt_cal;  // an int8 conversion's, for the summary
+  std::optional<tools::Calibration> int8_cal;
   try {
     const conv::Architecture arch = conv::load_architecture(arch_name);  // (+ the routing option)
     conv::Architecture a = arch;
@@ -186,8 +191,29 @@ int run(int argc, char** argv) {
     }
     for (const std::string& note : notes) log << "note: " << note << '\n';
     if (summary) alt_cal = cal;
+    int8_cal = cal;
     c.arena_size = tools::written_arena_size(c.model);
     log << "quantised to int8" << (low_memory ? " with low-memory routing" : "") << '\n';
+  }
+  size_t with_decoder_bytes = 0;  // --no-decoder: the model's size with its decoder
+  if (no_decoder && !c.spec.decoder_hidden.empty()) {
+    with_decoder_bytes = c.model.size();
+    tools::CapsNetSpec classifier = c.spec;
+    classifier.decoder_hidden.clear();
+    for (auto it = c.weights.begin(); it != c.weights.end();)
+      it = it->first.rfind("decoder.", 0) == 0 ? c.weights.erase(it) : std::next(it);
+    c.report.clear();
+    try {
+      c.model = int8_cal ? tools::build_capsnet_int8(classifier, c.weights, *int8_cal, &c.report)
+                         : tools::build_capsnet(classifier, c.weights, &c.report);
+    } catch (const tools::WriterError& e) {
+      std::cerr << "capsconv: --no-decoder: " << e.what() << '\n';
+      return 3;
+    }
+    c.spec = classifier;
+    c.arena_size = tools::written_arena_size(c.model);
+    log << "classifier only (--no-decoder): " << c.model.size() << " bytes, " << with_decoder_bytes
+        << " with the decoder\n";
   }
   try {
     if (!output.empty()) {
@@ -208,6 +234,9 @@ int run(int argc, char** argv) {
     const tools::VerifiedModel loaded = tools::load_verified(c.model);
     const Model& m = loaded.model;
     tools::print_summary(std::cout, c.report, m);
+    if (with_decoder_bytes)
+      std::cout << "classifier only (--no-decoder): " << c.model.size() << " bytes; with the decoder "
+                << with_decoder_bytes << " bytes\n";
     // The arena both ways: the other routing variant, built only to be measured.
     tools::CapsNetSpec other = c.spec;
     other.low_memory_routing = !other.low_memory_routing;
