@@ -84,13 +84,16 @@ extern const char __data_start[], __data_end[], __bss_start[], __bss_end[], __st
 extern const char __ram_start[];
 
 static void memory_report(void) {
-  const uint32_t flash = (uint32_t)(__flash_end - __flash_start);
   const uint32_t model = (uint32_t)(__model_end - __model_start);
+  /* The flash region's use; a model too large for it lies in a region of its own (board.ld.in). */
+  const uintptr_t m = (uintptr_t)__model_start;
+  const int model_in_flash = m >= (uintptr_t)__flash_start && m < (uintptr_t)__flash_end;
+  const uint32_t flash = (uint32_t)(__flash_end - __flash_start) + (model_in_flash ? 0u : model);
   const uint32_t arena = (uint32_t)sizeof g_arena;
   const uint32_t data_bss = (uint32_t)((__data_end - __data_start) + (__bss_end - __bss_start));
   const uint32_t stack = fw_stack_size();
   fw_puts("\nmemory (bytes):\n");
-  put_kv("  flash: model", model, "");
+  put_kv(model_in_flash ? "  flash: model" : "  flash: model (in its own region)", model, "");
   put_kv("  flash: code, constants, images", flash - model, "");
   put_kv("  flash: total", flash, "");
   put_kv("  RAM: arena", arena, "");

@@ -13,7 +13,10 @@
 #   7. the fuzz targets (clang-14 libFuzzer, docs/reliability.md): each builds, replays its
 #      regression inputs and seed corpus, and fuzzes for 30 s;
 #   8. the int8-only runtime for a Cortex-M3 (no FPU, arm-none-eabi-gcc): it links no
-#      floating-point routine, and its load and init stack bounds hold there.
+#      floating-point routine, and its load and init stack bounds hold there;
+#   9. firmware_demo on Cortex-M4, M7 and M55 boards under qemu-system-arm: the small MNIST
+#      classifier in int8 (within the 512 KiB / 64 KiB budget) and in float classifies the
+#      embedded test images with the classes and scores of the x86 run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
@@ -69,15 +72,24 @@ cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAPSRT_BUILD_BENCH=
 cmake --build build/tsan -j "$jobs" --target capsrt_tests
 TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/capsrt_tests "[threads]"
 
-step "7. fuzz targets: build, replay regressions and seeds, fuzz 30 s each ($jobs at a time)"
+step "7. fuzz targets: build, replay regressions and seeds, fuzz 20 s each ($jobs at a time)"
 export CAPSRT_FUZZ_WORK=$PWD/build/fuzz/ci CAPSRT_FUZZ_NO_BUILD=1
 rm -rf "$CAPSRT_FUZZ_WORK"
 bash tools/fuzz.sh --build
-bash tools/fuzz.sh --list | xargs -P "$jobs" -I{} bash tools/fuzz.sh {} 30
+bash tools/fuzz.sh --list | xargs -P "$jobs" -I{} bash tools/fuzz.sh {} 20
 
 step "8. Cortex-M3, int8 only (no FPU): no floating-point routine linked; stack bounds"
 cmake --preset cortex-m3 >/dev/null
 cmake --build build/cortex-m3 -j "$jobs"
 (cd build/cortex-m3 && ctest --output-on-failure -V | grep -E "symbols|deepest|tests passed")
+
+step "9. firmware_demo on Cortex-M4, M7 and M55 under qemu-system-arm (-icount: instructions)"
+bash firmware_demo/make_assets.sh build/release build/firmware-assets 100
+for core in m4 m7 m55; do
+  cmake --preset "cortex-$core" >/dev/null
+  cmake --build "build/cortex-$core" -j "$jobs" | grep -E "FLASH:|RAM:|MODEL:" || true
+  (cd "build/cortex-$core" && ctest --output-on-failure -j "$jobs" -V -L firmware |
+    grep -E "on mps|^[0-9]+: model:|accuracy|per inference|flash: total|RAM: total|stack used|passed, |tests passed")
+done
 
 step "all configurations passed"

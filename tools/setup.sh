@@ -15,6 +15,7 @@ packages=(
   g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user   # ARM builds, tested under QEMU
   clang-14 libclang-rt-14-dev          # fuzz targets (libFuzzer), tools/fuzz.sh
   gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib  # Cortex-M builds
+  qemu-system-arm  # the Cortex-M boards firmware_demo/ runs on
 )
 missing=()
 for p in "${packages[@]}"; do
