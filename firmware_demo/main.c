@@ -94,7 +94,13 @@ static void memory_report(void) {
   const uint32_t stack = fw_stack_size();
   fw_puts("\nmemory (bytes):\n");
   put_kv(model_in_flash ? "  flash: model" : "  flash: model (in its own region)", model, "");
-  put_kv("  flash: code, constants, images", flash - model, "");
+#if FW_EXPECT_INT8
+  const uint32_t test_data = (uint32_t)(sizeof fw_images + sizeof fw_labels + sizeof fw_expected_class + sizeof fw_expected_scores_q15);
+#else
+  const uint32_t test_data = (uint32_t)(sizeof fw_images + sizeof fw_labels + sizeof fw_expected_class + sizeof fw_expected_scores);
+#endif
+  put_kv("  flash: test images and x86 results", test_data, "");
+  put_kv("  flash: code and other constants", flash - model - test_data, "");
   put_kv("  flash: total", flash, "");
   put_kv("  RAM: arena", arena, "");
   put_kv("  RAM: other .data and .bss", data_bss - arena, "");
