@@ -1,8 +1,9 @@
 // The kernel table: one KernelSet per instruction set. The runtime calls kernels only through it
 // (runtime/src has no ISA code): each op record's prepare takes its kernel pointers from the set
 // an interpreter was set up with. x86 builds have AVX-512 VNNI, AVX-512, AVX2+FMA and the
-// reference, the best of which the CPU runs is found once (cached); ARM builds have NEON, chosen
-// at compile time; every other target runs the reference kernels.
+// reference, the best of which the CPU runs is found once (cached); ARM builds have NEON, and
+// Cortex-M builds for a core with the DSP extension armv7em-dsp, chosen at compile time; every
+// other target runs the reference kernels.
 //
 // A set also says how much scratch each of its kernels needs (the *_scratch_size twins, as
 // CMSIS-NN's _get_buffer_size). Those functions are plain arithmetic and exist in every build for
@@ -45,7 +46,7 @@ using DenseQFn = void (*)(const DenseQParams& p, const int8_t* in, const int8_t*
 
 struct KernelSet {
   uint32_t id;       // CAPS_KERNELS_*
-  const char* name;  // "reference", "avx2-fma", "avx512", "neon64", "neon-armv7", "avx512-vnni"
+  const char* name;  // "reference", "avx2-fma", "avx512", "neon64", "neon-armv7", "avx512-vnni", "armv7em-dsp"
   // Weight layouts (bit 1 << caps_layout) this set's conv and CapsDense kernels read. An op whose
   // weights are in another layout (files written before version 1.1) runs the reference kernel.
   uint32_t conv_layouts;

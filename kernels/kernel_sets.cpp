@@ -4,6 +4,7 @@
 // come from CMake and say which ISA folders this build compiled.
 #include <atomic>
 
+#include "arm_dsp/dsp.h"
 #include "arm_neon/neon.h"
 #include "kernel_set.h"
 #include "reference.h"
@@ -32,6 +33,12 @@
 #define CAPSRT_NEON_ARMV7(fn) fn
 #else
 #define CAPSRT_NEON_ARMV7(fn) nullptr
+#endif
+
+#if CAPSRT_HAVE_ARMV7EM_DSP_KERNELS
+#define CAPSRT_DSP(fn) fn
+#else
+#define CAPSRT_DSP(fn) nullptr
 #endif
 
 // The float kernels, or NULL in an int8-only build (CAPSRT_FLOAT=0: nothing then references
@@ -116,6 +123,14 @@ const KernelSet kSets[] = {
                     (conv_scratch<avx512::kConvTiling.mr, avx512::kConvTiling.nr>), CAPSRT_X86,
                     avx512_vnni::conv2d_q_scratch_size, avx512_vnni::conv2d_q,
                     avx512_vnni::caps_dense_q_scratch_size, avx512_vnni::caps_dense_q),
+    // The DSP extension's SMLAD int8 convolution; the FPU runs the reference float kernels.
+    {CAPS_KERNELS_ARMV7EM_DSP, "armv7em-dsp", kRefConvLayouts, kRefCapsLayouts, no_scratch,
+     ref::caps_dense_f32_scratch_size, CAPSRT_F(CAPSRT_DSP(reference_conv)), CAPSRT_F(CAPSRT_DSP(ref::squash_f32)),
+     CAPSRT_F(CAPSRT_DSP(ref::group_capsules_f32)), CAPSRT_F(CAPSRT_DSP(ref::caps_dense_f32)),
+     CAPSRT_F(CAPSRT_DSP(ref::vector_length_f32)), CAPSRT_F(CAPSRT_DSP(ref::softmax_f32)),
+     CAPSRT_F(CAPSRT_DSP(ref::mask_f32)), CAPSRT_F(CAPSRT_DSP(ref::dense_f32)),
+     CAPSRT_Q_KERNELS(dsp::conv2d_q_scratch_size, dsp::conv2d_q, ref::caps_dense_q_scratch_size,
+                      ref::caps_dense_q, CAPSRT_DSP)},
 };
 static_assert(sizeof(kSets) / sizeof(kSets[0]) == CAPS_KERNELS_COUNT - 1, "one entry per id");
 
@@ -142,6 +157,9 @@ bool cpu_supports(uint32_t id) {
 #if CAPSRT_HAVE_NEON_ARMV7_KERNELS
     case CAPS_KERNELS_NEON_ARMV7: return true;  // built for NEON: the build's own requirement
 #endif
+#if CAPSRT_HAVE_ARMV7EM_DSP_KERNELS
+    case CAPS_KERNELS_ARMV7EM_DSP: return true;  // built for a core with the DSP extension
+#endif
     default: return false;
   }
 }
@@ -152,7 +170,7 @@ std::atomic<uint32_t> g_default{0};
 
 uint32_t detect_best() {
   const uint32_t order[] = {CAPS_KERNELS_AVX512_VNNI, CAPS_KERNELS_AVX512, CAPS_KERNELS_AVX2_FMA,
-                            CAPS_KERNELS_NEON64, CAPS_KERNELS_NEON_ARMV7};
+                            CAPS_KERNELS_NEON64, CAPS_KERNELS_NEON_ARMV7, CAPS_KERNELS_ARMV7EM_DSP};
   for (uint32_t id : order)
     if (kernel_set_runnable(id)) return id;
   return CAPS_KERNELS_REFERENCE;

@@ -109,9 +109,12 @@ caps_status caps_interpreter_init(caps_interpreter* it, const caps_model* model,
 #define CAPS_KERNELS_NEON_ARMV7 5u /* armv7 built with NEON */
 #define CAPS_KERNELS_AVX512_VNNI 6u /* x86 with AVX-512 F/BW/DQ/VL and VNNI: the avx512 set's float
                                        kernels, vpdpbusd int8 kernels */
-#define CAPS_KERNELS_COUNT 7u
+#define CAPS_KERNELS_ARMV7EM_DSP 7u /* Cortex-M with the DSP extension (M4, M7, M33, M55): SMLAD int8
+                                       kernels, the reference float ones */
+#define CAPS_KERNELS_COUNT 8u
 
-/* "auto", "reference", "avx2-fma", "avx512", "neon64", "neon-armv7", "avx512-vnni"; NULL for an
+/* "auto", "reference", "avx2-fma", "avx512", "neon64", "neon-armv7", "avx512-vnni",
+ * "armv7em-dsp"; NULL for an
  * unknown id. */
 const char* caps_kernels_name(uint32_t kernels);
 /* The id of a name above, or CAPS_KERNELS_COUNT if there is none. */

@@ -1,0 +1,134 @@
+// The armv7em-dsp int8 convolution; must match ref::conv2d_q bit for bit (the sums are exact in
+// int32; the requantisation is fx::requantize).
+//
+// Blocking (CMSIS-NN's technique for the DSP extension): a 2 x 2 block of outputs, 2 pixels x 2
+// output channels, per inner loop, over the K4O groups of 4 inputs. Inputs are widened once per
+// panel: the interleaved int8 panel (simd/conv2d_q_pack.h, one word per pixel and group) becomes
+// int16 pairs, SXTB16 x -> (x0, x2) and SXTB16 (x ror 8) -> (x1, x3), which every block of
+// channels then reads as they are. Weights stay int8 in flash: a channel's group is one word,
+// widened the same way in the loop. Per group: one doubleword load of the 2 channels' weights,
+// 4 SXTB16, two doubleword loads of the 2 pixels' inputs and 8 SMLAD (two 16 x 16
+// multiply-accumulates each) make 16 multiply-adds. 4 accumulators, 4 widened weights, 2 inputs
+// and the pointers fit Thumb-2's 13 general registers. The sums are exact: |x w| <= 128 x 128 and
+// K is bounded by the validator.
+#include <arm_acle.h>
+
+#include "arm_dsp/dsp.h"
+
+namespace capsrt {
+namespace dsp {
+
+namespace {
+
+constexpr int NR = kConvQPixels;  // pixels of a block
+constexpr int MR = 1;             // blocks of L channels per tile
+constexpr int L = 2;              // output channels of a block
+
+// SXTB16 of x and of x rotated right by 8 bits: bytes 0 and 2, and 1 and 3, as int16 pairs.
+// (Written out: GCC 12 neither has ACLE's __ror nor folds a rotation into SXTB16's operand.)
+inline uint32_t sxtb16_even(uint32_t x) { return __sxtb16(x); }
+inline uint32_t sxtb16_odd(uint32_t x) {
+  uint32_t r;
+  __asm("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+  return r;
+}
+
+inline uint32_t load_word(const void* p) {
+  uint32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return v;
+}
+
+// The panel's groups [0, qn) widened: group q, pixel n -> words 2 (q NR + n) and + 1.
+void widen_panel(const uint8_t* panel, int qn, uint32_t* wide) {
+  for (int w = 0; w < qn * NR; ++w) {
+    const uint32_t x = load_word(panel + 4 * w);
+    wide[2 * w] = sxtb16_even(x);
+    wide[2 * w + 1] = sxtb16_odd(x);
+  }
+}
+
+inline uint64_t load_pair(const void* p) {
+  uint64_t v;
+  __builtin_memcpy(&v, p, 8);
+  return v;
+}
+
+// One group: the weights' words of 2 channels (w01: channel 0 low, 1 high), widened, against
+// the 2 pixels' widened inputs (x: pixel 0's pair, then pixel 1's). Doubleword loads (LDRD).
+template <int kChannels>
+inline void group_sums(const uint32_t* x, uint64_t w01, int32_t& a00, int32_t& a01, int32_t& a10, int32_t& a11) {
+  const uint32_t w0 = static_cast<uint32_t>(w01), w1 = static_cast<uint32_t>(w01 >> 32);
+  const uint32_t w0e = sxtb16_even(w0), w0o = sxtb16_odd(w0);
+  const uint32_t w1e = sxtb16_even(w1), w1o = sxtb16_odd(w1);
+  uint64_t xp = load_pair(x);  // pixel 0: (x0, x2), (x1, x3)
+  uint32_t xe = static_cast<uint32_t>(xp), xo = static_cast<uint32_t>(xp >> 32);
+  a00 = __smlad(xo, w0o, __smlad(xe, w0e, a00));
+  if (kChannels == 2) a01 = __smlad(xo, w1o, __smlad(xe, w1e, a01));
+  xp = load_pair(x + 2);  // pixel 1
+  xe = static_cast<uint32_t>(xp), xo = static_cast<uint32_t>(xp >> 32);
+  a10 = __smlad(xo, w0o, __smlad(xe, w0e, a10));
+  if (kChannels == 2) a11 = __smlad(xo, w1o, __smlad(xe, w1e, a11));
+}
+
+// Sums of 2 pixels x `kChannels` (1 or 2) channels over groups [0, qn) of the wide panel, added
+// to a[4] = {p0 c0, p0 c1, p1 c0, p1 c1}; two groups per iteration. Not inlined: the loop gets
+// the registers to itself (4 sums, 4 widened weights, 2 inputs and the pointers).
+template <int kChannels>
+__attribute__((noinline)) void block_sums(const uint32_t* x, const int8_t* w, size_t w_step, int qn,
+                                          int32_t* a) {
+  int32_t a00 = a[0], a01 = a[1], a10 = a[2], a11 = a[3];
+  const uint32_t* end2 = x + 4 * (qn & ~1);
+  for (; x != end2; x += 8) {
+    const uint64_t wa = kChannels == 2 ? load_pair(w) : load_word(w);
+    const uint64_t wb = kChannels == 2 ? load_pair(w + w_step) : load_word(w + w_step);
+    w += 2 * w_step;
+    group_sums<kChannels>(x, wa, a00, a01, a10, a11);
+    group_sums<kChannels>(x + 4, wb, a00, a01, a10, a11);
+  }
+  if (qn & 1) group_sums<kChannels>(x, kChannels == 2 ? load_pair(w) : load_word(w), a00, a01, a10, a11);
+  a[0] = a00, a[1] = a01, a[2] = a10, a[3] = a11;
+}
+
+}  // namespace
+
+}  // namespace dsp
+}  // namespace capsrt
+
+// conv2d_q_block.S: block_sums<2> in Thumb-2 assembly (GCC splits its doubleword loads).
+extern "C" void capsrt_dsp_block_sums2(const uint32_t* x, const int8_t* w, uint32_t w_step, int32_t qn, int32_t* a);
+
+namespace capsrt {
+namespace dsp {
+
+void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
+              const int32_t* requant, void* out, void* scratch) {
+  const int O = p.geom.out_channels;
+  const simd::ConvQScratch s =
+      simd::carve_conv_q_scratch(p, bias, requant, NR, simd::PanelLayout::kInterleaved, scratch);
+  uint32_t* wide = reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(scratch) +
+                                               simd::conv_q_scratch_size(p.geom, NR, simd::PanelLayout::kInterleaved));
+  auto accumulate = [=](int o0, const uint8_t* panel, int q0, int qn, bool first, int32_t (&y)[MR][NR][L]) {
+    if (o0 == 0) widen_panel(panel, qn, wide);  // the first block of each panel and chunk
+    int32_t a[4] = {0, 0, 0, 0};
+    if (!first) a[0] = y[0][0][0], a[1] = y[0][0][1], a[2] = y[0][1][0], a[3] = y[0][1][1];
+    const int8_t* w = weights + (static_cast<size_t>(q0) * O + o0) * 4;
+    if (o0 + 1 < O)
+      capsrt_dsp_block_sums2(wide, w, static_cast<uint32_t>(O) * 4, qn, a);
+    else  // the last channel of an odd O
+      block_sums<1>(wide, w, static_cast<size_t>(O) * 4, qn, a);
+    y[0][0][0] = a[0], y[0][0][1] = a[1], y[0][1][0] = a[2], y[0][1][1] = a[3];
+  };
+  auto requantise = [&](int o0, int32_t (&y)[MR][NR][L]) {  // the table covers every lane
+    for (int n = 0; n < NR; ++n)
+      for (int l = 0; l < L; ++l) {
+        const int o = o0 + l;
+        const int32_t sum = static_cast<int32_t>(static_cast<uint32_t>(y[0][n][l]) + static_cast<uint32_t>(s.offset[o]));
+        y[0][n][l] = fx::clamp32(fx::requantize(sum, s.mult[o], s.shift[o]), p.out_min, p.out_max);
+      }
+  };
+  simd::run_conv_q<MR, NR, L, simd::PanelLayout::kInterleaved>(p, in, 0x00, s, out, accumulate, requantise);
+}
+
+}  // namespace dsp
+}  // namespace capsrt
