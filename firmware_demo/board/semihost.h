@@ -7,6 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 void fw_write(const char* text, size_t length);
 void fw_puts(const char* text);             /* no newline added */
 void fw_put_u64(uint64_t value);
@@ -19,5 +23,9 @@ void fw_put_str_width(const char* text, unsigned width);  /* left-aligned */
 
 /* Ends the program with `status` as the emulator's (or debugger's) exit status. */
 void fw_exit(int status) __attribute__((noreturn));
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -5,8 +5,16 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 void fw_stack_paint(void);              /* from the stack's limit up to just below the caller */
 uint32_t fw_stack_used(void);           /* bytes from the top down to the deepest write */
 uint32_t fw_stack_size(void);           /* bytes reserved for the stack */
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,9 +10,17 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 void fw_timer_start(void);
 uint64_t fw_ticks(void);
 /* Instructions per tick in Q16, measured by running a loop of 2 x 2^20 instructions. */
 uint32_t fw_timer_calibrate(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

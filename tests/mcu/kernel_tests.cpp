@@ -1,0 +1,139 @@
+// The M-profile kernel sets against the reference kernels, bit for bit, on the target core: a
+// bare-metal program (firmware_demo's board support) run under qemu-system-arm by ctest, since
+// Catch2 needs exceptions and a heap that these builds do not have. For each case it fills the
+// inputs and weights with seeded random int8 values, sets a requantisation that spreads the
+// outputs over the int8 range (so a wrong sum or a wrong rounding changes outputs), runs the
+// reference and the build's kernel set, and compares every output byte. Ends with
+// "N passed, M failed" and exits 0 only when nothing failed; a set this build lacks is a failure
+// (the build is for its core).
+#include <cstdint>
+#include <cstring>
+
+#include "board/semihost.h"
+#include "kernel_set.h"
+#include "reference.h"
+
+using namespace capsrt;
+using namespace capsrt::kernels;
+
+namespace {
+
+uint32_t g_rng = 2463534242u;
+uint32_t next() {  // xorshift32
+  g_rng ^= g_rng << 13;
+  g_rng ^= g_rng >> 17;
+  g_rng ^= g_rng << 5;
+  return g_rng;
+}
+int8_t rand_i8() { return static_cast<int8_t>(next() & 0xFF); }
+
+alignas(16) int8_t g_in[32 * 20 * 20];
+alignas(16) int8_t g_w[48 * 2600];
+alignas(16) int32_t g_bias[64], g_requant[128];
+alignas(16) uint8_t g_out_ref[48 * 20 * 20 * 2], g_out_set[48 * 20 * 20 * 2];
+alignas(16) uint8_t g_scratch[64 * 1024];
+
+struct ConvCase {
+  const char* what;
+  int C, H, W, O, K, stride, pad, out_bytes, pad_value;
+};
+
+int isqrt(int x) {
+  int r = 0;
+  while ((r + 1) * (r + 1) <= x) ++r;
+  return r;
+}
+
+bool run_conv(const KernelSet& ks, const ConvCase& c) {
+  Conv2DQParams p{};
+  Conv2DParams& g = p.geom;
+  g.in_channels = c.C, g.in_height = c.H, g.in_width = c.W, g.out_channels = c.O;
+  g.kernel_h = g.kernel_w = c.K, g.stride_h = g.stride_w = c.stride, g.pad_h = g.pad_w = c.pad;
+  g.out_height = (c.H + 2 * c.pad - c.K) / c.stride + 1;
+  g.out_width = (c.W + 2 * c.pad - c.K) / c.stride + 1;
+  g.weight_layout = CAPS_LAYOUT_ROW_MAJOR;
+  p.pad_value = c.pad_value;
+  p.out_bytes = c.out_bytes;
+  p.out_min = c.out_bytes == 2 ? -32768 : -128;
+  p.out_max = c.out_bytes == 2 ? 32767 : 127;
+  const int depth = c.C * c.K * c.K;
+  const size_t w_bytes = static_cast<size_t>((depth + 3) / 4) * 4 * c.O;
+  const size_t out_count = static_cast<size_t>(c.O) * g.out_height * g.out_width;
+  if (static_cast<size_t>(c.C) * c.H * c.W > sizeof g_in || w_bytes > sizeof g_w ||
+      out_count * 2 > sizeof g_out_ref || ref::conv2d_q_scratch_size(p) > sizeof g_scratch ||
+      ks.conv2d_q_scratch_size(p) > sizeof g_scratch) {
+    fw_puts("  (case too large for the test's buffers)\n");
+    return false;
+  }
+  for (int n = 0; n < c.C * c.H * c.W; ++n) g_in[n] = rand_i8();
+  std::memset(g_w, 0, w_bytes);
+  for (int o = 0; o < c.O; ++o)
+    for (int k = 0; k < depth; ++k) g_w[k4o_index(c.O, o, k)] = rand_i8();
+  // Outputs spread over the range: the sum's spread is about sqrt(K) x 74 x 74.
+  const int shift = 31 + 13 - 5 + (isqrt(depth) > 1 ? 32 - __builtin_clz(static_cast<uint32_t>(isqrt(depth))) : 0) +
+                    (c.out_bytes == 2 ? -7 : 0);
+  for (int o = 0; o < c.O; ++o) {
+    g_bias[o] = static_cast<int32_t>(next() % 20001) - 10000;
+    g_requant[2 * o] = static_cast<int32_t>((1u << 30) + (next() & 0x3FFFFFFFu));
+    g_requant[2 * o + 1] = shift;
+  }
+  const size_t out_bytes = out_count * static_cast<size_t>(c.out_bytes);
+  std::memset(g_out_ref, 0x5A, out_bytes);
+  std::memset(g_out_set, 0xA5, out_bytes);
+  ref::conv2d_q(p, g_in, g_w, g_bias, g_requant, g_out_ref, g_scratch);
+  ks.conv2d_q(p, g_in, g_w, g_bias, g_requant, g_out_set, g_scratch);
+  if (std::memcmp(g_out_ref, g_out_set, out_bytes) == 0) {
+    // The outputs must not be saturated alike: a kernel could otherwise hide a wrong sum.
+    int distinct = 0;
+    for (size_t n = 1; n < out_bytes && distinct < 8; ++n) distinct += g_out_ref[n] != g_out_ref[n - 1];
+    if (distinct >= 8) return true;
+    fw_puts("  outputs barely vary: the case cannot tell kernels apart\n");
+    return false;
+  }
+  for (size_t n = 0; n < out_bytes; ++n)
+    if (g_out_ref[n] != g_out_set[n]) {
+      fw_puts("  first difference at byte ");
+      fw_put_u64(n);
+      fw_puts("\n");
+      break;
+    }
+  return false;
+}
+
+}  // namespace
+
+int main() {
+  fw_puts("capsrt M-profile kernel tests on " FW_CORE_NAME "\n");
+  const uint32_t id = CAPSRT_TEST_KERNELS;
+  const KernelSet* ks = kernel_set(id);
+  if (ks == nullptr || !kernel_set_runnable(id)) {
+    fw_puts("the kernel set under test is not in this build\n0 passed, 1 failed\n");
+    return 1;
+  }
+  fw_puts("kernel set: ");
+  fw_puts(ks->name);
+  fw_puts("\n");
+  static const ConvCase kConv[] = {
+      {"conv1 of the small net: 1 channel, 9x9, 16 outputs, ReLU-sized", 1, 28, 28, 16, 9, 1, 0, 1, 0},
+      {"PrimaryCaps-like: 16 channels 9x9 stride 2, int16 out", 16, 20, 20, 32, 9, 2, 0, 2, 0},
+      {"odd output channels (7), 3x3, padding 1 with pad value -128", 5, 9, 11, 7, 3, 1, 1, 1, -128},
+      {"one output channel", 3, 8, 8, 1, 3, 1, 0, 1, 0},
+      {"K not a multiple of 4 (3 x 5 x 5 = 75), stride 3, padding 2", 3, 13, 13, 6, 5, 3, 2, 1, 17},
+      {"two chunks of the reduction (32 x 9 x 9 = 2,592 > 2,048)", 32, 10, 10, 12, 9, 1, 0, 1, 0},
+      {"one output pixel (an odd pixel count)", 4, 3, 3, 10, 3, 1, 0, 2, 0},
+      {"1x1 kernel", 8, 5, 7, 9, 1, 1, 0, 1, 0},
+  };
+  int passed = 0, failed = 0;
+  for (const ConvCase& c : kConv) {
+    const bool ok = run_conv(*ks, c);
+    fw_puts(ok ? "ok    conv2d_q: " : "FAIL  conv2d_q: ");
+    fw_puts(c.what);
+    fw_puts("\n");
+    passed += ok, failed += !ok;
+  }
+  fw_put_u64(static_cast<uint64_t>(passed));
+  fw_puts(" passed, ");
+  fw_put_u64(static_cast<uint64_t>(failed));
+  fw_puts(" failed\n");
+  return failed == 0 ? 0 : 1;
+}
