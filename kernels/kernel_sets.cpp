@@ -129,8 +129,8 @@ const KernelSet kSets[] = {
      CAPSRT_F(CAPSRT_DSP(ref::group_capsules_f32)), CAPSRT_F(CAPSRT_DSP(ref::caps_dense_f32)),
      CAPSRT_F(CAPSRT_DSP(ref::vector_length_f32)), CAPSRT_F(CAPSRT_DSP(ref::softmax_f32)),
      CAPSRT_F(CAPSRT_DSP(ref::mask_f32)), CAPSRT_F(CAPSRT_DSP(ref::dense_f32)),
-     CAPSRT_Q_KERNELS(dsp::conv2d_q_scratch_size, dsp::conv2d_q, ref::caps_dense_q_scratch_size,
-                      ref::caps_dense_q, CAPSRT_DSP)},
+     CAPSRT_Q_KERNELS(dsp::conv2d_q_scratch_size, dsp::conv2d_q, dsp::caps_dense_q_scratch_size,
+                      dsp::caps_dense_q, CAPSRT_DSP)},
 };
 static_assert(sizeof(kSets) / sizeof(kSets[0]) == CAPS_KERNELS_COUNT - 1, "one entry per id");
 

@@ -8,6 +8,7 @@
 #define CAPSRT_KERNELS_ARM_DSP_H
 
 #include "kernel_params.h"
+#include "reference.h"
 #include "simd/conv2d_q_pack.h"
 
 namespace capsrt {
@@ -27,6 +28,35 @@ inline uint64_t conv2d_q_scratch_size(const Conv2DQParams& p) {
 }
 void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
               const int32_t* requant, void* out, void* scratch);
+
+// The CapsDense with low-memory routing (caps_dense_q.cpp): 4 input capsules per block (one
+// word). Stored predictions, softmax over the inputs, row-major W and an I that is not a multiple
+// of 4 run the reference, and take its scratch.
+constexpr int kCapsLanes = 4;
+inline bool caps_dense_q_applies(const CapsDenseQParams& p) {
+  const CapsPredictParams& q = p.predict;
+  return p.low_memory && p.softmax_axis == CAPS_SOFTMAX_OVER_OUTPUTS &&
+         q.weight_layout == CAPS_LAYOUT_CAPS_JDKI && q.in_caps % kCapsLanes == 0 && q.out_caps <= 64 &&
+         q.out_dim <= 64;
+}
+// The scratch's parts: V int32 [J, DO], S int64 [J, DO], the transposed inputs [I / 4, DI] words,
+// a block's predictions int16 [J, DO, 4] and couplings int32 [J, 4], each rounded up to 64 bytes.
+inline uint64_t caps_dense_q_scratch_parts(const CapsDenseQParams& p, uint64_t (&parts)[5]) {
+  const CapsPredictParams& q = p.predict;
+  const uint64_t jd = static_cast<uint64_t>(q.out_caps) * q.out_dim;
+  parts[0] = kernels::align_up(jd * 4);
+  parts[1] = kernels::align_up(jd * 8);
+  parts[2] = kernels::align_up(static_cast<uint64_t>(q.in_caps) * q.in_dim);
+  parts[3] = kernels::align_up(jd * kCapsLanes * 2);
+  parts[4] = kernels::align_up(static_cast<uint64_t>(q.out_caps) * kCapsLanes * 4);
+  return parts[0] + parts[1] + parts[2] + parts[3] + parts[4];
+}
+inline uint64_t caps_dense_q_scratch_size(const CapsDenseQParams& p) {
+  uint64_t parts[5];
+  return caps_dense_q_applies(p) ? caps_dense_q_scratch_parts(p, parts) : ref::caps_dense_q_scratch_size(p);
+}
+void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights,
+                  const int32_t* requant, int16_t* v, void* scratch);
 
 }  // namespace dsp
 }  // namespace capsrt

@@ -1,0 +1,152 @@
+// The armv7em-dsp int8 CapsDense with low-memory routing (the predictions recomputed where they
+// are needed, as a 64 KiB part must); must match ref::caps_dense_q bit for bit: the same sums,
+// requantisations, logits, softmax and squash, in the same order of the same integer steps.
+//
+// Blocking: 4 input capsules at a time, the 4 bytes of one word. The weights are JDKI, input
+// capsule fastest, so W[j, d, k, i .. i+3] is one word; the input capsules are transposed once
+// per call into the same shape, u[i .. i+3, k] one word. Per (j, d, k) both words are widened
+// with SXTB16 into (i, i+2) and (i+1, i+3) int16 pairs, and SMLABB / SMLATT add each capsule's
+// product to its own sum (a prediction is a sum over k within one capsule, so SMLAD's pairwise
+// sum does not apply). A block's predictions for every class are kept (J x DO x 4 int16), so
+// each is computed once per iteration: its logits, one exponential per class and capsule (the
+// reference's softmax computes each twice; the values are the same), the couplings, and the
+// block's share of s_j, summed over its 4 capsules before it is added to S.
+// The first iteration's logits are all 0 (V = 0): its couplings are softmax_q15_uniform's, as
+// the reference's softmax of equal logits gives.
+// Other configurations (stored predictions, softmax over the inputs, row-major W, I or DI not a
+// multiple of 4) run ref::caps_dense_q.
+#include <arm_acle.h>
+
+#include "arm_dsp/dsp.h"
+#include "fixed_point.h"
+#include "reference.h"
+
+namespace capsrt {
+namespace dsp {
+
+namespace {
+
+constexpr int kLanes = kCapsLanes;  // input capsules per block: one word
+
+struct Scratch {
+  int32_t* V;   // [J, DO] Q15: the sum of the class capsules of the iterations so far
+  int64_t* S;   // [J, DO]
+  uint32_t* ut; // [I / 4, DI]: 4 capsules' component k as one word
+  int16_t* ph;  // [J, DO, 4]: the block's predictions
+  int32_t* c;   // [J, 4]: the block's couplings, Q15
+};
+
+Scratch carve(const CapsDenseQParams& p, void* scratch) {
+  uint64_t parts[5];
+  caps_dense_q_scratch_parts(p, parts);
+  uint8_t* at = static_cast<uint8_t*>(scratch);
+  Scratch s;
+  s.V = reinterpret_cast<int32_t*>(at);
+  s.S = reinterpret_cast<int64_t*>(at += parts[0]);
+  s.ut = reinterpret_cast<uint32_t*>(at += parts[1]);
+  s.ph = reinterpret_cast<int16_t*>(at += parts[2]);
+  s.c = reinterpret_cast<int32_t*>(at += parts[3]);
+  return s;
+}
+
+inline uint32_t sxtb16_odd(uint32_t x) {
+  uint32_t r;
+  __asm("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+  return r;
+}
+
+inline uint32_t load_word(const void* p) {
+  uint32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return v;
+}
+
+// The predictions of capsules i0 .. i0+3 for class j: ph[d * 4 + l], as ref's predict.
+void predict_block(const CapsDenseQParams& p, const int8_t* weights, const int32_t* requant, const uint32_t* ut,
+                   int j, int i0, int16_t* ph) {
+  const CapsPredictParams& q = p.predict;
+  const int I = q.in_caps, DI = q.in_dim;
+  const int32_t mult = requant[3 * j], shift = requant[3 * j + 1];
+  const int8_t* w = weights + static_cast<size_t>(j) * q.out_dim * DI * I + i0;  // (j, d = 0, k = 0, i0)
+  for (int d = 0; d < q.out_dim; ++d) {
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (int k = 0; k < DI; ++k, w += I) {
+      const uint32_t wv = load_word(w), uv = ut[k];
+      const uint32_t we = __sxtb16(wv), wo = sxtb16_odd(wv), ue = __sxtb16(uv), uo = sxtb16_odd(uv);
+      a0 = __smlabb(we, ue, a0);  // capsule i0
+      a2 = __smlatt(we, ue, a2);  // i0 + 2
+      a1 = __smlabb(wo, uo, a1);  // i0 + 1
+      a3 = __smlatt(wo, uo, a3);  // i0 + 3
+    }
+    const int32_t acc[4] = {a0, a1, a2, a3};
+    for (int l = 0; l < kLanes; ++l)
+      ph[d * kLanes + l] = static_cast<int16_t>(fx::clamp32(fx::requantize(acc[l], mult, shift), -32767, 32767));
+  }
+}
+
+// b = u_hat . V in Q(F_u + 15), to Q16: ref's logit, for lane l of a block's predictions.
+inline int32_t logit(const int16_t* ph, int l, const int32_t* V, int dim, int32_t f_u) {
+  int64_t dot = 0;
+  for (int d = 0; d < dim; ++d) dot += int64_t{ph[d * kLanes + l]} * V[d];
+  return fx::clamp32(fx::shift_round(dot, f_u - 1), INT32_MIN, INT32_MAX);
+}
+
+}  // namespace
+
+void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights, const int32_t* requant,
+                  int16_t* v, void* scratch) {
+  if (!caps_dense_q_applies(p)) {
+    ref::caps_dense_q(p, u, weights, requant, v, scratch);
+    return;
+  }
+  const CapsPredictParams& q = p.predict;
+  const int I = q.in_caps, J = q.out_caps, D = q.out_dim, DI = q.in_dim;
+  const Scratch s = carve(p, scratch);
+  // u transposed by blocks: word (b, k) = u[4b .. 4b+3, k].
+  for (int b = 0; b < I / kLanes; ++b)
+    for (int k = 0; k < DI; ++k) {
+      const int8_t* x = u + static_cast<size_t>(b) * kLanes * DI + k;
+      s.ut[b * DI + k] = static_cast<uint8_t>(x[0]) | static_cast<uint32_t>(static_cast<uint8_t>(x[DI])) << 8 |
+                         static_cast<uint32_t>(static_cast<uint8_t>(x[2 * DI])) << 16 |
+                         static_cast<uint32_t>(static_cast<uint8_t>(x[3 * DI])) << 24;
+    }
+  for (int n = 0; n < J * D; ++n) s.V[n] = 0;
+  const int32_t uniform = fx::softmax_q15_uniform(J);
+  for (int iter = 0; iter < p.iterations; ++iter) {
+    for (int n = 0; n < J * D; ++n) s.S[n] = 0;
+    for (int i0 = 0; i0 < I; i0 += kLanes) {
+      const uint32_t* ut = s.ut + static_cast<size_t>(i0 / kLanes) * DI;
+      for (int j = 0; j < J; ++j) predict_block(p, weights, requant, ut, j, i0, s.ph + j * D * kLanes);
+      // Couplings: each capsule's softmax over the classes (ref's softmax_q15, each exponential once).
+      if (iter == 0) {
+        for (int n = 0; n < J * kLanes; ++n) s.c[n] = uniform;
+      } else {
+        for (int l = 0; l < kLanes; ++l) {
+          int32_t b[64];
+          uint64_t e[64];
+          for (int j = 0; j < J; ++j) b[j] = logit(s.ph + j * D * kLanes, l, s.V + j * D, D, requant[3 * j + 2]);
+          int32_t m = b[0];
+          for (int j = 1; j < J; ++j) m = b[j] > m ? b[j] : m;
+          uint64_t sum = 0;
+          for (int j = 0; j < J; ++j) sum += e[j] = static_cast<uint64_t>(fx::exp_neg_q30(int64_t{b[j]} - m));
+          const uint64_t recip = (uint64_t{1} << 62) / sum;
+          for (int j = 0; j < J; ++j)
+            s.c[j * kLanes + l] = static_cast<int32_t>((e[j] * recip + (uint64_t{1} << 46)) >> 47);
+        }
+      }
+      // The block's share of every s_j.
+      for (int j = 0; j < J; ++j) {
+        const int32_t* c = s.c + j * kLanes;
+        const int16_t* ph = s.ph + j * D * kLanes;
+        for (int d = 0; d < D; ++d, ph += kLanes)
+          s.S[j * D + d] += int64_t{c[0]} * ph[0] + int64_t{c[1]} * ph[1] + int64_t{c[2]} * ph[2] + int64_t{c[3]} * ph[3];
+      }
+    }
+    for (int j = 0; j < J; ++j)
+      fx::routing_squash_q(p.squash, s.S + j * D, D, 15 + requant[3 * j + 2] - p.squash.in_frac,
+                           iter + 1 < p.iterations, v + j * D, s.V + j * D);
+  }
+}
+
+}  // namespace dsp
+}  // namespace capsrt
