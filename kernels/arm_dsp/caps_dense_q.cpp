@@ -61,14 +61,37 @@ inline uint32_t load_word(const void* p) {
   return v;
 }
 
+// fx::requantize(acc, mult, shift) clamped to +-32767, for a class's mult and shift: with
+// shift >= 32, (acc mult + 2^(shift-1)) >> shift is the high word of the 64-bit sum shifted by
+// shift - 32 (an SMLAL onto the rounding term and one ASR: the low word never reaches the
+// result), else the reference's own steps.
+struct PredictRequant {
+  int32_t mult, shift;
+  uint64_t round;  // 2^(shift - 1)
+  int high_shift;  // shift - 32, or -1: the reference's steps
+  explicit PredictRequant(const int32_t* rq)
+      : mult(rq[0]), shift(rq[1]), round(uint64_t{1} << (rq[1] - 1)), high_shift(rq[1] >= 32 ? rq[1] - 32 : -1) {}
+  int16_t operator()(int32_t acc) const {
+    int32_t r;
+    if (high_shift >= 0) {
+      const int64_t t = static_cast<int64_t>(round) + static_cast<int64_t>(acc) * mult;
+      r = static_cast<int32_t>(static_cast<uint64_t>(t) >> 32) >> high_shift;
+    } else {
+      r = fx::clamp32(fx::requantize(acc, mult, shift), -32767, 32767);
+    }
+    return static_cast<int16_t>(r < -32767 ? -32767 : r > 32767 ? 32767 : r);
+  }
+};
+
 // The predictions of capsules i0 .. i0+3 for class j: ph[d * 4 + l], as ref's predict.
-void predict_block(const CapsDenseQParams& p, const int8_t* weights, const int32_t* requant, const uint32_t* ut,
+// kDI: the capsule dimension when it is known at compile time (4: the loop over k unrolled), 0.
+template <int kDI>
+void predict_block(const CapsDenseQParams& p, const int8_t* weights, const PredictRequant& rq, const uint32_t* ut,
                    int j, int i0, int16_t* ph) {
   const CapsPredictParams& q = p.predict;
-  const int I = q.in_caps, DI = q.in_dim;
-  const int32_t mult = requant[3 * j], shift = requant[3 * j + 1];
+  const int I = q.in_caps, DI = kDI > 0 ? kDI : q.in_dim;
   const int8_t* w = weights + static_cast<size_t>(j) * q.out_dim * DI * I + i0;  // (j, d = 0, k = 0, i0)
-  for (int d = 0; d < q.out_dim; ++d) {
+  for (int d = 0; d < q.out_dim; ++d, ph += kLanes) {
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
     for (int k = 0; k < DI; ++k, w += I) {
       const uint32_t wv = load_word(w), uv = ut[k];
@@ -78,9 +101,10 @@ void predict_block(const CapsDenseQParams& p, const int8_t* weights, const int32
       a1 = __smlabb(wo, uo, a1);  // i0 + 1
       a3 = __smlatt(wo, uo, a3);  // i0 + 3
     }
-    const int32_t acc[4] = {a0, a1, a2, a3};
-    for (int l = 0; l < kLanes; ++l)
-      ph[d * kLanes + l] = static_cast<int16_t>(fx::clamp32(fx::requantize(acc[l], mult, shift), -32767, 32767));
+    ph[0] = rq(a0);
+    ph[1] = rq(a1);
+    ph[2] = rq(a2);
+    ph[3] = rq(a3);
   }
 }
 
@@ -116,7 +140,12 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
     for (int n = 0; n < J * D; ++n) s.S[n] = 0;
     for (int i0 = 0; i0 < I; i0 += kLanes) {
       const uint32_t* ut = s.ut + static_cast<size_t>(i0 / kLanes) * DI;
-      for (int j = 0; j < J; ++j) predict_block(p, weights, requant, ut, j, i0, s.ph + j * D * kLanes);
+      for (int j = 0; j < J; ++j) {
+        if (DI == 4)
+          predict_block<4>(p, weights, PredictRequant(requant + 3 * j), ut, j, i0, s.ph + j * D * kLanes);
+        else
+          predict_block<0>(p, weights, PredictRequant(requant + 3 * j), ut, j, i0, s.ph + j * D * kLanes);
+      }
       // Couplings: each capsule's softmax over the classes (ref's softmax_q15, each exponential once).
       if (iter == 0) {
         for (int n = 0; n < J * kLanes; ++n) s.c[n] = uniform;
