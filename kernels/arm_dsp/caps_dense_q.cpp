@@ -21,6 +21,10 @@
 #include "fixed_point.h"
 #include "reference.h"
 
+// caps_predict_block.S: predict_block<4> for a shift >= 32, in Thumb-2 assembly.
+extern "C" void capsrt_dsp_predict_block4(const int8_t* w, int32_t I, const uint32_t* u, int32_t D,
+                                          const int32_t* rq, int16_t* ph);
+
 namespace capsrt {
 namespace dsp {
 
@@ -140,11 +144,23 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
     for (int n = 0; n < J * D; ++n) s.S[n] = 0;
     for (int i0 = 0; i0 < I; i0 += kLanes) {
       const uint32_t* ut = s.ut + static_cast<size_t>(i0 / kLanes) * DI;
+      // 4-dimensional input capsules: the assembly loop (caps_predict_block.S), which takes the
+      // inputs widened; other dimensions, and shifts below 17, the same in C.
+      uint32_t pairs[8];
+      if (DI == 4)
+        for (int k = 0; k < 4; ++k) pairs[2 * k] = __sxtb16(ut[k]), pairs[2 * k + 1] = sxtb16_odd(ut[k]);
       for (int j = 0; j < J; ++j) {
-        if (DI == 4)
-          predict_block<4>(p, weights, PredictRequant(requant + 3 * j), ut, j, i0, s.ph + j * D * kLanes);
-        else
-          predict_block<0>(p, weights, PredictRequant(requant + 3 * j), ut, j, i0, s.ph + j * D * kLanes);
+        const PredictRequant rq(requant + 3 * j);
+        int16_t* ph = s.ph + j * D * kLanes;
+        if (DI == 4 && rq.shift >= 17) {
+          const int32_t args[4] = {rq.mult, rq.shift, static_cast<int32_t>(static_cast<uint32_t>(rq.round)),
+                                   static_cast<int32_t>(static_cast<uint32_t>(rq.round >> 32))};
+          capsrt_dsp_predict_block4(weights + static_cast<size_t>(j) * D * 4 * I + i0, I, pairs, D, args, ph);
+        } else if (DI == 4) {
+          predict_block<4>(p, weights, rq, ut, j, i0, ph);
+        } else {
+          predict_block<0>(p, weights, rq, ut, j, i0, ph);
+        }
       }
       // Couplings: each capsule's softmax over the classes (ref's softmax_q15, each exponential once).
       if (iter == 0) {
