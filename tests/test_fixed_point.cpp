@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <random>
 
+#include "arm_dsp/routing_q32.h"
 #include "fixed_point.h"
 
 using namespace capsrt::fx;
@@ -124,4 +125,38 @@ TEST_CASE("length_q15 is sqrt(|v|^2 + eps) in Q15, rounded down", "[fixed]") {
   const int16_t v[3] = {16384, -16384, 0};  // |v| = sqrt(0.5)
   CHECK(length_q15(v, 3, 0) == 23170);      // floor(0.70710678 * 32768) = 23170
   CHECK(length_q15(v, 3, 1u << 29) == 32768);  // sqrt(0.5 + 0.5) = 1
+}
+
+// The armv7em-dsp set's 32-bit forms of the routing steps (kernels/arm_dsp/routing_q32.h) must
+// give exactly what fixed_point.h gives: checked here on the host over their whole domains'
+// edges and a dense sample, since the firmware's images reach only some values.
+TEST_CASE("the 32-bit exp_neg_q30 and logit shift equal fixed_point.h's", "[fixed]") {
+  std::mt19937 rng(2026);
+  std::vector<uint32_t> us = {0u, 1u, 2u, 0xFFFFu, 0x10000u, 0x7FFFFFFFu, 0x80000000u, 0xFFFFFFFFu};
+  for (uint32_t u = 0; u < (1u << 22); u += 7) us.push_back(u);  // the range logits differ by
+  for (int n = 0; n < 200000; ++n) us.push_back(rng());
+  for (uint32_t k = 0; k < 32; ++k) {
+    us.push_back(1u << k);
+    us.push_back((1u << k) - 1);
+  }
+  size_t mismatches = 0;
+  for (uint32_t u : us) {
+    const uint32_t got = capsrt::fx::exp_neg_q30_u32(u);
+    const int64_t want = capsrt::fx::exp_neg_q30(-static_cast<int64_t>(u));
+    if (static_cast<int64_t>(got) != want && ++mismatches <= 5) FAIL_CHECK("u " << u << ": " << got << " != " << want);
+  }
+  CHECK(mismatches == 0);
+  for (int32_t f_u = 1; f_u <= 40; ++f_u) {
+    const capsrt::fx::LogitShift sh(f_u);
+    for (int n = 0; n < 20000; ++n) {
+      // |dot| < 2^42, edges included
+      int64_t dot = (static_cast<int64_t>(rng()) << 10 ^ rng()) % (int64_t{1} << 42);
+      if (n < 4) dot = n == 0 ? 0 : n == 1 ? (int64_t{1} << 42) - 1 : n == 2 ? -((int64_t{1} << 42) - 1) : -1;
+      const int32_t want = capsrt::fx::clamp32(capsrt::fx::shift_round(dot, f_u - 1), INT32_MIN, INT32_MAX);
+      if (sh(dot) != want) {
+        FAIL_CHECK("f_u " << f_u << ", dot " << dot << ": " << sh(dot) << " != " << want);
+        break;
+      }
+    }
+  }
 }

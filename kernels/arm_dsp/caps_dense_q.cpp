@@ -18,6 +18,7 @@
 #include <arm_acle.h>
 
 #include "arm_dsp/dsp.h"
+#include "arm_dsp/routing_q32.h"
 #include "fixed_point.h"
 #include "reference.h"
 
@@ -113,10 +114,10 @@ void predict_block(const CapsDenseQParams& p, const int8_t* weights, const Predi
 }
 
 // b = u_hat . V in Q(F_u + 15), to Q16: ref's logit, for lane l of a block's predictions.
-inline int32_t logit(const int16_t* ph, int l, const int32_t* V, int dim, int32_t f_u) {
+inline int32_t logit(const int16_t* ph, int l, const int32_t* V, int dim, const fx::LogitShift& sh) {
   int64_t dot = 0;
   for (int d = 0; d < dim; ++d) dot += int64_t{ph[d * kLanes + l]} * V[d];
-  return fx::clamp32(fx::shift_round(dot, f_u - 1), INT32_MIN, INT32_MAX);
+  return sh(dot);
 }
 
 }  // namespace
@@ -169,11 +170,11 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
         for (int l = 0; l < kLanes; ++l) {
           int32_t b[64];
           uint64_t e[64];
-          for (int j = 0; j < J; ++j) b[j] = logit(s.ph + j * D * kLanes, l, s.V + j * D, D, requant[3 * j + 2]);
+          for (int j = 0; j < J; ++j) b[j] = logit(s.ph + j * D * kLanes, l, s.V + j * D, D, fx::LogitShift(requant[3 * j + 2]));
           int32_t m = b[0];
           for (int j = 1; j < J; ++j) m = b[j] > m ? b[j] : m;
           uint64_t sum = 0;
-          for (int j = 0; j < J; ++j) sum += e[j] = static_cast<uint64_t>(fx::exp_neg_q30(int64_t{b[j]} - m));
+          for (int j = 0; j < J; ++j) sum += e[j] = fx::exp_neg_q30_u32(static_cast<uint32_t>(m) - static_cast<uint32_t>(b[j]));
           const uint64_t recip = (uint64_t{1} << 62) / sum;
           for (int j = 0; j < J; ++j)
             s.c[j * kLanes + l] = static_cast<int32_t>((e[j] * recip + (uint64_t{1} << 46)) >> 47);

@@ -1,0 +1,53 @@
+// Steps of the int8 routing (fixed_point.h) written for a 32-bit core: each gives exactly what
+// the fixed_point.h function it names gives, over the stated domain, with 32 x 32 -> 64
+// multiplies and no 64-bit shift by a variable amount (which GCC expands into a dozen
+// instructions on ARMv7-M). Plain C++: tests/test_fixed_point.cpp checks them against
+// fixed_point.h on the host; the armv7em-dsp CapsDense (caps_dense_q.cpp) uses them.
+#ifndef CAPSRT_KERNELS_ARM_DSP_ROUTING_Q32_H
+#define CAPSRT_KERNELS_ARM_DSP_ROUTING_Q32_H
+
+#include <cstdint>
+
+#include "fixed_point.h"
+
+namespace capsrt {
+namespace fx {
+
+// fx::exp_neg_q30(-u) for u = -x in [0, 2^32): the same steps on 32-bit halves. -x log2(e) is
+// an unsigned 32 x 32 product (UMULL); each Horner step's product of a Q30 value (|p| < 2^31)
+// and t (< 2^30) is a signed 32 x 32 one (SMULL) whose rounded >> 30 fits 32 bits; at the end
+// p lies in (2^29, 2^30], and the shift by k is 32-bit.
+inline uint32_t exp_neg_q30_u32(uint32_t u) {
+  const uint64_t z = (static_cast<uint64_t>(u) * static_cast<uint64_t>(fx::kLog2eQ30) + (uint64_t{1} << 29)) >> 30;
+  if (z >= (uint64_t{31} << 16)) return 0;  // k >= 31
+  const uint32_t zl = static_cast<uint32_t>(z);
+  const int k = static_cast<int>(zl >> 16);
+  const int32_t t = static_cast<int32_t>((zl & 0xFFFFu) << 14);
+  auto step = [t](int32_t p) {
+    return static_cast<int32_t>((static_cast<int64_t>(p) * t + (int64_t{1} << 29)) >> 30);
+  };
+  int32_t p = fx::kExp2Q30[5];
+  for (int n = 4; n >= 0; --n) p = step(p) + fx::kExp2Q30[n];
+  const uint32_t q = (uint32_t{1} << 30) + static_cast<uint32_t>(step(p));
+  return k == 0 ? q : (q + (uint32_t{1} << (k - 1))) >> k;
+}
+
+// fx::clamp32(fx::shift_round(dot, f_u - 1), INT32_MIN, INT32_MAX) for a logit's 64-bit dot
+// product with |dot| < 2^42 (Q(F_u + 15), docs/fixed-point.md): with a shift of 12 to 31 the
+// result fits 32 bits, so no clamp, and it is the two words' bits; other shifts take the
+// reference's steps.
+struct LogitShift {
+  int shift;
+  explicit LogitShift(int32_t f_u) : shift(f_u - 1) {}
+  int32_t operator()(int64_t dot) const {
+    if (shift < 12 || shift > 31) return clamp32(shift_round(dot, shift), INT32_MIN, INT32_MAX);
+    const uint64_t t = static_cast<uint64_t>(dot) + (uint64_t{1} << (shift - 1));
+    return static_cast<int32_t>((static_cast<uint32_t>(t) >> shift) |
+                                (static_cast<uint32_t>(t >> 32) << (32 - shift)));
+  }
+};
+
+}  // namespace fx
+}  // namespace capsrt
+
+#endif
