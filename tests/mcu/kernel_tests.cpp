@@ -29,7 +29,7 @@ int8_t rand_i8() { return static_cast<int8_t>(next() & 0xFF); }
 
 alignas(16) int8_t g_in[32 * 20 * 20];
 alignas(16) int8_t g_w[48 * 2600];
-alignas(16) int32_t g_bias[64], g_requant[128];
+alignas(16) int32_t g_bias[64], g_requant[192];
 alignas(16) uint8_t g_out_ref[48 * 20 * 20 * 2], g_out_set[48 * 20 * 20 * 2];
 alignas(16) uint8_t g_scratch[64 * 1024];
 
@@ -100,6 +100,70 @@ bool run_conv(const KernelSet& ks, const ConvCase& c) {
   return false;
 }
 
+struct CapsCase {
+  const char* what;
+  int I, DI, J, DO, iterations;
+  bool low_memory;
+};
+
+alignas(16) int8_t g_caps_w[10 * 1024 * 6 * 4];
+alignas(16) int16_t g_v_ref[64 * 16], g_v_set[64 * 16];
+
+// Predictions requantised with shifts from every path of the set's kernel (below 17: C; 17 to
+// 31 and 32 up: the assembly's two), some saturating; F_u from 1 to 14.
+bool run_caps(const KernelSet& ks, const CapsCase& c) {
+  CapsDenseQParams p{};
+  p.predict = CapsPredictParams{c.I, c.DI, c.J, c.DO, CAPS_LAYOUT_CAPS_JDKI};
+  p.iterations = c.iterations;
+  p.softmax_axis = CAPS_SOFTMAX_OVER_OUTPUTS;
+  p.low_memory = c.low_memory;
+  p.squash = fx::SquashQ{12, 15, 0, 0};
+  const size_t w_bytes = static_cast<size_t>(c.J) * c.I * c.DO * c.DI;
+  if (w_bytes > sizeof g_caps_w || static_cast<size_t>(c.I) * c.DI > sizeof g_in ||
+      static_cast<size_t>(c.J) * c.DO > sizeof g_v_ref / sizeof g_v_ref[0] ||
+      ref::caps_dense_q_scratch_size(p) > sizeof g_scratch || ks.caps_dense_q_scratch_size(p) > sizeof g_scratch) {
+    fw_puts("  (case too large for the test's buffers)\n");
+    return false;
+  }
+  for (int n = 0; n < c.I * c.DI; ++n) g_in[n] = rand_i8();
+  // Class j's shift, and its weights made smaller by as much (arithmetic >>) so that its
+  // predictions spread over int16 (those of shift 14 all saturate: the clamp's path).
+  static const int kShifts[] = {14, 20, 27, 31, 33, 38}, kWeightShift[] = {7, 7, 4, 0, 0, 0};
+  const size_t per_class = static_cast<size_t>(c.I) * c.DO * c.DI;
+  for (int j = 0; j < c.J; ++j) {
+    for (size_t n = 0; n < per_class; ++n)
+      g_caps_w[j * per_class + n] = static_cast<int8_t>(rand_i8() >> kWeightShift[j % 6]);
+    g_requant[3 * j] = static_cast<int32_t>((1u << 30) + (next() & 0x3FFFFFFFu));
+    g_requant[3 * j + 1] = kShifts[j % 6] + (c.DI > 4 ? 1 : 0);
+    g_requant[3 * j + 2] = 8 + static_cast<int32_t>(next() % 4);  // F_u: s_j lands in the squash's range
+  }
+  const size_t count = static_cast<size_t>(c.J) * c.DO;
+  std::memset(g_v_ref, 0x5A, count * 2);
+  std::memset(g_v_set, 0xA5, count * 2);
+  ref::caps_dense_q(p, g_in, g_caps_w, g_requant, g_v_ref, g_scratch);
+  ks.caps_dense_q(p, g_in, g_caps_w, g_requant, g_v_set, g_scratch);
+  if (std::memcmp(g_v_ref, g_v_set, count * 2) != 0) {
+    for (size_t n = 0; n < count; ++n)
+      if (g_v_ref[n] != g_v_set[n]) {
+        fw_puts("  first difference at v[");
+        fw_put_u64(n);
+        fw_puts("]\n");
+        break;
+      }
+    return false;
+  }
+  int distinct = 0;
+  for (size_t n = 1; n < count; ++n) distinct += g_v_ref[n] != g_v_ref[n - 1];
+  if (distinct >= static_cast<int>(count) / 3) return true;
+  fw_puts("  class capsules barely vary: the case cannot tell kernels apart:");
+  for (size_t n = 0; n < count && n < 12; ++n) {
+    fw_puts(" ");
+    fw_put_i64(g_v_ref[n]);
+  }
+  fw_puts("\n");
+  return false;
+}
+
 }  // namespace
 
 int main() {
@@ -127,6 +191,22 @@ int main() {
   for (const ConvCase& c : kConv) {
     const bool ok = run_conv(*ks, c);
     fw_puts(ok ? "ok    conv2d_q: " : "FAIL  conv2d_q: ");
+    fw_puts(c.what);
+    fw_puts("\n");
+    passed += ok, failed += !ok;
+  }
+  static const CapsCase kCaps[] = {
+      {"CapsDense of the small net: 1,024 x 4D -> 10 x 6D, 3 iterations, low memory", 1024, 4, 10, 6, 3, true},
+      {"8D input capsules, 16D outputs, 2 iterations, low memory", 64, 8, 10, 16, 2, true},
+      {"3D input capsules (the C predictions), 7 classes, low memory", 20, 3, 7, 6, 3, true},
+      {"one class of one dimension, one iteration, low memory", 12, 4, 1, 1, 1, true},
+      {"odd class count and dimension, 5 iterations, low memory", 36, 4, 11, 5, 5, true},
+      {"I not a multiple of 4 (the reference), low memory", 15, 4, 10, 6, 3, true},
+      {"stored predictions (the reference)", 64, 4, 10, 6, 3, false},
+  };
+  for (const CapsCase& c : kCaps) {
+    const bool ok = run_caps(*ks, c);
+    fw_puts(ok ? "ok    caps_dense_q: " : "FAIL  caps_dense_q: ");
     fw_puts(c.what);
     fw_puts("\n");
     passed += ok, failed += !ok;
