@@ -160,3 +160,25 @@ TEST_CASE("the 32-bit exp_neg_q30 and logit shift equal fixed_point.h's", "[fixe
     }
   }
 }
+
+TEST_CASE("the 32-bit requantisation equals clamp32(requantize(...)) for every shift", "[fixed]") {
+  std::mt19937 rng(7);
+  const int32_t edges[] = {0, 1, -1, 2, -2, 65535, -65536, INT32_MAX, INT32_MIN, INT32_MIN + 1, 1 << 20, -(1 << 20)};
+  for (int32_t shift = 1; shift <= 62; ++shift) {
+    for (int n = 0; n < 4000; ++n) {
+      const int32_t mult = static_cast<int32_t>((1u << 30) + (rng() & 0x3FFFFFFFu));
+      const int32_t acc = n < 12 ? edges[n] : static_cast<int32_t>(rng()) >> (rng() % 31);
+      const int32_t lo = n % 2 ? -128 : -32768, hi = n % 2 ? 127 : 32767;
+      const int32_t want = capsrt::fx::clamp32(capsrt::fx::requantize(acc, mult, shift), lo, hi);
+      const int32_t got = capsrt::fx::Requant32(mult, shift)(acc, lo, hi);
+      if (got != want) {
+        FAIL_CHECK("shift " << shift << ", mult " << mult << ", acc " << acc << ": " << got << " != " << want);
+        break;
+      }
+    }
+  }
+  // a full int32 range of outputs too
+  const capsrt::fx::Requant32 wide(1 << 30, 1);
+  CHECK(wide(INT32_MAX, INT32_MIN, INT32_MAX) == INT32_MAX);
+  CHECK(wide(INT32_MIN, INT32_MIN, INT32_MAX) == INT32_MIN);
+}

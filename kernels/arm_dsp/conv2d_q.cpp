@@ -14,6 +14,7 @@
 #include <arm_acle.h>
 
 #include "arm_dsp/dsp.h"
+#include "arm_dsp/routing_q32.h"
 
 namespace capsrt {
 namespace dsp {
@@ -124,7 +125,7 @@ void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, c
       for (int l = 0; l < L; ++l) {
         const int o = o0 + l;
         const int32_t sum = static_cast<int32_t>(static_cast<uint32_t>(y[0][n][l]) + static_cast<uint32_t>(s.offset[o]));
-        y[0][n][l] = fx::clamp32(fx::requantize(sum, s.mult[o], s.shift[o]), p.out_min, p.out_max);
+        y[0][n][l] = fx::Requant32(s.mult[o], s.shift[o])(sum, p.out_min, p.out_max);
       }
   };
   simd::run_conv_q<MR, NR, L, simd::PanelLayout::kInterleaved>(p, in, 0x00, s, out, accumulate, requantise);

@@ -1,4 +1,4 @@
-// Steps of the int8 routing (fixed_point.h) written for a 32-bit core: each gives exactly what
+// Steps of the int8 path (fixed_point.h) written for a 32-bit core: each gives exactly what
 // the fixed_point.h function it names gives, over the stated domain, with 32 x 32 -> 64
 // multiplies and no 64-bit shift by a variable amount (which GCC expands into a dozen
 // instructions on ARMv7-M). Plain C++: tests/test_fixed_point.cpp checks them against
@@ -44,6 +44,32 @@ struct LogitShift {
     const uint64_t t = static_cast<uint64_t>(dot) + (uint64_t{1} << (shift - 1));
     return static_cast<int32_t>((static_cast<uint32_t>(t) >> shift) |
                                 (static_cast<uint32_t>(t >> 32) << (32 - shift)));
+  }
+};
+
+// clamp32(requantize(acc, mult, shift), lo, hi) (fixed_point.h) for any acc, mult in
+// [2^30, 2^31), shift in [1, 62] and lo <= hi: the 64-bit product and its rounding term by one
+// 32 x 32 -> 64 multiply-add; for shift >= 32 the result is the high word shifted (the low word
+// cannot reach it, and it fits 32 bits); below 32 it is the two words' bits when the high word's
+// shifted value says it fits, else it saturates by its sign.
+struct Requant32 {
+  int32_t mult;
+  int shift;
+  uint64_t round;
+  Requant32(int32_t m, int32_t s) : mult(m), shift(s), round(uint64_t{1} << (s - 1)) {}
+  int32_t operator()(int32_t acc, int32_t lo, int32_t hi) const {
+    const uint64_t t = static_cast<uint64_t>(static_cast<int64_t>(acc) * mult) + round;
+    const uint32_t t_lo = static_cast<uint32_t>(t);
+    const int32_t t_hi = static_cast<int32_t>(static_cast<uint32_t>(t >> 32));
+    int32_t r;
+    if (shift >= 32) {
+      r = t_hi >> (shift - 32);
+    } else {
+      const int32_t r_lo = static_cast<int32_t>((t_lo >> shift) | (static_cast<uint32_t>(t_hi) << (32 - shift)));
+      const int32_t r_hi = t_hi >> shift;  // the result's high word: the sign of r_lo when it fits
+      r = r_hi == (r_lo >> 31) ? r_lo : r_hi < 0 ? INT32_MIN : INT32_MAX;
+    }
+    return r < lo ? lo : r > hi ? hi : r;
   }
 };
 
