@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "arm_dsp/dsp.h"
+#include "arm_mve/mve.h"
 #include "arm_neon/neon.h"
 #include "kernel_set.h"
 #include "reference.h"
@@ -39,6 +40,12 @@
 #define CAPSRT_DSP(fn) fn
 #else
 #define CAPSRT_DSP(fn) nullptr
+#endif
+
+#if CAPSRT_HAVE_MVE_KERNELS
+#define CAPSRT_MVE(fn) fn
+#else
+#define CAPSRT_MVE(fn) nullptr
 #endif
 
 // The float kernels, or NULL in an int8-only build (CAPSRT_FLOAT=0: nothing then references
@@ -131,6 +138,14 @@ const KernelSet kSets[] = {
      CAPSRT_F(CAPSRT_DSP(ref::mask_f32)), CAPSRT_F(CAPSRT_DSP(ref::dense_f32)),
      CAPSRT_Q_KERNELS(dsp::conv2d_q_scratch_size, dsp::conv2d_q, dsp::caps_dense_q_scratch_size,
                       dsp::caps_dense_q, CAPSRT_DSP)},
+    // Helium's VMLADAVA int8 convolution; the DSP set's CapsDense, the reference float kernels.
+    {CAPS_KERNELS_MVE, "mve", kRefConvLayouts, kRefCapsLayouts, no_scratch,
+     ref::caps_dense_f32_scratch_size, CAPSRT_F(CAPSRT_MVE(reference_conv)), CAPSRT_F(CAPSRT_MVE(ref::squash_f32)),
+     CAPSRT_F(CAPSRT_MVE(ref::group_capsules_f32)), CAPSRT_F(CAPSRT_MVE(ref::caps_dense_f32)),
+     CAPSRT_F(CAPSRT_MVE(ref::vector_length_f32)), CAPSRT_F(CAPSRT_MVE(ref::softmax_f32)),
+     CAPSRT_F(CAPSRT_MVE(ref::mask_f32)), CAPSRT_F(CAPSRT_MVE(ref::dense_f32)),
+     CAPSRT_Q_KERNELS(mve::conv2d_q_scratch_size, mve::conv2d_q, dsp::caps_dense_q_scratch_size,
+                      dsp::caps_dense_q, CAPSRT_MVE)},
 };
 static_assert(sizeof(kSets) / sizeof(kSets[0]) == CAPS_KERNELS_COUNT - 1, "one entry per id");
 
@@ -160,6 +175,9 @@ bool cpu_supports(uint32_t id) {
 #if CAPSRT_HAVE_ARMV7EM_DSP_KERNELS
     case CAPS_KERNELS_ARMV7EM_DSP: return true;  // built for a core with the DSP extension
 #endif
+#if CAPSRT_HAVE_MVE_KERNELS
+    case CAPS_KERNELS_MVE: return true;  // built for a core with Helium
+#endif
     default: return false;
   }
 }
@@ -170,7 +188,8 @@ std::atomic<uint32_t> g_default{0};
 
 uint32_t detect_best() {
   const uint32_t order[] = {CAPS_KERNELS_AVX512_VNNI, CAPS_KERNELS_AVX512, CAPS_KERNELS_AVX2_FMA,
-                            CAPS_KERNELS_NEON64, CAPS_KERNELS_NEON_ARMV7, CAPS_KERNELS_ARMV7EM_DSP};
+                            CAPS_KERNELS_NEON64, CAPS_KERNELS_NEON_ARMV7, CAPS_KERNELS_MVE,
+                            CAPS_KERNELS_ARMV7EM_DSP};
   for (uint32_t id : order)
     if (kernel_set_runnable(id)) return id;
   return CAPS_KERNELS_REFERENCE;

@@ -111,10 +111,12 @@ caps_status caps_interpreter_init(caps_interpreter* it, const caps_model* model,
                                        kernels, vpdpbusd int8 kernels */
 #define CAPS_KERNELS_ARMV7EM_DSP 7u /* Cortex-M with the DSP extension (M4, M7, M33, M55): SMLAD int8
                                        kernels, the reference float ones */
-#define CAPS_KERNELS_COUNT 8u
+#define CAPS_KERNELS_MVE 8u         /* Cortex-M with Helium (M55, M85): the MVE int8 convolution, the
+                                       armv7em-dsp CapsDense, the reference float kernels */
+#define CAPS_KERNELS_COUNT 9u
 
 /* "auto", "reference", "avx2-fma", "avx512", "neon64", "neon-armv7", "avx512-vnni",
- * "armv7em-dsp"; NULL for an
+ * "armv7em-dsp", "mve"; NULL for an
  * unknown id. */
 const char* caps_kernels_name(uint32_t kernels);
 /* The id of a name above, or CAPS_KERNELS_COUNT if there is none. */
