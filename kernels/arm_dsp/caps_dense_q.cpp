@@ -39,10 +39,12 @@ struct Scratch {
   uint32_t* ut; // [I / 4, DI]: 4 capsules' component k as one word
   int16_t* ph;  // [J, DO, 4]: the block's predictions
   int32_t* c;   // [J, 4]: the block's couplings, Q15
+  int32_t* b;   // [J, 4]: the block's logits, Q16
+  uint64_t* e;  // [J]: one capsule's exponentials, Q30
 };
 
 Scratch carve(const CapsDenseQParams& p, void* scratch) {
-  uint64_t parts[5];
+  uint64_t parts[7];
   caps_dense_q_scratch_parts(p, parts);
   uint8_t* at = static_cast<uint8_t*>(scratch);
   Scratch s;
@@ -51,6 +53,8 @@ Scratch carve(const CapsDenseQParams& p, void* scratch) {
   s.ut = reinterpret_cast<uint32_t*>(at += parts[1]);
   s.ph = reinterpret_cast<int16_t*>(at += parts[2]);
   s.c = reinterpret_cast<int32_t*>(at += parts[3]);
+  s.b = reinterpret_cast<int32_t*>(at += parts[4]);
+  s.e = reinterpret_cast<uint64_t*>(at += parts[5]);
   return s;
 }
 
@@ -113,11 +117,18 @@ void predict_block(const CapsDenseQParams& p, const int8_t* weights, const Predi
   }
 }
 
-// b = u_hat . V in Q(F_u + 15), to Q16: ref's logit, for lane l of a block's predictions.
-inline int32_t logit(const int16_t* ph, int l, const int32_t* V, int dim, const fx::LogitShift& sh) {
-  int64_t dot = 0;
-  for (int d = 0; d < dim; ++d) dot += int64_t{ph[d * kLanes + l]} * V[d];
-  return sh(dot);
+// b = u_hat . V in Q(F_u + 15), to Q16: ref's logit, for the 4 capsules of a block at once
+// (each V[d] loaded once), into b[0 .. 3].
+inline void logits(const int16_t* ph, const int32_t* V, int dim, const fx::LogitShift& sh, int32_t* b) {
+  int64_t d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+  for (int d = 0; d < dim; ++d, ph += kLanes) {
+    const int32_t v = V[d];
+    d0 += int64_t{ph[0]} * v;
+    d1 += int64_t{ph[1]} * v;
+    d2 += int64_t{ph[2]} * v;
+    d3 += int64_t{ph[3]} * v;
+  }
+  b[0] = sh(d0), b[1] = sh(d1), b[2] = sh(d2), b[3] = sh(d3);
 }
 
 }  // namespace
@@ -167,17 +178,18 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
       if (iter == 0) {
         for (int n = 0; n < J * kLanes; ++n) s.c[n] = uniform;
       } else {
+        for (int j = 0; j < J; ++j)
+          logits(s.ph + j * D * kLanes, s.V + j * D, D, fx::LogitShift(requant[3 * j + 2]), s.b + j * kLanes);
         for (int l = 0; l < kLanes; ++l) {
-          int32_t b[64];
-          uint64_t e[64];
-          for (int j = 0; j < J; ++j) b[j] = logit(s.ph + j * D * kLanes, l, s.V + j * D, D, fx::LogitShift(requant[3 * j + 2]));
+          const int32_t* b = s.b + l;  // capsule l's logits, kLanes apart
           int32_t m = b[0];
-          for (int j = 1; j < J; ++j) m = b[j] > m ? b[j] : m;
+          for (int j = 1; j < J; ++j) m = b[j * kLanes] > m ? b[j * kLanes] : m;
           uint64_t sum = 0;
-          for (int j = 0; j < J; ++j) sum += e[j] = fx::exp_neg_q30_u32(static_cast<uint32_t>(m) - static_cast<uint32_t>(b[j]));
+          for (int j = 0; j < J; ++j)
+            sum += s.e[j] = fx::exp_neg_q30_u32(static_cast<uint32_t>(m) - static_cast<uint32_t>(b[j * kLanes]));
           const uint64_t recip = (uint64_t{1} << 62) / sum;
           for (int j = 0; j < J; ++j)
-            s.c[j * kLanes + l] = static_cast<int32_t>((e[j] * recip + (uint64_t{1} << 46)) >> 47);
+            s.c[j * kLanes + l] = static_cast<int32_t>((s.e[j] * recip + (uint64_t{1} << 46)) >> 47);
         }
       }
       // The block's share of every s_j.

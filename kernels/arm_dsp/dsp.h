@@ -40,8 +40,9 @@ inline bool caps_dense_q_applies(const CapsDenseQParams& p) {
          q.out_dim <= 64;
 }
 // The scratch's parts: V int32 [J, DO], S int64 [J, DO], the transposed inputs [I / 4, DI] words,
-// a block's predictions int16 [J, DO, 4] and couplings int32 [J, 4], each rounded up to 64 bytes.
-inline uint64_t caps_dense_q_scratch_parts(const CapsDenseQParams& p, uint64_t (&parts)[5]) {
+// a block's predictions int16 [J, DO, 4], couplings int32 [J, 4] and logits int32 [J, 4], and
+// one capsule's exponentials uint64 [J], each rounded up to 64 bytes.
+inline uint64_t caps_dense_q_scratch_parts(const CapsDenseQParams& p, uint64_t (&parts)[7]) {
   const CapsPredictParams& q = p.predict;
   const uint64_t jd = static_cast<uint64_t>(q.out_caps) * q.out_dim;
   parts[0] = kernels::align_up(jd * 4);
@@ -49,10 +50,12 @@ inline uint64_t caps_dense_q_scratch_parts(const CapsDenseQParams& p, uint64_t (
   parts[2] = kernels::align_up(static_cast<uint64_t>(q.in_caps) * q.in_dim);
   parts[3] = kernels::align_up(jd * kCapsLanes * 2);
   parts[4] = kernels::align_up(static_cast<uint64_t>(q.out_caps) * kCapsLanes * 4);
-  return parts[0] + parts[1] + parts[2] + parts[3] + parts[4];
+  parts[5] = parts[4];
+  parts[6] = kernels::align_up(static_cast<uint64_t>(q.out_caps) * 8);
+  return parts[0] + parts[1] + parts[2] + parts[3] + parts[4] + parts[5] + parts[6];
 }
 inline uint64_t caps_dense_q_scratch_size(const CapsDenseQParams& p) {
-  uint64_t parts[5];
+  uint64_t parts[7];
   return caps_dense_q_applies(p) ? caps_dense_q_scratch_parts(p, parts) : ref::caps_dense_q_scratch_size(p);
 }
 void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights,
