@@ -102,6 +102,17 @@ constexpr uint32_t kSimdCapsLayouts = bit(CAPS_LAYOUT_CAPS_JDKI);
   }
 #define CAPSRT_ALWAYS(fn) fn
 
+// A Cortex-M set: the reference float kernels (and their layouts) for its FPU, its own int8
+// convolution and CapsDense; IF(fn) is fn when this build compiled the set's folder, else NULL.
+#define CAPSRT_MCU_SET(id, name, IF, conv_q_scratch, conv_q, caps_q_scratch, caps_q)             \
+  {                                                                                            \
+    id, name, kRefConvLayouts, kRefCapsLayouts, no_scratch, ref::caps_dense_f32_scratch_size,      \
+        CAPSRT_F(IF(reference_conv)), CAPSRT_F(IF(ref::squash_f32)), CAPSRT_F(IF(ref::group_capsules_f32)), \
+        CAPSRT_F(IF(ref::caps_dense_f32)), CAPSRT_F(IF(ref::vector_length_f32)),                 \
+        CAPSRT_F(IF(ref::softmax_f32)), CAPSRT_F(IF(ref::mask_f32)), CAPSRT_F(IF(ref::dense_f32)), \
+        CAPSRT_Q_KERNELS(conv_q_scratch, conv_q, caps_q_scratch, caps_q, IF)                   \
+  }
+
 // Indexed by CAPS_KERNELS_* id - 1.
 const KernelSet kSets[] = {
     {CAPS_KERNELS_REFERENCE, "reference", kRefConvLayouts, kRefCapsLayouts, no_scratch,
@@ -130,22 +141,12 @@ const KernelSet kSets[] = {
                     (conv_scratch<avx512::kConvTiling.mr, avx512::kConvTiling.nr>), CAPSRT_X86,
                     avx512_vnni::conv2d_q_scratch_size, avx512_vnni::conv2d_q,
                     avx512_vnni::caps_dense_q_scratch_size, avx512_vnni::caps_dense_q),
-    // The DSP extension's SMLAD int8 convolution; the FPU runs the reference float kernels.
-    {CAPS_KERNELS_ARMV7EM_DSP, "armv7em-dsp", kRefConvLayouts, kRefCapsLayouts, no_scratch,
-     ref::caps_dense_f32_scratch_size, CAPSRT_F(CAPSRT_DSP(reference_conv)), CAPSRT_F(CAPSRT_DSP(ref::squash_f32)),
-     CAPSRT_F(CAPSRT_DSP(ref::group_capsules_f32)), CAPSRT_F(CAPSRT_DSP(ref::caps_dense_f32)),
-     CAPSRT_F(CAPSRT_DSP(ref::vector_length_f32)), CAPSRT_F(CAPSRT_DSP(ref::softmax_f32)),
-     CAPSRT_F(CAPSRT_DSP(ref::mask_f32)), CAPSRT_F(CAPSRT_DSP(ref::dense_f32)),
-     CAPSRT_Q_KERNELS(dsp::conv2d_q_scratch_size, dsp::conv2d_q, dsp::caps_dense_q_scratch_size,
-                      dsp::caps_dense_q, CAPSRT_DSP)},
-    // Helium's VMLADAVA int8 convolution; the DSP set's CapsDense, the reference float kernels.
-    {CAPS_KERNELS_MVE, "mve", kRefConvLayouts, kRefCapsLayouts, no_scratch,
-     ref::caps_dense_f32_scratch_size, CAPSRT_F(CAPSRT_MVE(reference_conv)), CAPSRT_F(CAPSRT_MVE(ref::squash_f32)),
-     CAPSRT_F(CAPSRT_MVE(ref::group_capsules_f32)), CAPSRT_F(CAPSRT_MVE(ref::caps_dense_f32)),
-     CAPSRT_F(CAPSRT_MVE(ref::vector_length_f32)), CAPSRT_F(CAPSRT_MVE(ref::softmax_f32)),
-     CAPSRT_F(CAPSRT_MVE(ref::mask_f32)), CAPSRT_F(CAPSRT_MVE(ref::dense_f32)),
-     CAPSRT_Q_KERNELS(mve::conv2d_q_scratch_size, mve::conv2d_q, dsp::caps_dense_q_scratch_size,
-                      dsp::caps_dense_q, CAPSRT_MVE)},
+    // The DSP extension's SMLAD int8 kernels; the FPU runs the reference float kernels.
+    CAPSRT_MCU_SET(CAPS_KERNELS_ARMV7EM_DSP, "armv7em-dsp", CAPSRT_DSP, dsp::conv2d_q_scratch_size,
+                   dsp::conv2d_q, dsp::caps_dense_q_scratch_size, dsp::caps_dense_q),
+    // Helium's VMLADAVA int8 convolution and the DSP set's CapsDense.
+    CAPSRT_MCU_SET(CAPS_KERNELS_MVE, "mve", CAPSRT_MVE, mve::conv2d_q_scratch_size, mve::conv2d_q,
+                   dsp::caps_dense_q_scratch_size, dsp::caps_dense_q),
 };
 static_assert(sizeof(kSets) / sizeof(kSets[0]) == CAPS_KERNELS_COUNT - 1, "one entry per id");
 

@@ -19,6 +19,7 @@
 
 #include "arm_dsp/dsp.h"
 #include "arm_dsp/routing_q32.h"
+#include "arm_dsp/simd32.h"
 #include "fixed_point.h"
 #include "reference.h"
 
@@ -56,18 +57,6 @@ Scratch carve(const CapsDenseQParams& p, void* scratch) {
   s.b = reinterpret_cast<int32_t*>(at += parts[4]);
   s.e = reinterpret_cast<uint64_t*>(at += parts[5]);
   return s;
-}
-
-inline uint32_t sxtb16_odd(uint32_t x) {
-  uint32_t r;
-  __asm("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
-  return r;
-}
-
-inline uint32_t load_word(const void* p) {
-  uint32_t v;
-  __builtin_memcpy(&v, p, 4);
-  return v;
 }
 
 // fx::requantize(acc, mult, shift) clamped to +-32767, for a class's mult and shift: with

@@ -15,6 +15,7 @@
 
 #include "arm_dsp/dsp.h"
 #include "arm_dsp/routing_q32.h"
+#include "arm_dsp/simd32.h"
 
 namespace capsrt {
 namespace dsp {
@@ -25,20 +26,7 @@ constexpr int NR = kConvQPixels;  // pixels of a block
 constexpr int MR = 1;             // blocks of L channels per tile
 constexpr int L = 2;              // output channels of a block
 
-// SXTB16 of x and of x rotated right by 8 bits: bytes 0 and 2, and 1 and 3, as int16 pairs.
-// (Written out: GCC 12 neither has ACLE's __ror nor folds a rotation into SXTB16's operand.)
 inline uint32_t sxtb16_even(uint32_t x) { return __sxtb16(x); }
-inline uint32_t sxtb16_odd(uint32_t x) {
-  uint32_t r;
-  __asm("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
-  return r;
-}
-
-inline uint32_t load_word(const void* p) {
-  uint32_t v;
-  __builtin_memcpy(&v, p, 4);
-  return v;
-}
 
 // The panel's groups [0, qn) widened: group q, pixel n -> words 2 (q NR + n) and + 1.
 void widen_panel(const uint8_t* panel, int qn, uint32_t* wide) {
@@ -47,12 +35,6 @@ void widen_panel(const uint8_t* panel, int qn, uint32_t* wide) {
     wide[2 * w] = sxtb16_even(x);
     wide[2 * w + 1] = sxtb16_odd(x);
   }
-}
-
-inline uint64_t load_pair(const void* p) {
-  uint64_t v;
-  __builtin_memcpy(&v, p, 8);
-  return v;
 }
 
 // One group: the weights' words of 2 channels (w01: channel 0 low, 1 high), widened, against
@@ -120,14 +102,7 @@ void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, c
       block_sums<1>(wide, w, static_cast<size_t>(O) * 4, qn, a);
     y[0][0][0] = a[0], y[0][0][1] = a[1], y[0][1][0] = a[2], y[0][1][1] = a[3];
   };
-  auto requantise = [&](int o0, int32_t (&y)[MR][NR][L]) {  // the table covers every lane
-    for (int n = 0; n < NR; ++n)
-      for (int l = 0; l < L; ++l) {
-        const int o = o0 + l;
-        const int32_t sum = static_cast<int32_t>(static_cast<uint32_t>(y[0][n][l]) + static_cast<uint32_t>(s.offset[o]));
-        y[0][n][l] = fx::Requant32(s.mult[o], s.shift[o])(sum, p.out_min, p.out_max);
-      }
-  };
+  auto requantise = [&](int o0, int32_t (&y)[MR][NR][L]) { fx::requantise_conv_tile(p, s, o0, y); };
   simd::run_conv_q<MR, NR, L, simd::PanelLayout::kInterleaved>(p, in, 0x00, s, out, accumulate, requantise);
 }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "fixed_point.h"
+#include "simd/conv2d_q_pack.h"
 
 namespace capsrt {
 namespace fx {
@@ -72,6 +73,21 @@ struct Requant32 {
     return r < lo ? lo : r > hi ? hi : r;
   }
 };
+
+// A convolution tile's epilogue (simd/conv2d_q_pack.h's run_conv_q): raw sums y[m][n][l] of
+// channel o0 + L m + l become outputs, bias (the table's offset, added modulo 2^32 as the sums
+// are exact) and requantisation by the table's mult and shift, clamped to the op's range.
+template <int MR, int NR, int L>
+inline void requantise_conv_tile(const kernels::Conv2DQParams& p, const simd::ConvQScratch& s, int o0,
+                                 int32_t (&y)[MR][NR][L]) {
+  for (int m = 0; m < MR; ++m)
+    for (int n = 0; n < NR; ++n)
+      for (int l = 0; l < L; ++l) {
+        const int o = o0 + L * m + l;  // the table covers every lane
+        const int32_t sum = static_cast<int32_t>(static_cast<uint32_t>(y[m][n][l]) + static_cast<uint32_t>(s.offset[o]));
+        y[m][n][l] = Requant32(s.mult[o], s.shift[o])(sum, p.out_min, p.out_max);
+      }
+}
 
 }  // namespace fx
 }  // namespace capsrt

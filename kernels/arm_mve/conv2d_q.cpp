@@ -76,14 +76,7 @@ void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, c
     }
     for (int c = 0; c < L; ++c) y[0][0][c] = a[c][0], y[0][1][c] = a[c][1];
   };
-  auto requantise = [&](int o0, int32_t (&y)[MR][NR][L]) {  // the table covers every lane
-    for (int n = 0; n < NR; ++n)
-      for (int l = 0; l < L; ++l) {
-        const int o = o0 + l;
-        const int32_t sum = static_cast<int32_t>(static_cast<uint32_t>(y[0][n][l]) + static_cast<uint32_t>(s.offset[o]));
-        y[0][n][l] = fx::Requant32(s.mult[o], s.shift[o])(sum, p.out_min, p.out_max);
-      }
-  };
+  auto requantise = [&](int o0, int32_t (&y)[MR][NR][L]) { fx::requantise_conv_tile(p, s, o0, y); };
   simd::run_conv_q<MR, NR, L, simd::PanelLayout::kPixelMajor>(p, in, 0x00, s, out, accumulate, requantise);
 }
 
