@@ -160,6 +160,11 @@ int main(void) {
   fw_put_u64(FW_MODEL_SIZE);
   fw_puts(" bytes");
   fw_puts(a->recon_tensor == CAPS_NONE ? ", classifier only" : ", with decoder");
+#ifdef FW_FULL_MODEL_SIZE
+  fw_puts(" (");
+  fw_put_u64(FW_FULL_MODEL_SIZE);
+  fw_puts(" bytes with the decoder)");
+#endif
   fw_puts("; kernels ");
   fw_puts(caps_kernels_name(caps_interpreter_kernels(&it)));
   fw_puts("; arena ");

@@ -93,7 +93,9 @@ int run(int argc, char** argv) {
   if (images.loaded < count || labels.size() < count) throw tools::IoError("fewer images or labels than COUNT");
 
   const Run r = run_model(model_path, images, count);
+  uint64_t full_bytes = 0;  // the model with its decoder, for the firmware's report
   if (!full.empty()) {
+    full_bytes = tools::read_file(full, uint64_t{1} << 28).size();
     const Run f = run_model(full, images, count);
     if (f.classes != r.classes || f.q15 != r.q15 || f.f32 != r.f32) {
       std::cerr << "capsfw_assets: " << model_path << " and " << full
@@ -115,7 +117,9 @@ int run(int argc, char** argv) {
     << "#define FW_IMAGE_SIZE " << pixels << "u\n"
     << "#define FW_CLASSES " << r.num_classes << "u\n"
     << "#define FW_EXPECT_INT8 " << (r.int8 ? 1 : 0) << "\n"
-    << "#define FW_X86_CORRECT " << correct << "u\n\n"
+    << "#define FW_X86_CORRECT " << correct << "u\n"
+    << (full_bytes ? "#define FW_FULL_MODEL_SIZE " + std::to_string(full_bytes) + "u  /* the model with its decoder */\n" : "")
+    << "\n"
     << "extern const uint8_t fw_images[FW_IMAGE_COUNT][FW_IMAGE_SIZE];\n"
     << "extern const uint8_t fw_labels[FW_IMAGE_COUNT];\n"
     << "extern const uint8_t fw_expected_class[FW_IMAGE_COUNT];\n"
