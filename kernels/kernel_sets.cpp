@@ -144,9 +144,9 @@ const KernelSet kSets[] = {
     // The DSP extension's SMLAD int8 kernels; the FPU runs the reference float kernels.
     CAPSRT_MCU_SET(CAPS_KERNELS_ARMV7EM_DSP, "armv7em-dsp", CAPSRT_DSP, dsp::conv2d_q_scratch_size,
                    dsp::conv2d_q, dsp::caps_dense_q_scratch_size, dsp::caps_dense_q),
-    // Helium's VMLADAVA int8 convolution and the DSP set's CapsDense.
+    // Helium's int8 convolution and CapsDense.
     CAPSRT_MCU_SET(CAPS_KERNELS_MVE, "mve", CAPSRT_MVE, mve::conv2d_q_scratch_size, mve::conv2d_q,
-                   dsp::caps_dense_q_scratch_size, dsp::caps_dense_q),
+                   mve::caps_dense_q_scratch_size, mve::caps_dense_q),
 };
 static_assert(sizeof(kSets) / sizeof(kSets[0]) == CAPS_KERNELS_COUNT - 1, "one entry per id");
 

@@ -208,7 +208,7 @@ int main() {
         {"8D input capsules, 16D outputs, 2 iterations, low memory", 64, 8, 10, 16, 2, true},
         {"3D input capsules (the C predictions), 7 classes, low memory", 20, 3, 7, 6, 3, true},
         {"one class of one dimension, one iteration, low memory", 12, 4, 1, 1, 1, true},
-        {"odd class count and dimension, 5 iterations, low memory", 36, 4, 11, 5, 5, true},
+        {"odd class count and dimension, 5 iterations, low memory", 48, 4, 11, 5, 5, true},
         {"I not a multiple of 4 (the reference), low memory", 15, 4, 10, 6, 3, true},
         {"stored predictions (the reference)", 64, 4, 10, 6, 3, false},
     };

@@ -1,0 +1,184 @@
+// The mve int8 CapsDense with low-memory routing; must match ref::caps_dense_q bit for bit (the
+// same integer steps as the armv7em-dsp kernel, arm_dsp/caps_dense_q.cpp, which says the plan:
+// blocks of input capsules whose predictions are computed once per iteration and kept for
+// their logits, couplings and share of s_j; the first iteration's couplings uniform).
+//
+// Blocking: 16 input capsules a block, the 16 bytes of W[j, d, k, i .. i+15] (JDKI) and of the
+// transposed inputs u[i .. i+15, k]. Loaded as two int16x8 halves each (VLDRB.S16), multiplied
+// into int32 lanes (VMULLB/VMULLT: even and odd lanes of each half), summed over k: 4 vectors of
+// 4 capsule sums, in the slot order {0, 2, 4, 6}, {1, 3, 5, 7}, {8, ..}, {9, ..}, which every
+// later step of the block keeps (the routing treats each capsule alone, and sums over them
+// exactly). The requantisation, exact, in 32-bit lanes: with P = acc x mult, VQDMULH gives
+// H = floor(P / 2^31) and VMUL the low word, so L = P mod 2^31; then
+//   shift s >= 32:  (P + 2^(s-1)) >> s = (H + 2^(s-32)) >> (s - 31), a rounding shift of H;
+//   s = 31:         H + (bit 30 of P);
+//   17 <= s < 31:   H << (31 - s) + ((L + 2^(s-1)) >> s), a rounding shift of L;
+// (|acc| <= 2^16, so |P| < 2^47 and every result fits 32 bits; VQDMULH cannot saturate).
+// Shifts below 17 take the scalar steps. The logits, exponentials and softmax are the DSP
+// kernel's scalar steps (arm_dsp/routing_q32.h); each block's share of s_j is VMLALDAVA on the
+// couplings and the predictions widened to int32.
+#include <arm_mve.h>
+
+#include "arm_dsp/routing_q32.h"
+#include "arm_mve/mve.h"
+#include "fixed_point.h"
+
+namespace capsrt {
+namespace mve {
+
+namespace {
+
+constexpr int kLanes = kCapsLanes;
+
+struct Scratch {
+  int32_t* V;
+  int64_t* S;
+  int8_t* ut;   // [I / 16, DI, 16]
+  int16_t* ph;  // [J, DO, 16] in slot order
+  int32_t* c;   // [J, 16]
+  int32_t* b;   // [J, 16]
+  uint64_t* e;  // [J]
+};
+
+Scratch carve(const CapsDenseQParams& p, void* scratch) {
+  uint64_t parts[7];
+  caps_dense_q_scratch_parts(p, parts);
+  uint8_t* at = static_cast<uint8_t*>(scratch);
+  Scratch s;
+  s.V = reinterpret_cast<int32_t*>(at);
+  s.S = reinterpret_cast<int64_t*>(at += parts[0]);
+  s.ut = reinterpret_cast<int8_t*>(at += parts[1]);
+  s.ph = reinterpret_cast<int16_t*>(at += parts[2]);
+  s.c = reinterpret_cast<int32_t*>(at += parts[3]);
+  s.b = reinterpret_cast<int32_t*>(at += parts[4]);
+  s.e = reinterpret_cast<uint64_t*>(at += parts[5]);
+  return s;
+}
+
+// clamp(requantize(acc, mult, shift), +-32767) in each lane (the header says how).
+struct VecRequant {
+  int32_t mult, shift;
+  explicit VecRequant(const int32_t* rq) : mult(rq[0]), shift(rq[1]) {}
+  bool vector() const { return shift >= 17; }
+  int32x4_t operator()(int32x4_t acc) const {
+    const int32x4_t h = vqdmulhq_n_s32(acc, mult);
+    int32x4_t r;
+    if (shift >= 32) {
+      r = vrshlq_n_s32(h, 31 - shift);
+    } else if (shift == 31) {
+      const uint32x4_t lo = vreinterpretq_u32_s32(vmulq_n_s32(acc, mult));
+      r = vaddq_s32(h, vreinterpretq_s32_u32(vandq_u32(vshrq_n_u32(lo, 30), vdupq_n_u32(1))));
+    } else {
+      const uint32x4_t l = vandq_u32(vreinterpretq_u32_s32(vmulq_n_s32(acc, mult)), vdupq_n_u32(0x7FFFFFFFu));
+      r = vaddq_s32(vshlq_r_s32(h, 31 - shift), vreinterpretq_s32_u32(vrshlq_n_u32(l, -shift)));
+    }
+    return vminq_s32(vmaxq_s32(r, vdupq_n_s32(-32767)), vdupq_n_s32(32767));
+  }
+};
+
+// The predictions of the block's 16 capsules for class j: ph[d * 16 + slot].
+void predict_block(const CapsDenseQParams& p, const int8_t* weights, const int32_t* rq, const int8_t* ut, int j,
+                   int i0, int16_t* ph) {
+  const CapsPredictParams& q = p.predict;
+  const int I = q.in_caps, DI = q.in_dim;
+  const VecRequant req(rq);
+  const int8_t* w = weights + static_cast<size_t>(j) * q.out_dim * DI * I + i0;  // (j, d = 0, k = 0, i0)
+  for (int d = 0; d < q.out_dim; ++d, ph += kLanes) {
+    int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
+    for (int k = 0; k < DI; ++k, w += I) {
+      const int16x8_t w0 = vldrbq_s16(w), w1 = vldrbq_s16(w + 8);
+      const int16x8_t u0 = vldrbq_s16(ut + 16 * k), u1 = vldrbq_s16(ut + 16 * k + 8);
+      a0 = vaddq_s32(a0, vmullbq_int_s16(w0, u0));  // capsules 0, 2, 4, 6
+      a1 = vaddq_s32(a1, vmulltq_int_s16(w0, u0));  // 1, 3, 5, 7
+      a2 = vaddq_s32(a2, vmullbq_int_s16(w1, u1));  // 8, 10, 12, 14
+      a3 = vaddq_s32(a3, vmulltq_int_s16(w1, u1));  // 9, 11, 13, 15
+    }
+    if (req.vector()) {
+      vstrhq_s32(ph, req(a0));
+      vstrhq_s32(ph + 4, req(a1));
+      vstrhq_s32(ph + 8, req(a2));
+      vstrhq_s32(ph + 12, req(a3));
+    } else {  // the scalar steps
+      int32_t acc[16];
+      vstrwq_s32(acc, a0);
+      vstrwq_s32(acc + 4, a1);
+      vstrwq_s32(acc + 8, a2);
+      vstrwq_s32(acc + 12, a3);
+      for (int l = 0; l < kLanes; ++l)
+        ph[l] = static_cast<int16_t>(fx::clamp32(fx::requantize(acc[l], rq[0], rq[1]), -32767, 32767));
+    }
+  }
+}
+
+// The block's logits for class j: b[slot], ref's logit.
+inline void logits(const int16_t* ph, const int32_t* V, int dim, const fx::LogitShift& sh, int32_t* b) {
+  int64_t dot[kLanes] = {};
+  for (int d = 0; d < dim; ++d, ph += kLanes) {
+    const int32_t v = V[d];
+    for (int l = 0; l < kLanes; ++l) dot[l] += int64_t{ph[l]} * v;
+  }
+  for (int l = 0; l < kLanes; ++l) b[l] = sh(dot[l]);
+}
+
+}  // namespace
+
+void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights, const int32_t* requant,
+                  int16_t* v, void* scratch) {
+  if (!caps_dense_q_applies(p)) {
+    dsp::caps_dense_q(p, u, weights, requant, v, scratch);
+    return;
+  }
+  const CapsPredictParams& q = p.predict;
+  const int I = q.in_caps, J = q.out_caps, D = q.out_dim, DI = q.in_dim;
+  const Scratch s = carve(p, scratch);
+  // u transposed by blocks: ut[(b DI + k) 16 + n] = u[16 b + n, k].
+  for (int b = 0; b < I / kLanes; ++b)
+    for (int k = 0; k < DI; ++k)
+      for (int n = 0; n < kLanes; ++n) s.ut[(b * DI + k) * kLanes + n] = u[(b * kLanes + n) * DI + k];
+  for (int n = 0; n < J * D; ++n) s.V[n] = 0;
+  const int32_t uniform = fx::softmax_q15_uniform(J);
+  for (int iter = 0; iter < p.iterations; ++iter) {
+    for (int n = 0; n < J * D; ++n) s.S[n] = 0;
+    for (int i0 = 0; i0 < I; i0 += kLanes) {
+      const int8_t* ut = s.ut + static_cast<size_t>(i0) * DI;
+      for (int j = 0; j < J; ++j) predict_block(p, weights, requant + 3 * j, ut, j, i0, s.ph + j * D * kLanes);
+      if (iter == 0) {
+        for (int n = 0; n < J * kLanes; ++n) s.c[n] = uniform;
+      } else {
+        for (int j = 0; j < J; ++j)
+          logits(s.ph + j * D * kLanes, s.V + j * D, D, fx::LogitShift(requant[3 * j + 2]), s.b + j * kLanes);
+        for (int l = 0; l < kLanes; ++l) {  // each capsule's softmax over the classes
+          const int32_t* b = s.b + l;
+          int32_t m = b[0];
+          for (int j = 1; j < J; ++j) m = b[j * kLanes] > m ? b[j * kLanes] : m;
+          uint64_t sum = 0;
+          for (int j = 0; j < J; ++j)
+            sum += s.e[j] = fx::exp_neg_q30_u32(static_cast<uint32_t>(m) - static_cast<uint32_t>(b[j * kLanes]));
+          const uint64_t recip = (uint64_t{1} << 62) / sum;
+          for (int j = 0; j < J; ++j)
+            s.c[j * kLanes + l] = static_cast<int32_t>((s.e[j] * recip + (uint64_t{1} << 46)) >> 47);
+        }
+      }
+      // The block's share of every s_j: sum over the 16 slots of c x u_hat, 64-bit.
+      for (int j = 0; j < J; ++j) {
+        const int32_t* c = s.c + j * kLanes;
+        const int32x4_t c0 = vldrwq_s32(c), c1 = vldrwq_s32(c + 4), c2 = vldrwq_s32(c + 8), c3 = vldrwq_s32(c + 12);
+        const int16_t* ph = s.ph + j * D * kLanes;
+        for (int d = 0; d < D; ++d, ph += kLanes) {
+          int64_t acc = s.S[j * D + d];
+          acc = vmlaldavaq_s32(acc, c0, vldrhq_s32(ph));
+          acc = vmlaldavaq_s32(acc, c1, vldrhq_s32(ph + 4));
+          acc = vmlaldavaq_s32(acc, c2, vldrhq_s32(ph + 8));
+          acc = vmlaldavaq_s32(acc, c3, vldrhq_s32(ph + 12));
+          s.S[j * D + d] = acc;
+        }
+      }
+    }
+    for (int j = 0; j < J; ++j)
+      fx::routing_squash_q(p.squash, s.S + j * D, D, 15 + requant[3 * j + 2] - p.squash.in_frac,
+                           iter + 1 < p.iterations, v + j * D, s.V + j * D);
+  }
+}
+
+}  // namespace mve
+}  // namespace capsrt
