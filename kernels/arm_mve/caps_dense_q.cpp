@@ -8,19 +8,20 @@
 // into int32 lanes (VMULLB/VMULLT: even and odd lanes of each half), summed over k: 4 vectors of
 // 4 capsule sums, in the slot order {0, 2, 4, 6}, {1, 3, 5, 7}, {8, ..}, {9, ..}, which every
 // later step of the block keeps (the routing treats each capsule alone, and sums over them
-// exactly). The requantisation, exact, in 32-bit lanes: with P = acc x mult, VQDMULH gives
+// exactly). The softmax runs 4 capsules a vector (the exponential: arm_mve/routing_mve.h). The requantisation, exact, in 32-bit lanes: with P = acc x mult, VQDMULH gives
 // H = floor(P / 2^31) and VMUL the low word, so L = P mod 2^31; then
 //   shift s >= 32:  (P + 2^(s-1)) >> s = (H + 2^(s-32)) >> (s - 31), a rounding shift of H;
 //   s = 31:         H + (bit 30 of P);
 //   17 <= s < 31:   H << (31 - s) + ((L + 2^(s-1)) >> s), a rounding shift of L;
 // (|acc| <= 2^16, so |P| < 2^47 and every result fits 32 bits; VQDMULH cannot saturate).
-// Shifts below 17 take the scalar steps. The logits, exponentials and softmax are the DSP
-// kernel's scalar steps (arm_dsp/routing_q32.h); each block's share of s_j is VMLALDAVA on the
-// couplings and the predictions widened to int32.
+// Shifts below 17 take the scalar steps. The logits are the DSP kernel's scalar steps
+// (arm_dsp/routing_q32.h); each block's share of s_j is VMLALDAVA on the couplings and the
+// predictions widened to int32.
 #include <arm_mve.h>
 
 #include "arm_dsp/routing_q32.h"
 #include "arm_mve/mve.h"
+#include "arm_mve/routing_mve.h"
 #include "fixed_point.h"
 
 namespace capsrt {
@@ -37,7 +38,7 @@ struct Scratch {
   int16_t* ph;  // [J, DO, 16] in slot order
   int32_t* c;   // [J, 16]
   int32_t* b;   // [J, 16]
-  uint64_t* e;  // [J]
+  uint32_t* e;  // [J, 16]
 };
 
 Scratch carve(const CapsDenseQParams& p, void* scratch) {
@@ -51,7 +52,7 @@ Scratch carve(const CapsDenseQParams& p, void* scratch) {
   s.ph = reinterpret_cast<int16_t*>(at += parts[2]);
   s.c = reinterpret_cast<int32_t*>(at += parts[3]);
   s.b = reinterpret_cast<int32_t*>(at += parts[4]);
-  s.e = reinterpret_cast<uint64_t*>(at += parts[5]);
+  s.e = reinterpret_cast<uint32_t*>(at += parts[5]);
   return s;
 }
 
@@ -147,16 +148,32 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
       } else {
         for (int j = 0; j < J; ++j)
           logits(s.ph + j * D * kLanes, s.V + j * D, D, fx::LogitShift(requant[3 * j + 2]), s.b + j * kLanes);
-        for (int l = 0; l < kLanes; ++l) {  // each capsule's softmax over the classes
-          const int32_t* b = s.b + l;
-          int32_t m = b[0];
-          for (int j = 1; j < J; ++j) m = b[j * kLanes] > m ? b[j * kLanes] : m;
-          uint64_t sum = 0;
-          for (int j = 0; j < J; ++j)
-            sum += s.e[j] = fx::exp_neg_q30_u32(static_cast<uint32_t>(m) - static_cast<uint32_t>(b[j * kLanes]));
-          const uint64_t recip = (uint64_t{1} << 62) / sum;
-          for (int j = 0; j < J; ++j)
-            s.c[j * kLanes + l] = static_cast<int32_t>((s.e[j] * recip + (uint64_t{1} << 46)) >> 47);
+        // Each capsule's softmax over the classes (ref's softmax_q15), 4 capsules a vector: the
+        // largest logit, the exponentials (routing_mve.h), their sum split in 16-bit halves
+        // (each sum then fits 32 bits for up to 64 classes); the division and the couplings'
+        // 64-bit products per capsule.
+        for (int g = 0; g < kLanes; g += 4) {
+          int32x4_t m = vldrwq_s32(s.b + g);
+          for (int j = 1; j < J; ++j) m = vmaxq_s32(m, vldrwq_s32(s.b + j * kLanes + g));
+          uint32x4_t sum_hi = vdupq_n_u32(0), sum_lo = vdupq_n_u32(0);
+          for (int j = 0; j < J; ++j) {
+            const uint32x4_t x = vreinterpretq_u32_s32(vsubq_s32(m, vldrwq_s32(s.b + j * kLanes + g)));
+            const uint32x4_t e = exp_neg_q30_u32(x);  // -(b - m) >= 0
+            vstrwq_u32(s.e + j * kLanes + g, e);
+            sum_hi = vaddq_u32(sum_hi, vshrq_n_u32(e, 16));
+            sum_lo = vaddq_u32(sum_lo, vandq_u32(e, vdupq_n_u32(0xFFFFu)));
+          }
+          uint32_t hi[4], lo[4];
+          vstrwq_u32(hi, sum_hi);
+          vstrwq_u32(lo, sum_lo);
+          for (int n = 0; n < 4; ++n) {
+            const int l = g + n;
+            const uint64_t sum = (uint64_t{hi[n]} << 16) + lo[n];
+            const uint64_t recip = (uint64_t{1} << 62) / sum;
+            for (int j = 0; j < J; ++j)
+              s.c[j * kLanes + l] =
+                  static_cast<int32_t>((uint64_t{s.e[j * kLanes + l]} * recip + (uint64_t{1} << 46)) >> 47);
+          }
         }
       }
       // The block's share of every s_j: sum over the 16 slots of c x u_hat, 64-bit.

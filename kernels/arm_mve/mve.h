@@ -34,8 +34,8 @@ inline bool caps_dense_q_applies(const CapsDenseQParams& p) {
          q.out_dim <= 64;
 }
 // The scratch's parts: V int32 [J, DO], S int64 [J, DO], the transposed inputs [I / 16, DI, 16]
-// bytes, a block's predictions int16 [J, DO, 16], couplings and logits int32 [J, 16], one
-// capsule's exponentials uint64 [J], each rounded up to 64 bytes.
+// bytes, a block's predictions int16 [J, DO, 16], couplings and logits int32 [J, 16] and
+// exponentials uint32 [J, 16], each rounded up to 64 bytes.
 inline uint64_t caps_dense_q_scratch_parts(const CapsDenseQParams& p, uint64_t (&parts)[7]) {
   const CapsPredictParams& q = p.predict;
   const uint64_t jd = static_cast<uint64_t>(q.out_caps) * q.out_dim;
@@ -45,7 +45,7 @@ inline uint64_t caps_dense_q_scratch_parts(const CapsDenseQParams& p, uint64_t (
   parts[3] = kernels::align_up(jd * kCapsLanes * 2);
   parts[4] = kernels::align_up(static_cast<uint64_t>(q.out_caps) * kCapsLanes * 4);
   parts[5] = parts[4];
-  parts[6] = kernels::align_up(static_cast<uint64_t>(q.out_caps) * 8);
+  parts[6] = parts[4];
   return parts[0] + parts[1] + parts[2] + parts[3] + parts[4] + parts[5] + parts[6];
 }
 inline uint64_t caps_dense_q_scratch_size(const CapsDenseQParams& p) {
