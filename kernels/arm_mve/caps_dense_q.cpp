@@ -14,9 +14,8 @@
 //   s = 31:         H + (bit 30 of P);
 //   17 <= s < 31:   H << (31 - s) + ((L + 2^(s-1)) >> s), a rounding shift of L;
 // (|acc| <= 2^16, so |P| < 2^47 and every result fits 32 bits; VQDMULH cannot saturate).
-// Shifts below 17 take the scalar steps. The logits are the DSP kernel's scalar steps
-// (arm_dsp/routing_q32.h); each block's share of s_j is VMLALDAVA on the couplings and the
-// predictions widened to int32.
+// Shifts below 17 take the scalar steps. The logits and each block's share of s_j are
+// VMLALDAVA (64-bit sums of 32 x 32 products) on the predictions widened to int32.
 #include <arm_mve.h>
 
 #include "arm_dsp/routing_q32.h"
@@ -111,14 +110,20 @@ void predict_block(const CapsDenseQParams& p, const int8_t* weights, const int32
   }
 }
 
-// The block's logits for class j: b[slot], ref's logit.
+// The block's logits for class j: b[slot], ref's logit. Per slot, its predictions for 4
+// components at a time are gathered (16 halfwords apart) and VMLALDAVA adds their products with
+// V[j, d .. d+3] to the 64-bit dot product; the last 1 to 3 components are predicated.
 inline void logits(const int16_t* ph, const int32_t* V, int dim, const fx::LogitShift& sh, int32_t* b) {
-  int64_t dot[kLanes] = {};
-  for (int d = 0; d < dim; ++d, ph += kLanes) {
-    const int32_t v = V[d];
-    for (int l = 0; l < kLanes; ++l) dot[l] += int64_t{ph[l]} * v;
+  const uint32x4_t offsets = vmulq_n_u32(vidupq_n_u32(0, 1), 2 * kLanes);  // bytes: d, d+1, ...
+  for (int l = 0; l < kLanes; ++l) {
+    int64_t dot = 0;
+    for (int d = 0; d < dim; d += 4) {
+      const mve_pred16_t p = vctp32q(static_cast<uint32_t>(dim - d));
+      const int32x4_t u_hat = vldrhq_gather_offset_z_s32(ph + d * kLanes + l, offsets, p);
+      dot = vmlaldavaq_s32(dot, u_hat, vldrwq_z_s32(V + d, p));
+    }
+    b[l] = sh(dot);
   }
-  for (int l = 0; l < kLanes; ++l) b[l] = sh(dot[l]);
 }
 
 }  // namespace
