@@ -34,31 +34,6 @@ namespace {
 
 constexpr int kLanes = kCapsLanes;  // input capsules per block: one word
 
-struct Scratch {
-  int32_t* V;   // [J, DO] Q15: the sum of the class capsules of the iterations so far
-  int64_t* S;   // [J, DO]
-  uint32_t* ut; // [I / 4, DI]: 4 capsules' component k as one word
-  int16_t* ph;  // [J, DO, 4]: the block's predictions
-  int32_t* c;   // [J, 4]: the block's couplings, Q15
-  int32_t* b;   // [J, 4]: the block's logits, Q16
-  uint64_t* e;  // [J]: one capsule's exponentials, Q30
-};
-
-Scratch carve(const CapsDenseQParams& p, void* scratch) {
-  uint64_t parts[7];
-  caps_dense_q_scratch_parts(p, parts);
-  uint8_t* at = static_cast<uint8_t*>(scratch);
-  Scratch s;
-  s.V = reinterpret_cast<int32_t*>(at);
-  s.S = reinterpret_cast<int64_t*>(at += parts[0]);
-  s.ut = reinterpret_cast<uint32_t*>(at += parts[1]);
-  s.ph = reinterpret_cast<int16_t*>(at += parts[2]);
-  s.c = reinterpret_cast<int32_t*>(at += parts[3]);
-  s.b = reinterpret_cast<int32_t*>(at += parts[4]);
-  s.e = reinterpret_cast<uint64_t*>(at += parts[5]);
-  return s;
-}
-
 // fx::requantize(acc, mult, shift) clamped to +-32767, for a class's mult and shift: with
 // shift >= 32, (acc mult + 2^(shift-1)) >> shift is the high word of the 64-bit sum shifted by
 // shift - 32 (an SMLAL onto the rounding term and one ASR: the low word never reaches the
@@ -124,18 +99,19 @@ inline void logits(const int16_t* ph, const int32_t* V, int dim, const fx::Logit
 
 void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights, const int32_t* requant,
                   int16_t* v, void* scratch) {
-  if (!caps_dense_q_applies(p)) {
+  if (!caps_blocks::applies<kLanes>(p)) {
     ref::caps_dense_q(p, u, weights, requant, v, scratch);
     return;
   }
   const CapsPredictParams& q = p.predict;
   const int I = q.in_caps, J = q.out_caps, D = q.out_dim, DI = q.in_dim;
-  const Scratch s = carve(p, scratch);
+  const caps_blocks::Scratch s = caps_blocks::carve<kLanes>(p, scratch);
+  uint32_t* const ut_words = reinterpret_cast<uint32_t*>(s.ut);  // [I / 4, DI] words
   // u transposed by blocks: word (b, k) = u[4b .. 4b+3, k].
   for (int b = 0; b < I / kLanes; ++b)
     for (int k = 0; k < DI; ++k) {
       const int8_t* x = u + static_cast<size_t>(b) * kLanes * DI + k;
-      s.ut[b * DI + k] = static_cast<uint8_t>(x[0]) | static_cast<uint32_t>(static_cast<uint8_t>(x[DI])) << 8 |
+      ut_words[b * DI + k] = static_cast<uint8_t>(x[0]) | static_cast<uint32_t>(static_cast<uint8_t>(x[DI])) << 8 |
                          static_cast<uint32_t>(static_cast<uint8_t>(x[2 * DI])) << 16 |
                          static_cast<uint32_t>(static_cast<uint8_t>(x[3 * DI])) << 24;
     }
@@ -144,7 +120,7 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
   for (int iter = 0; iter < p.iterations; ++iter) {
     for (int n = 0; n < J * D; ++n) s.S[n] = 0;
     for (int i0 = 0; i0 < I; i0 += kLanes) {
-      const uint32_t* ut = s.ut + static_cast<size_t>(i0 / kLanes) * DI;
+      const uint32_t* ut = ut_words + static_cast<size_t>(i0 / kLanes) * DI;
       // 4-dimensional input capsules: the assembly loop (caps_predict_block.S), which takes the
       // inputs widened; other dimensions, and shifts below 17, the same in C.
       uint32_t pairs[8];

@@ -7,6 +7,7 @@
 #ifndef CAPSRT_KERNELS_ARM_DSP_H
 #define CAPSRT_KERNELS_ARM_DSP_H
 
+#include "arm_dsp/caps_blocks.h"
 #include "kernel_params.h"
 #include "reference.h"
 #include "simd/conv2d_q_pack.h"
@@ -33,30 +34,10 @@ void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, c
 // word). Stored predictions, softmax over the inputs, row-major W and an I that is not a multiple
 // of 4 run the reference, and take its scratch.
 constexpr int kCapsLanes = 4;
-inline bool caps_dense_q_applies(const CapsDenseQParams& p) {
-  const CapsPredictParams& q = p.predict;
-  return p.low_memory && p.softmax_axis == CAPS_SOFTMAX_OVER_OUTPUTS &&
-         q.weight_layout == CAPS_LAYOUT_CAPS_JDKI && q.in_caps % kCapsLanes == 0 && q.out_caps <= 64 &&
-         q.out_dim <= 64;
-}
-// The scratch's parts: V int32 [J, DO], S int64 [J, DO], the transposed inputs [I / 4, DI] words,
-// a block's predictions int16 [J, DO, 4], couplings int32 [J, 4] and logits int32 [J, 4], and
-// one capsule's exponentials uint64 [J], each rounded up to 64 bytes.
-inline uint64_t caps_dense_q_scratch_parts(const CapsDenseQParams& p, uint64_t (&parts)[7]) {
-  const CapsPredictParams& q = p.predict;
-  const uint64_t jd = static_cast<uint64_t>(q.out_caps) * q.out_dim;
-  parts[0] = kernels::align_up(jd * 4);
-  parts[1] = kernels::align_up(jd * 8);
-  parts[2] = kernels::align_up(static_cast<uint64_t>(q.in_caps) * q.in_dim);
-  parts[3] = kernels::align_up(jd * kCapsLanes * 2);
-  parts[4] = kernels::align_up(static_cast<uint64_t>(q.out_caps) * kCapsLanes * 4);
-  parts[5] = parts[4];
-  parts[6] = kernels::align_up(static_cast<uint64_t>(q.out_caps) * 8);
-  return parts[0] + parts[1] + parts[2] + parts[3] + parts[4] + parts[5] + parts[6];
-}
 inline uint64_t caps_dense_q_scratch_size(const CapsDenseQParams& p) {
-  uint64_t parts[7];
-  return caps_dense_q_applies(p) ? caps_dense_q_scratch_parts(p, parts) : ref::caps_dense_q_scratch_size(p);
+  uint64_t size[7];
+  return caps_blocks::applies<kCapsLanes>(p) ? caps_blocks::parts<kCapsLanes>(p, size)
+                                             : ref::caps_dense_q_scratch_size(p);
 }
 void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights,
                   const int32_t* requant, int16_t* v, void* scratch);

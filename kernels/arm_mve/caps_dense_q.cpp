@@ -30,31 +30,6 @@ namespace {
 
 constexpr int kLanes = kCapsLanes;
 
-struct Scratch {
-  int32_t* V;
-  int64_t* S;
-  int8_t* ut;   // [I / 16, DI, 16]
-  int16_t* ph;  // [J, DO, 16] in slot order
-  int32_t* c;   // [J, 16]
-  int32_t* b;   // [J, 16]
-  uint32_t* e;  // [J, 16]
-};
-
-Scratch carve(const CapsDenseQParams& p, void* scratch) {
-  uint64_t parts[7];
-  caps_dense_q_scratch_parts(p, parts);
-  uint8_t* at = static_cast<uint8_t*>(scratch);
-  Scratch s;
-  s.V = reinterpret_cast<int32_t*>(at);
-  s.S = reinterpret_cast<int64_t*>(at += parts[0]);
-  s.ut = reinterpret_cast<int8_t*>(at += parts[1]);
-  s.ph = reinterpret_cast<int16_t*>(at += parts[2]);
-  s.c = reinterpret_cast<int32_t*>(at += parts[3]);
-  s.b = reinterpret_cast<int32_t*>(at += parts[4]);
-  s.e = reinterpret_cast<uint32_t*>(at += parts[5]);
-  return s;
-}
-
 // clamp(requantize(acc, mult, shift), +-32767) in each lane (the header says how).
 struct VecRequant {
   int32_t mult, shift;
@@ -130,23 +105,24 @@ inline void logits(const int16_t* ph, const int32_t* V, int dim, const fx::Logit
 
 void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights, const int32_t* requant,
                   int16_t* v, void* scratch) {
-  if (!caps_dense_q_applies(p)) {
+  if (!caps_blocks::applies<kLanes>(p)) {
     dsp::caps_dense_q(p, u, weights, requant, v, scratch);
     return;
   }
   const CapsPredictParams& q = p.predict;
   const int I = q.in_caps, J = q.out_caps, D = q.out_dim, DI = q.in_dim;
-  const Scratch s = carve(p, scratch);
+  const caps_blocks::Scratch s = caps_blocks::carve<kLanes>(p, scratch);
+  int8_t* const ut_bytes = reinterpret_cast<int8_t*>(s.ut);
   // u transposed by blocks: ut[(b DI + k) 16 + n] = u[16 b + n, k].
   for (int b = 0; b < I / kLanes; ++b)
     for (int k = 0; k < DI; ++k)
-      for (int n = 0; n < kLanes; ++n) s.ut[(b * DI + k) * kLanes + n] = u[(b * kLanes + n) * DI + k];
+      for (int n = 0; n < kLanes; ++n) ut_bytes[(b * DI + k) * kLanes + n] = u[(b * kLanes + n) * DI + k];
   for (int n = 0; n < J * D; ++n) s.V[n] = 0;
   const int32_t uniform = fx::softmax_q15_uniform(J);
   for (int iter = 0; iter < p.iterations; ++iter) {
     for (int n = 0; n < J * D; ++n) s.S[n] = 0;
     for (int i0 = 0; i0 < I; i0 += kLanes) {
-      const int8_t* ut = s.ut + static_cast<size_t>(i0) * DI;
+      const int8_t* ut = ut_bytes + static_cast<size_t>(i0) * DI;
       for (int j = 0; j < J; ++j) predict_block(p, weights, requant + 3 * j, ut, j, i0, s.ph + j * D * kLanes);
       if (iter == 0) {
         for (int n = 0; n < J * kLanes; ++n) s.c[n] = uniform;
