@@ -37,40 +37,18 @@ void widen_panel(const uint8_t* panel, int qn, uint32_t* wide) {
   }
 }
 
-// One group: the weights' words of 2 channels (w01: channel 0 low, 1 high), widened, against
-// the 2 pixels' widened inputs (x: pixel 0's pair, then pixel 1's). Doubleword loads (LDRD).
-template <int kChannels>
-inline void group_sums(const uint32_t* x, uint64_t w01, int32_t& a00, int32_t& a01, int32_t& a10, int32_t& a11) {
-  const uint32_t w0 = static_cast<uint32_t>(w01), w1 = static_cast<uint32_t>(w01 >> 32);
-  const uint32_t w0e = sxtb16_even(w0), w0o = sxtb16_odd(w0);
-  const uint32_t w1e = sxtb16_even(w1), w1o = sxtb16_odd(w1);
-  uint64_t xp = load_pair(x);  // pixel 0: (x0, x2), (x1, x3)
-  uint32_t xe = static_cast<uint32_t>(xp), xo = static_cast<uint32_t>(xp >> 32);
-  a00 = __smlad(xo, w0o, __smlad(xe, w0e, a00));
-  if (kChannels == 2) a01 = __smlad(xo, w1o, __smlad(xe, w1e, a01));
-  xp = load_pair(x + 2);  // pixel 1
-  xe = static_cast<uint32_t>(xp), xo = static_cast<uint32_t>(xp >> 32);
-  a10 = __smlad(xo, w0o, __smlad(xe, w0e, a10));
-  if (kChannels == 2) a11 = __smlad(xo, w1o, __smlad(xe, w1e, a11));
-}
-
-// Sums of 2 pixels x `kChannels` (1 or 2) channels over groups [0, qn) of the wide panel, added
-// to a[4] = {p0 c0, p0 c1, p1 c0, p1 c1}; two groups per iteration. Not inlined: the loop gets
-// the registers to itself (4 sums, 4 widened weights, 2 inputs and the pointers).
-template <int kChannels>
-__attribute__((noinline)) void block_sums(const uint32_t* x, const int8_t* w, size_t w_step, int qn,
-                                          int32_t* a) {
-  int32_t a00 = a[0], a01 = a[1], a10 = a[2], a11 = a[3];
-  const uint32_t* end2 = x + 4 * (qn & ~1);
-  for (; x != end2; x += 8) {
-    const uint64_t wa = kChannels == 2 ? load_pair(w) : load_word(w);
-    const uint64_t wb = kChannels == 2 ? load_pair(w + w_step) : load_word(w + w_step);
-    w += 2 * w_step;
-    group_sums<kChannels>(x, wa, a00, a01, a10, a11);
-    group_sums<kChannels>(x + 4, wb, a00, a01, a10, a11);
+// The last channel of an odd count: its sums for the 2 pixels over groups [0, qn) of the wide
+// panel, added to a[0] (pixel 0) and a[2] (pixel 1). The 2-channel loop every other block runs
+// is capsrt_dsp_block_sums2 (conv2d_q_block.S), the same steps for a second channel.
+void channel_sums(const uint32_t* x, const int8_t* w, size_t w_step, int qn, int32_t* a) {
+  int32_t a0 = a[0], a1 = a[2];
+  for (int q = 0; q < qn; ++q, x += 4, w += w_step) {
+    const uint32_t wv = load_word(w);
+    const uint32_t we = sxtb16_even(wv), wo = sxtb16_odd(wv);
+    a0 = __smlad(x[1], wo, __smlad(x[0], we, a0));  // pixel 0: (x0, x2), (x1, x3)
+    a1 = __smlad(x[3], wo, __smlad(x[2], we, a1));  // pixel 1
   }
-  if (qn & 1) group_sums<kChannels>(x, kChannels == 2 ? load_pair(w) : load_word(w), a00, a01, a10, a11);
-  a[0] = a00, a[1] = a01, a[2] = a10, a[3] = a11;
+  a[0] = a0, a[2] = a1;
 }
 
 }  // namespace
@@ -78,7 +56,8 @@ __attribute__((noinline)) void block_sums(const uint32_t* x, const int8_t* w, si
 }  // namespace dsp
 }  // namespace capsrt
 
-// conv2d_q_block.S: block_sums<2> in Thumb-2 assembly (GCC splits its doubleword loads).
+// conv2d_q_block.S: a 2 x 2 block's sums in Thumb-2 assembly (GCC 12 split its doubleword
+// loads and spilled in C).
 extern "C" void capsrt_dsp_block_sums2(const uint32_t* x, const int8_t* w, uint32_t w_step, int32_t qn, int32_t* a);
 
 namespace capsrt {
@@ -99,7 +78,7 @@ void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, c
     if (o0 + 1 < O)
       capsrt_dsp_block_sums2(wide, w, static_cast<uint32_t>(O) * 4, qn, a);
     else  // the last channel of an odd O
-      block_sums<1>(wide, w, static_cast<size_t>(O) * 4, qn, a);
+      channel_sums(wide, w, static_cast<size_t>(O) * 4, qn, a);
     y[0][0][0] = a[0], y[0][0][1] = a[1], y[0][1][0] = a[2], y[0][1][1] = a[3];
   };
   auto requantise = [&](int o0, int32_t (&y)[MR][NR][L]) { fx::requantise_conv_tile(p, s, o0, y); };

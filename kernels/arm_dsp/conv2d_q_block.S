@@ -11,9 +11,9 @@
  *    SXTB16 widen them, two LDRD of the inputs and eight SMLAD (two 16 x 16 multiply-adds each)
  *    make 16 multiply-adds in 16 instructions, plus the loop's 2 every 2 groups.
  * Written in assembly because GCC 12 splits the doubleword loads and spills in this loop (24
- * instructions a group from the C version). block_sums<kChannels> in conv2d_q.cpp is the same loop in
- * C; the kernel runs it for the last channel of an odd count. Thumb-2, ARMv7E-M or ARMv8-M
- * Mainline with DSP. */
+ * instructions a group from the C version). channel_sums in conv2d_q.cpp is the same loop for one
+ * channel, which the kernel runs for the last channel of an odd count. Thumb-2, ARMv7E-M or
+ * ARMv8-M Mainline with DSP. */
         .syntax unified
         .thumb
         .text

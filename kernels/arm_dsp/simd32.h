@@ -24,12 +24,6 @@ inline uint32_t load_word(const void* p) {
   return v;
 }
 
-inline uint64_t load_pair(const void* p) {
-  uint64_t v;
-  __builtin_memcpy(&v, p, 8);
-  return v;
-}
-
 }  // namespace dsp
 }  // namespace capsrt
 
