@@ -23,7 +23,7 @@
 #include "fixed_point.h"
 #include "reference.h"
 
-// caps_predict_block.S: predict_block<4> for a shift >= 32, in Thumb-2 assembly.
+// caps_predict_block.S: predict_block<4> for a shift >= 18, in Thumb-2 assembly.
 extern "C" void capsrt_dsp_predict_block4(const int8_t* w, int32_t I, const uint32_t* u, int32_t D,
                                           const int32_t* rq, int16_t* ph);
 
@@ -122,16 +122,16 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
     for (int i0 = 0; i0 < I; i0 += kLanes) {
       const uint32_t* ut = ut_words + static_cast<size_t>(i0 / kLanes) * DI;
       // 4-dimensional input capsules: the assembly loop (caps_predict_block.S), which takes the
-      // inputs widened; other dimensions, and shifts below 17, the same in C.
+      // inputs widened; other dimensions, and shifts below 18, the same in C.
       uint32_t pairs[8];
       if (DI == 4)
         for (int k = 0; k < 4; ++k) pairs[2 * k] = __sxtb16(ut[k]), pairs[2 * k + 1] = sxtb16_odd(ut[k]);
       for (int j = 0; j < J; ++j) {
         const PredictRequant rq(requant + 3 * j);
         int16_t* ph = s.ph + j * D * kLanes;
-        if (DI == 4 && rq.shift >= 17) {
-          const int32_t args[4] = {rq.mult, rq.shift, static_cast<int32_t>(static_cast<uint32_t>(rq.round)),
-                                   static_cast<int32_t>(static_cast<uint32_t>(rq.round >> 32))};
+        if (DI == 4 && rq.shift >= 18) {
+          const int32_t args[4] = {rq.mult, rq.shift, rq.shift <= 32 ? 32 - rq.shift : int32_t{1} << (rq.shift - 33),
+                                   rq.shift - 32};
           capsrt_dsp_predict_block4(weights + static_cast<size_t>(j) * D * 4 * I + i0, I, pairs, D, args, ph);
         } else if (DI == 4) {
           predict_block<4>(p, weights, rq, ut, j, i0, ph);

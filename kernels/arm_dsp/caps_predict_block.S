@@ -1,7 +1,7 @@
 /* The predictions of the armv7em-dsp int8 CapsDense (caps_dense_q.cpp says the blocking) for 4
  * input capsules i .. i+3 of 4 components and one class j, requantised: ph[d * 4 + l] =
  * clamp(requantize(sum_k W[j, d, k, i + l] u[i + l, k], mult, shift), +-32767) for d < D, as
- * ref::caps_dense_q's predict does, for a shift >= 17 (the caller checks; predict_block in
+ * ref::caps_dense_q's predict does, for a shift >= 18 (the caller checks; predict_block in
  * caps_dense_q.cpp is the same computation in C, for the other cases).
  *
  *   void capsrt_dsp_predict_block4(const int8_t* w, int32_t I, const uint32_t* u, int32_t D,
@@ -9,13 +9,22 @@
  *
  * w: W[j, 0, 0, i] in JDKI (input capsule fastest: each (d, k) is one word of 4 capsules, the
  *    next k I bytes on, the next d 4 I bytes on); u: 8 words, per k the 4 capsules' component k
- *    widened by SXTB16 into (i, i+2) and (i+1, i+3) int16 pairs; rq: {mult, shift - 32, low
- *    word of 2^(shift-1), high word}. Per (d, k): one word of weights widened the same way and
- *    4 halfword multiply-accumulates (SMLABB/SMLATT: one capsule each; SMLAD's pair sums do not
- *    apply within a capsule); per output: SMLAL onto the rounding term, the high word shifted
- *    by shift - 32 (the low word cannot reach the result), SSAT, and -32768 -> -32767.
+ *    widened by SXTB16 into (i, i+2) and (i+1, i+3) int16 pairs; rq: {mult, shift, a, e}, a and
+ *    e below. ph: word aligned.
+ * Per (d, k): one word of weights widened the same way and 4 halfword multiply-accumulates
+ * (SMLABB/SMLATT: one capsule each; SMLAD's pair sums do not apply within a capsule).
+ * Per output, the requantisation (acc mult + 2^(shift-1)) >> shift in two instructions, exactly:
+ *  - shift <= 32: SMMULR(acc << a, mult) with a = 32 - shift. The product is scaled by 2^a, and
+ *    SMMULR's rounding term 2^31 is 2^(shift-1) scaled the same way; acc << a fits 32 bits, as
+ *    |acc| <= 4 x 128 x 127 < 2^16 (the sum of 4 int8 products; 4 x 128 x 128 = 2^16 only when
+ *    every weight is -128, so shift 17 is left to C) and a <= 14.
+ *  - shift >= 33: SMMLA(acc, mult, a) >> e with a = 2^(shift-33), e = shift - 32: the rounding
+ *    term's low word is 0, so it adds exactly a to the product's high word, and the low word
+ *    cannot reach the result.
+ * then SSAT to 16 bits; two outputs are packed into a word (PKHBT) and -32768 becomes -32767 by
+ * two saturating negations (QSUB16 from 0), and a doubleword store writes the 4.
  * Written in assembly because GCC 12 kept the widened inputs on the stack and took the 64-bit
- * rounding apart (about 41 instructions an output in C, 17 here). Thumb-2, DSP extension. */
+ * rounding apart (about 41 instructions an output in C, 11 here). Thumb-2, DSP extension. */
         .syntax unified
         .thumb
         .text
@@ -27,12 +36,12 @@ capsrt_dsp_predict_block4:
         push    {r4-r11, lr}
         ldr     r4, [sp, #36]           /* rq */
         ldr     r5, [sp, #40]           /* ph */
-        ldrd    r12, lr, [r4]           /* r12 = mult, lr = shift */
-        ldrd    r6, r7, [r4, #8]        /* the rounding term, 2^(shift-1) */
-        sub     sp, sp, #16
-        strd    r6, r7, [sp]            /* [sp]: the rounding term */
-        add     r6, r5, r3, lsl #3      /* [sp, #8]: the end of ph (D x 4 halfwords) */
-        str     r6, [sp, #8]
+        ldr     r12, [r4]               /* r12 = mult */
+        ldr     r6, [r4, #4]            /* shift */
+        ldrd    r8, r9, [r4, #8]        /* a, e */
+        sub     sp, sp, #8
+        strd    r8, r9, [sp]            /* [sp]: a, e */
+        add     lr, r5, r3, lsl #3      /* lr: the end of ph (D x 4 halfwords) */
         mov     r3, r5                  /* r3 = ph */
 
 /* Component k's products: r8 its weight word (loaded), [r2, #off] its input pairs. */
@@ -53,26 +62,19 @@ capsrt_dsp_predict_block4:
 .endif
 .endm
 
-/* One output: the sum in \acc requantised, clamped to +-32767 and stored. r10: shift - 32
- * (high), or 32 - shift (low). */
+/* One output: the sum in \acc requantised and saturated to 16 bits, in place. r10 = a, r11 = e. */
 .macro REQUANT acc, high
-        ldrd    r8, r9, [sp]            /* 2^(shift-1) */
-        smlal   r8, r9, \acc, r12       /* + acc x mult */
 .if \high
-        asr     r9, r9, r10             /* >> shift: the high word >> (shift - 32) */
+        smmla   r8, \acc, r12, r10
+        asr     r8, r8, r11
 .else
-        lsr     r8, r8, lr              /* >> shift: low word >> shift | high word << (32 - shift) */
-        lsl     r9, r9, r10
-        orr     r9, r9, r8
+        lsl     r8, \acc, r10
+        smmulr  r8, r8, r12
 .endif
-        ssat    r9, #16, r9
-        cmn     r9, #32768              /* -32768 -> -32767 */
-        it      eq
-        addeq   r9, r9, #1
-        strh    r9, [r3], #2
+        ssat    \acc, #16, r8
 .endm
 
-/* The loop over d; \high: shift >= 32. */
+/* The loop over d; \high: shift >= 33. */
 .macro DLOOP high
 1:      ldr     r8, [r0]                /* k = 0 */
         MACS    0, 1
@@ -84,26 +86,29 @@ capsrt_dsp_predict_block4:
         ldr     r8, [r0, r1]            /* k = 3 */
         MACS    24, 0
         add     r0, r0, r1, lsl #1      /* the next d */
-.if \high
-        sub     r10, lr, #32
-.else
-        rsb     r10, lr, #32
-.endif
+        ldrd    r10, r11, [sp]
         REQUANT r4, \high
         REQUANT r5, \high
         REQUANT r6, \high
         REQUANT r7, \high
-        ldr     r8, [sp, #8]
-        cmp     r3, r8
+        pkhbt   r4, r4, r5, lsl #16     /* (i, i+1) */
+        pkhbt   r6, r6, r7, lsl #16     /* (i+2, i+3) */
+        mov     r8, #0
+        qsub16  r4, r8, r4              /* -x, saturated: -32768 -> 32767 */
+        qsub16  r4, r8, r4              /* x, with -32768 -> -32767 */
+        qsub16  r6, r8, r6
+        qsub16  r6, r8, r6
+        strd    r4, r6, [r3], #8
+        cmp     r3, lr
         bne     1b
 .endm
 
-        cmp     lr, #32
-        blt     2f
+        cmp     r6, #32
+        ble     2f
         DLOOP   1
         b       3f
 2:      DLOOP   0
 3:
-        add     sp, sp, #16
+        add     sp, sp, #8
         pop     {r4-r11, pc}
         .size   capsrt_dsp_predict_block4, .-capsrt_dsp_predict_block4

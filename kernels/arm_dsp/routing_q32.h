@@ -14,22 +14,47 @@
 namespace capsrt {
 namespace fx {
 
-// fx::exp_neg_q30(-u) for u = -x in [0, 2^32): the same steps on 32-bit halves. -x log2(e) is
-// an unsigned 32 x 32 product (UMULL); each Horner step's product of a Q30 value (|p| < 2^31)
-// and t (< 2^30) is a signed 32 x 32 one (SMULL) whose rounded >> 30 fits 32 bits; at the end
-// p lies in (2^29, 2^30], and the shift by k is 32-bit.
+// (a b + 2^31) >> 32 for int32 a, b: SMMULR, the DSP extension's rounding high multiply (one
+// instruction), or the same in 64 bits off the device.
+inline int32_t smmulr(int32_t a, int32_t b) {
+#if defined(__ARM_FEATURE_DSP)
+  int32_t r;
+  __asm("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+  return r;
+#else
+  return static_cast<int32_t>((static_cast<int64_t>(a) * b + (int64_t{1} << 31)) >> 32);
+#endif
+}
+
+// fx::exp_neg_q30(-u) for u = -x in [0, 2^32): the same steps on 32-bit words. -x log2(e) is an
+// unsigned 32 x 32 product (UMULL). Each Horner step of the reference, p' = ((p t + 2^29) >> 30)
+// + a_n with p in Q30 and t = (z mod 2^16) 2^14, is SMMULR(2p, 2t) + a_n exactly: the product is
+// the same, scaled by 4, and the rounding term with it. The loop keeps P = 2p, so a step is one
+// SMMULR and one add of 2 a_n (the reference's p stays within +-2^30 for every t: all 2^16 are
+// checked by tests/test_fixed_point.cpp). At the end p lies in (2^29, 2^30], and the shift by k
+// is 32-bit.
 inline uint32_t exp_neg_q30_u32(uint32_t u) {
   const uint64_t z = (static_cast<uint64_t>(u) * static_cast<uint64_t>(fx::kLog2eQ30) + (uint64_t{1} << 29)) >> 30;
   if (z >= (uint64_t{31} << 16)) return 0;  // k >= 31
   const uint32_t zl = static_cast<uint32_t>(z);
   const int k = static_cast<int>(zl >> 16);
-  const int32_t t = static_cast<int32_t>((zl & 0xFFFFu) << 14);
-  auto step = [t](int32_t p) {
-    return static_cast<int32_t>((static_cast<int64_t>(p) * t + (int64_t{1} << 29)) >> 30);
-  };
-  int32_t p = fx::kExp2Q30[5];
-  for (int n = 4; n >= 0; --n) p = step(p) + fx::kExp2Q30[n];
-  const uint32_t q = (uint32_t{1} << 30) + static_cast<uint32_t>(step(p));
+  const int32_t t2 = static_cast<int32_t>((zl & 0xFFFFu) << 15);  // 2t < 2^31
+  int32_t P = 2 * fx::kExp2Q30[5];
+#if defined(__ARM_FEATURE_DSP)
+  // The five steps as ten instructions: GCC 12 would add each constant in three and shift apart.
+  int32_t x;
+  __asm("smmulr %[x], %[P], %[t]\n\tadd %[P], %[c4], %[x], lsl #1\n\t"
+        "smmulr %[x], %[P], %[t]\n\tadd %[P], %[c3], %[x], lsl #1\n\t"
+        "smmulr %[x], %[P], %[t]\n\tadd %[P], %[c2], %[x], lsl #1\n\t"
+        "smmulr %[x], %[P], %[t]\n\tadd %[P], %[c1], %[x], lsl #1\n\t"
+        "smmulr %[x], %[P], %[t]\n\tadd %[P], %[c0], %[x], lsl #1"
+        : [P] "+&r"(P), [x] "=&r"(x)
+        : [t] "r"(t2), [c4] "r"(2 * fx::kExp2Q30[4]), [c3] "r"(2 * fx::kExp2Q30[3]), [c2] "r"(2 * fx::kExp2Q30[2]),
+          [c1] "r"(2 * fx::kExp2Q30[1]), [c0] "r"(2 * fx::kExp2Q30[0]));
+#else
+  for (int n = 4; n >= 0; --n) P = 2 * smmulr(P, t2) + 2 * fx::kExp2Q30[n];
+#endif
+  const uint32_t q = (uint32_t{1} << 30) + static_cast<uint32_t>(smmulr(P, t2));
   return k == 0 ? q : (q + (uint32_t{1} << (k - 1))) >> k;
 }
 

@@ -113,8 +113,8 @@ struct CapsCase {
 alignas(16) int8_t g_caps_w[10 * 1024 * 6 * 4];
 alignas(16) int16_t g_v_ref[64 * 16], g_v_set[64 * 16];
 
-// Predictions requantised with shifts from every path of the set's kernel (below 17: C; 17 to
-// 31 and 32 up: the assembly's two), some saturating; F_u from 1 to 14.
+// Predictions requantised with shifts from every path of the set's kernel and their edges (below
+// 18: C; 18 to 32 and 33 up: the armv7em-dsp assembly's two), some saturating; F_u from 8 to 11.
 bool run_caps(const KernelSet& ks, const CapsCase& c) {
   CapsDenseQParams p{};
   p.predict = CapsPredictParams{c.I, c.DI, c.J, c.DO, CAPS_LAYOUT_CAPS_JDKI};
@@ -132,13 +132,13 @@ bool run_caps(const KernelSet& ks, const CapsCase& c) {
   for (int n = 0; n < c.I * c.DI; ++n) g_in[n] = rand_i8();
   // Class j's shift, and its weights made smaller by as much (arithmetic >>) so that its
   // predictions spread over int16 (those of shift 14 all saturate: the clamp's path).
-  static const int kShifts[] = {14, 20, 27, 31, 33, 38}, kWeightShift[] = {7, 7, 4, 0, 0, 0};
+  static const int kShifts[] = {14, 18, 27, 31, 32, 33, 38, 17}, kWeightShift[] = {7, 7, 4, 0, 0, 0, 0, 7};
   const size_t per_class = static_cast<size_t>(c.I) * c.DO * c.DI;
   for (int j = 0; j < c.J; ++j) {
     for (size_t n = 0; n < per_class; ++n)
-      g_caps_w[j * per_class + n] = static_cast<int8_t>(rand_i8() >> kWeightShift[j % 6]);
+      g_caps_w[j * per_class + n] = static_cast<int8_t>(rand_i8() >> kWeightShift[j % 8]);
     g_requant[3 * j] = static_cast<int32_t>((1u << 30) + (next() & 0x3FFFFFFFu));
-    g_requant[3 * j + 1] = kShifts[j % 6] + (c.DI > 4 ? 1 : 0);
+    g_requant[3 * j + 1] = kShifts[j % 8] + (c.DI > 4 ? 1 : 0);
     g_requant[3 * j + 2] = 8 + static_cast<int32_t>(next() % 4);  // F_u: s_j lands in the squash's range
   }
   const size_t count = static_cast<size_t>(c.J) * c.DO;
