@@ -115,8 +115,16 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
                          static_cast<uint32_t>(static_cast<uint8_t>(x[2 * DI])) << 16 |
                          static_cast<uint32_t>(static_cast<uint8_t>(x[3 * DI])) << 24;
     }
-  for (int n = 0; n < J * D; ++n) s.V[n] = 0;
+  for (int n = 0; n < J * D; ++n) s.V[n] = 0, s.PS[n] = 0;
+  // The assembly's requantisation arguments per class (caps_predict_block.S), or shift 0: C.
+  for (int j = 0; j < J; ++j) {
+    const int32_t mult = requant[3 * j], shift = requant[3 * j + 1];
+    int32_t* a = s.rq + 4 * j;
+    a[0] = mult, a[1] = DI == 4 && shift >= 18 ? shift : 0;
+    a[2] = shift <= 32 ? 32 - shift : int32_t{1} << (shift - 33), a[3] = shift - 32;
+  }
   const int32_t uniform = fx::softmax_q15_uniform(J);
+  constexpr uint32_t kOnes = 0x00010001u;
   for (int iter = 0; iter < p.iterations; ++iter) {
     for (int n = 0; n < J * D; ++n) s.S[n] = 0;
     for (int i0 = 0; i0 < I; i0 += kLanes) {
@@ -127,44 +135,52 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
       if (DI == 4)
         for (int k = 0; k < 4; ++k) pairs[2 * k] = __sxtb16(ut[k]), pairs[2 * k + 1] = sxtb16_odd(ut[k]);
       for (int j = 0; j < J; ++j) {
-        const PredictRequant rq(requant + 3 * j);
         int16_t* ph = s.ph + j * D * kLanes;
-        if (DI == 4 && rq.shift >= 18) {
-          const int32_t args[4] = {rq.mult, rq.shift, rq.shift <= 32 ? 32 - rq.shift : int32_t{1} << (rq.shift - 33),
-                                   rq.shift - 32};
-          capsrt_dsp_predict_block4(weights + static_cast<size_t>(j) * D * 4 * I + i0, I, pairs, D, args, ph);
-        } else if (DI == 4) {
-          predict_block<4>(p, weights, rq, ut, j, i0, ph);
-        } else {
-          predict_block<0>(p, weights, rq, ut, j, i0, ph);
+        if (s.rq[4 * j + 1] != 0)
+          capsrt_dsp_predict_block4(weights + static_cast<size_t>(j) * D * 4 * I + i0, I, pairs, D, s.rq + 4 * j, ph);
+        else if (DI == 4)
+          predict_block<4>(p, weights, PredictRequant(requant + 3 * j), ut, j, i0, ph);
+        else
+          predict_block<0>(p, weights, PredictRequant(requant + 3 * j), ut, j, i0, ph);
+      }
+      // The block's share of every s_j, sum_i c u_hat. The first iteration's couplings are all
+      // equal (V = 0: softmax_q15_uniform's), so it sums the predictions alone, PS = sum_i u_hat
+      // (2 SMLAD a (j, d): 4 capsules), and S = c PS at the end. The later ones write
+      // c = (c - 2^14) + 2^14: c - 2^14 fits int16 (c is 0 .. 2^15), so a (j, d) takes two
+      // SMLALD of (c - 2^14, u_hat) pairs, and 2^14 PS is added at the end. Both are the same
+      // integers as the reference's 64-bit sum of c u_hat.
+      if (iter == 0) {
+        for (int n = 0; n < J * D; ++n) {
+          const int16_t* ph = s.ph + n * kLanes;
+          s.PS[n] = static_cast<int32_t>(__smlad(load_word(ph), kOnes, __smlad(load_word(ph + 2), kOnes, s.PS[n])));
         }
+        continue;
       }
       // Couplings: each capsule's softmax over the classes (ref's softmax_q15, each exponential once).
-      if (iter == 0) {
-        for (int n = 0; n < J * kLanes; ++n) s.c[n] = uniform;
-      } else {
+      for (int j = 0; j < J; ++j)
+        logits(s.ph + j * D * kLanes, s.V + j * D, D, fx::LogitShift(requant[3 * j + 2]), s.b + j * kLanes);
+      for (int l = 0; l < kLanes; ++l) {
+        const int32_t* b = s.b + l;  // capsule l's logits, kLanes apart
+        int32_t m = b[0];
+        for (int j = 1; j < J; ++j) m = b[j * kLanes] > m ? b[j * kLanes] : m;
+        uint64_t sum = 0;
         for (int j = 0; j < J; ++j)
-          logits(s.ph + j * D * kLanes, s.V + j * D, D, fx::LogitShift(requant[3 * j + 2]), s.b + j * kLanes);
-        for (int l = 0; l < kLanes; ++l) {
-          const int32_t* b = s.b + l;  // capsule l's logits, kLanes apart
-          int32_t m = b[0];
-          for (int j = 1; j < J; ++j) m = b[j * kLanes] > m ? b[j * kLanes] : m;
-          uint64_t sum = 0;
-          for (int j = 0; j < J; ++j)
-            sum += s.e[j] = fx::exp_neg_q30_u32(static_cast<uint32_t>(m) - static_cast<uint32_t>(b[j * kLanes]));
-          const uint64_t recip = (uint64_t{1} << 62) / sum;
-          for (int j = 0; j < J; ++j)
-            s.c[j * kLanes + l] = static_cast<int32_t>((s.e[j] * recip + (uint64_t{1} << 46)) >> 47);
-        }
+          sum += s.e[j] = fx::exp_neg_q30_u32(static_cast<uint32_t>(m) - static_cast<uint32_t>(b[j * kLanes]));
+        const uint64_t recip = (uint64_t{1} << 62) / sum;
+        for (int j = 0; j < J; ++j)
+          s.c[j * kLanes + l] = static_cast<int32_t>((s.e[j] * recip + (uint64_t{1} << 46)) >> 47) - (1 << 14);
       }
-      // The block's share of every s_j.
       for (int j = 0; j < J; ++j) {
         const int32_t* c = s.c + j * kLanes;
+        const uint32_t c01 = (static_cast<uint32_t>(c[0]) & 0xFFFFu) | static_cast<uint32_t>(c[1]) << 16;
+        const uint32_t c23 = (static_cast<uint32_t>(c[2]) & 0xFFFFu) | static_cast<uint32_t>(c[3]) << 16;
         const int16_t* ph = s.ph + j * D * kLanes;
         for (int d = 0; d < D; ++d, ph += kLanes)
-          s.S[j * D + d] += int64_t{c[0]} * ph[0] + int64_t{c[1]} * ph[1] + int64_t{c[2]} * ph[2] + int64_t{c[3]} * ph[3];
+          s.S[j * D + d] = __smlald(c01, load_word(ph), __smlald(c23, load_word(ph + 2), s.S[j * D + d]));
       }
     }
+    for (int n = 0; n < J * D; ++n)
+      s.S[n] = iter == 0 ? int64_t{uniform} * s.PS[n] : s.S[n] + int64_t{s.PS[n]} * (1 << 14);
     for (int j = 0; j < J; ++j)
       fx::routing_squash_q(p.squash, s.S + j * D, D, 15 + requant[3 * j + 2] - p.squash.in_frac,
                            iter + 1 < p.iterations, v + j * D, s.V + j * D);

@@ -35,7 +35,7 @@ void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, c
 // of 4 run the reference, and take its scratch.
 constexpr int kCapsLanes = 4;
 inline uint64_t caps_dense_q_scratch_size(const CapsDenseQParams& p) {
-  uint64_t size[7];
+  uint64_t size[9];
   return caps_blocks::applies<kCapsLanes>(p) ? caps_blocks::parts<kCapsLanes>(p, size)
                                              : ref::caps_dense_q_scratch_size(p);
 }

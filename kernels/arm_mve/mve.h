@@ -28,7 +28,7 @@ void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, c
 // multiple of 16) run the armv7em-dsp set's, which may run the reference.
 constexpr int kCapsLanes = 16;
 inline uint64_t caps_dense_q_scratch_size(const CapsDenseQParams& p) {
-  uint64_t size[7];
+  uint64_t size[9];
   return caps_blocks::applies<kCapsLanes>(p) ? caps_blocks::parts<kCapsLanes>(p, size)
                                              : dsp::caps_dense_q_scratch_size(p);
 }
