@@ -34,21 +34,17 @@ inline int64_t requantize(int32_t acc, int32_t mult, int32_t shift) {
   return shift_round(static_cast<int64_t>(acc) * mult, shift);
 }
 
-// floor(sqrt(x)), exactly, for any 64-bit x (digit by digit; no float).
+// floor(sqrt(x)), exactly, for any 64-bit x: the root's bits from the highest down, each kept
+// when the square stays within x. No float; the squares are 32 x 32 -> 64-bit products, one
+// UMULL per bit on a 32-bit core (a 64-bit digit-by-digit loop took 3 times as long there).
 inline uint32_t isqrt64(uint64_t x) {
-  uint64_t root = 0;
-  uint64_t bit = uint64_t{1} << 62;
-  while (bit > x) bit >>= 2;
-  while (bit != 0) {
-    if (x >= root + bit) {
-      x -= root + bit;
-      root = (root >> 1) + bit;
-    } else {
-      root >>= 1;
-    }
-    bit >>= 2;
+  if (x == 0) return 0;
+  uint32_t root = 0;
+  for (int b = (63 - __builtin_clzll(x)) / 2; b >= 0; --b) {
+    const uint32_t c = root | (uint32_t{1} << b);
+    if (static_cast<uint64_t>(c) * c <= x) root = c;
   }
-  return static_cast<uint32_t>(root);
+  return root;
 }
 
 // e^x for x <= 0 given in Q16 (x >= -2^32), in Q30: at most 2^30, exactly 2^30 at x = 0.
@@ -127,10 +123,15 @@ inline void squash_vector_q(const SquashQ& p, const int32_t* s, int dim, int32_t
     x += 2 * k >= 32 ? p.eps_q32 << (2 * k - 32) : p.eps_q32 >> (32 - 2 * k);
   uint64_t dk = isqrt64(x);
   if (!p.eps_in_sqrt) dk += static_cast<uint64_t>(shift_round(static_cast<int64_t>(p.eps_q32), 32 - k));
-  const int64_t fac = static_cast<int64_t>((ratio << 30) / dk);  // < 2^31
+  const int32_t fac = static_cast<int32_t>((ratio << 30) / dk);  // < 2^31
+  // shift_round(t fac, 61 - G) with t = s_d 2^k (|t| < 2^31) in 32-bit words: the shift is 46 or
+  // more, so the rounding term 2^(60-G) lies in the high word and the low word cannot reach the
+  // result: it is (high word + 2^(28-G)) >> (29-G).
+  const int round = 28 - p.out_frac;
   for (int d = 0; d < dim; ++d) {
-    const int64_t t = static_cast<int64_t>(s[d]) * (int64_t{1} << k);
-    v[d] = static_cast<Out>(clamp32(shift_round(t * fac, 61 - p.out_frac), -out_max, out_max));
+    const int32_t t = static_cast<int32_t>(static_cast<uint32_t>(s[d]) << k);
+    const int32_t high = static_cast<int32_t>(static_cast<uint64_t>(int64_t{t} * fac) >> 32);
+    v[d] = static_cast<Out>(clamp32((high + (int32_t{1} << round)) >> (round + 1), -out_max, out_max));
   }
 }
 
