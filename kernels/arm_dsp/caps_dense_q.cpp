@@ -25,7 +25,7 @@
 
 // caps_predict_block.S: predict_block<4> for a shift >= 18, in Thumb-2 assembly.
 extern "C" void capsrt_dsp_predict_block4(const int8_t* w, int32_t I, const uint32_t* u, int32_t D,
-                                          const int32_t* rq, int16_t* ph);
+                                          const int32_t* rq, int16_t* ph, int32_t J);
 
 namespace capsrt {
 namespace dsp {
@@ -117,11 +117,13 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
     }
   for (int n = 0; n < J * D; ++n) s.V[n] = 0, s.PS[n] = 0;
   // The assembly's requantisation arguments per class (caps_predict_block.S), or shift 0: C.
+  bool all_assembly = true;
   for (int j = 0; j < J; ++j) {
     const int32_t mult = requant[3 * j], shift = requant[3 * j + 1];
     int32_t* a = s.rq + 4 * j;
     a[0] = mult, a[1] = DI == 4 && shift >= 18 ? shift : 0;
     a[2] = shift <= 32 ? 32 - shift : int32_t{1} << (shift - 33), a[3] = shift - 32;
+    all_assembly = all_assembly && a[1] != 0;
   }
   const int32_t uniform = fx::softmax_q15_uniform(J);
   constexpr uint32_t kOnes = 0x00010001u;
@@ -134,14 +136,18 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
       uint32_t pairs[8];
       if (DI == 4)
         for (int k = 0; k < 4; ++k) pairs[2 * k] = __sxtb16(ut[k]), pairs[2 * k + 1] = sxtb16_odd(ut[k]);
-      for (int j = 0; j < J; ++j) {
-        int16_t* ph = s.ph + j * D * kLanes;
-        if (s.rq[4 * j + 1] != 0)
-          capsrt_dsp_predict_block4(weights + static_cast<size_t>(j) * D * 4 * I + i0, I, pairs, D, s.rq + 4 * j, ph);
-        else if (DI == 4)
-          predict_block<4>(p, weights, PredictRequant(requant + 3 * j), ut, j, i0, ph);
-        else
-          predict_block<0>(p, weights, PredictRequant(requant + 3 * j), ut, j, i0, ph);
+      if (all_assembly) {
+        capsrt_dsp_predict_block4(weights + i0, I, pairs, D, s.rq, s.ph, J);
+      } else {
+        for (int j = 0; j < J; ++j) {
+          int16_t* ph = s.ph + j * D * kLanes;
+          if (s.rq[4 * j + 1] != 0)
+            capsrt_dsp_predict_block4(weights + static_cast<size_t>(j) * D * 4 * I + i0, I, pairs, D, s.rq + 4 * j, ph, 1);
+          else if (DI == 4)
+            predict_block<4>(p, weights, PredictRequant(requant + 3 * j), ut, j, i0, ph);
+          else
+            predict_block<0>(p, weights, PredictRequant(requant + 3 * j), ut, j, i0, ph);
+        }
       }
       // The block's share of every s_j, sum_i c u_hat. The first iteration's couplings are all
       // equal (V = 0: softmax_q15_uniform's), so it sums the predictions alone, PS = sum_i u_hat

@@ -5,12 +5,15 @@
  * caps_dense_q.cpp is the same computation in C, for the other cases).
  *
  *   void capsrt_dsp_predict_block4(const int8_t* w, int32_t I, const uint32_t* u, int32_t D,
- *                                  const int32_t* rq, int16_t* ph);
+ *                                  const int32_t* rq, int16_t* ph, int32_t J);
  *
- * w: W[j, 0, 0, i] in JDKI (input capsule fastest: each (d, k) is one word of 4 capsules, the
- *    next k I bytes on, the next d 4 I bytes on); u: 8 words, per k the 4 capsules' component k
- *    widened by SXTB16 into (i, i+2) and (i+1, i+3) int16 pairs; rq: {mult, shift, a, e}, a and
- *    e below. ph: word aligned.
+ * for the classes j = 0 .. J-1 in turn (one call a block: the per-call work in C cost as much as
+ * the requantisation):
+ * w: W[0, 0, 0, i] in JDKI (input capsule fastest: each (d, k) is one word of 4 capsules, the
+ *    next k I bytes on, the next d 4 I bytes on, the next class 4 D I bytes on); u: 8 words, per
+ *    k the 4 capsules' component k widened by SXTB16 into (i, i+2) and (i+1, i+3) int16 pairs;
+ *    rq: per class 4 words {mult, shift, a, e}, a and e below; ph: [J, D, 4] int16, word
+ *    aligned.
  * Per (d, k): one word of weights widened the same way and 4 halfword multiply-accumulates
  * (SMLABB/SMLATT: one capsule each; SMLAD's pair sums do not apply within a capsule).
  * Per output, the requantisation (acc mult + 2^(shift-1)) >> shift in two instructions, exactly:
@@ -36,13 +39,23 @@ capsrt_dsp_predict_block4:
         push    {r4-r11, lr}
         ldr     r4, [sp, #36]           /* rq */
         ldr     r5, [sp, #40]           /* ph */
+        ldr     r6, [sp, #44]           /* J */
+        sub     sp, sp, #24
+        /* [sp]: a, e of the class; [sp, #8]: rq of the class; [sp, #12]: the classes left;
+           [sp, #16]: w of the class; [sp, #20]: D */
+        str     r4, [sp, #8]
+        str     r6, [sp, #12]
+        str     r0, [sp, #16]
+        str     r3, [sp, #20]
+        mov     r3, r5                  /* r3 = ph */
+4:      /* class j: r4 = its rq */
         ldr     r12, [r4]               /* r12 = mult */
         ldr     r6, [r4, #4]            /* shift */
         ldrd    r8, r9, [r4, #8]        /* a, e */
-        sub     sp, sp, #8
-        strd    r8, r9, [sp]            /* [sp]: a, e */
-        add     lr, r5, r3, lsl #3      /* lr: the end of ph (D x 4 halfwords) */
-        mov     r3, r5                  /* r3 = ph */
+        strd    r8, r9, [sp]
+        ldr     r0, [sp, #16]           /* W[j, 0, 0, i] */
+        ldr     r5, [sp, #20]
+        add     lr, r3, r5, lsl #3      /* lr: the end of the class's ph (D x 4 halfwords) */
 
 /* Component k's products: r8 its weight word (loaded), [r2, #off] its input pairs. */
 .macro MACS off, first
@@ -108,7 +121,15 @@ capsrt_dsp_predict_block4:
         DLOOP   1
         b       3f
 2:      DLOOP   0
-3:
-        add     sp, sp, #8
+3:      /* the next class: w moves 4 D I bytes on (r0 has moved 4 D I already) */
+        str     r0, [sp, #16]
+        ldr     r4, [sp, #8]
+        add     r4, r4, #16
+        str     r4, [sp, #8]
+        ldr     r5, [sp, #12]
+        subs    r5, r5, #1
+        str     r5, [sp, #12]
+        bne     4b
+        add     sp, sp, #24
         pop     {r4-r11, pc}
         .size   capsrt_dsp_predict_block4, .-capsrt_dsp_predict_block4
