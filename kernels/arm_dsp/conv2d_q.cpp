@@ -63,6 +63,83 @@ extern "C" void capsrt_dsp_block_sums2(const uint32_t* x, const int8_t* w, uint3
 namespace capsrt {
 namespace dsp {
 
+namespace {
+
+// Pixel `pixel`'s vector, K bytes (simd::pack_conv_q_pixel's), into col. A window inside the
+// input is its kernel rows copied as they are, a row of 4 to 8 bytes as two words (the second
+// overlapping the first: the packing took 30 instructions a row through the general walk);
+// other windows take the general walk.
+void pack_pixel(const Conv2DQParams& p, const int8_t* in, int pixel, int K, uint8_t* col) {
+  const Conv2DParams& g = p.geom;
+  const int W = g.in_width, kw = g.kernel_w, kh = g.kernel_h;
+  const int oy = pixel / g.out_width, ox = pixel % g.out_width;
+  const int iy0 = oy * g.stride_h - g.pad_h, ix0 = ox * g.stride_w - g.pad_w;
+  if (kw < 4 || kw > 8 || iy0 < 0 || ix0 < 0 || iy0 + kh > g.in_height || ix0 + kw > W) {
+    simd::pack_conv_q_pixel(p, in, pixel, 0x00, 0, K, col);
+    return;
+  }
+  const int8_t* x = in + static_cast<size_t>(iy0) * W + ix0;
+  const size_t plane_step = static_cast<size_t>(g.in_height - kh) * W;  // from past the last row to the next plane
+  for (int c = 0; c < g.in_channels; ++c, x += plane_step)
+    for (int ky = 0; ky < kh; ++ky, x += W, col += kw) {
+      const uint32_t head = load_word(x), tail = load_word(x + kw - 4);
+      __builtin_memcpy(col, &head, 4);
+      __builtin_memcpy(col + kw - 4, &tail, 4);
+    }
+}
+
+// A reduction of one chunk (K at most 4 kConvQChunkGroups): per pair of pixels, both pixels'
+// vectors are packed side by side in the panel's place (no interleaving), widened straight into
+// the int16 panel, and every pair of channels runs capsrt_dsp_block_sums2 and its epilogue here:
+// run_conv_q's general tile loop (partial sums, tiles in memory, interleaved panels) cost about
+// as much as the small PrimaryCaps conv's multiply-adds took outside the inner loop.
+void conv2d_q_one_chunk(const Conv2DQParams& p, const int8_t* in, const int8_t* weights,
+                        const simd::ConvQScratch& s, uint32_t* wide, void* out) {
+  const Conv2DParams& g = p.geom;
+  const int O = g.out_channels, K = simd::conv_q_depth(g), groups = simd::conv_q_groups(g);
+  const int pixels = g.out_height * g.out_width;
+  uint8_t* const col[2] = {s.panel, s.panel + 4 * groups};
+  for (int n0 = 0; n0 < pixels; n0 += NR) {
+    const int nr = pixels - n0 < NR ? pixels - n0 : NR;
+    for (int n = 0; n < NR; ++n) {
+      if (n < nr) {
+        pack_pixel(p, in, n0 + n, K, col[n]);
+        for (int k = K; k < 4 * groups; ++k) col[n][k] = 0;
+      } else {
+        for (int k = 0; k < 4 * groups; ++k) col[n][k] = 0;
+      }
+    }
+    for (int q = 0; q < groups; ++q) {
+      const uint32_t x0 = load_word(col[0] + 4 * q), x1 = load_word(col[1] + 4 * q);
+      uint32_t* w = wide + 4 * q;
+      w[0] = sxtb16_even(x0), w[1] = sxtb16_odd(x0), w[2] = sxtb16_even(x1), w[3] = sxtb16_odd(x1);
+    }
+    for (int o0 = 0; o0 < O; o0 += L) {
+      int32_t a[4] = {0, 0, 0, 0};  // {pixel 0: o0, o0 + 1; pixel 1: o0, o0 + 1}
+      if (o0 + 1 < O)
+        capsrt_dsp_block_sums2(wide, weights + static_cast<size_t>(o0) * 4, static_cast<uint32_t>(O) * 4, groups, a);
+      else  // the last channel of an odd O
+        channel_sums(wide, weights + static_cast<size_t>(o0) * 4, static_cast<size_t>(O) * 4, groups, a);
+      for (int l = 0; l < L && o0 + l < O; ++l) {
+        const int o = o0 + l;
+        const fx::Requant32 rq(s.mult[o], s.shift[o]);
+        for (int n = 0; n < nr; ++n) {
+          // the bias added modulo 2^32, as the sums are exact
+          const int32_t sum = static_cast<int32_t>(static_cast<uint32_t>(a[2 * n + l]) + static_cast<uint32_t>(s.offset[o]));
+          const int32_t y = rq(sum, p.out_min, p.out_max);
+          const size_t at = static_cast<size_t>(o) * pixels + n0 + n;
+          if (p.out_bytes == 2)
+            static_cast<int16_t*>(out)[at] = static_cast<int16_t>(y);
+          else
+            static_cast<int8_t*>(out)[at] = static_cast<int8_t>(y);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
               const int32_t* requant, void* out, void* scratch) {
   const int O = p.geom.out_channels;
@@ -70,6 +147,11 @@ void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, c
       simd::carve_conv_q_scratch(p, bias, requant, NR, simd::PanelLayout::kInterleaved, scratch);
   uint32_t* wide = reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(scratch) +
                                                simd::conv_q_scratch_size(p.geom, NR, simd::PanelLayout::kInterleaved));
+  if (simd::conv_q_groups(p.geom) <= simd::kConvQChunkGroups) {
+    conv2d_q_one_chunk(p, in, weights, s, wide, out);
+    return;
+  }
+  // Longer reductions (K above 2,048) in chunks, through the shared tile loop.
   auto accumulate = [=](int o0, const uint8_t* panel, int q0, int qn, bool first, int32_t (&y)[MR][NR][L]) {
     if (o0 == 0) widen_panel(panel, qn, wide);  // the first block of each panel and chunk
     int32_t a[4] = {0, 0, 0, 0};

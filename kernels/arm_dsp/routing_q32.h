@@ -26,6 +26,18 @@ inline int32_t smmulr(int32_t a, int32_t b) {
 #endif
 }
 
+// ((a b) >> 32) + c for int32 a, b, c: SMMLA, the high word of the product plus c (one
+// instruction), or the same in 64 bits off the device.
+inline int32_t smmla(int32_t a, int32_t b, int32_t c) {
+#if defined(__ARM_FEATURE_DSP)
+  int32_t r;
+  __asm("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+  return r;
+#else
+  return static_cast<int32_t>(static_cast<uint32_t>((static_cast<int64_t>(a) * b) >> 32) + static_cast<uint32_t>(c));
+#endif
+}
+
 // fx::exp_neg_q30(-u) for u = -x in [0, 2^32): the same steps on 32-bit words. -x log2(e) is an
 // unsigned 32 x 32 product (UMULL). Each Horner step of the reference, p' = ((p t + 2^29) >> 30)
 // + a_n with p in Q30 and t = (z mod 2^16) 2^14, is SMMULR(2p, 2t) + a_n exactly: the product is
@@ -74,23 +86,25 @@ struct LogitShift {
 };
 
 // clamp32(requantize(acc, mult, shift), lo, hi) (fixed_point.h) for any acc, mult in
-// [2^30, 2^31), shift in [1, 62] and lo <= hi: the 64-bit product and its rounding term by one
-// 32 x 32 -> 64 multiply-add; for shift >= 32 the result is the high word shifted (the low word
-// cannot reach it, and it fits 32 bits); below 32 it is the two words' bits when the high word's
-// shifted value says it fits, else it saturates by its sign.
+// [2^30, 2^31), shift in [1, 62] and lo <= hi, in 32-bit words. Above 32 the rounding term
+// 2^(shift-1) has a zero low word, so it adds 2^(shift-33) to the product's high word (SMMLA),
+// whose low word cannot reach the result; at 32 it is SMMULR's rounding; below 32 the result is
+// the two words' bits when the high word's shifted value says it fits, else it saturates by its
+// sign. The product never passes 2^62, so the high word plus the term fits 32 bits.
 struct Requant32 {
   int32_t mult;
   int shift;
-  uint64_t round;
-  Requant32(int32_t m, int32_t s) : mult(m), shift(s), round(uint64_t{1} << (s - 1)) {}
+  Requant32(int32_t m, int32_t s) : mult(m), shift(s) {}
   int32_t operator()(int32_t acc, int32_t lo, int32_t hi) const {
-    const uint64_t t = static_cast<uint64_t>(static_cast<int64_t>(acc) * mult) + round;
-    const uint32_t t_lo = static_cast<uint32_t>(t);
-    const int32_t t_hi = static_cast<int32_t>(static_cast<uint32_t>(t >> 32));
     int32_t r;
-    if (shift >= 32) {
-      r = t_hi >> (shift - 32);
+    if (shift >= 33) {
+      r = smmla(acc, mult, int32_t{1} << (shift - 33)) >> (shift - 32);
+    } else if (shift == 32) {
+      r = smmulr(acc, mult);
     } else {
+      const uint64_t t = static_cast<uint64_t>(static_cast<int64_t>(acc) * mult) + (uint64_t{1} << (shift - 1));
+      const uint32_t t_lo = static_cast<uint32_t>(t);
+      const int32_t t_hi = static_cast<int32_t>(static_cast<uint32_t>(t >> 32));
       const int32_t r_lo = static_cast<int32_t>((t_lo >> shift) | (static_cast<uint32_t>(t_hi) << (32 - shift)));
       const int32_t r_hi = t_hi >> shift;  // the result's high word: the sign of r_lo when it fits
       r = r_hi == (r_lo >> 31) ? r_lo : r_hi < 0 ? INT32_MIN : INT32_MAX;

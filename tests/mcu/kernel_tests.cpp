@@ -232,6 +232,9 @@ int main() {
         {"two chunks of the reduction (32 x 9 x 9 = 2,592 > 2,048)", 32, 10, 10, 12, 9, 1, 0, 1, 0},
         {"one output pixel (an odd pixel count)", 4, 3, 3, 10, 3, 1, 0, 2, 0},
         {"1x1 kernel", 8, 5, 7, 9, 1, 1, 0, 1, 0},
+        {"the small net's PrimaryCaps conv: 16 channels 7x7 stride 2 (to 32 of its 64), int16", 16, 22, 22, 32, 7, 2, 0, 2, 0},
+        {"7x7 windows with padding 3 (inside and edge pixels), 8-byte rows: 8x8", 3, 12, 12, 5, 8, 1, 3, 1, -128},
+        {"4x4 kernel, stride 2 (the shortest row the packing copies as words)", 6, 10, 9, 3, 4, 2, 1, 1, 5},
     };
     for (const ConvCase& c : kConv) {
       const bool ok = run_conv(*ks, c);
