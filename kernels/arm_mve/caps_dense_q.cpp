@@ -101,6 +101,39 @@ inline void logits(const int16_t* ph, const int32_t* V, int dim, const fx::Logit
   }
 }
 
+// The same logits in 32-bit lanes, 8 slots at a time, when the 64-bit dot product splits
+// exactly: with V = 256 Vh + Vl (Vh = V >> 8, Vl in [0, 255]), dot = 256 A + B for
+// A = sum_d u_hat Vh and B = sum_d u_hat Vl, and for a shift s = F_u - 1 in [8, 30]
+//   (dot + 2^(s-1)) >> s = (A + ((B + 2^(s-1)) >> 8)) >> (s - 8).
+// |u_hat| <= 2^15 and |V| <= t 32767 after t iterations, so |A| <= dim t 2^22 and
+// |B + 2^(s-1)| < 2^30: every lane fits 32 bits when dim (iterations - 1) < 256 (the caller
+// checks), and the result fits int32 without the reference's clamp. One VMLA per 4 slots, part
+// and component, instead of a gather and a VMLALDAVA per slot and 4 components.
+inline bool split_logits_apply(int dim, int iterations, const int32_t* requant, int classes) {
+  if (dim * (iterations - 1) >= 256) return false;
+  for (int j = 0; j < classes; ++j)
+    if (requant[3 * j + 2] - 1 < 8 || requant[3 * j + 2] - 1 > 30) return false;
+  return true;
+}
+
+inline void split_logits(const int16_t* ph, const int32_t* V, int dim, int32_t f_u, int32_t* b) {
+  const int s = f_u - 1;
+  for (int g = 0; g < kLanes; g += 8) {
+    int32x4_t a0 = vdupq_n_s32(0), a1 = a0, b0 = a0, b1 = a0;
+    for (int d = 0; d < dim; ++d) {
+      const int32x4_t x0 = vldrhq_s32(ph + d * kLanes + g), x1 = vldrhq_s32(ph + d * kLanes + g + 4);
+      const int32_t vh = V[d] >> 8, vl = V[d] & 0xFF;
+      a0 = vmlaq_n_s32(a0, x0, vh);
+      a1 = vmlaq_n_s32(a1, x1, vh);
+      b0 = vmlaq_n_s32(b0, x0, vl);
+      b1 = vmlaq_n_s32(b1, x1, vl);
+    }
+    const int32_t round = int32_t{1} << (s - 1);
+    vstrwq_s32(b + g, vshlq_r_s32(vaddq_s32(a0, vshrq_n_s32(vaddq_n_s32(b0, round), 8)), 8 - s));
+    vstrwq_s32(b + g + 4, vshlq_r_s32(vaddq_s32(a1, vshrq_n_s32(vaddq_n_s32(b1, round), 8)), 8 - s));
+  }
+}
+
 }  // namespace
 
 void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights, const int32_t* requant,
@@ -119,6 +152,7 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
       for (int n = 0; n < kLanes; ++n) ut_bytes[(b * DI + k) * kLanes + n] = u[(b * kLanes + n) * DI + k];
   for (int n = 0; n < J * D; ++n) s.V[n] = 0;
   const int32_t uniform = fx::softmax_q15_uniform(J);
+  const bool split = split_logits_apply(D, p.iterations, requant, J);
   for (int iter = 0; iter < p.iterations; ++iter) {
     for (int n = 0; n < J * D; ++n) s.S[n] = 0;
     for (int i0 = 0; i0 < I; i0 += kLanes) {
@@ -128,7 +162,10 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
         for (int n = 0; n < J * kLanes; ++n) s.c[n] = uniform;
       } else {
         for (int j = 0; j < J; ++j)
-          logits(s.ph + j * D * kLanes, s.V + j * D, D, fx::LogitShift(requant[3 * j + 2]), s.b + j * kLanes);
+          if (split)
+            split_logits(s.ph + j * D * kLanes, s.V + j * D, D, requant[3 * j + 2], s.b + j * kLanes);
+          else
+            logits(s.ph + j * D * kLanes, s.V + j * D, D, fx::LogitShift(requant[3 * j + 2]), s.b + j * kLanes);
         // Each capsule's softmax over the classes (ref's softmax_q15), 4 capsules a vector: the
         // largest logit, the exponentials (routing_mve.h), their sum split in 16-bit halves
         // (each sum then fits 32 bits for up to 64 classes); the division and the couplings'
