@@ -116,6 +116,18 @@ inline size_t capsule_source_index(const GroupingParams& p, int i, int k) {
   }
 }
 
+// The distance between components k and k+1 of a capsule in capsule_source_index's layout, the
+// same for every capsule: index(i, k) = index(i, 0) + k * stride.
+inline size_t capsule_component_stride(const GroupingParams& p) {
+  const size_t plane = static_cast<size_t>(p.height) * p.width;
+  switch (p.mode) {
+    case CAPS_GROUPING_NHWC_CHANNELS: return plane;
+    case CAPS_GROUPING_PER_DIM_CONV: return static_cast<size_t>(p.channels / p.dim) * plane;
+    case CAPS_GROUPING_NCHW_VIEW:
+    default: return 1;
+  }
+}
+
 // --- the int8 path (docs/fixed-point.md) ----------------------------------------------------
 
 // Int8 conv and dense weights, logical [O, K] (a conv's K runs over (c, ky, kx), kx fastest),

@@ -126,6 +126,17 @@ TEST_CASE("capsule grouping follows each framework's memory order") {
   for (int n = 0; n < 8; ++n) CHECK(caps[n] == want_dim[n]);
 }
 
+TEST_CASE("a capsule's components lie capsule_component_stride apart in every grouping") {
+  // {mode, channels, height, width, dim}: 4 capsule dimensions, 3 groups, 2 x 5 pixels
+  for (caps_grouping mode : {CAPS_GROUPING_NCHW_VIEW, CAPS_GROUPING_NHWC_CHANNELS, CAPS_GROUPING_PER_DIM_CONV}) {
+    const kernels::GroupingParams g{mode, 12, 2, 5, 4};
+    const size_t stride = kernels::capsule_component_stride(g);
+    for (int i = 0; i < 30; ++i)
+      for (int k = 0; k < 4; ++k)
+        REQUIRE(kernels::capsule_source_index(g, i, k) == kernels::capsule_source_index(g, i, 0) + k * stride);
+  }
+}
+
 TEST_CASE("capsule prediction u_hat = W u") {
   // 1 input capsule (1,2), 1 output capsule of 3 dims, W = [[1,0],[0,1],[1,1]]
   const float u[2] = {1, 2};
