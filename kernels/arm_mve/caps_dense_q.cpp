@@ -8,14 +8,17 @@
 // into int32 lanes (VMULLB/VMULLT: even and odd lanes of each half), summed over k: 4 vectors of
 // 4 capsule sums, in the slot order {0, 2, 4, 6}, {1, 3, 5, 7}, {8, ..}, {9, ..}, which every
 // later step of the block keeps (the routing treats each capsule alone, and sums over them
-// exactly). The softmax runs 4 capsules a vector (the exponential: arm_mve/routing_mve.h). The requantisation, exact, in 32-bit lanes: with P = acc x mult, VQDMULH gives
-// H = floor(P / 2^31) and VMUL the low word, so L = P mod 2^31; then
-//   shift s >= 32:  (P + 2^(s-1)) >> s = (H + 2^(s-32)) >> (s - 31), a rounding shift of H;
-//   s = 31:         H + (bit 30 of P);
-//   17 <= s < 31:   H << (31 - s) + ((L + 2^(s-1)) >> s), a rounding shift of L;
-// (|acc| <= 2^16, so |P| < 2^47 and every result fits 32 bits; VQDMULH cannot saturate).
-// Shifts below 17 take the scalar steps. The logits and each block's share of s_j are
-// VMLALDAVA (64-bit sums of 32 x 32 products) on the predictions widened to int32.
+// exactly). The softmax runs 4 capsules a vector (the exponential: arm_mve/routing_mve.h).
+// The requantisation, exact, in 32-bit lanes, with P = acc x mult:
+//   shift s >= 32:  VQDMULH gives H = floor(P / 2^31), and (P + 2^(s-1)) >> s =
+//                   (H + 2^(s-32)) >> (s - 31), a rounding shift of H;
+//   17 <= s <= 31:  VQRDMULH of acc 2^(31-s) and mult, (acc mult 2^(31-s) + 2^30) >> 31, is
+//                   (P + 2^(s-1)) >> s;
+// (|acc| <= 2^16, so |acc 2^(31-s)| <= 2^30 and |P| < 2^47: every result fits 32 bits, and
+// neither multiply can saturate).
+// Shifts below 17 take the scalar steps. The logits are 32-bit lanes where they split exactly
+// (split_logits), else VMLALDAVA (64-bit sums of 32 x 32 products) on the predictions widened to
+// int32, as is each block's share of s_j.
 #include <arm_mve.h>
 
 #include "arm_dsp/routing_q32.h"
@@ -36,51 +39,44 @@ struct VecRequant {
   explicit VecRequant(const int32_t* rq) : mult(rq[0]), shift(rq[1]) {}
   bool vector() const { return shift >= 17; }
   int32x4_t operator()(int32x4_t acc) const {
-    const int32x4_t h = vqdmulhq_n_s32(acc, mult);
     int32x4_t r;
-    if (shift >= 32) {
-      r = vrshlq_n_s32(h, 31 - shift);
-    } else if (shift == 31) {
-      const uint32x4_t lo = vreinterpretq_u32_s32(vmulq_n_s32(acc, mult));
-      r = vaddq_s32(h, vreinterpretq_s32_u32(vandq_u32(vshrq_n_u32(lo, 30), vdupq_n_u32(1))));
-    } else {
-      const uint32x4_t l = vandq_u32(vreinterpretq_u32_s32(vmulq_n_s32(acc, mult)), vdupq_n_u32(0x7FFFFFFFu));
-      r = vaddq_s32(vshlq_r_s32(h, 31 - shift), vreinterpretq_s32_u32(vrshlq_n_u32(l, -shift)));
-    }
+    if (shift >= 32)
+      r = vrshlq_n_s32(vqdmulhq_n_s32(acc, mult), 31 - shift);
+    else  // VQRDMULH: (2 a b + 2^31) >> 32 = (a b + 2^30) >> 31, with a = acc 2^(31-s) (|a| <= 2^30)
+      r = vqrdmulhq_n_s32(vshlq_r_s32(acc, 31 - shift), mult);
     return vminq_s32(vmaxq_s32(r, vdupq_n_s32(-32767)), vdupq_n_s32(32767));
   }
 };
 
-// The predictions of the block's 16 capsules for class j: ph[d * 16 + slot].
+// The predictions of the block's 16 capsules for class j: ph[d * 16 + slot]. One half of the
+// block (8 capsules, 2 accumulators) at a time: both halves at once needed 10 vector registers
+// of MVE's 8, and GCC 12 spilled an accumulator in the inner loop.
 void predict_block(const CapsDenseQParams& p, const int8_t* weights, const int32_t* rq, const int8_t* ut, int j,
                    int i0, int16_t* ph) {
   const CapsPredictParams& q = p.predict;
   const int I = q.in_caps, DI = q.in_dim;
   const VecRequant req(rq);
-  const int8_t* w = weights + static_cast<size_t>(j) * q.out_dim * DI * I + i0;  // (j, d = 0, k = 0, i0)
-  for (int d = 0; d < q.out_dim; ++d, ph += kLanes) {
-    int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
-    for (int k = 0; k < DI; ++k, w += I) {
-      const int16x8_t w0 = vldrbq_s16(w), w1 = vldrbq_s16(w + 8);
-      const int16x8_t u0 = vldrbq_s16(ut + 16 * k), u1 = vldrbq_s16(ut + 16 * k + 8);
-      a0 = vaddq_s32(a0, vmullbq_int_s16(w0, u0));  // capsules 0, 2, 4, 6
-      a1 = vaddq_s32(a1, vmulltq_int_s16(w0, u0));  // 1, 3, 5, 7
-      a2 = vaddq_s32(a2, vmullbq_int_s16(w1, u1));  // 8, 10, 12, 14
-      a3 = vaddq_s32(a3, vmulltq_int_s16(w1, u1));  // 9, 11, 13, 15
-    }
-    if (req.vector()) {
-      vstrhq_s32(ph, req(a0));
-      vstrhq_s32(ph + 4, req(a1));
-      vstrhq_s32(ph + 8, req(a2));
-      vstrhq_s32(ph + 12, req(a3));
-    } else {  // the scalar steps
-      int32_t acc[16];
-      vstrwq_s32(acc, a0);
-      vstrwq_s32(acc + 4, a1);
-      vstrwq_s32(acc + 8, a2);
-      vstrwq_s32(acc + 12, a3);
-      for (int l = 0; l < kLanes; ++l)
-        ph[l] = static_cast<int16_t>(fx::clamp32(fx::requantize(acc[l], rq[0], rq[1]), -32767, 32767));
+  const int8_t* const wj = weights + static_cast<size_t>(j) * q.out_dim * DI * I + i0;  // (j, d = 0, k = 0, i0)
+  for (int h = 0; h < kLanes; h += 8) {
+    const int8_t* w = wj + h;
+    for (int d = 0; d < q.out_dim; ++d) {
+      int32x4_t a0 = vdupq_n_s32(0), a1 = a0;
+      for (int k = 0; k < DI; ++k, w += I) {
+        const int16x8_t wv = vldrbq_s16(w), uv = vldrbq_s16(ut + 16 * k + h);
+        a0 = vaddq_s32(a0, vmullbq_int_s16(wv, uv));  // capsules h, h+2, h+4, h+6
+        a1 = vaddq_s32(a1, vmulltq_int_s16(wv, uv));  // h+1, h+3, h+5, h+7
+      }
+      int16_t* out = ph + d * kLanes + h;
+      if (req.vector()) {
+        vstrhq_s32(out, req(a0));
+        vstrhq_s32(out + 4, req(a1));
+      } else {  // the scalar steps
+        int32_t acc[8];
+        vstrwq_s32(acc, a0);
+        vstrwq_s32(acc + 4, a1);
+        for (int l = 0; l < 8; ++l)
+          out[l] = static_cast<int16_t>(fx::clamp32(fx::requantize(acc[l], rq[0], rq[1]), -32767, 32767));
+      }
     }
   }
 }
