@@ -65,29 +65,6 @@ namespace dsp {
 
 namespace {
 
-// Pixel `pixel`'s vector, K bytes (simd::pack_conv_q_pixel's), into col. A window inside the
-// input is its kernel rows copied as they are, a row of 4 to 8 bytes as two words (the second
-// overlapping the first: the packing took 30 instructions a row through the general walk);
-// other windows take the general walk.
-void pack_pixel(const Conv2DQParams& p, const int8_t* in, int pixel, int K, uint8_t* col) {
-  const Conv2DParams& g = p.geom;
-  const int W = g.in_width, kw = g.kernel_w, kh = g.kernel_h;
-  const int oy = pixel / g.out_width, ox = pixel % g.out_width;
-  const int iy0 = oy * g.stride_h - g.pad_h, ix0 = ox * g.stride_w - g.pad_w;
-  if (kw < 4 || kw > 8 || iy0 < 0 || ix0 < 0 || iy0 + kh > g.in_height || ix0 + kw > W) {
-    simd::pack_conv_q_pixel(p, in, pixel, 0x00, 0, K, col);
-    return;
-  }
-  const int8_t* x = in + static_cast<size_t>(iy0) * W + ix0;
-  const size_t plane_step = static_cast<size_t>(g.in_height - kh) * W;  // from past the last row to the next plane
-  for (int c = 0; c < g.in_channels; ++c, x += plane_step)
-    for (int ky = 0; ky < kh; ++ky, x += W, col += kw) {
-      const uint32_t head = load_word(x), tail = load_word(x + kw - 4);
-      __builtin_memcpy(col, &head, 4);
-      __builtin_memcpy(col + kw - 4, &tail, 4);
-    }
-}
-
 // A reduction of one chunk (K at most 4 kConvQChunkGroups): per pair of pixels, both pixels'
 // vectors are packed side by side in the panel's place (no interleaving), widened straight into
 // the int16 panel, and every pair of channels runs capsrt_dsp_block_sums2 and its epilogue here:
@@ -110,7 +87,7 @@ void conv2d_q_one_chunk(const Conv2DQParams& p, const int8_t* in, const int8_t* 
     const int nr = pixels - n0 < NR ? pixels - n0 : NR;
     for (int n = 0; n < NR; ++n) {
       if (n < nr) {
-        pack_pixel(p, in, n0 + n, K, col[n]);
+        simd::pack_conv_q_pixel(p, in, n0 + n, 0x00, 0, K, col[n]);
         for (int k = K; k < 4 * groups; ++k) col[n][k] = 0;
       } else {
         for (int k = 0; k < 4 * groups; ++k) col[n][k] = 0;
