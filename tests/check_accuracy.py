@@ -55,7 +55,7 @@ def main():
     caps = shipped_models.convert(args.build, args.name, os.path.join(args.work, args.name + ".caps"))
 
     limit = args.limit
-    reference_limit = os.environ.get("CAPSRT_CANONICAL_REFERENCE_LIMIT")
+    reference_limit = os.environ.get("CAPSRT_REFERENCE_LIMIT")
     if reference_limit and os.environ.get("CAPSRT_KERNELS") == "reference" and not limit:
         limit = int(reference_limit)  # the reference kernels' speed, not the test's wish
     out = run_capsrun(args, caps, limit)
