@@ -96,6 +96,14 @@ struct SquashQ {
   uint64_t eps_q32;  // eps * 2^F * 2^32 (|s| + eps), or eps * 4^F * 2^32 (sqrt), rounded; < 2^64
 };
 
+// A squashed component, shift_round(t fac, 61 - G) for |t| < 2^31, 0 <= fac < 2^31, G in
+// [0, 15], in 32-bit words: the shift is 46 or more, so the rounding term 2^(60-G) lies in the
+// high word of the product and its low word cannot reach the result: (high + 2^(28-G)) >> (29-G).
+inline int32_t squash_component(int32_t t, int32_t fac, int32_t out_frac) {
+  const int32_t high = static_cast<int32_t>(static_cast<uint64_t>(int64_t{t} * fac) >> 32);
+  return (high + (int32_t{1} << (28 - out_frac))) >> (29 - out_frac);
+}
+
 // Squashes one vector of `dim` (<= 64) components s (Q F, |s_d| <= 2^24) into v (Q G), clamped
 // to [-out_max, out_max]. In integer units of s, with N = sum s_d^2 (< 2^54):
 //   ratio = N / (N + 4^F) = |s|^2 / (1 + |s|^2), in Q31
@@ -124,14 +132,9 @@ inline void squash_vector_q(const SquashQ& p, const int32_t* s, int dim, int32_t
   uint64_t dk = isqrt64(x);
   if (!p.eps_in_sqrt) dk += static_cast<uint64_t>(shift_round(static_cast<int64_t>(p.eps_q32), 32 - k));
   const int32_t fac = static_cast<int32_t>((ratio << 30) / dk);  // < 2^31
-  // shift_round(t fac, 61 - G) with t = s_d 2^k (|t| < 2^31) in 32-bit words: the shift is 46 or
-  // more, so the rounding term 2^(60-G) lies in the high word and the low word cannot reach the
-  // result: it is (high word + 2^(28-G)) >> (29-G).
-  const int round = 28 - p.out_frac;
   for (int d = 0; d < dim; ++d) {
-    const int32_t t = static_cast<int32_t>(static_cast<uint32_t>(s[d]) << k);
-    const int32_t high = static_cast<int32_t>(static_cast<uint64_t>(int64_t{t} * fac) >> 32);
-    v[d] = static_cast<Out>(clamp32((high + (int32_t{1} << round)) >> (round + 1), -out_max, out_max));
+    const int32_t t = static_cast<int32_t>(static_cast<uint32_t>(s[d]) << k);  // |t| < 2^31
+    v[d] = static_cast<Out>(clamp32(squash_component(t, fac, p.out_frac), -out_max, out_max));
   }
 }
 
