@@ -61,6 +61,7 @@ struct PrimaryCapsRun {
   kernels::SquashParams squash_p;
   uint32_t conv_scratch_offset;  // the conv kernel's scratch, after the conv output
   int count, dim;
+  bool in_place;  // NCHW_VIEW grouping: the conv output is already the capsules' layout
 };
 
 uint64_t primary_caps_scratch_f(const OpView& v, const caps_model_attributes&,
@@ -74,10 +75,12 @@ uint64_t primary_caps_scratch_f(const OpView& v, const caps_model_attributes&,
 #if CAPSRT_FLOAT
 void primary_caps_run_f(const PreparedOp& op, int32_t) {
   const PrimaryCapsRun& r = op_params<PrimaryCapsRun>(op);
-  float* conv_out = f32(op.scratch);
+  // With the NCHW_VIEW grouping (PyTorch's view(-1, dim)) capsule i is the conv output's
+  // elements dim i .. dim i + dim - 1: the conv writes the output itself and there is no copy.
+  float* conv_out = r.in_place ? f32(op.out) : f32(op.scratch);
   r.conv(r.conv_p, f32(op.in[0]), f32(op.in[1]), f32(op.in[2]), conv_out,
          static_cast<uint8_t*>(op.scratch) + r.conv_scratch_offset);
-  r.group(r.group_p, conv_out, f32(op.out));
+  if (!r.in_place) r.group(r.group_p, conv_out, f32(op.out));
   r.squash(r.squash_p, f32(op.out), f32(op.out), r.count, r.dim);
 }
 
@@ -94,6 +97,7 @@ void primary_caps_prepare_f(const OpView& v, const caps_model_attributes& attrs,
   r.conv_scratch_offset = static_cast<uint32_t>(conv_out_bytes(conv, sizeof(float)));
   r.count = static_cast<int>(v.out_shape.dims[0]);
   r.dim = r.group_p.dim;
+  r.in_place = r.group_p.mode == CAPS_GROUPING_NCHW_VIEW;
   p.run = primary_caps_run_f;
 }
 #endif
