@@ -34,32 +34,10 @@ namespace {
 
 constexpr int kLanes = kCapsLanes;  // input capsules per block: one word
 
-// fx::requantize(acc, mult, shift) clamped to +-32767, for a class's mult and shift: with
-// shift >= 32, (acc mult + 2^(shift-1)) >> shift is the high word of the 64-bit sum shifted by
-// shift - 32 (an SMLAL onto the rounding term and one ASR: the low word never reaches the
-// result), else the reference's own steps.
-struct PredictRequant {
-  int32_t mult, shift;
-  uint64_t round;  // 2^(shift - 1)
-  int high_shift;  // shift - 32, or -1: the reference's steps
-  explicit PredictRequant(const int32_t* rq)
-      : mult(rq[0]), shift(rq[1]), round(uint64_t{1} << (rq[1] - 1)), high_shift(rq[1] >= 32 ? rq[1] - 32 : -1) {}
-  int16_t operator()(int32_t acc) const {
-    int32_t r;
-    if (high_shift >= 0) {
-      const int64_t t = static_cast<int64_t>(round) + static_cast<int64_t>(acc) * mult;
-      r = static_cast<int32_t>(static_cast<uint64_t>(t) >> 32) >> high_shift;
-    } else {
-      r = fx::clamp32(fx::requantize(acc, mult, shift), -32767, 32767);
-    }
-    return static_cast<int16_t>(r < -32767 ? -32767 : r > 32767 ? 32767 : r);
-  }
-};
-
 // The predictions of capsules i0 .. i0+3 for class j: ph[d * 4 + l], as ref's predict.
 // kDI: the capsule dimension when it is known at compile time (4: the loop over k unrolled), 0.
 template <int kDI>
-void predict_block(const CapsDenseQParams& p, const int8_t* weights, const PredictRequant& rq, const uint32_t* ut,
+void predict_block(const CapsDenseQParams& p, const int8_t* weights, const fx::Requant32& rq, const uint32_t* ut,
                    int j, int i0, int16_t* ph) {
   const CapsPredictParams& q = p.predict;
   const int I = q.in_caps, DI = kDI > 0 ? kDI : q.in_dim;
@@ -74,10 +52,10 @@ void predict_block(const CapsDenseQParams& p, const int8_t* weights, const Predi
       a1 = __smlabb(wo, uo, a1);  // i0 + 1
       a3 = __smlatt(wo, uo, a3);  // i0 + 3
     }
-    ph[0] = rq(a0);
-    ph[1] = rq(a1);
-    ph[2] = rq(a2);
-    ph[3] = rq(a3);
+    ph[0] = static_cast<int16_t>(rq(a0, -32767, 32767));
+    ph[1] = static_cast<int16_t>(rq(a1, -32767, 32767));
+    ph[2] = static_cast<int16_t>(rq(a2, -32767, 32767));
+    ph[3] = static_cast<int16_t>(rq(a3, -32767, 32767));
   }
 }
 
@@ -144,9 +122,9 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
           if (s.rq[4 * j + 1] != 0)
             capsrt_dsp_predict_block4(weights + static_cast<size_t>(j) * D * 4 * I + i0, I, pairs, D, s.rq + 4 * j, ph, 1);
           else if (DI == 4)
-            predict_block<4>(p, weights, PredictRequant(requant + 3 * j), ut, j, i0, ph);
+            predict_block<4>(p, weights, fx::Requant32(requant[3 * j], requant[3 * j + 1]), ut, j, i0, ph);
           else
-            predict_block<0>(p, weights, PredictRequant(requant + 3 * j), ut, j, i0, ph);
+            predict_block<0>(p, weights, fx::Requant32(requant[3 * j], requant[3 * j + 1]), ut, j, i0, ph);
         }
       }
       // The block's share of every s_j, sum_i c u_hat. The first iteration's couplings are all

@@ -78,10 +78,6 @@ void conv2d_q_one_chunk(const Conv2DQParams& p, const int8_t* in, const int8_t* 
   const int O = g.out_channels, K = simd::conv_q_depth(g), groups = simd::conv_q_groups(g);
   const int pixels = g.out_height * g.out_width;
   const int32_t lo = p.out_min, hi = p.out_max;
-  // Shifts of 33 or more (the usual case) requantise by SMMLA and one shift (Requant32's first
-  // branch, written out so that the loop keeps no 64-bit value); others through Requant32.
-  bool high = true;
-  for (int o = 0; o < O; ++o) high = high && s.shift[o] >= 33;
   uint8_t* const col[2] = {s.panel, s.panel + 4 * groups};
   for (int n0 = 0; n0 < pixels; n0 += NR) {
     const int nr = pixels - n0 < NR ? pixels - n0 : NR;
@@ -106,19 +102,13 @@ void conv2d_q_one_chunk(const Conv2DQParams& p, const int8_t* in, const int8_t* 
         channel_sums(wide, weights + static_cast<size_t>(o0) * 4, static_cast<size_t>(O) * 4, groups, a);
       for (int l = 0; l < L && o0 + l < O; ++l) {
         const int o = o0 + l;
-        const int32_t offset = s.offset[o], mult = s.mult[o], shift = s.shift[o];
+        const int32_t offset = s.offset[o];
+        const fx::Requant32 rq(s.mult[o], s.shift[o]);
         OutT* dst = out + static_cast<size_t>(o) * pixels + n0;
         for (int n = 0; n < nr; ++n) {
           // the bias added modulo 2^32, as the sums are exact
           const int32_t sum = static_cast<int32_t>(static_cast<uint32_t>(a[2 * n + l]) + static_cast<uint32_t>(offset));
-          int32_t y;
-          if (high) {
-            y = fx::smmla(sum, mult, int32_t{1} << (shift - 33)) >> (shift - 32);
-            y = y < lo ? lo : y > hi ? hi : y;
-          } else {
-            y = fx::Requant32(mult, shift)(sum, lo, hi);
-          }
-          dst[n] = static_cast<OutT>(y);
+          dst[n] = static_cast<OutT>(rq(sum, lo, hi));
         }
       }
     }
