@@ -37,7 +37,7 @@ inline int64_t requantize(int32_t acc, int32_t mult, int32_t shift) {
 // floor(sqrt(x)), exactly, for any 64-bit x, with no float. Two loops that give the same root,
 // each the faster where it is used:
 //  - 64-bit cores: digit by digit on 64-bit words (a chain of subtractions and shifts; the
-//    other loop's chain of multiplies took 2.3 times as long on x86-64);
+//    other loop's chain of multiplies made the int8 squash 1.4 times as slow on x86-64);
 //  - 32-bit cores: the root's bits from the highest down, each kept when its square stays
 //    within x, one UMULL a bit (the 64-bit words' loop took 3 times as long on a Cortex-M4).
 inline uint32_t isqrt64(uint64_t x) {
@@ -155,7 +155,7 @@ inline void squash_vector_q(const SquashQ& p, const int32_t* s, int dim, int32_t
     const int64_t t = static_cast<int64_t>(s[d]) * (int64_t{1} << k);  // |t| < 2^31
 #if UINTPTR_MAX > 0xFFFFFFFFu
     const int64_t r = shift_round(t * fac, 61 - p.out_frac);
-#else  // the same in 32-bit words (twice as fast on a Cortex-M4, slower on x86-64)
+#else  // the same in 32-bit words (faster on a Cortex-M4; 1.7 times as slow on x86-64)
     const int32_t r = squash_component(static_cast<int32_t>(t), static_cast<int32_t>(fac), p.out_frac);
 #endif
     v[d] = static_cast<Out>(clamp32(r, -out_max, out_max));

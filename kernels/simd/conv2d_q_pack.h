@@ -133,22 +133,14 @@ inline void pack_conv_q_pixel(const kernels::Conv2DQParams& p, const int8_t* in,
   const int oy = pixel / g.out_width, ox = pixel % g.out_width;
   const int iy0 = oy * g.stride_h - g.pad_h, ix0 = ox * g.stride_w - g.pad_w;
   const bool inside = iy0 >= 0 && ix0 >= 0 && iy0 + kh <= g.in_height && ix0 + kw <= W;
-  if (inside && k0 == 0 && k1 == conv_q_depth(g) && kw >= 4 && kw <= 8) {
-    // The whole vector of a window inside the input, kernel rows of 4 to 8 bytes: each row two
-    // words, the second overlapping the first (the walk below took 30 instructions a row on a
-    // Cortex-M4, this 8).
-    const uint32_t flip4 = flip * 0x01010101u;
+  if (inside && k0 == 0 && k1 == conv_q_depth(g)) {
+    // The whole vector of a window inside the input: its kernel rows copied one after another,
+    // without the walk's bookkeeping below (a 7-byte row took 30 instructions on a Cortex-M4
+    // through the walk, 12 here).
     const int8_t* x = in + static_cast<size_t>(iy0) * W + ix0;
     const size_t next_plane = static_cast<size_t>(g.in_height - kh) * W;  // from past a plane's last row
     for (int c = 0; c < g.in_channels; ++c, x += next_plane)
-      for (int ky = 0; ky < kh; ++ky, x += W, col += kw) {
-        uint32_t head, tail;
-        std::memcpy(&head, x, 4);
-        std::memcpy(&tail, x + kw - 4, 4);
-        head ^= flip4, tail ^= flip4;
-        std::memcpy(col, &head, 4);
-        std::memcpy(col + kw - 4, &tail, 4);
-      }
+      for (int ky = 0; ky < kh; ++ky, x += W, col += kw) copy_row(col, x, kw, flip8);
     return;
   }
   const int first_row = k0 / kw;  // row = c * kernel_h + ky
