@@ -123,21 +123,18 @@ inline int32_t squash_component(int32_t t, int32_t fac, int32_t out_frac) {
   return (high + (int32_t{1} << (28 - out_frac))) >> (29 - out_frac);
 }
 
-// Squashes one vector of `dim` (<= 64) components s (Q F, |s_d| <= 2^24) into v (Q G), clamped
-// to [-out_max, out_max]. In integer units of s, with N = sum s_d^2 (< 2^54):
-//   ratio = N / (N + 4^F) = |s|^2 / (1 + |s|^2), in Q31
-//   D = sqrt(N) + eps 2^F, or sqrt(N + eps 4^F): the denominator; D_k = D * 2^k, with k chosen
+// The factor of a squash: for a vector of squared length n > 0 (in integer units of s; < 2^54),
+// v_d = shift_round((s_d 2^k) fac, 61 - G). In integer units of s:
+//   ratio = n / (n + 4^F) = |s|^2 / (1 + |s|^2), in Q31
+//   D = sqrt(n) + eps 2^F, or sqrt(n + eps 4^F): the denominator; D_k = D * 2^k, with k chosen
 //       so that the square root's argument lies in [2^60, 2^62) (D_k in [2^30, 2^47))
-//   v_d = s_d ratio / D = (s_d 2^k) * (ratio 2^30 / D_k) / 2^(61-G)
-// Every product stays below 2^62 (|s_d| 2^k <= sqrt(N 4^k) < 2^31). A zero vector gives zero.
-template <typename Out>
-inline void squash_vector_q(const SquashQ& p, const int32_t* s, int dim, int32_t out_max, Out* v) {
-  uint64_t n = 0;
-  for (int d = 0; d < dim; ++d) n += static_cast<uint64_t>(int64_t{s[d]} * s[d]);
-  if (n == 0) {
-    for (int d = 0; d < dim; ++d) v[d] = 0;
-    return;
-  }
+//   fac = ratio 2^30 / D_k (< 2^31), so that v_d = s_d ratio / D = (s_d 2^k) fac / 2^(61-G)
+struct SquashFactor {
+  int k;        // in [3, 30]
+  int64_t fac;  // in [0, 2^31)
+};
+
+inline SquashFactor squash_factor(const SquashQ& p, uint64_t n) {
   const int F = p.in_frac;
   const uint64_t four_f = uint64_t{1} << (2 * F);
   const uint64_t ratio = (uint64_t{1} << 31) - (uint64_t{1} << (2 * F + 31)) / (n + four_f);
@@ -150,13 +147,27 @@ inline void squash_vector_q(const SquashQ& p, const int32_t* s, int dim, int32_t
     x += 2 * k >= 32 ? p.eps_q32 << (2 * k - 32) : p.eps_q32 >> (32 - 2 * k);
   uint64_t dk = isqrt64(x);
   if (!p.eps_in_sqrt) dk += static_cast<uint64_t>(shift_round(static_cast<int64_t>(p.eps_q32), 32 - k));
-  const int64_t fac = static_cast<int64_t>((ratio << 30) / dk);  // < 2^31
+  return SquashFactor{k, static_cast<int64_t>((ratio << 30) / dk)};
+}
+
+// Squashes one vector of `dim` (<= 64) components s (Q F, |s_d| <= 2^24) into v (Q G), clamped
+// to [-out_max, out_max], by squash_factor. Every product stays below 2^62 (|s_d| 2^k <=
+// sqrt(n 4^k) < 2^31). A zero vector gives zero.
+template <typename Out>
+inline void squash_vector_q(const SquashQ& p, const int32_t* s, int dim, int32_t out_max, Out* v) {
+  uint64_t n = 0;
+  for (int d = 0; d < dim; ++d) n += static_cast<uint64_t>(int64_t{s[d]} * s[d]);
+  if (n == 0) {
+    for (int d = 0; d < dim; ++d) v[d] = 0;
+    return;
+  }
+  const SquashFactor f = squash_factor(p, n);
   for (int d = 0; d < dim; ++d) {
-    const int64_t t = static_cast<int64_t>(s[d]) * (int64_t{1} << k);  // |t| < 2^31
+    const int64_t t = static_cast<int64_t>(s[d]) * (int64_t{1} << f.k);  // |t| < 2^31
 #if UINTPTR_MAX > 0xFFFFFFFFu
-    const int64_t r = shift_round(t * fac, 61 - p.out_frac);
+    const int64_t r = shift_round(t * f.fac, 61 - p.out_frac);
 #else  // the same in 32-bit words (faster on a Cortex-M4; 1.7 times as slow on x86-64)
-    const int32_t r = squash_component(static_cast<int32_t>(t), static_cast<int32_t>(fac), p.out_frac);
+    const int32_t r = squash_component(static_cast<int32_t>(t), static_cast<int32_t>(f.fac), p.out_frac);
 #endif
     v[d] = static_cast<Out>(clamp32(r, -out_max, out_max));
   }

@@ -16,6 +16,10 @@
 #include "kernel_set.h"
 #include "reference.h"
 #include "simd_sets.hpp"
+#if CAPSRT_TEST_X86_KERNELS
+#include "x86_avx2/avx2.h"
+#include "x86_avx512_vnni/avx512_vnni.h"
+#endif
 
 using namespace capsrt;
 using namespace capsrt::kernels;
@@ -394,6 +398,162 @@ TEST_CASE("a SIMD set's int8 CapsDense falls back to the reference for low-memor
         Scratch s1, s2;
         CHECK(run_caps_q(*ks, t, s1) == run_caps_q(ref_set, t, s2));
       }
+    }
+  }
+}
+
+namespace {
+
+// A primary squash's input: int16 conv outputs [channels][h][w] grouped into capsules of `dim`.
+struct SquashQTrial {
+  PrimarySquashQParams p{};
+  std::vector<int16_t> in;
+};
+
+std::vector<int8_t> run_primary_squash(const KernelSet& ks, const SquashQTrial& t) {
+  std::vector<int8_t> out(static_cast<size_t>(t.p.count) * t.p.group.dim + 64, 0x5A);  // + a guard
+  ks.primary_squash_q(t.p, t.in.data(), out.data());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("every set's int8 primary squash matches the reference bit for bit", "[int8]") {
+  // Random groupings, capsule sizes and counts (tails of every lane width), formats and eps
+  // modes; inputs small, large, zero vectors and the int16 extremes.
+  const KernelSet& ref_set = *kernel_set(CAPS_KERNELS_REFERENCE);
+  for (const KernelSet* ks : testutil::simd_sets_here()) {
+    std::mt19937 rng(31);
+    for (int trial = 0; trial < 120; ++trial) {
+      SquashQTrial t;
+      GroupingParams& g = t.p.group;
+      g.mode = static_cast<caps_grouping>(pick(rng, {CAPS_GROUPING_NCHW_VIEW, CAPS_GROUPING_NHWC_CHANNELS,
+                                                     CAPS_GROUPING_PER_DIM_CONV}));
+      g.dim = pick(rng, {1, 2, 3, 4, 8, 16, 64});
+      g.channels = g.dim * pick(rng, {1, 2, 3, 32});
+      g.height = pick(rng, {1, 3, 6});
+      g.width = pick(rng, {1, 5, 6});
+      t.p.count = g.channels / g.dim * g.height * g.width;
+      const int F = trial % 17;
+      const uint64_t eps = trial % 9 == 0 ? 0 : trial % 9 == 1 ? (uint64_t{1} << 62) - 1
+                                                               : std::uniform_int_distribution<uint64_t>(0, uint64_t{1} << 50)(rng);
+      t.p.squash = fx::SquashQ{F, pick(rng, {7, 7, 0, 3}), trial % 2, eps};
+      const int range = pick(rng, {0, 3, 200, 32767});
+      std::uniform_int_distribution<int> x(-range, range);
+      t.in.resize(static_cast<size_t>(g.channels) * g.height * g.width);
+      for (int16_t& v : t.in) v = static_cast<int16_t>(x(rng));
+      if (trial % 5 == 4)
+        for (size_t n = 0; n < t.in.size(); n += 3) t.in[n] = n % 2 ? 32767 : -32768;
+      INFO(ks->name << " trial " << trial << ": grouping " << g.mode << " dim " << g.dim << " count " << t.p.count
+                    << " F " << F << " G " << t.p.squash.out_frac << " eps_in_sqrt " << t.p.squash.eps_in_sqrt
+                    << " eps_q32 " << eps << " range " << range);
+      REQUIRE(run_primary_squash(*ks, t) == run_primary_squash(ref_set, t));
+    }
+  }
+}
+
+namespace {
+
+// Which of squash_vector_q's integer steps a plain double-precision estimate gets one off for a
+// capsule of squared length N (the test's own double arithmetic): bit 0 the ratio's division,
+// bit 1 the square root, bit 2 the factor's division.
+int steps_off_in_double(const fx::SquashQ& sq, uint64_t n) {
+  const int F = sq.in_frac;
+  int off = 0;
+  const uint64_t b = n + (uint64_t{1} << (2 * F));
+  if (static_cast<uint64_t>(std::floor(std::ldexp(1.0, 2 * F + 31) / static_cast<double>(b))) !=
+      (uint64_t{1} << (2 * F + 31)) / b)
+    off |= 1;
+  const uint64_t ratio = (uint64_t{1} << 31) - (uint64_t{1} << (2 * F + 31)) / b;
+  const uint64_t bound = sq.eps_in_sqrt ? n + (sq.eps_q32 >> 32) + 1 : n;
+  const int k = (62 - (64 - __builtin_clzll(bound))) / 2;
+  uint64_t x = n << (2 * k);
+  if (sq.eps_in_sqrt) x += 2 * k >= 32 ? sq.eps_q32 << (2 * k - 32) : sq.eps_q32 >> (32 - 2 * k);
+  const uint64_t r = fx::isqrt64(x);
+  if (static_cast<uint64_t>(std::floor(std::sqrt(static_cast<double>(x)))) != r) off |= 2;
+  const uint64_t dk = r + (sq.eps_in_sqrt ? 0 : static_cast<uint64_t>(fx::shift_round(static_cast<int64_t>(sq.eps_q32), 32 - k)));
+  if (static_cast<uint64_t>(std::floor(static_cast<double>(ratio) * 1073741824.0 / static_cast<double>(dk))) !=
+      (ratio << 30) / dk)
+    off |= 4;
+  return off;
+}
+
+}  // namespace
+
+TEST_CASE("the x86 squash factors are fx::squash_factor's, also where double-precision estimates are one off",
+          "[int8]") {
+  // The x86 primary squashes estimate the factor's two divisions and square root in double
+  // precision and correct the estimates (kernels/simd/primary_squash_q_block.h). A correction
+  // matters for about one squared length in 2^22, too rarely for the squash tests above, and
+  // a factor one off rarely changes an int8 output: so the factor step is compared here, on
+  // lengths where a plain estimate is one off. These were found by scanning N (every N from 1
+  // up, and random N up to 64 x 32767^2) with the arithmetic of steps_off_in_double, which the
+  // test runs again on each; then on 2^16 lengths of every size, for every F.
+  struct Hard {
+    fx::SquashQ sq;
+    int step;  // the bit of steps_off_in_double
+    std::vector<uint64_t> n;
+  };
+  const fx::SquashQ f16{16, 7, 0, 7000}, f16_sqrt{16, 7, 1, 1ull << 40}, f12{12, 7, 0, 123456789}, f8_sqrt{8, 7, 1, 0};
+  const Hard hard[] = {
+      {f16, 1, {131074, 262152, 393234, 524320}},
+      {f16, 2, {51709692458, 339738615, 8212709553, 28321507460}},
+      {f16, 4, {52564596828, 4294967504, 58891612906, 40649603378}},
+      {f16_sqrt, 1, {131074, 262152, 393234, 524320}},
+      {f16_sqrt, 2, {42892067369, 34235365, 24868862616, 49570149307}},
+      {f16_sqrt, 4, {15825327354, 56444450927, 32309274026, 58891612650}},
+      {f12, 1, {1362529, 1444618, 3874186, 5543907}},
+      {f12, 2, {51709692458, 339738615, 8212709553, 28321507460}},
+      {f12, 4, {52550334869, 14025468550, 9965863799, 133178693}},
+      {f8_sqrt, 2, {51709692458, 339738615, 8212709553, 28321507460}},
+      {f8_sqrt, 4, {33017334077, 43677935498, 21830572, 28058633}},
+  };
+  using FactorsFn = void (*)(const fx::SquashQ&, const uint64_t*, int, int32_t*, int64_t*);
+  std::vector<std::pair<const char*, FactorsFn>> isas;
+#if CAPSRT_TEST_X86_KERNELS
+  if (kernel_set_runnable(CAPS_KERNELS_AVX2_FMA)) isas.emplace_back("avx2", avx2::squash_factors_q);
+  if (kernel_set_runnable(CAPS_KERNELS_AVX512_VNNI)) isas.emplace_back("avx512-vnni", avx512_vnni::squash_factors_q);
+#endif
+  if (isas.empty()) {
+    std::printf("SKIPPED: no x86 int8 kernels run here\n");
+    SUCCEED("no x86 int8 kernels here: skipped");
+    return;
+  }
+  auto check = [&](const fx::SquashQ& sq, const std::vector<uint64_t>& lengths) {
+    const int count = static_cast<int>(lengths.size());
+    for (const auto& isa : isas) {
+      std::vector<int32_t> k(lengths.size() + 1, -1);
+      std::vector<int64_t> fac(lengths.size() + 1, -1);
+      isa.second(sq, lengths.data(), count, k.data(), fac.data());
+      REQUIRE(k.back() == -1);  // nothing written past count
+      int i = 0;
+      fx::SquashFactor want{};
+      for (; i < count; ++i) {
+        want = fx::squash_factor(sq, lengths[i]);
+        if (k[i] != want.k || fac[i] != want.fac) break;
+      }
+      if (i == count) continue;
+      INFO(isa.first << ": F " << sq.in_frac << " eps_in_sqrt " << sq.eps_in_sqrt << " eps_q32 " << sq.eps_q32
+                     << " n " << lengths[i] << ": k " << k[i] << ", fac " << fac[i]);
+      CHECK(k[i] == want.k);
+      REQUIRE(fac[i] == want.fac);
+    }
+  };
+  for (const Hard& h : hard) {
+    for (const uint64_t n : h.n) {
+      INFO("F " << h.sq.in_frac << " eps_in_sqrt " << h.sq.eps_in_sqrt << " n " << n);
+      REQUIRE((steps_off_in_double(h.sq, n) & h.step) != 0);
+    }
+    check(h.sq, h.n);
+  }
+  std::mt19937_64 rng(37);
+  for (int F = 0; F <= 16; ++F) {
+    for (int mode = 0; mode < 2; ++mode) {
+      const uint64_t eps = F % 3 == 0 ? 0 : F % 3 == 1 ? (uint64_t{1} << 62) - 1 : rng() >> (2 + F);
+      std::vector<uint64_t> lengths;
+      for (int i = 0; i < (1 << 16) - 3; ++i)  // of every bit length up to 64 x 32767^2
+        lengths.push_back(std::max<uint64_t>(1, std::min<uint64_t>(uint64_t{64} * 32767 * 32767, rng() >> (27 + i % 37))));
+      check(fx::SquashQ{F, 7, mode, eps}, lengths);
     }
   }
 }

@@ -47,10 +47,6 @@ struct Lanes {
     uint64x2_t lo, hi;
   };
   static Sums zero_sums() { return Sums{vdupq_n_u64(0), vdupq_n_u64(0)}; }
-  static void store_sums(const Sums& s, uint64_t* out) {
-    vst1q_u64(out, s.lo);
-    vst1q_u64(out + 2, s.hi);
-  }
   // The exponentials (<= 2^30) kept as 4 uint32 at e; -x = m - b in [0, 2^32).
   static void exps(I32 m, I32 b, int64_t* e, Sums& sums) {
     const uint32x2_t e_lo = exp_neg_q30(vmovn_u64(vreinterpretq_u64_s64(vsubl_s32(vget_low_s32(m), vget_low_s32(b)))));
@@ -64,11 +60,16 @@ struct Lanes {
   struct Recip {
     uint32x4_t lo, hi;
   };
-  static Recip load_recip(const uint64_t* recip) {
+  // floor(2^62 / sum): one integer division per lane.
+  static Recip reciprocals(const Sums& s) {
+    uint64_t sum[4];
+    vst1q_u64(sum, s.lo);
+    vst1q_u64(sum + 2, s.hi);
     uint32_t r_lo[4], r_hi[4];
     for (int l = 0; l < 4; ++l) {
-      r_lo[l] = static_cast<uint32_t>(recip[l]);
-      r_hi[l] = static_cast<uint32_t>(recip[l] >> 32);
+      const uint64_t recip = (uint64_t{1} << 62) / sum[l];
+      r_lo[l] = static_cast<uint32_t>(recip);
+      r_hi[l] = static_cast<uint32_t>(recip >> 32);
     }
     return Recip{vld1q_u32(r_lo), vld1q_u32(r_hi)};
   }

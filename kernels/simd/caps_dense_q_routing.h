@@ -5,8 +5,8 @@
 // Blocking: the predictions u_hat[j][d][i] are in scratch (int16, i fastest, Ip input capsules a
 // row), made by the ISA file. Each iteration walks the input capsules L::kLanes at a time: the J
 // logits of a block (b = u_hat . V, shifted to Q16 and clamped to int32, as the reference), their
-// softmax over the classes lane by lane (fx::softmax_q15: the ISA's exp_neg_q30, one division
-// per lane in scalar here), and each class's share of s_j, kept in L::kSumLanes int64 partial
+// softmax over the classes lane by lane (fx::softmax_q15: the ISA's exp_neg_q30 and
+// reciprocal), and each class's share of s_j, kept in L::kSumLanes int64 partial
 // sums per (j, d) that simd::end_routing_iteration adds once per iteration before the shared
 // scalar squash. The first iteration's V is 0, so every logit is 0 and every coupling the same
 // constant: its logits and exponentials are skipped.
@@ -18,11 +18,12 @@
 //   I32 logits(const int16_t* u_hat_j, const int32_t* V_j, int D, int Ip, int i0, int shift)
 //       clamp32(shift_round(sum_d u_hat[j][d][i0 + l] V[j][d], shift)) in lane l
 //   Sums                              the running sums of a block's exponentials
-//   Sums zero_sums(); void store_sums(const Sums&, uint64_t* out /* kLanes */)
+//   Sums zero_sums()
 //   void exps(I32 m, I32 b, int64_t* e_j, Sums& sums)
 //       exp_neg_q30(b - m) per lane, kept at e_j (kLanes int64 slots, the ISA's own format) and
-//       added to the sums
-//   Recip load_recip(const uint64_t* recip /* kLanes, each <= 2^32 */)
+//       added to the sums (each sum in [2^30, 2^61))
+//   Recip reciprocals(const Sums&)    floor(2^62 / sum) per lane (<= 2^32): fx::softmax_q15's
+//                                     one division
 //   I32 couplings(const int64_t* e_j, const Recip&)
 //       (e recip + 2^46) >> 47 per lane: fx::softmax_q15's division step
 //   void add_share(I32 c, const int16_t* u_hat_j, int64_t* S_lanes_j, int D, int Ip, int i0)
@@ -64,10 +65,7 @@ void caps_dense_q_routing(const kernels::CapsDenseQParams& p, const CapsDenseQSc
       // Softmax over the classes, lane by lane (fx::softmax_q15).
       typename L::Sums sums = L::zero_sums();
       for (int j = 0; j < J; ++j) L::exps(m, L::load(s.b + j * kLanes), s.e + j * kLanes, sums);
-      alignas(64) uint64_t total[kLanes], recip[kLanes];
-      L::store_sums(sums, total);
-      for (int l = 0; l < kLanes; ++l) recip[l] = (uint64_t{1} << 62) / total[l];  // <= 2^32
-      const typename L::Recip r = L::load_recip(recip);
+      const typename L::Recip r = L::reciprocals(sums);
       for (int j = 0; j < J; ++j)
         L::add_share(L::couplings(s.e + j * kLanes, r), u_hat_of(j), lanes_of(j), D, Ip, i0);
     }

@@ -47,10 +47,6 @@ struct Lanes {
     __m256i lo, hi;
   };
   static Sums zero_sums() { return Sums{_mm256_setzero_si256(), _mm256_setzero_si256()}; }
-  static void store_sums(const Sums& s, uint64_t* out) {
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), s.lo);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 4), s.hi);
-  }
   static void exps(I32 m, I32 b, int64_t* e, Sums& sums) {
     const __m256i e_lo = exp_neg_q30(_mm256_sub_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(m)),
                                                       _mm256_cvtepi32_epi64(_mm256_castsi256_si128(b))));
@@ -66,9 +62,22 @@ struct Lanes {
   struct Recip {
     __m256i lo, hi, lo_high, hi_high;
   };
-  static Recip load_recip(const uint64_t* recip) {
-    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(recip));
-    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(recip + 4));
+  // floor(2^62 / sum) by exact_floor_div where every sum is below 2^52 (with fewer than 2^22
+  // classes: always), an exact double; else in 64-bit integers.
+  static Recip reciprocals(const Sums& s) {
+    __m256i lo, hi;
+    if (_mm256_testz_si256(_mm256_srli_epi64(_mm256_or_si256(s.lo, s.hi), 52), _mm256_set1_epi64x(-1))) {
+      const __m256d two62 = _mm256_set1_pd(4611686018427387904.0);
+      lo = to_int(exact_floor_div(two62, to_double(s.lo)));
+      hi = to_int(exact_floor_div(two62, to_double(s.hi)));
+    } else {
+      alignas(32) uint64_t r[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(r), s.lo);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(r + 4), s.hi);
+      for (uint64_t& x : r) x = (uint64_t{1} << 62) / x;
+      lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(r));
+      hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(r + 4));
+    }
     return Recip{lo, hi, _mm256_srli_epi64(lo, 32), _mm256_srli_epi64(hi, 32)};
   }
   static I32 couplings(const int64_t* e, const Recip& r) {

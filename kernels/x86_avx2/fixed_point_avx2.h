@@ -14,6 +14,28 @@
 namespace capsrt {
 namespace avx2 {
 
+// Integer steps in double precision (the primary squash, the softmax's reciprocal): an integer in
+// [0, 2^52) as a double and back, through the double 2^52, whose mantissa is the integer (AVX2
+// has no conversion between int64 and double). 2^52 comes from a function: a static vector would
+// be made at start-up, on any CPU.
+inline __m256d two52() { return _mm256_set1_pd(4503599627370496.0); }
+inline __m256d to_double(__m256i x) {
+  return _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(x, _mm256_castpd_si256(two52()))), two52());
+}
+inline __m256i to_int(__m256d x) {
+  return _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(x, two52())), _mm256_castpd_si256(two52()));
+}
+
+// floor(a / b) of exact doubles whose quotient is below 2^53: the rounded quotient's floor, less
+// one where it times b passes a. Exact (kernels/simd/primary_squash_q_block.h says why): the
+// floor of a correctly rounded quotient is the true floor or one more, and the FMA gives
+// floor(q) b - a exactly, an integer of magnitude <= b < 2^53.
+inline __m256d exact_floor_div(__m256d a, __m256d b) {
+  const __m256d q = _mm256_floor_pd(_mm256_div_pd(a, b));
+  const __m256d over = _mm256_cmp_pd(_mm256_fmsub_pd(q, b, a), _mm256_setzero_pd(), _CMP_GT_OQ);
+  return _mm256_sub_pd(q, _mm256_and_pd(over, _mm256_set1_pd(1.0)));
+}
+
 // x >> s (arithmetic) on 64-bit lanes, counts per lane in [0, 63]: a logical shift of x, or of
 // ~x for negative x.
 inline __m256i sra64(__m256i x, __m256i s) {

@@ -33,6 +33,11 @@ inline uint64_t caps_dense_q_scratch_size(const CapsDenseQParams& p) {
 void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights,
                   const int32_t* requant, int16_t* v, void* scratch);
 
+// ref::primary_squash_q's integers, several capsules at a time; squash_factors_q is its
+// fx::squash_factor step alone (for tests): k and fac of `count` squared lengths (< 2^37).
+void primary_squash_q(const PrimarySquashQParams& p, const int16_t* conv_out, int8_t* capsules);
+void squash_factors_q(const fx::SquashQ& sq, const uint64_t* n, int count, int32_t* k, int64_t* fac);
+
 }  // namespace avx512_vnni
 }  // namespace capsrt
 

@@ -47,10 +47,6 @@ struct Lanes {
     __m512i lo, hi;
   };
   static Sums zero_sums() { return Sums{_mm512_setzero_si512(), _mm512_setzero_si512()}; }
-  static void store_sums(const Sums& s, uint64_t* out) {
-    _mm512_storeu_si512(out, s.lo);
-    _mm512_storeu_si512(out + 8, s.hi);
-  }
   static void exps(I32 m, I32 b, int64_t* e, Sums& sums) {
     const __m512i e_lo = exp_neg_q30(_mm512_sub_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(b)),
                                                       _mm512_cvtepi32_epi64(_mm512_castsi512_si256(m))));
@@ -65,7 +61,21 @@ struct Lanes {
   struct Recip {
     __m512i lo, hi;
   };
-  static Recip load_recip(const uint64_t* recip) { return Recip{_mm512_loadu_si512(recip), _mm512_loadu_si512(recip + 8)}; }
+  // floor(2^62 / sum) by exact_floor_div where every sum is below 2^52 (with fewer than 2^22
+  // classes: always), an exact double; else in 64-bit integers.
+  static Recip reciprocals(const Sums& s) {
+    const __m512i big = _mm512_set1_epi64(int64_t{1} << 52);
+    if ((_mm512_cmpge_epu64_mask(s.lo, big) | _mm512_cmpge_epu64_mask(s.hi, big)) != 0) {
+      alignas(64) uint64_t r[16];
+      _mm512_store_si512(r, s.lo);
+      _mm512_store_si512(r + 8, s.hi);
+      for (uint64_t& x : r) x = (uint64_t{1} << 62) / x;
+      return Recip{_mm512_load_si512(r), _mm512_load_si512(r + 8)};
+    }
+    const __m512d two62 = _mm512_set1_pd(4611686018427387904.0);
+    return Recip{_mm512_cvttpd_epi64(exact_floor_div(two62, _mm512_cvtepi64_pd(s.lo))),
+                 _mm512_cvttpd_epi64(exact_floor_div(two62, _mm512_cvtepi64_pd(s.hi)))};
+  }
   static I32 couplings(const int64_t* e, const Recip& r) {
     const __m512i round = _mm512_set1_epi64(int64_t{1} << 46);
     const __m512i c_lo = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mullo_epi64(_mm512_loadu_si512(e), r.lo), round), 47);

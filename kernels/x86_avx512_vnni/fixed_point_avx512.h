@@ -14,6 +14,17 @@
 namespace capsrt {
 namespace avx512_vnni {
 
+// floor(a / b) of exact doubles whose quotient is below 2^53 (the primary squash, the softmax's
+// reciprocal): the rounded quotient's floor, less one where it times b passes a. Exact
+// (kernels/simd/primary_squash_q_block.h says why): the floor of a correctly rounded quotient is
+// the true floor or one more, and the FMA gives floor(q) b - a exactly, an integer of magnitude
+// <= b < 2^53.
+inline __m512d exact_floor_div(__m512d a, __m512d b) {
+  const __m512d q = _mm512_roundscale_pd(_mm512_div_pd(a, b), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  const __mmask8 over = _mm512_cmp_pd_mask(_mm512_fmsub_pd(q, b, a), _mm512_setzero_pd(), _CMP_GT_OQ);
+  return _mm512_mask_sub_pd(q, over, q, _mm512_set1_pd(1.0));
+}
+
 // fx::shift_round on 64-bit lanes, one shift in [0, 62].
 inline __m512i shift_round64(__m512i x, int shift) {
   if (shift == 0) return x;
