@@ -45,16 +45,11 @@ void fold_unsigned_correction(const int8_t* weights, int O, int K, int32_t* offs
   }
 }
 
-
-}  // namespace
-
-void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
-              const int32_t* requant, void* out, void* scratch) {
-  const Conv2DParams& g = p.geom;
-  const int O = g.out_channels;
-  const simd::ConvQScratch s = simd::carve_conv_q_scratch(p, bias, requant, NR, simd::PanelLayout::kPixelMajor, scratch);
-  const bool flip = !p.input_nonneg;
-  if (flip) fold_unsigned_correction(weights, O, simd::conv_q_depth(g), s.offset);
+// The tile loop with MR blocks of 16 output channels (MR <= kConvQVectors).
+template <int MR>
+void conv2d_q_tiles(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const simd::ConvQScratch& s,
+                    bool flip, void* out) {
+  const int O = p.geom.out_channels;
   auto accumulate = [=](int o0, const uint8_t* panel, int q0, int qn, bool first, int32_t (&y)[MR][NR][16]) {
     // Lanes of the last block past O are masked off (their weights are not read).
     __mmask16 mask[MR];
@@ -87,6 +82,25 @@ void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, c
   };
   simd::run_conv_q<MR, NR, 16, simd::PanelLayout::kPixelMajor>(p, in, flip ? 0x80 : 0x00, s, out, accumulate,
                                                                requantise);
+}
+
+}  // namespace
+
+void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
+              const int32_t* requant, void* out, void* scratch) {
+  const Conv2DParams& g = p.geom;
+  const int O = g.out_channels;
+  const simd::ConvQScratch s = simd::carve_conv_q_scratch(p, bias, requant, NR, simd::PanelLayout::kPixelMajor, scratch);
+  const bool flip = !p.input_nonneg;
+  if (flip) fold_unsigned_correction(weights, O, simd::conv_q_depth(g), s.offset);
+  // As few blocks of 16 channels as O needs (conv1 of the small network has 16 channels: one
+  // block, where four would run 4 times the vpdpbusd, 3 of them on zero weights).
+  if (O <= 16)
+    conv2d_q_tiles<1>(p, in, weights, s, flip, out);
+  else if (O <= 32)
+    conv2d_q_tiles<2>(p, in, weights, s, flip, out);
+  else
+    conv2d_q_tiles<MR>(p, in, weights, s, flip, out);
 }
 
 }  // namespace avx512_vnni
