@@ -12,6 +12,8 @@
 namespace capsrt {
 namespace kernels {
 
+struct Parallel;  // kernels/parallel.h: the caller's parallel_for, as the kernels see it
+
 // `n` bytes rounded up to CAPS_ALIGN (64): where each buffer in an arena or a kernel's scratch
 // starts, so that every one is aligned for the widest vector loads.
 constexpr uint64_t align_up(uint64_t n) { return (n + CAPS_ALIGN - 1) / CAPS_ALIGN * CAPS_ALIGN; }
@@ -25,6 +27,11 @@ struct Conv2DParams {
   int pad_h, pad_w;            // zero padding on each side
   caps_activation activation;  // NONE or RELU
   caps_layout weight_layout = CAPS_LAYOUT_ROW_MAJOR;  // ROW_MAJOR [O,C,KH,KW] or CONV_IHWO
+  // Threads inside the op (kernels/parallel.h): the scratch slots its scratch size has room for
+  // (the most tasks a run may cut), and the hook of this run (the runner sets it; NULL: serial).
+  // The SIMD kernels split; the reference ones run on the calling thread.
+  int threads = 1;
+  const Parallel* parallel = nullptr;
 };
 
 // The packed weight layouts (format.h): where element (a, b, c, d) of a row-major [A,B,C,D]
@@ -92,6 +99,8 @@ struct CapsDenseParams {
   // needed and the logits are b = u_hat . (sum of the earlier v), never stored. The reference
   // kernel does it; the runtime runs the reference CapsDense for such an op on every set.
   bool low_memory = false;
+  int threads = 1;  // as Conv2DParams's
+  const Parallel* parallel = nullptr;
 };
 
 struct DenseParams {
@@ -178,6 +187,8 @@ struct CapsDenseQParams {
   caps_softmax_axis softmax_axis;
   fx::SquashQ squash;  // in_frac F_s, out_frac 15
   bool low_memory;
+  int threads = 1;  // as Conv2DParams's
+  const Parallel* parallel = nullptr;
 };
 
 }  // namespace kernels

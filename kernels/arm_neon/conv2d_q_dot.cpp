@@ -47,7 +47,7 @@ void conv2d_q_dot(const Conv2DQParams& p, const int8_t* in, const int8_t* weight
       for (int n = 0; n < NR; ++n) vst1q_s32(y[m][n], rq(vld1q_s32(y[m][n])));
     }
   };
-  simd::run_conv_q<MR, NR, 4, simd::PanelLayout::kInterleaved>(p, in, 0x00, s, out, accumulate, requantise);
+  simd::run_conv_q_threads<MR, NR, 4, simd::PanelLayout::kInterleaved>(p, in, 0x00, s, out, accumulate, requantise);
 }
 
 }  // namespace neon

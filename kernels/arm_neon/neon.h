@@ -35,7 +35,7 @@ constexpr simd::ConvTiling kConvTiling = kConvTilingArmv7;
 // (simd/conv2d_q_pack.h's) is known in every build.
 constexpr int kConvQPixels = 4;
 inline uint64_t conv2d_q_scratch_size(const Conv2DQParams& p) {
-  return simd::conv_q_scratch_size(p.geom, kConvQPixels, simd::PanelLayout::kInterleaved);
+  return simd::conv_q_scratch_size_threads(p.geom, kConvQPixels, simd::PanelLayout::kInterleaved);
 }
 void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
               const int32_t* requant, void* out, void* scratch);

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "kernel_params.h"
+#include "parallel.h"
 
 namespace capsrt {
 namespace simd {
@@ -63,9 +64,15 @@ inline ConvBlocking conv_blocking(const Conv2DParams& p, const ConvTiling& t) {
   return b;
 }
 
-inline uint64_t conv2d_f32_ihwo_scratch_size(const Conv2DParams& p, const ConvTiling& t) {
+// One task's scratch: the padded input and the partial sums (each task has its own: threads
+// slots of this size, kernels/parallel.h).
+inline uint64_t conv2d_f32_ihwo_slot_size(const Conv2DParams& p, const ConvTiling& t) {
   const ConvBlocking b = conv_blocking(p, t);
   return b.pad_bytes + b.partial_bytes;
+}
+
+inline uint64_t conv2d_f32_ihwo_scratch_size(const Conv2DParams& p, const ConvTiling& t) {
+  return conv2d_f32_ihwo_slot_size(p, t) * static_cast<uint64_t>(p.threads < 1 ? 1 : p.threads);
 }
 
 // Scratch of the SIMD CapsDense kernel (kernels/simd/caps_dense_f32.hpp), in this order, each

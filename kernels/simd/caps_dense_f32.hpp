@@ -27,13 +27,14 @@
 namespace capsrt {
 namespace simd {
 
-// s[j][d] = c_scale * sum_i coupling[j][i] * u_hat[j][d][i] (coupling NULL: all ones).
+// s[j][d] = c_scale * sum_i coupling[j][i] * u_hat[j][d][i] (coupling NULL: all ones), for the
+// classes j in [j0, j1).
 template <class A>
-void routing_weighted_sum(int I, int J, int DO, const float* u_hat, const float* coupling,
+void routing_weighted_sum(int I, int j0, int j1, int DO, const float* u_hat, const float* coupling,
                           float c_scale, float* s) {
   using B = xsimd::batch<float, A>;
   constexpr int L = static_cast<int>(B::size);
-  for (int j = 0; j < J; ++j) {
+  for (int j = j0; j < j1; ++j) {
     const float* c = coupling ? coupling + static_cast<size_t>(j) * I : nullptr;
     for (int d = 0; d < DO; ++d) {
       const float* uh = u_hat + (static_cast<size_t>(j) * DO + d) * I;
@@ -57,13 +58,14 @@ void routing_weighted_sum(int I, int J, int DO, const float* u_hat, const float*
   }
 }
 
-// u_hat[j][d][i] = sum_k W[j][d][k][i] * u_t[k][i].
+// u_hat[j][d][i] = sum_k W[j][d][k][i] * u_t[k][i], for the rows jd = j DO + d in [jd0, jd1).
 template <class A>
-void caps_predict_jdki(const CapsPredictParams& p, const float* u_t, const float* w, float* u_hat) {
+void caps_predict_jdki(const CapsPredictParams& p, const float* u_t, const float* w, float* u_hat, int jd0,
+                       int jd1) {
   using B = xsimd::batch<float, A>;
   constexpr int L = static_cast<int>(B::size);
   const int I = p.in_caps, DI = p.in_dim;
-  for (int jd = 0; jd < p.out_caps * p.out_dim; ++jd) {
+  for (int jd = jd0; jd < jd1; ++jd) {
     const float* wjd = w + static_cast<size_t>(jd) * DI * I;
     float* out = u_hat + static_cast<size_t>(jd) * I;
     int i = 0;
@@ -82,13 +84,13 @@ void caps_predict_jdki(const CapsPredictParams& p, const float* u_t, const float
   }
 }
 
-// b[j][i] += u_hat[j][i] . v[j] for every i (b is overwritten when `assign`).
+// b[j][i] += u_hat[j][i] . v[j] for every i (b is overwritten when `assign`), classes [j0, j1).
 template <class A>
-void routing_agreement(int I, int J, int DO, const float* u_hat, const float* v, float* b,
+void routing_agreement(int I, int j0, int j1, int DO, const float* u_hat, const float* v, float* b,
                        bool assign) {
   using B = xsimd::batch<float, A>;
   constexpr int L = static_cast<int>(B::size);
-  for (int j = 0; j < J; ++j) {
+  for (int j = j0; j < j1; ++j) {
     const float* uh = u_hat + static_cast<size_t>(j) * DO * I;
     const float* vj = v + j * DO;
     float* bj = b + static_cast<size_t>(j) * I;
@@ -108,13 +110,14 @@ void routing_agreement(int I, int J, int DO, const float* u_hat, const float* v,
   }
 }
 
-// c = softmax(b) over the J rows, for each column i (the paper's axis).
+// c = softmax(b) over the J rows, for each column i in [i0, i1) (the paper's axis). i0 is a
+// multiple of L; the columns past the last full vector of I take the scalar path.
 template <class A>
-void routing_softmax_over_outputs(int I, int J, const float* b, float* c) {
+void routing_softmax_over_outputs(int I, int i0, int i1, int J, const float* b, float* c) {
   using B = xsimd::batch<float, A>;
   constexpr int L = static_cast<int>(B::size);
-  int i = 0;
-  for (; i + L <= I; i += L) {
+  int i = i0;
+  for (; i + L <= i1 && i + L <= I; i += L) {
     B mx = B::load_unaligned(b + i);
     for (int j = 1; j < J; ++j) mx = xsimd::max(mx, B::load_unaligned(b + static_cast<size_t>(j) * I + i));
     B sum(0.0f);
@@ -127,7 +130,7 @@ void routing_softmax_over_outputs(int I, int J, const float* b, float* c) {
     for (int j = 0; j < J; ++j)
       (B::load_unaligned(c + static_cast<size_t>(j) * I + i) * inv).store_unaligned(c + static_cast<size_t>(j) * I + i);
   }
-  for (; i < I; ++i) {
+  for (; i < i1; ++i) {
     float mx = b[i];
     for (int j = 1; j < J; ++j) mx = b[static_cast<size_t>(j) * I + i] > mx ? b[static_cast<size_t>(j) * I + i] : mx;
     float sum = 0.0f;
@@ -137,12 +140,12 @@ void routing_softmax_over_outputs(int I, int J, const float* b, float* c) {
   }
 }
 
-// c[j] = softmax(b[j]) along each row (gram-ai's axis: over the input capsules).
+// c[j] = softmax(b[j]) along each row (gram-ai's axis: over the input capsules), classes [j0, j1).
 template <class A>
-void routing_softmax_over_inputs(int I, int J, const float* b, float* c) {
+void routing_softmax_over_inputs(int I, int j0, int j1, const float* b, float* c) {
   using B = xsimd::batch<float, A>;
   constexpr int L = static_cast<int>(B::size);
-  for (int j = 0; j < J; ++j) {
+  for (int j = j0; j < j1; ++j) {
     const float* bj = b + static_cast<size_t>(j) * I;
     float* cj = c + static_cast<size_t>(j) * I;
     float mx = bj[0];
@@ -171,10 +174,28 @@ void routing_softmax_over_inputs(int I, int J, const float* b, float* c) {
   }
 }
 
+// Threads (kernels/parallel.h): each pass is cut among the tasks by classes (the predictions by
+// rows j DO + d), the softmax over the outputs by whole vectors of input capsules (the last task
+// has the scalar tail), when the pass has at least kParallelMinMacs multiply-adds (a task's
+// start costs about a microsecond). Every value is made by the code that makes it serially.
+constexpr int64_t kParallelMinMacs = 32768;
+
+template <class F>
+void split_pass(const CapsDenseParams& p, int64_t units, int64_t macs, F&& f) {
+  const int tasks = macs < kParallelMinMacs ? 1 : task_count(p.parallel, p.threads, units);
+  run_tasks(p.parallel, tasks, [&](int t) {
+    const Share sh = task_share(units, tasks, t);
+    f(static_cast<int>(sh.begin), static_cast<int>(sh.end));
+  });
+}
+
 template <class A>
 void caps_dense_f32(const CapsDenseParams& p, const float* u, const float* w, float* v,
                     void* scratch) {
+  using B = xsimd::batch<float, A>;
+  constexpr int L = static_cast<int>(B::size);
   const int I = p.predict.in_caps, DI = p.predict.in_dim, J = p.predict.out_caps, DO = p.predict.out_dim;
+  const int64_t jdi = int64_t{J} * DO * I;
   const CapsDenseScratch layout = caps_dense_scratch(p);
   uint8_t* s = static_cast<uint8_t*>(scratch);
   float* u_t = reinterpret_cast<float*>(s + layout.u_t);
@@ -183,18 +204,22 @@ void caps_dense_f32(const CapsDenseParams& p, const float* u, const float* w, fl
   float* c = reinterpret_cast<float*>(s + layout.coupling);
   for (int i = 0; i < I; ++i)
     for (int k = 0; k < DI; ++k) u_t[static_cast<size_t>(k) * I + i] = u[static_cast<size_t>(i) * DI + k];
-  caps_predict_jdki<A>(p.predict, u_t, w, u_hat);
+  split_pass(p, int64_t{J} * DO, jdi * DI, [&](int jd0, int jd1) { caps_predict_jdki<A>(p.predict, u_t, w, u_hat, jd0, jd1); });
   // Iteration 0: softmax of all-zero logits is uniform, 1/J per output (or 1/I per input).
   const float c0 = 1.0f / static_cast<float>(p.routing.softmax_axis == CAPS_SOFTMAX_OVER_OUTPUTS ? J : I);
-  routing_weighted_sum<A>(I, J, DO, u_hat, nullptr, c0, v);
+  split_pass(p, J, jdi, [&](int j0, int j1) { routing_weighted_sum<A>(I, j0, j1, DO, u_hat, nullptr, c0, v); });
   squash_f32<A>(p.routing.squash, v, v, J, DO);
   for (int iter = 1; iter < p.routing.iterations; ++iter) {
-    routing_agreement<A>(I, J, DO, u_hat, v, b, iter == 1);
-    if (p.routing.softmax_axis == CAPS_SOFTMAX_OVER_OUTPUTS)
-      routing_softmax_over_outputs<A>(I, J, b, c);
-    else
-      routing_softmax_over_inputs<A>(I, J, b, c);
-    routing_weighted_sum<A>(I, J, DO, u_hat, c, 1.0f, v);
+    split_pass(p, J, jdi, [&](int j0, int j1) { routing_agreement<A>(I, j0, j1, DO, u_hat, v, b, iter == 1); });
+    if (p.routing.softmax_axis == CAPS_SOFTMAX_OVER_OUTPUTS) {
+      const int vectors = I / L;  // the last task also takes the columns past them
+      split_pass(p, vectors > 0 ? vectors : 1, int64_t{J} * I * 8, [&](int q0, int q1) {
+        routing_softmax_over_outputs<A>(I, q0 * L, q1 == (vectors > 0 ? vectors : 1) ? I : q1 * L, J, b, c);
+      });
+    } else {
+      split_pass(p, J, int64_t{J} * I * 8, [&](int j0, int j1) { routing_softmax_over_inputs<A>(I, j0, j1, b, c); });
+    }
+    split_pass(p, J, jdi, [&](int j0, int j1) { routing_weighted_sum<A>(I, j0, j1, DO, u_hat, c, 1.0f, v); });
     squash_f32<A>(p.routing.squash, v, v, J, DO);
   }
 }

@@ -9,6 +9,7 @@
 
 #include "fixed_point.h"
 #include "kernel_params.h"
+#include "parallel.h"
 #include "reference.h"
 
 namespace capsrt {
@@ -23,48 +24,85 @@ inline bool caps_dense_q_uses_reference(const kernels::CapsDenseQParams& p) {
 inline int caps_dense_q_padded(int in_caps, int lanes) { return (in_caps + lanes - 1) / lanes * lanes; }
 
 // The scratch: u as int16 pairs [DI/2 rounded up][Ip][2] (Ip: I rounded up to `lanes`),
-// predictions int16 [J][DO][Ip], a block's logits int32 [J][lanes] and exponentials (8 bytes
-// each) [J][lanes], S int64 [J][DO], V int32 [J][DO], each rounded up to 64 bytes, then S's
-// partial sums int64 [J][DO][sum_lanes]. Known in every build; the reference's where it runs.
+// predictions int16 [J][DO][Ip], S int64 [J][DO], V int32 [J][DO], then per task
+// (kernels/parallel.h: p.threads of them) a block's logits int32 [J][lanes], its exponentials
+// (8 bytes each) [J][lanes] and S's partial sums int64 [J][DO][sum_lanes]; each rounded up to 64
+// bytes. Known in every build; the reference's where it runs.
 struct CapsDenseQScratch {
   int16_t* u_pairs;
   int16_t* u_hat;
-  int32_t* b;
-  int64_t* e;
   int64_t* S;
   int32_t* V;
+  uint8_t* tasks;  // task t's part at tasks + t * task_bytes
+  uint64_t task_bytes;
+};
+
+// One task's part of the scratch.
+struct CapsDenseQTask {
+  int32_t* b;
+  int64_t* e;
   int64_t* S_lanes;
 };
+
+inline uint64_t caps_dense_q_task_bytes(const kernels::CapsDenseQParams& p, int lanes, int sum_lanes) {
+  const uint64_t l = static_cast<uint64_t>(lanes), j = static_cast<uint64_t>(p.predict.out_caps);
+  const uint64_t jd = j * static_cast<uint64_t>(p.predict.out_dim);
+  return kernels::align_up(j * l * 4) + kernels::align_up(j * l * 8) + kernels::align_up(jd * static_cast<uint64_t>(sum_lanes) * 8);
+}
 
 inline uint64_t caps_dense_q_scratch_size(const kernels::CapsDenseQParams& p, int lanes, int sum_lanes) {
   if (caps_dense_q_uses_reference(p)) return ref::caps_dense_q_scratch_size(p);
   const kernels::CapsPredictParams& q = p.predict;
-  const uint64_t ip = static_cast<uint64_t>(caps_dense_q_padded(q.in_caps, lanes)), l = static_cast<uint64_t>(lanes);
-  const uint64_t jd = static_cast<uint64_t>(q.out_caps) * q.out_dim, j = static_cast<uint64_t>(q.out_caps);
-  return kernels::align_up(static_cast<uint64_t>((q.in_dim + 1) / 2) * ip * 4) + kernels::align_up(jd * ip * 2) + kernels::align_up(j * l * 4) +
-         kernels::align_up(j * l * 8) + kernels::align_up(jd * 8) + kernels::align_up(jd * 4) + jd * static_cast<uint64_t>(sum_lanes) * 8;
+  const uint64_t ip = static_cast<uint64_t>(caps_dense_q_padded(q.in_caps, lanes));
+  const uint64_t jd = static_cast<uint64_t>(q.out_caps) * q.out_dim;
+  const uint64_t tasks = static_cast<uint64_t>(p.threads > 1 ? p.threads : 1);
+  return kernels::align_up(static_cast<uint64_t>((q.in_dim + 1) / 2) * ip * 4) + kernels::align_up(jd * ip * 2) +
+         kernels::align_up(jd * 8) + kernels::align_up(jd * 4) + tasks * caps_dense_q_task_bytes(p, lanes, sum_lanes);
 }
 
-inline CapsDenseQScratch carve_caps_dense_q(const kernels::CapsDenseQParams& p, int lanes, void* scratch) {
+inline CapsDenseQScratch carve_caps_dense_q(const kernels::CapsDenseQParams& p, int lanes, int sum_lanes,
+                                            void* scratch) {
   const kernels::CapsPredictParams& q = p.predict;
-  const uint64_t ip = static_cast<uint64_t>(caps_dense_q_padded(q.in_caps, lanes)), l = static_cast<uint64_t>(lanes);
-  const uint64_t jd = static_cast<uint64_t>(q.out_caps) * q.out_dim, j = static_cast<uint64_t>(q.out_caps);
+  const uint64_t ip = static_cast<uint64_t>(caps_dense_q_padded(q.in_caps, lanes));
+  const uint64_t jd = static_cast<uint64_t>(q.out_caps) * q.out_dim;
   uint8_t* at = static_cast<uint8_t*>(scratch);
   CapsDenseQScratch s;
   s.u_pairs = reinterpret_cast<int16_t*>(at);
   at += kernels::align_up(static_cast<uint64_t>((q.in_dim + 1) / 2) * ip * 4);
   s.u_hat = reinterpret_cast<int16_t*>(at);
   at += kernels::align_up(jd * ip * 2);
-  s.b = reinterpret_cast<int32_t*>(at);
-  at += kernels::align_up(j * l * 4);
-  s.e = reinterpret_cast<int64_t*>(at);
-  at += kernels::align_up(j * l * 8);
   s.S = reinterpret_cast<int64_t*>(at);
   at += kernels::align_up(jd * 8);
   s.V = reinterpret_cast<int32_t*>(at);
   at += kernels::align_up(jd * 4);
-  s.S_lanes = reinterpret_cast<int64_t*>(at);
+  s.tasks = at;
+  s.task_bytes = caps_dense_q_task_bytes(p, lanes, sum_lanes);
   return s;
+}
+
+inline CapsDenseQTask caps_dense_q_task(const kernels::CapsDenseQParams& p, const CapsDenseQScratch& s, int lanes,
+                                        int t) {
+  const uint64_t l = static_cast<uint64_t>(lanes), j = static_cast<uint64_t>(p.predict.out_caps);
+  uint8_t* at = s.tasks + static_cast<uint64_t>(t) * s.task_bytes;
+  CapsDenseQTask k;
+  k.b = reinterpret_cast<int32_t*>(at);
+  at += kernels::align_up(j * l * 4);
+  k.e = reinterpret_cast<int64_t*>(at);
+  at += kernels::align_up(j * l * 8);
+  k.S_lanes = reinterpret_cast<int64_t*>(at);
+  return k;
+}
+
+// The predictions' classes cut among the tasks (kernels/parallel.h): f(j0, j1) makes u_hat for
+// the classes [j0, j1).
+template <typename F>
+void caps_dense_q_split_classes(const kernels::CapsDenseQParams& p, F&& f) {
+  const int J = p.predict.out_caps;
+  const int tasks = kernels::task_count(p.parallel, p.threads, J);
+  kernels::run_tasks(p.parallel, tasks, [&](int t) {
+    const kernels::Share sh = kernels::task_share(J, tasks, t);
+    f(static_cast<int>(sh.begin), static_cast<int>(sh.end));
+  });
 }
 
 // u [I][DI] -> u_pairs [DI/2][Ip][2] (int16): u[i][k] and u[i][k+1] side by side, for the
@@ -79,15 +117,18 @@ inline void pair_inputs(const kernels::CapsDenseQParams& p, const int8_t* u, int
       }
 }
 
-// The end of routing iteration `iter`: S from its partial sums, then v_j = squash(s_j) (and
-// V_j += v_j but after the last iteration), as ref::caps_dense_q.
+// The end of routing iteration `iter`: S from the partial sums of `tasks` tasks (integers: the
+// same whatever the cut), then v_j = squash(s_j) (and V_j += v_j but after the last iteration),
+// as ref::caps_dense_q.
 inline void end_routing_iteration(const kernels::CapsDenseQParams& p, const CapsDenseQScratch& s,
-                                  const int32_t* requant, int sum_lanes, int iter, int16_t* v) {
+                                  const int32_t* requant, int lanes, int sum_lanes, int tasks, int iter,
+                                  int16_t* v) {
   const int J = p.predict.out_caps, D = p.predict.out_dim;
-  for (int n = 0; n < J * D; ++n) {
-    int64_t sum = 0;
-    for (int l = 0; l < sum_lanes; ++l) sum += s.S_lanes[static_cast<size_t>(n) * sum_lanes + l];
-    s.S[n] = sum;
+  for (int n = 0; n < J * D; ++n) s.S[n] = 0;
+  for (int t = 0; t < tasks; ++t) {
+    const int64_t* S_lanes = caps_dense_q_task(p, s, lanes, t).S_lanes;
+    for (int n = 0; n < J * D; ++n)
+      for (int l = 0; l < sum_lanes; ++l) s.S[n] += S_lanes[static_cast<size_t>(n) * sum_lanes + l];
   }
   for (int j = 0; j < J; ++j)
     fx::routing_squash_q(p.squash, s.S + j * D, D, 15 + requant[3 * j + 2] - p.squash.in_frac,

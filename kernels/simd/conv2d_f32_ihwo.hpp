@@ -122,15 +122,15 @@ inline void conv_tile(const ConvTileArgs& a, int oy, int ox0, int m0) {
   }
 }
 
-// Channels [m0, O) when fewer than one vector remain: plain scalar sums, same order of blocks.
-inline void conv_tail_channels(const ConvTileArgs& a, int p0, int p1, int m0) {
+// Channels [m0, m1) when fewer than one vector remain: plain scalar sums, same order of blocks.
+inline void conv_tail_channels(const ConvTileArgs& a, int p0, int p1, int m0, int m1) {
   const Conv2DParams& cp = *a.p;
   const int O = cp.out_channels, P = cp.out_height * cp.out_width;
   const size_t plane = static_cast<size_t>(a.in_h) * a.in_w;
   for (int p = p0; p < p1; ++p) {
     const int oy = p / cp.out_width, ox = p % cp.out_width;
     const float* xp = a.x + static_cast<size_t>(oy) * cp.stride_h * a.in_w + static_cast<size_t>(ox) * cp.stride_w;
-    for (int m = m0; m < O; ++m) {
+    for (int m = m0; m < m1; ++m) {
       float acc = a.first ? a.bias[m] : a.partial[static_cast<size_t>(p - a.p_block0) * O + m];
       for (int c = a.c0; c < a.c1; ++c)
         for (int ky = 0; ky < cp.kernel_h; ++ky)
@@ -196,13 +196,16 @@ inline void conv_channel_tile_any_shape(const ConvTileArgs& a, int oy0, int oy1,
   return conv_channel_tile<A, MR, NV, 0, 0>(a, oy0, oy1, m0);
 }
 
+// Output channels [m_begin, m_end) of output rows [oy_begin, oy_end), with one task's scratch.
+// The whole conv is one call with every channel and row; a task's share has tile-aligned
+// channel bounds (the last task ends at O) or whole rows, so each output is made by the tile and
+// the sums it has in the whole call.
 template <class A, int MR, int NRV>
-void conv2d_f32_ihwo(const Conv2DParams& params, const float* x, const float* w, const float* bias,
-                     float* y, void* scratch) {
+void conv2d_f32_ihwo_part(const Conv2DParams& params, const ConvBlocking& blk, const float* x, const float* w,
+                          const float* bias, float* y, uint8_t* s, int m_begin, int m_end, int oy_begin,
+                          int oy_end) {
   using B = xsimd::batch<float, A>;
   constexpr int L = static_cast<int>(B::size);
-  const ConvBlocking blk = conv_blocking(params, ConvTiling{MR, NRV * L});
-  uint8_t* s = static_cast<uint8_t*>(scratch);
   int in_h = params.in_height, in_w = params.in_width;
   if (blk.pad_bytes) {
     // Zero-bordered copy of the input; the tiles then read it without bounds checks.
@@ -227,21 +230,50 @@ void conv2d_f32_ihwo(const Conv2DParams& params, const float* x, const float* w,
   a.partial = blk.split_k ? reinterpret_cast<float*>(s) : nullptr;
   a.in_h = in_h;
   a.in_w = in_w;
-  const int O = params.out_channels, OW = params.out_width;
-  for (int oy0 = 0; oy0 < params.out_height; oy0 += blk.rows) {
-    const int oy1 = oy0 + blk.rows < params.out_height ? oy0 + blk.rows : params.out_height;
+  const int OW = params.out_width;
+  for (int oy0 = oy_begin; oy0 < oy_end; oy0 += blk.rows) {
+    const int oy1 = oy0 + blk.rows < oy_end ? oy0 + blk.rows : oy_end;
     a.p_block0 = oy0 * OW;
     for (int c0 = 0; c0 < params.in_channels; c0 += blk.cb) {
       a.c0 = c0;
       a.c1 = c0 + blk.cb < params.in_channels ? c0 + blk.cb : params.in_channels;
       a.first = c0 == 0;
       a.last = a.c1 == params.in_channels;
-      int m0 = 0;
-      for (; m0 + NRV * L <= O; m0 += NRV * L) conv_channel_tile_any_shape<A, MR, NRV>(a, oy0, oy1, m0);
-      for (; m0 + L <= O; m0 += L) conv_channel_tile<A, MR, 1, 0, 0>(a, oy0, oy1, m0);
-      if (m0 < O) conv_tail_channels(a, oy0 * OW, oy1 * OW, m0);
+      int m0 = m_begin;
+      for (; m0 + NRV * L <= m_end; m0 += NRV * L) conv_channel_tile_any_shape<A, MR, NRV>(a, oy0, oy1, m0);
+      for (; m0 + L <= m_end; m0 += L) conv_channel_tile<A, MR, 1, 0, 0>(a, oy0, oy1, m0);
+      if (m0 < m_end) conv_tail_channels(a, oy0 * OW, oy1 * OW, m0, m_end);
     }
   }
+}
+
+// Threads (kernels/parallel.h): the channel tiles are cut among the tasks when there are at
+// least as many as tasks (the canonical convs: 16 tiles of 16 channels; each task reads its
+// channels' weights only), else the output rows (the small conv1: one tile, 22 rows).
+template <class A, int MR, int NRV>
+void conv2d_f32_ihwo(const Conv2DParams& params, const float* x, const float* w, const float* bias,
+                     float* y, void* scratch) {
+  using B = xsimd::batch<float, A>;
+  constexpr int NR = NRV * static_cast<int>(B::size);
+  const ConvTiling tiling{MR, NR};
+  const ConvBlocking blk = conv_blocking(params, tiling);
+  const int O = params.out_channels, OH = params.out_height;
+  const int tiles = O / NR;
+  const bool by_channels = tiles >= task_count(params.parallel, params.threads, INT32_MAX);
+  const int tasks = task_count(params.parallel, params.threads, by_channels ? tiles : OH);
+  const uint64_t slot = conv2d_f32_ihwo_slot_size(params, tiling);
+  run_tasks(params.parallel, tasks, [&](int t) {
+    uint8_t* s = static_cast<uint8_t*>(scratch) + slot * static_cast<uint64_t>(t);
+    if (by_channels) {
+      const Share sh = task_share(tiles, tasks, t);
+      const int m_end = t + 1 == tasks ? O : static_cast<int>(sh.end) * NR;
+      conv2d_f32_ihwo_part<A, MR, NRV>(params, blk, x, w, bias, y, s, static_cast<int>(sh.begin) * NR, m_end, 0, OH);
+    } else {
+      const Share sh = task_share(OH, tasks, t);
+      conv2d_f32_ihwo_part<A, MR, NRV>(params, blk, x, w, bias, y, s, 0, O, static_cast<int>(sh.begin),
+                                       static_cast<int>(sh.end));
+    }
+  });
 }
 
 }  // namespace simd

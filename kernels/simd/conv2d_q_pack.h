@@ -24,6 +24,7 @@
 
 #include "fixed_point.h"
 #include "kernel_params.h"
+#include "parallel.h"
 
 namespace capsrt {
 namespace simd {
@@ -212,19 +213,21 @@ inline void store_conv_q_rows(const kernels::Conv2DQParams& p, const int32_t (&y
   }
 }
 
-// The loop every SIMD int8 conv runs. For each panel of NR pixels and each chunk of the
-// reduction (packed once), for each block of MR x L output channels,
+// The loop every SIMD int8 conv runs, over panels [panel_begin, panel_end) of NR pixels (all of
+// them: run_conv_q). For each panel and each chunk of the reduction (packed once), for each block
+// of MR x L output channels,
 //   accumulate(o0, panel, q0, qn, first, y)  adds the products of groups [q0, q0 + qn) to the
 //                                            raw sums y (which it sets if `first`);
 // after the last chunk requantise(o0, y) turns them into the block's outputs (as ref::conv2d_q
 // computes them), which are then stored.
 template <int MR, int NR, int L, PanelLayout kLayout, class Accumulate, class Requantise>
-inline void run_conv_q(const kernels::Conv2DQParams& p, const int8_t* in, uint8_t flip,
-                       const ConvQScratch& s, void* out, Accumulate&& accumulate, Requantise&& requantise) {
+inline void run_conv_q_panels(const kernels::Conv2DQParams& p, const int8_t* in, uint8_t flip,
+                              const ConvQScratch& s, void* out, Accumulate& accumulate, Requantise& requantise,
+                              int panel_begin, int panel_end) {
   const kernels::Conv2DParams& g = p.geom;
   const int pixels = g.out_height * g.out_width, groups = conv_q_groups(g), chunk = conv_q_chunk_groups(g);
   using Tile = int32_t[MR][NR][L];
-  for (int n0 = 0; n0 < pixels; n0 += NR) {
+  for (int n0 = panel_begin * NR; n0 < pixels && n0 < panel_end * NR; n0 += NR) {
     const int nr = pixels - n0 < NR ? pixels - n0 : NR;
     for (int q0 = 0; q0 < groups; q0 += chunk) {
       const int qn = groups - q0 < chunk ? groups - q0 : chunk;
@@ -241,6 +244,58 @@ inline void run_conv_q(const kernels::Conv2DQParams& p, const int8_t* in, uint8_
       }
     }
   }
+}
+
+template <int MR, int NR, int L, PanelLayout kLayout, class Accumulate, class Requantise>
+inline void run_conv_q(const kernels::Conv2DQParams& p, const int8_t* in, uint8_t flip,
+                       const ConvQScratch& s, void* out, Accumulate&& accumulate, Requantise&& requantise) {
+  run_conv_q_panels<MR, NR, L, kLayout>(p, in, flip, s, out, accumulate, requantise, 0, INT32_MAX / NR);
+}
+
+// Threads (kernels/parallel.h): the bytes one more task needs beside the scratch carved by
+// carve_conv_q_scratch (its panel, column and partial sums; the table is shared, read only), and
+// the scratch of a kernel that runs run_conv_q_threads.
+inline uint64_t conv_q_task_bytes(const kernels::Conv2DParams& g, int nr, PanelLayout layout) {
+  const uint64_t kc = static_cast<uint64_t>(conv_q_chunk_groups(g)) * 4, nr64 = static_cast<uint64_t>(nr);
+  return kernels::align_up(kc * nr64) + (layout == PanelLayout::kInterleaved ? kernels::align_up(kc) : 0) +
+         (conv_q_groups(g) > kConvQChunkGroups
+              ? kernels::align_up(static_cast<uint64_t>(conv_q_table_channels(g)) * nr64 * 4)
+              : 0);
+}
+inline uint64_t conv_q_scratch_size_threads(const kernels::Conv2DParams& g, int nr, PanelLayout layout) {
+  const int extra = g.threads > 1 ? g.threads - 1 : 0;
+  return conv_q_scratch_size(g, nr, layout) + static_cast<uint64_t>(extra) * conv_q_task_bytes(g, nr, layout);
+}
+
+// run_conv_q with the panels cut among at most g.threads tasks: task 0 uses `s` (which
+// carve_conv_q_scratch made at the start of the scratch), task t > 0 its own panel, column and
+// partial sums after it (conv_q_scratch_size_threads). Each output pixel is in one panel, whose
+// sums do not depend on the cut.
+template <int MR, int NR, int L, PanelLayout kLayout, class Accumulate, class Requantise>
+inline void run_conv_q_threads(const kernels::Conv2DQParams& p, const int8_t* in, uint8_t flip,
+                               const ConvQScratch& s, void* out, Accumulate&& accumulate, Requantise&& requantise) {
+  const kernels::Conv2DParams& g = p.geom;
+  const int panels = (g.out_height * g.out_width + NR - 1) / NR;
+  const int tasks = kernels::task_count(g.parallel, g.threads, panels);
+  uint8_t* extra = s.panel + conv_q_scratch_size(g, NR, kLayout);
+  const uint64_t task_bytes = conv_q_task_bytes(g, NR, kLayout);
+  kernels::run_tasks(g.parallel, tasks, [&](int t) {
+    ConvQScratch st = s;
+    if (t > 0) {
+      uint8_t* at = extra + static_cast<uint64_t>(t - 1) * task_bytes;
+      const uint64_t kc = static_cast<uint64_t>(conv_q_chunk_groups(g)) * 4;
+      st.panel = at;
+      at += kernels::align_up(kc * NR);
+      if (kLayout == PanelLayout::kInterleaved) {
+        st.column = at;
+        at += kernels::align_up(kc);
+      }
+      if (s.partial != nullptr) st.partial = reinterpret_cast<int32_t*>(at);
+    }
+    const kernels::Share sh = kernels::task_share(panels, tasks, t);
+    run_conv_q_panels<MR, NR, L, kLayout>(p, in, flip, st, out, accumulate, requantise,
+                                          static_cast<int>(sh.begin), static_cast<int>(sh.end));
+  });
 }
 
 }  // namespace simd

@@ -32,7 +32,7 @@ inline bool conv2d_q_wide(const Conv2DQParams& p) {
   return static_cast<uint64_t>(simd::conv_q_groups(p.geom)) * 4 * p.geom.out_channels > 1024 * 1024;
 }
 inline uint64_t conv2d_q_scratch_size(const Conv2DQParams& p) {
-  return simd::conv_q_scratch_size(p.geom, conv2d_q_wide(p) ? kConvQWidePixels : kConvQPixels,
+  return simd::conv_q_scratch_size_threads(p.geom, conv2d_q_wide(p) ? kConvQWidePixels : kConvQPixels,
                                    simd::PanelLayout::kPixelMajor);
 }
 void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,

@@ -82,7 +82,7 @@ void conv(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const
       }
     }
   };
-  simd::run_conv_q<MR, NR, 8, simd::PanelLayout::kPixelMajor>(p, in, 0x00, s, out, accumulate, requantise);
+  simd::run_conv_q_threads<MR, NR, 8, simd::PanelLayout::kPixelMajor>(p, in, 0x00, s, out, accumulate, requantise);
 }
 
 }  // namespace

@@ -20,7 +20,7 @@ constexpr int kConvQVectors = 4, kConvQPixels = 6;
 
 // Scratch (known in every build): simd/conv2d_q_pack.h's, for panels of 6 pixels.
 inline uint64_t conv2d_q_scratch_size(const Conv2DQParams& p) {
-  return simd::conv_q_scratch_size(p.geom, kConvQPixels, simd::PanelLayout::kPixelMajor);
+  return simd::conv_q_scratch_size_threads(p.geom, kConvQPixels, simd::PanelLayout::kPixelMajor);
 }
 void conv2d_q(const Conv2DQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
               const int32_t* requant, void* out, void* scratch);

@@ -80,7 +80,7 @@ void conv2d_q_tiles(const Conv2DQParams& p, const int8_t* in, const int8_t* weig
       for (int n = 0; n < NR; ++n) _mm512_store_si512(y[m][n], rq(_mm512_load_si512(y[m][n])));
     }
   };
-  simd::run_conv_q<MR, NR, 16, simd::PanelLayout::kPixelMajor>(p, in, flip ? 0x80 : 0x00, s, out, accumulate,
+  simd::run_conv_q_threads<MR, NR, 16, simd::PanelLayout::kPixelMajor>(p, in, flip ? 0x80 : 0x00, s, out, accumulate,
                                                                requantise);
 }
 

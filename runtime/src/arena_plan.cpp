@@ -2,7 +2,8 @@
 // kernel set, and the prepared op table.
 //
 //   [0, ...)        activations at the offsets the file gives (checked at load)
-//   scratch         op k's scratch at the lowest 64-aligned offset that no activation live
+//   scratch         op k's scratch (with room for `threads` tasks: kernels/parallel.h) at the
+//                   lowest 64-aligned offset that no activation live
 //                   during op k overlaps (ops never run at the same time, so their scratch may
 //                   share bytes); the writer reserves room for the largest set's scratch, so this
 //                   first fit never ends past the file's arena_size for a set it knew
@@ -22,9 +23,11 @@ namespace {
 
 // Op k's scratch with set `ks`, aligned. Its own frame, apart from plan_arena's.
 __attribute__((noinline)) uint64_t scratch_need(const Model& m, const kernels::KernelSet& ks,
-                                                uint32_t k) {
+                                                uint32_t k, int threads) {
   caps_op_entry storage;
-  return kernels::align_up(op_scratch_bytes(op_view(m, k, &storage), m.attributes(), ks));
+  OpView v = op_view(m, k, &storage);
+  v.threads = threads;
+  return kernels::align_up(op_scratch_bytes(v, m.attributes(), ks));
 }
 
 // Where activation `id` lies in the arena: [begin, end). Reads the two fields, not the whole
@@ -93,7 +96,7 @@ __attribute__((noinline)) OpView op_view(const Model& m, uint32_t k, caps_op_ent
 }
 
 caps_status plan_arena(const Model& m, const kernels::KernelSet& ks, ArenaPlan* plan,
-                       const ScratchSink* sink) {
+                       const ScratchSink* sink, int threads) {
   uint64_t top = 0;
   walk_live_sets(m, [&](uint32_t, const TensorSet& live) {  // every activation is live somewhere
     for (uint32_t id = 0; id < m.tensor_count(); ++id)
@@ -101,7 +104,7 @@ caps_status plan_arena(const Model& m, const kernels::KernelSet& ks, ArenaPlan* 
     return CAPS_OK;
   });
   const caps_status s = walk_live_sets(m, [&](uint32_t k, const TensorSet& live) {
-    const uint64_t need = scratch_need(m, ks, k);
+    const uint64_t need = scratch_need(m, ks, k, threads);
     if (need == 0) {
       if (sink != nullptr) sink->place(sink->ctx, k, 0, 0);
       return CAPS_OK;

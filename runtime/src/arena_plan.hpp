@@ -19,11 +19,12 @@ struct ScratchSink {
   void* ctx;
 };
 
-// The arena plan of a loaded model with kernel set `ks`; `sink` (may be NULL) receives each op's
+// The arena plan of a loaded model with kernel set `ks` and `threads` tasks per op (each with
+// its own scratch where the op's kernels split); `sink` (may be NULL) receives each op's
 // scratch placement. CAPS_ERR_BAD_ARENA_PLAN if the arena would exceed 4 GiB. Its frame is about
 // 600 bytes (the live intervals below): Model::load calls it, and load's stack is bounded.
 caps_status plan_arena(const Model& m, const kernels::KernelSet& ks, ArenaPlan* plan,
-                       const ScratchSink* sink = nullptr);
+                       const ScratchSink* sink = nullptr, int threads = 1);
 
 // An op's tensor ids, read from its entry without copying the whole 64 bytes (stack depth).
 void op_io(const Model& m, uint32_t k, OpIo* io);

@@ -83,6 +83,18 @@ caps_status caps_interpreter_init_kernels(caps_interpreter* it, const caps_model
   return i->init(*as_model(model), arena, arena_size, kernels);
 }
 
+caps_status caps_interpreter_init_threads(caps_interpreter* it, const caps_model* model, void* arena,
+                                          size_t arena_size, uint32_t kernels,
+                                          const caps_threading* threading) {
+  if (it == nullptr || model == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  capsrt::Interpreter* i = ::new (static_cast<void*>(it)) capsrt::Interpreter();
+  return i->init(*as_model(model), arena, arena_size, kernels, threading);
+}
+
+size_t caps_model_arena_size_threads(const caps_model* model, uint32_t kernels, uint32_t max_threads) {
+  return model == nullptr ? 0 : as_model(model)->arena_size_for(kernels, max_threads);
+}
+
 uint32_t caps_interpreter_kernels(const caps_interpreter* it) {
   return it == nullptr ? 0 : as_it(it)->kernels();
 }

@@ -10,7 +10,7 @@
 namespace capsrt {
 
 caps_status Interpreter::init(const Model& model, void* arena, size_t arena_size,
-                              uint32_t kernels) {
+                              uint32_t kernels, const caps_threading* threading) {
   model_ = nullptr;
   arena_ = nullptr;
   prepared_ = nullptr;
@@ -23,14 +23,22 @@ caps_status Interpreter::init(const Model& model, void* arena, size_t arena_size
   has_input_ = false;
   observer_ = nullptr;
   observer_user_ = nullptr;
+  threading_ = caps_threading{nullptr, nullptr, 1};
   if (arena == nullptr) return CAPS_ERR_NULL_ARGUMENT;
+  if (threading != nullptr && (threading->max_threads < 1 || threading->max_threads > CAPS_MAX_THREADS))
+    return CAPS_ERR_BAD_ARGUMENT;
+  // Without a parallel_for there is one task per op, and the arena needs no room for more.
+  const caps_threading threads = threading != nullptr && threading->parallel_for != nullptr
+                                     ? *threading
+                                     : caps_threading{nullptr, nullptr, 1};
   if (!model.loaded()) return CAPS_ERR_NOT_READY;
   if (reinterpret_cast<uintptr_t>(arena) % 16 != 0) return CAPS_ERR_MISALIGNED;
   if (kernels == CAPS_KERNELS_AUTO) kernels = kernels::kernel_set_default();
   if (!kernels::kernel_set_runnable(kernels)) return CAPS_ERR_UNSUPPORTED;
   const kernels::KernelSet& ks = *kernels::kernel_set(kernels);
   ArenaPlan plan;
-  caps_status s = plan_arena(model, ks, &plan);
+  const int slots = static_cast<int>(threads.max_threads);
+  caps_status s = plan_arena(model, ks, &plan, nullptr, slots);
   if (s != CAPS_OK) return s;
   if (arena_size < plan.total) return CAPS_ERR_ARENA_TOO_SMALL;
   // Prepare every op once, as the plan places its scratch; invoke then only calls the runners.
@@ -39,10 +47,12 @@ caps_status Interpreter::init(const Model& model, void* arena, size_t arena_size
     const kernels::KernelSet* ks;
     uint8_t* base;
     uint8_t* prepared;
+    int threads;
     static void place(void* ctx, uint32_t k, uint32_t offset, uint32_t size) {
       const Prepare& c = *static_cast<const Prepare*>(ctx);
       caps_op_entry entry;
-      const OpView v = op_view(*c.model, k, &entry);
+      OpView v = op_view(*c.model, k, &entry);
+      v.threads = c.threads;
       const void* in[CAPS_MAX_OP_INPUTS] = {nullptr, nullptr, nullptr, nullptr};
       for (uint32_t slot = 0; slot < entry.n_inputs; ++slot) {
         const caps_tensor_entry t = c.model->tensor(entry.inputs[slot]);
@@ -57,9 +67,9 @@ caps_status Interpreter::init(const Model& model, void* arena, size_t arena_size
   };
   uint8_t* base = static_cast<uint8_t*>(arena);
   uint8_t* prepared = base + plan.prepared_offset;
-  Prepare ctx{&model, &ks, base, prepared};
+  Prepare ctx{&model, &ks, base, prepared, slots};
   const ScratchSink sink{&Prepare::place, &ctx};
-  if ((s = plan_arena(model, ks, &plan, &sink)) != CAPS_OK) return s;  // the same plan again
+  if ((s = plan_arena(model, ks, &plan, &sink, slots)) != CAPS_OK) return s;  // the same plan again
   model_ = &model;
   arena_ = base;
   prepared_ = prepared;
@@ -67,6 +77,7 @@ caps_status Interpreter::init(const Model& model, void* arena, size_t arena_size
   arena_size_ = arena_size;
   kernels_ = kernels;
   generation_ = model.generation();
+  threading_ = threads;
   return CAPS_OK;
 }
 
@@ -206,10 +217,14 @@ caps_status Interpreter::describe(uint32_t which, caps_tensor_view* view) const 
 }
 
 caps_status Interpreter::run_ops(uint32_t begin, uint32_t end, int32_t mask_class) {
+  kernels::Parallel par;
+  par.parallel_for = threading_.parallel_for;
+  par.pool = threading_.pool;
+  par.threads = static_cast<int>(threading_.max_threads);
   for (uint32_t k = begin; k < end; ++k) {
     const PreparedOp& op = *reinterpret_cast<const PreparedOp*>(prepared_ + k * kPreparedOpBytes);
     if (observer_ != nullptr && !observe(k, op, CAPS_OP_BEGIN)) return CAPS_ERR_ABORTED;
-    op.run(op, mask_class);
+    op.run(op, mask_class, &par);
     if (observer_ != nullptr && !observe(k, op, CAPS_OP_END)) return CAPS_ERR_ABORTED;
   }
   return CAPS_OK;

@@ -436,13 +436,13 @@ __attribute__((noinline)) caps_status Model::validate_graph() const {
   return CAPS_OK;
 }
 
-size_t Model::arena_size_for(uint32_t kernels) const {
-  if (!loaded()) return 0;
+size_t Model::arena_size_for(uint32_t kernels, uint32_t max_threads) const {
+  if (!loaded() || max_threads < 1 || max_threads > CAPS_MAX_THREADS) return 0;
   if (kernels == CAPS_KERNELS_AUTO) kernels = kernels::kernel_set_default();
   const kernels::KernelSet* ks = kernels::kernel_set(kernels);
   if (ks == nullptr) return 0;
   ArenaPlan plan;
-  if (plan_arena(*this, *ks, &plan) != CAPS_OK) return 0;
+  if (plan_arena(*this, *ks, &plan, nullptr, static_cast<int>(max_threads)) != CAPS_OK) return 0;
   return static_cast<size_t>(plan.total);
 }
 

@@ -21,7 +21,7 @@ extern "C" {
  * CAPS_VERSION_CHECK() answers CAPS_ERR_VERSION_MISMATCH when the major version or the
  * opaque structs' sizes differ. */
 #define CAPSRT_VERSION_MAJOR 0
-#define CAPSRT_VERSION_MINOR 2
+#define CAPSRT_VERSION_MINOR 3
 #define CAPSRT_VERSION_PATCH 0
 #define CAPSRT_VERSION (CAPSRT_VERSION_MAJOR * 10000 + CAPSRT_VERSION_MINOR * 100 + CAPSRT_VERSION_PATCH)
 
@@ -62,7 +62,7 @@ const char* caps_status_message(caps_status status);
 
 /* Opaque, caller-allocated storage (statics, stack or struct members). */
 typedef struct caps_model { uint64_t opaque[40]; } caps_model;
-typedef struct caps_interpreter { uint64_t opaque[12]; } caps_interpreter;
+typedef struct caps_interpreter { uint64_t opaque[16]; } caps_interpreter;
 
 /* The library's version, the model-format versions it reads (format_major.0 to
  * format_major.format_minor_max), and the sizes of caps_model and caps_interpreter it was built
@@ -71,7 +71,7 @@ typedef struct caps_version_info {
   uint32_t major, minor, patch;
   uint32_t format_major, format_minor_max;
   uint32_t model_struct_size, interpreter_struct_size;
-  const char* text; /* "0.2.0" */
+  const char* text; /* "0.3.0" */
 } caps_version_info;
 const caps_version_info* caps_version(void);
 /* CAPS_OK when the library is the version `header_version` (CAPSRT_VERSION) names, as far as
@@ -213,6 +213,34 @@ typedef int32_t (*caps_observer_fn)(void* user, const caps_op_event* event);
 /* Sets (fn NULL: removes) the observer of an interpreter set up with caps_interpreter_init*;
  * `user` is passed back to it. CAPS_ERR_NOT_READY before a successful init. */
 caps_status caps_interpreter_set_observer(caps_interpreter* it, caps_observer_fn fn, void* user);
+
+/* --- threads inside an op (docs/threads.md) -------------------------------------------------
+ * capsrt starts no threads and takes no locks. An interpreter may be given the caller's
+ * parallel_for at init: the SIMD kernel sets then cut the convolutions (by output-channel tiles,
+ * or rows, or pixel panels) and the CapsDense (by classes and by blocks of input capsules) into
+ * at most max_threads tasks each, and hand them to it. parallel_for must call
+ * task(task_context, i) once for every i in [0, count), on any threads (the calling one may take
+ * some), and return when every call has returned; count <= max_threads. pthreadpool's
+ * pthreadpool_parallelize_1d(pool, task, task_context, count, 0) is one. The results are the
+ * same bits for every thread count. Each task has its own scratch, so the arena grows:
+ * caps_model_arena_size_threads. The reference kernels run on the calling thread. */
+typedef void (*caps_task_fn)(void* task_context, size_t index);
+typedef void (*caps_parallel_for_fn)(void* pool, size_t count, caps_task_fn task, void* task_context);
+typedef struct caps_threading {
+  caps_parallel_for_fn parallel_for; /* NULL: everything runs on the calling thread */
+  void* pool;                        /* passed back to parallel_for */
+  uint32_t max_threads;              /* tasks per op at most, 1 .. CAPS_MAX_THREADS */
+} caps_threading;
+#define CAPS_MAX_THREADS 256u
+/* Arena bytes an interpreter with this kernel set and max_threads needs (1: as
+ * caps_model_arena_size_for); 0 if the model is not loaded, the id unknown or max_threads out of
+ * range. */
+size_t caps_model_arena_size_threads(const caps_model* model, uint32_t kernels, uint32_t max_threads);
+/* As caps_interpreter_init_kernels, with threads (NULL: none). CAPS_ERR_BAD_ARGUMENT when
+ * max_threads is out of range; the arena must hold caps_model_arena_size_threads. */
+caps_status caps_interpreter_init_threads(caps_interpreter* it, const caps_model* model, void* arena,
+                                          size_t arena_size, uint32_t kernels,
+                                          const caps_threading* threading);
 
 /* --- int8 models (docs/fixed-point.md) ------------------------------------------------------
  * An int8 model (capsconv --quantize int8) runs on integer arithmetic only. caps_set_input_u8

@@ -41,10 +41,10 @@ class Model {
   bool loaded() const { return bytes_ != nullptr; }
 
   // Arena bytes an interpreter needs with any kernel set this build can run (the largest);
-  // arena_size_for: with one set (CAPS_KERNELS_*, also one this build cannot run). 0 if not
-  // loaded or unknown.
+  // arena_size_for: with one set (CAPS_KERNELS_*, also one this build cannot run) and
+  // max_threads tasks per op (capsrt.h, caps_threading). 0 if not loaded or unknown.
   size_t arena_size() const { return loaded() ? arena_need_ : 0; }
-  size_t arena_size_for(uint32_t kernels) const;
+  size_t arena_size_for(uint32_t kernels, uint32_t max_threads = 1) const;
   const caps_model_attributes& attributes() const { return attrs_; }
   uint32_t num_classes() const { return attrs_.num_classes; }
   uint32_t input_size() const;  // values in the input, C*H*W
@@ -97,8 +97,12 @@ class Interpreter {
   // runs this interpreter is a data race, as for any object. `kernels`: CAPS_KERNELS_AUTO (caps_kernels_default()) or a set
   // caps_kernels_available() names; CAPS_ERR_UNSUPPORTED otherwise. Every op is prepared here,
   // once: its kernels, parameters and buffers.
+  // `threading` (NULL: none; capsrt.h, caps_threading): the caller's parallel_for, which the
+  // SIMD kernels then hand their tasks to; the arena must then hold
+  // model.arena_size_for(kernels, max_threads). The results are the same bits with or without.
   caps_status init(const Model& model, void* arena, size_t arena_size,
-                   uint32_t kernels = CAPS_KERNELS_AUTO);
+                   uint32_t kernels = CAPS_KERNELS_AUTO, const caps_threading* threading = nullptr);
+  uint32_t max_threads() const { return threading_.max_threads; }  // 1 without threads
   const Model* model() const { return live_model(); }  // NULL until init, or after a reload
   uint32_t kernels() const { return kernels_; }   // CAPS_KERNELS_* in use; 0 before init
   size_t arena_used() const { return arena_used_; }  // bytes of the arena this set uses
@@ -180,6 +184,7 @@ class Interpreter {
   bool has_input_ = false;  // an input was given since init
   caps_observer_fn observer_ = nullptr;
   void* observer_user_ = nullptr;
+  caps_threading threading_{nullptr, nullptr, 1};  // the caller's threads (none: no hook, one task)
 };
 
 }  // namespace capsrt

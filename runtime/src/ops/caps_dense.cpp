@@ -77,6 +77,7 @@ kernels::CapsDenseParams caps_f_params(const OpView& v, const caps_model_attribu
                                      static_cast<caps_softmax_axis>(attrs.routing_softmax_axis),
                                      squash_params(attrs)};
   p.low_memory = v.op->params[CAPS_CAPS_DENSE_LOW_MEMORY] != 0;
+  p.threads = v.threads;
   return p;
 }
 
@@ -94,9 +95,11 @@ uint64_t caps_dense_scratch_f(const OpView& v, const caps_model_attributes& attr
 }
 
 #if CAPSRT_FLOAT
-void caps_dense_run_f(const PreparedOp& op, int32_t) {
+void caps_dense_run_f(const PreparedOp& op, int32_t, const kernels::Parallel* par) {
   const CapsDenseRun& r = op_params<CapsDenseRun>(op);
-  r.caps(r.p, f32(op.in[0]), f32(op.in[1]), f32(op.out), op.scratch);
+  kernels::CapsDenseParams p = r.p;
+  p.parallel = par;
+  r.caps(p, f32(op.in[0]), f32(op.in[1]), f32(op.out), op.scratch);
 }
 
 void caps_dense_prepare_f(const OpView& v, const caps_model_attributes& attrs,
@@ -123,6 +126,7 @@ kernels::CapsDenseQParams caps_q_params(const OpView& v, const caps_model_attrib
   p.squash = squash_q(attrs, op.params[CAPS_CAPS_DENSE_Q_FRAC], 15,
                       op.params[CAPS_CAPS_DENSE_Q_EPS_LO], op.params[CAPS_CAPS_DENSE_Q_EPS_HI]);
   p.low_memory = op.params[CAPS_CAPS_DENSE_LOW_MEMORY] != 0;
+  p.threads = v.threads;
   return p;
 }
 
@@ -131,9 +135,11 @@ uint64_t caps_dense_scratch_q(const OpView& v, const caps_model_attributes& attr
   return ks.caps_dense_q_scratch_size(caps_q_params(v, attrs));
 }
 
-void caps_dense_run_q(const PreparedOp& op, int32_t) {
+void caps_dense_run_q(const PreparedOp& op, int32_t, const kernels::Parallel* par) {
   const CapsDenseQRun& r = op_params<CapsDenseQRun>(op);
-  r.caps(r.p, i8(op.in[0]), i8(op.in[1]), i32(op.in[2]), i16(op.out), op.scratch);
+  kernels::CapsDenseQParams p = r.p;
+  p.parallel = par;
+  r.caps(p, i8(op.in[0]), i8(op.in[1]), i32(op.in[2]), i16(op.out), op.scratch);
 }
 
 void caps_dense_prepare_q(const OpView& v, const caps_model_attributes& attrs,

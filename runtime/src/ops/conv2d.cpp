@@ -42,9 +42,11 @@ uint64_t conv2d_scratch_f(const OpView& v, const caps_model_attributes&, const k
 }
 
 #if CAPSRT_FLOAT
-void conv2d_run_f(const PreparedOp& op, int32_t) {
+void conv2d_run_f(const PreparedOp& op, int32_t, const kernels::Parallel* par) {
   const Conv2DRun& r = op_params<Conv2DRun>(op);
-  r.conv(r.p, f32(op.in[0]), f32(op.in[1]), f32(op.in[2]), f32(op.out), op.scratch);
+  kernels::Conv2DParams p = r.p;
+  p.parallel = par;
+  r.conv(p, f32(op.in[0]), f32(op.in[1]), f32(op.in[2]), f32(op.out), op.scratch);
 }
 
 void conv2d_prepare_f(const OpView& v, const caps_model_attributes&, const kernels::KernelSet& ks,
@@ -70,9 +72,11 @@ uint64_t conv2d_scratch_q(const OpView& v, const caps_model_attributes&, const k
   return ks.conv2d_q_scratch_size(conv2d_q_params(v));
 }
 
-void conv2d_run_q(const PreparedOp& op, int32_t) {
+void conv2d_run_q(const PreparedOp& op, int32_t, const kernels::Parallel* par) {
   const Conv2DQRun& r = op_params<Conv2DQRun>(op);
-  r.conv(r.p, i8(op.in[0]), i8(op.in[1]), i32(op.in[2]), i32(op.in[3]), op.out, op.scratch);
+  kernels::Conv2DQParams p = r.p;
+  p.geom.parallel = par;
+  r.conv(p, i8(op.in[0]), i8(op.in[1]), i32(op.in[2]), i32(op.in[3]), op.out, op.scratch);
 }
 
 void conv2d_prepare_q(const OpView& v, const caps_model_attributes&, const kernels::KernelSet& ks,

@@ -33,7 +33,7 @@ struct DenseRun {
   kernels::DenseParams p;
 };
 
-void dense_run_f(const PreparedOp& op, int32_t) {
+void dense_run_f(const PreparedOp& op, int32_t, const kernels::Parallel*) {
   const DenseRun& r = op_params<DenseRun>(op);
   r.dense(r.p, f32(op.in[0]), f32(op.in[1]), f32(op.in[2]), f32(op.out));
 }
@@ -54,7 +54,7 @@ struct DenseQRun {
   kernels::DenseQParams p;
 };
 
-void dense_run_q(const PreparedOp& op, int32_t) {
+void dense_run_q(const PreparedOp& op, int32_t, const kernels::Parallel*) {
   const DenseQRun& r = op_params<DenseQRun>(op);
   r.dense(r.p, i8(op.in[0]), i8(op.in[1]), i32(op.in[2]), i32(op.in[3]), i8(op.out));
 }

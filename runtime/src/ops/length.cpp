@@ -25,7 +25,7 @@ struct LengthRun {
   int count, dim;
 };
 
-void length_run_f(const PreparedOp& op, int32_t) {
+void length_run_f(const PreparedOp& op, int32_t, const kernels::Parallel*) {
   const LengthRun& r = op_params<LengthRun>(op);
   r.length(f32(op.in[0]), f32(op.out), r.count, r.dim, r.eps);
   if (r.softmax != nullptr) r.softmax(f32(op.out), f32(op.out), r.count, 1);
@@ -48,7 +48,7 @@ struct LengthQRun {
   bool softmax;
 };
 
-void length_run_q(const PreparedOp& op, int32_t) {
+void length_run_q(const PreparedOp& op, int32_t, const kernels::Parallel*) {
   const LengthQRun& r = op_params<LengthQRun>(op);
   r.length(i16(op.in[0]), i32(op.out), r.count, r.dim, r.eps_q30, r.softmax);
 }

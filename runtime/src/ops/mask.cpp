@@ -31,7 +31,7 @@ struct MaskRun {
 };
 
 template <typename Fn, typename V, typename S, typename O>
-void mask_run(const PreparedOp& op, int32_t mask_class) {
+void mask_run(const PreparedOp& op, int32_t mask_class, const kernels::Parallel*) {
   const MaskRun<Fn>& r = op_params<MaskRun<Fn>>(op);
   const int keep = mask_class >= 0 ? mask_class
                                    : static_cast<int>(first_max_index(static_cast<const S*>(op.in[1]),

@@ -121,6 +121,7 @@ kernels::Conv2DParams conv_params(const OpView& v, const Shape& out, caps_activa
   p.pad_w = static_cast<int>(op.params[CAPS_CONV_PAD_W]);
   p.activation = act;
   p.weight_layout = v.in_layout[1];
+  p.threads = v.threads;
   return p;
 }
 

@@ -17,6 +17,7 @@
 
 #include "capsrt/ops.hpp"
 #include "kernel_set.h"
+#include "parallel.h"
 
 // A float form's prepare, or NULL in an int8-only build (CAPSRT_FLOAT=0).
 #if CAPSRT_FLOAT
@@ -39,11 +40,14 @@ struct OpView {
   bool quantized = false;      // the op's int8 form
   int32_t in_zero_point = 0;   // int8: the first input's zero point (a conv's padding value)
   bool in_nonneg = false;      // int8: the first input is a ReLU's output (0..127, so >= 0)
+  int threads = 1;             // the interpreter's max_threads: the kernels' scratch slots
 };
 
 struct PreparedOp;
 // Runs a prepared op. mask_class: the class Mask keeps (-1: the predicted one); others ignore it.
-using OpRunner = void (*)(const PreparedOp& op, int32_t mask_class);
+// par: the interpreter's threads (kernels/parallel.h), for the ops whose kernels split (set in
+// their kernel parameters for this run); never NULL.
+using OpRunner = void (*)(const PreparedOp& op, int32_t mask_class, const kernels::Parallel* par);
 
 // Bytes of a prepared op's own parameters (its kernel pointers and parameter structs).
 constexpr size_t kOpParamBytes = 176;

@@ -73,12 +73,14 @@ uint64_t primary_caps_scratch_f(const OpView& v, const caps_model_attributes&,
 }
 
 #if CAPSRT_FLOAT
-void primary_caps_run_f(const PreparedOp& op, int32_t) {
+void primary_caps_run_f(const PreparedOp& op, int32_t, const kernels::Parallel* par) {
   const PrimaryCapsRun& r = op_params<PrimaryCapsRun>(op);
   // With the NCHW_VIEW grouping (PyTorch's view(-1, dim)) capsule i is the conv output's
   // elements dim i .. dim i + dim - 1: the conv writes the output itself and there is no copy.
   float* conv_out = r.in_place ? f32(op.out) : f32(op.scratch);
-  r.conv(r.conv_p, f32(op.in[0]), f32(op.in[1]), f32(op.in[2]), conv_out,
+  kernels::Conv2DParams conv_p = r.conv_p;
+  conv_p.parallel = par;
+  r.conv(conv_p, f32(op.in[0]), f32(op.in[1]), f32(op.in[2]), conv_out,
          static_cast<uint8_t*>(op.scratch) + r.conv_scratch_offset);
   if (!r.in_place) r.group(r.group_p, conv_out, f32(op.out));
   r.squash(r.squash_p, f32(op.out), f32(op.out), r.count, r.dim);
@@ -119,10 +121,12 @@ uint64_t primary_caps_scratch_q(const OpView& v, const caps_model_attributes&,
          kernels::align_up(ks.conv2d_q_scratch_size(conv_q_params(v, conv, false, 2)));
 }
 
-void primary_caps_run_q(const PreparedOp& op, int32_t) {
+void primary_caps_run_q(const PreparedOp& op, int32_t, const kernels::Parallel* par) {
   // The conv output (int16, Q F) goes to scratch, then is grouped into capsules and squashed.
   const PrimaryCapsQRun& r = op_params<PrimaryCapsQRun>(op);
-  r.conv(r.conv_p, i8(op.in[0]), i8(op.in[1]), i32(op.in[2]), i32(op.in[3]), op.scratch,
+  kernels::Conv2DQParams conv_p = r.conv_p;
+  conv_p.geom.parallel = par;
+  r.conv(conv_p, i8(op.in[0]), i8(op.in[1]), i32(op.in[2]), i32(op.in[3]), op.scratch,
          static_cast<uint8_t*>(op.scratch) + r.conv_scratch_offset);
   r.squash(r.squash_p, i16(op.scratch), i8(op.out));
 }
