@@ -7,6 +7,8 @@
 //   capsbench --kernels avx2-fma,reference     only these (or $CAPSRT_KERNELS)
 //   capsbench --benchmark_filter=network       any Google Benchmark flag
 //   capsbench --profile[=N]                    first, the per-layer table of each network (N runs)
+//   capsbench --intra-threads=N                the networks also with N threads inside each op
+//                                              (pthreadpool; default 2 where there are 2 cores)
 //
 // Counters: MAC/s (multiply-adds per second), peak (MAC/s over the FMA peak of the set's ISA;
 // for the reference set, over the best peak here), images/s for the networks. A summary table
@@ -22,6 +24,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "capsnet.hpp"
@@ -31,6 +34,7 @@
 #include "io.hpp"
 #include "profile.hpp"
 #include "kernel_set.h"
+#include "threads.hpp"
 
 using namespace capsrt;
 using namespace capsrt::kernels;
@@ -270,10 +274,13 @@ void bench_caps_dense_q(benchmark::State& st, const KernelSet* ks, int I, int DI
 struct Network {
   tools::AlignedBuffer file, arena;
   Model model;
+  tools::IntraOpThreads pool;
   Interpreter it;
   uint64_t macs = 0, decoder_macs = 0;
   // int8: the same network quantised, calibrated on 16 of the input images below (seeded).
-  Network(const std::string& preset, uint32_t set, bool int8 = false) {
+  // intra_threads: threads inside each op (pthreadpool, tools/common/threads.hpp).
+  Network(const std::string& preset, uint32_t set, bool int8 = false, unsigned intra_threads = 1)
+      : pool(intra_threads) {
     const auto spec = tools::capsnet_preset(preset);
     std::vector<tools::OpReport> ops;
     const auto weights = tools::capsnet_random_weights(spec, 1);
@@ -285,8 +292,8 @@ struct Network {
     tools::VerifiedModel v = tools::load_verified(bytes);
     file = std::move(v.bytes);
     model = v.model;
-    arena = tools::AlignedBuffer(model.arena_size_for(set));
-    if (it.init(model, arena.data(), arena.size(), set) != CAPS_OK) std::abort();
+    arena = tools::AlignedBuffer(model.arena_size_for(set, pool.threads()));
+    if (it.init(model, arena.data(), arena.size(), set, pool.threading()) != CAPS_OK) std::abort();
     for (size_t k = 0; k < ops.size(); ++k)
       (k < model.attributes().decoder_first_op ? macs : decoder_macs) += ops[k].macs;
     std::vector<uint8_t> px(model.input_size());
@@ -299,8 +306,8 @@ struct Network {
 int32_t observe_nothing(void*, const caps_op_event*) { return 0; }
 
 void run_network(benchmark::State& st, uint32_t set, const std::string& preset, bool recon, bool int8,
-                 bool observed) {
-  Network net(preset, set, int8);
+                 bool observed, unsigned intra_threads = 1) {
+  Network net(preset, set, int8, intra_threads);
   if (observed) net.it.set_observer(observe_nothing, nullptr);
   for (auto _ : st) {
     net.it.invoke();
@@ -315,6 +322,10 @@ void bench_network(benchmark::State& st, uint32_t set, const std::string& preset
 }
 void bench_network_observed(benchmark::State& st, uint32_t set, const std::string& preset) {
   run_network(st, set, preset, false, false, true);
+}
+// Threads inside the ops (timed in real time: the other threads' work counts).
+void bench_network_threads(benchmark::State& st, uint32_t set, const std::string& preset, bool int8, unsigned n) {
+  run_network(st, set, preset, false, int8, false, n);
 }
 
 // Model::load of a whole file: full validation, with the CRC-32 or without.
@@ -433,6 +444,25 @@ class PeakReporter : public benchmark::ConsoleReporter {
         std::printf("  %-60s %6.2fx\n", name.c_str(), row.macs / frow.macs);
       }
     }
+    // Threads inside the ops against one thread, both in real time (network_threadsN/x against
+    // network/x_real_time): the speed-up at batch 1.
+    header = false;
+    const std::string suffix = "/real_time";  // Google Benchmark's, for UseRealTime
+    for (const auto& [name, row] : rows_) {
+      const size_t at = name.find("_threads");
+      const size_t slash = name.find('/', at == std::string::npos ? 0 : at);
+      if (at == std::string::npos || slash == std::string::npos || row.macs <= 0) continue;
+      const std::string base = name.substr(0, name.size() - (name.size() >= suffix.size() &&
+                                                              name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0
+                                                                  ? suffix.size() : 0));
+      const std::string twin = base.substr(0, at) + base.substr(slash) + "_real_time" + suffix;
+      for (const auto& [other, orow] : rows_) {
+        if (other != twin || orow.macs <= 0) continue;
+        if (!header) std::printf("\nthreads inside the ops against one thread, batch 1, real time:\n");
+        header = true;
+        std::printf("  %-60s %6.2fx\n", name.c_str(), row.macs / orow.macs);
+      }
+    }
   }
 
  private:
@@ -449,6 +479,8 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("CAPSRT_KERNELS")) sets_arg = env;
   std::vector<char*> args;
   int profile_runs = 0;
+  // Threads inside the ops: 2 by default where pthreadpool is built in and the machine has two.
+  unsigned intra_threads = tools::intra_op_threads_available() && std::thread::hardware_concurrency() >= 2 ? 2 : 1;
   for (int k = 0; k < argc; ++k) {
     if (std::strcmp(argv[k], "--profile") == 0) {
       profile_runs = 200;
@@ -457,6 +489,12 @@ int main(int argc, char** argv) {
       if (profile_runs < 1) {
         std::fprintf(stderr, "capsbench: --profile=N takes a positive N\n");
         return 1;
+      }
+    } else if (std::strncmp(argv[k], "--intra-threads=", 16) == 0) {
+      intra_threads = static_cast<unsigned>(std::atoi(argv[k] + 16));
+      if (intra_threads < 1 || intra_threads > CAPS_MAX_THREADS || (intra_threads > 1 && !tools::intra_op_threads_available())) {
+        std::fprintf(stderr, "capsbench: --intra-threads=N takes 1 to %u, more than 1 only with pthreadpool\n", CAPS_MAX_THREADS);
+        return 2;
       }
     } else if (std::strncmp(argv[k], "--kernels=", 10) == 0) {
       sets_arg = argv[k] + 10;
@@ -520,6 +558,16 @@ int main(int argc, char** argv) {
     reg("int8_caps_dense/small_1024x4_10x6_r3", bench_caps_dense_q, ks, 1024, 4, 10, 6);
     reg("int8_network/canonical", bench_network, id, std::string("canonical"), false, true);
     reg("int8_network/small", bench_network, id, std::string("small"), false, true);
+    // Threads inside the ops at batch 1 (docs/threads.md), against one thread in real time.
+    if (intra_threads > 1 && id != CAPS_KERNELS_REFERENCE) {
+      const std::string t = "_threads" + std::to_string(intra_threads);
+      for (const char* preset : {"canonical", "small"}) {
+        reg("network/" + std::string(preset) + "_real_time", bench_network, id, std::string(preset), false, false)->UseRealTime();
+        reg("network" + t + "/" + preset, bench_network_threads, id, std::string(preset), false, intra_threads)->UseRealTime();
+        reg("int8_network/" + std::string(preset) + "_real_time", bench_network, id, std::string(preset), false, true)->UseRealTime();
+        reg("int8_network" + t + "/" + preset, bench_network_threads, id, std::string(preset), true, intra_threads)->UseRealTime();
+      }
+    }
   }
   benchmark::RegisterBenchmark("model_load/canonical_with_crc", bench_load, std::string("canonical"), true)
       ->Unit(benchmark::kMillisecond);

@@ -34,6 +34,12 @@ inline int task_count(const Parallel* p, int slots, int64_t units) {
   return n < 1 ? 1 : static_cast<int>(n);
 }
 
+// Below these multiply-adds a pass runs as one task: handing tasks to another thread and
+// waiting for them costs 2 to 8 microseconds (pthreadpool on this project's machines), about
+// what a conv of 1 M multiply-adds or a routing pass of 128 K saves on two threads.
+constexpr int64_t kParallelMinConvMacs = int64_t{1} << 20;
+constexpr int64_t kParallelMinCapsMacs = int64_t{1} << 17;
+
 // Task t's share [begin, end) of `units` units cut into `tasks` nearly equal runs, in order.
 struct Share {
   int64_t begin, end;

@@ -1,7 +1,7 @@
 // Threads inside an op (docs/threads.md): an interpreter given a parallel_for (tests/thread_pool.hpp,
 // a std::thread pool) gives the same bits as one without, for every thread count, kernel set,
-// network (the canonical and small CapsNets, the tiny one in its three variants) and numeric
-// path; the SIMD sets really hand tasks to the pool; the arena grows by the tasks' scratch and
+// network (the canonical and small CapsNets, the canonical one with gram-ai's grouping and
+// softmax, the tiny one in its three variants) and numeric path; the SIMD sets really hand tasks to the pool; the arena grows by the tasks' scratch and
 // the arguments are checked. Tagged [threads]: the CI runs these under ThreadSanitizer too.
 #include <catch2/catch.hpp>
 
@@ -85,6 +85,12 @@ std::vector<Net> networks(bool int8) {
     const tools::CapsNetSpec s = tools::capsnet_preset(preset);
     add(preset, s, tools::capsnet_random_weights(s, 21), std::strcmp(preset, "canonical") == 0);
   }
+  // The other softmax axis and grouping at a size whose routing passes split (the small nets'
+  // are below kParallelMinCapsMacs).
+  tools::CapsNetSpec gram = tools::capsnet_preset("canonical");
+  gram.grouping = CAPS_GROUPING_PER_DIM_CONV;
+  gram.softmax_axis = CAPS_SOFTMAX_OVER_INPUTS;
+  add("canonical gram-ai", gram, tools::capsnet_random_weights(gram, 22), true);
   for (int variant = 0; variant < 3; ++variant) {
     tools::CapsNetSpec s = testutil::tiny_spec();
     if (variant == 1) {

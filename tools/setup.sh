@@ -8,6 +8,7 @@ packages=(
   catch2                               # tests
   libbenchmark-dev                     # bench/
   libcli11-dev                         # tool command lines
+  libpthreadpool-dev                   # the tools' threads inside an op (capsrun --intra-threads)
   libzip-dev nlohmann-json3-dev        # capsconv: torch zip archives, safetensors and JSON
   libstb-dev zlib1g-dev                # capsrun: images, gzipped IDX datasets
   python3-torch python3-numpy          # golden data from PyTorch (/usr/bin/python3)

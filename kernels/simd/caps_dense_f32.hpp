@@ -176,13 +176,11 @@ void routing_softmax_over_inputs(int I, int j0, int j1, const float* b, float* c
 
 // Threads (kernels/parallel.h): each pass is cut among the tasks by classes (the predictions by
 // rows j DO + d), the softmax over the outputs by whole vectors of input capsules (the last task
-// has the scalar tail), when the pass has at least kParallelMinMacs multiply-adds (a task's
-// start costs about a microsecond). Every value is made by the code that makes it serially.
-constexpr int64_t kParallelMinMacs = 32768;
-
+// has the scalar tail), when the pass has at least kParallelMinCapsMacs multiply-adds. Every
+// value is made by the code that makes it serially.
 template <class F>
 void split_pass(const CapsDenseParams& p, int64_t units, int64_t macs, F&& f) {
-  const int tasks = macs < kParallelMinMacs ? 1 : task_count(p.parallel, p.threads, units);
+  const int tasks = macs < kParallelMinCapsMacs ? 1 : task_count(p.parallel, p.threads, units);
   run_tasks(p.parallel, tasks, [&](int t) {
     const Share sh = task_share(units, tasks, t);
     f(static_cast<int>(sh.begin), static_cast<int>(sh.end));

@@ -93,12 +93,19 @@ inline CapsDenseQTask caps_dense_q_task(const kernels::CapsDenseQParams& p, cons
   return k;
 }
 
-// The predictions' classes cut among the tasks (kernels/parallel.h): f(j0, j1) makes u_hat for
-// the classes [j0, j1).
+// The tasks a pass over the predictions is cut into (kernels/parallel.h): at most one per unit,
+// and one below kParallelMinCapsMacs multiply-adds (J x DO x I x `per_prediction`).
+inline int caps_dense_q_tasks(const kernels::CapsDenseQParams& p, int64_t units, int per_prediction) {
+  const kernels::CapsPredictParams& q = p.predict;
+  const int64_t macs = int64_t{q.out_caps} * q.out_dim * q.in_caps * per_prediction;
+  return macs < kernels::kParallelMinCapsMacs ? 1 : kernels::task_count(p.parallel, p.threads, units);
+}
+
+// The predictions' classes cut among the tasks: f(j0, j1) makes u_hat for the classes [j0, j1).
 template <typename F>
 void caps_dense_q_split_classes(const kernels::CapsDenseQParams& p, F&& f) {
   const int J = p.predict.out_caps;
-  const int tasks = kernels::task_count(p.parallel, p.threads, J);
+  const int tasks = caps_dense_q_tasks(p, J, p.predict.in_dim);
   kernels::run_tasks(p.parallel, tasks, [&](int t) {
     const kernels::Share sh = kernels::task_share(J, tasks, t);
     f(static_cast<int>(sh.begin), static_cast<int>(sh.end));

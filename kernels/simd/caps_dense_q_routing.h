@@ -51,7 +51,7 @@ void caps_dense_q_routing(const kernels::CapsDenseQParams& p, const CapsDenseQSc
   for (int n = 0; n < J * D; ++n) s.V[n] = 0;
   const int32_t c0 = fx::softmax_q15_uniform(J);
   const int blocks = Ip / kLanes;
-  const int tasks = kernels::task_count(p.parallel, p.threads, blocks);
+  const int tasks = caps_dense_q_tasks(p, blocks, 2);  // the logits and the shares
   for (int iter = 0; iter < p.iterations; ++iter) {
     kernels::run_tasks(p.parallel, tasks, [&](int t) {
       const CapsDenseQTask k = caps_dense_q_task(p, s, kLanes, t);

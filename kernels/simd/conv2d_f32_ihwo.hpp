@@ -247,8 +247,8 @@ void conv2d_f32_ihwo_part(const Conv2DParams& params, const ConvBlocking& blk, c
   }
 }
 
-// Threads (kernels/parallel.h): the channel tiles are cut among the tasks when there are at
-// least as many as tasks (the canonical convs: 16 tiles of 16 channels; each task reads its
+// Threads (kernels/parallel.h), for a conv of kParallelMinConvMacs or more: the channel tiles
+// are cut among the tasks when there are at least as many as tasks (the canonical convs: 16 tiles of 16 channels; each task reads its
 // channels' weights only), else the output rows (the small conv1: one tile, 22 rows).
 template <class A, int MR, int NRV>
 void conv2d_f32_ihwo(const Conv2DParams& params, const float* x, const float* w, const float* bias,
@@ -259,10 +259,12 @@ void conv2d_f32_ihwo(const Conv2DParams& params, const float* x, const float* w,
   const ConvBlocking blk = conv_blocking(params, tiling);
   const int O = params.out_channels, OH = params.out_height;
   const int tiles = O / NR;
-  const bool by_channels = tiles >= task_count(params.parallel, params.threads, INT32_MAX);
-  const int tasks = task_count(params.parallel, params.threads, by_channels ? tiles : OH);
+  const int64_t macs = int64_t{O} * OH * params.out_width * params.in_channels * params.kernel_h * params.kernel_w;
+  const Parallel* par = macs >= kParallelMinConvMacs ? params.parallel : nullptr;
+  const bool by_channels = tiles >= task_count(par, params.threads, INT32_MAX);
+  const int tasks = task_count(par, params.threads, by_channels ? tiles : OH);
   const uint64_t slot = conv2d_f32_ihwo_slot_size(params, tiling);
-  run_tasks(params.parallel, tasks, [&](int t) {
+  run_tasks(par, tasks, [&](int t) {
     uint8_t* s = static_cast<uint8_t*>(scratch) + slot * static_cast<uint64_t>(t);
     if (by_channels) {
       const Share sh = task_share(tiles, tasks, t);

@@ -267,7 +267,8 @@ inline uint64_t conv_q_scratch_size_threads(const kernels::Conv2DParams& g, int 
   return conv_q_scratch_size(g, nr, layout) + static_cast<uint64_t>(extra) * conv_q_task_bytes(g, nr, layout);
 }
 
-// run_conv_q with the panels cut among at most g.threads tasks: task 0 uses `s` (which
+// run_conv_q with the panels cut among at most g.threads tasks (for a conv of
+// kParallelMinConvMacs or more): task 0 uses `s` (which
 // carve_conv_q_scratch made at the start of the scratch), task t > 0 its own panel, column and
 // partial sums after it (conv_q_scratch_size_threads). Each output pixel is in one panel, whose
 // sums do not depend on the cut.
@@ -276,10 +277,12 @@ inline void run_conv_q_threads(const kernels::Conv2DQParams& p, const int8_t* in
                                const ConvQScratch& s, void* out, Accumulate&& accumulate, Requantise&& requantise) {
   const kernels::Conv2DParams& g = p.geom;
   const int panels = (g.out_height * g.out_width + NR - 1) / NR;
-  const int tasks = kernels::task_count(g.parallel, g.threads, panels);
+  const int64_t macs = int64_t{g.out_channels} * g.out_height * g.out_width * conv_q_depth(g);
+  const kernels::Parallel* par = macs >= kernels::kParallelMinConvMacs ? g.parallel : nullptr;
+  const int tasks = kernels::task_count(par, g.threads, panels);
   uint8_t* extra = s.panel + conv_q_scratch_size(g, NR, kLayout);
   const uint64_t task_bytes = conv_q_task_bytes(g, NR, kLayout);
-  kernels::run_tasks(g.parallel, tasks, [&](int t) {
+  kernels::run_tasks(par, tasks, [&](int t) {
     ConvQScratch st = s;
     if (t > 0) {
       uint8_t* at = extra + static_cast<uint64_t>(t - 1) * task_bytes;

@@ -12,8 +12,9 @@
 namespace capsrt {
 namespace tools {
 
-Session::Session(const Model& m, uint32_t kernels) : model(m), arena(m.arena_size_for(kernels)) {
-  const caps_status s = it.init(m, arena.data(), arena.size(), kernels);
+Session::Session(const Model& m, uint32_t kernels, unsigned intra_threads)
+    : model(m), pool(intra_threads), arena(m.arena_size_for(kernels, pool.threads())) {
+  const caps_status s = it.init(m, arena.data(), arena.size(), kernels, pool.threading());
   if (s != CAPS_OK) throw IoError(std::string("interpreter: ") + caps_status_message(s));
 }
 
@@ -68,7 +69,7 @@ std::vector<float> Session::reconstruct_pose(uint32_t c, const std::vector<float
 }
 
 RunResult run_all(const Model& model, uint32_t kernels, const uint8_t* inputs, size_t count, int threads,
-                  const std::function<void(size_t)>& progress) {
+                  unsigned intra_threads, const std::function<void(size_t)>& progress) {
   RunResult r;
   r.predicted.assign(count, 0);
   r.top_score.assign(count, 0.0f);
@@ -76,7 +77,7 @@ RunResult run_all(const Model& model, uint32_t kernels, const uint8_t* inputs, s
   const size_t in_size = model.input_size();
   std::atomic<size_t> next{0}, done{0};
   auto worker = [&]() {
-    Session s(model, kernels);
+    Session s(model, kernels, intra_threads);
     for (size_t k; (k = next.fetch_add(1)) < count;) {
       const auto t0 = std::chrono::steady_clock::now();
       s.classify(inputs + k * in_size);

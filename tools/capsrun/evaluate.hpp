@@ -9,17 +9,20 @@
 
 #include "capsrt/capsrt.hpp"
 #include "io.hpp"
+#include "threads.hpp"
 
 namespace capsrt {
 namespace tools {
 
-// One interpreter with its own arena over a shared model.
+// One interpreter with its own arena over a shared model, and its own pool of intra_threads
+// threads inside each op (common/threads.hpp; 1: none).
 struct Session {
   const Model& model;
+  IntraOpThreads pool;
   AlignedBuffer arena;
   Interpreter it;
   // `kernels`: the CAPS_KERNELS_* set the interpreter runs (AUTO: the best here).
-  Session(const Model& m, uint32_t kernels);
+  Session(const Model& m, uint32_t kernels, unsigned intra_threads = 1);
   // set_input_u8 + invoke on one input of model.input_size() bytes; IoError on failure.
   void classify(const uint8_t* input);
   // The outputs as floats, for either kind of model: read through the tensor views and
@@ -38,10 +41,11 @@ struct RunResult {
   double wall_seconds = 0;
 };
 
-// Classifies `count` inputs of model.input_size() bytes each (CHW, 0..255). `progress(done)` is
-// called from the calling thread about five times a second. Throws IoError if an invoke fails.
+// Classifies `count` inputs of model.input_size() bytes each (CHW, 0..255) on `threads` sessions
+// of `intra_threads` threads each. `progress(done)` is called from the calling thread about five
+// times a second. Throws IoError if an invoke fails.
 RunResult run_all(const Model& model, uint32_t kernels, const uint8_t* inputs, size_t count, int threads,
-                  const std::function<void(size_t)>& progress);
+                  unsigned intra_threads, const std::function<void(size_t)>& progress);
 
 }  // namespace tools
 }  // namespace capsrt
