@@ -1,17 +1,17 @@
-// The FMA-throughput microbenchmark the kernels are judged against: 12 independent FMA chains
-// kept in registers (enough to cover an FMA latency of 4-6 cycles on 2 pipes), no loads or
-// stores in the loop. Written once over an xsimd arch (fma_peak_loop below) and instantiated per
-// ISA in bench/fma_peak_<isa>.cpp, each compiled with only its flags. Each returns a value
-// derived from every chain so nothing is optimised away; one call does `iterations` x 12 x
-// (vector lanes) multiply-adds. Check the loop stays in registers: objdump -d shows 12 FMAs with
-// register operands only between the loop's compare and jump.
+// The FMA-throughput microbenchmark the kernels are judged against: kernels/simd/fma_chains.hpp's
+// loop (12 independent FMA chains in registers), instantiated per ISA in
+// bench/fma_peak_<isa>.cpp, each compiled with only its flags.
 #ifndef CAPSRT_BENCH_FMA_PEAK_HPP
 #define CAPSRT_BENCH_FMA_PEAK_HPP
+
+#ifdef CAPSRT_FMA_PEAK_LOOP
+#include "simd/fma_chains.hpp"
+#endif
 
 namespace capsrt {
 namespace bench {
 
-constexpr int kPeakChains = 12;
+constexpr int kPeakChains = 12;  // simd::kFmaChains
 
 float fma_peak_avx2(long iterations, float seed);    // 8 lanes (x86 builds)
 float fma_peak_avx512(long iterations, float seed);  // 16 lanes (x86 builds)
@@ -21,17 +21,7 @@ int int8_peak_vnni(long iterations, int seed);      // 12 vpdpbusd chains of 64 
 #ifdef CAPSRT_FMA_PEAK_LOOP  // defined by the per-ISA files, which have xsimd and the ISA flags
 template <class A>
 float fma_peak_loop(long iterations, float seed) {
-  using B = xsimd::batch<float, A>;
-  const B m(0.999999f), a(1e-7f);
-  B c0(seed), c1(seed + 1), c2(seed + 2), c3(seed + 3), c4(seed + 4), c5(seed + 5);
-  B c6(seed + 6), c7(seed + 7), c8(seed + 8), c9(seed + 9), c10(seed + 10), c11(seed + 11);
-  for (long n = 0; n < iterations; ++n) {
-    c0 = xsimd::fma(c0, m, a), c1 = xsimd::fma(c1, m, a), c2 = xsimd::fma(c2, m, a);
-    c3 = xsimd::fma(c3, m, a), c4 = xsimd::fma(c4, m, a), c5 = xsimd::fma(c5, m, a);
-    c6 = xsimd::fma(c6, m, a), c7 = xsimd::fma(c7, m, a), c8 = xsimd::fma(c8, m, a);
-    c9 = xsimd::fma(c9, m, a), c10 = xsimd::fma(c10, m, a), c11 = xsimd::fma(c11, m, a);
-  }
-  return xsimd::hadd(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11)));
+  return simd::fma_chains<A>(iterations, seed);
 }
 #endif
 

@@ -126,7 +126,7 @@ const KernelSet kSets[] = {
                     avx2::conv2d_q_scratch_size, avx2::conv2d_q, avx2::primary_squash_q,
                     avx2::caps_dense_q_scratch_size, avx2::caps_dense_q),
     CAPSRT_SIMD_SET(CAPS_KERNELS_AVX512, "avx512", avx512,
-                    (conv_scratch<avx512::kConvTiling.mr, avx512::kConvTiling.nr>), CAPSRT_X86,
+                    avx512::conv2d_f32_scratch_size, CAPSRT_X86,
                     avx2::conv2d_q_scratch_size, avx2::conv2d_q, avx2::primary_squash_q,
                     avx2::caps_dense_q_scratch_size, avx2::caps_dense_q),
     CAPSRT_SIMD_SET(CAPS_KERNELS_NEON64, "neon64", neon,
@@ -138,7 +138,7 @@ const KernelSet kSets[] = {
                     neon::conv2d_q_scratch_size, neon::conv2d_q, ref::primary_squash_q, neon::caps_dense_q_scratch_size,
                     neon::caps_dense_q),
     CAPSRT_SIMD_SET(CAPS_KERNELS_AVX512_VNNI, "avx512-vnni", avx512,
-                    (conv_scratch<avx512::kConvTiling.mr, avx512::kConvTiling.nr>), CAPSRT_X86,
+                    avx512::conv2d_f32_scratch_size, CAPSRT_X86,
                     avx512_vnni::conv2d_q_scratch_size, avx512_vnni::conv2d_q, avx512_vnni::primary_squash_q,
                     avx512_vnni::caps_dense_q_scratch_size, avx512_vnni::caps_dense_q),
     // The DSP extension's SMLAD int8 kernels; the FPU runs the reference float kernels.

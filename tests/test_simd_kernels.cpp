@@ -14,6 +14,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -21,6 +22,9 @@
 #include "kernel_set.h"
 #include "simd_sets.hpp"
 #include "reference.h"
+#if CAPSRT_TEST_X86_KERNELS
+#include "x86_avx512/avx512.h"
+#endif
 
 using namespace capsrt;
 using namespace capsrt::kernels;
@@ -145,6 +149,53 @@ TEST_CASE("SIMD conv2d matches the reference on random shapes, IHWO weights") {
       }
     }
   }
+}
+
+TEST_CASE("the AVX-512 conv's two register tiles (half- and full-width cores) give the same bits") {
+  // conv2d_f32 runs one of them, picked by the core's FMA width (x86_avx512/avx512.h); each
+  // output's FMAs run in the same order in both, so they agree bit for bit, and the test above
+  // checks the one this core runs against the reference.
+#if CAPSRT_TEST_X86_KERNELS
+  if (!kernel_set_runnable(CAPS_KERNELS_AVX512)) {
+    std::printf("SKIPPED: no AVX-512 here\n");
+    SUCCEED("no AVX-512 here: skipped");
+    return;
+  }
+  std::printf("this core's 512-bit FMAs: %s width\n", avx512::full_width_fma() ? "full" : "half");
+  std::mt19937 rng(77);
+  for (int trial = 0; trial < 40; ++trial) {
+    Conv2DParams p{};
+    p.in_channels = trial % 5 == 4 ? 40 : pick(rng, {1, 2, 3, 7, 16});  // 40: k-blocks
+    p.kernel_h = pick(rng, {1, 3, 5, 9});
+    p.kernel_w = trial % 3 == 0 ? p.kernel_h : pick(rng, {1, 3, 4});
+    p.stride_h = pick(rng, {1, 2});
+    p.stride_w = pick(rng, {1, 2});
+    p.pad_h = trial % 4 == 0 ? std::min(1, p.kernel_h - 1) : 0;
+    p.pad_w = trial % 4 == 0 ? std::min(1, p.kernel_w - 1) : 0;
+    p.in_height = p.kernel_h + pick(rng, {0, 5, 11});
+    p.in_width = p.kernel_w + pick(rng, {0, 7, 13});
+    p.out_channels = pick(rng, {1, 16, 17, 40, 64, 70, 130, 256});
+    p.out_height = (p.in_height + 2 * p.pad_h - p.kernel_h) / p.stride_h + 1;
+    p.out_width = (p.in_width + 2 * p.pad_w - p.kernel_w) / p.stride_w + 1;
+    p.activation = trial % 2 ? CAPS_ACT_RELU : CAPS_ACT_NONE;
+    p.weight_layout = CAPS_LAYOUT_CONV_IHWO;
+    INFO("trial " << trial << ": C" << p.in_channels << " O" << p.out_channels << " k" << p.kernel_h << "x"
+                  << p.kernel_w);
+    const size_t K = size_t(p.in_channels) * p.kernel_h * p.kernel_w;
+    const auto x = randoms(rng, size_t(p.in_channels) * p.in_height * p.in_width, -1.0f, 1.0f);
+    const auto w = randoms(rng, K * p.out_channels, -0.5f, 0.5f);
+    const auto b = randoms(rng, size_t(p.out_channels), -0.5f, 0.5f);
+    const size_t n = size_t(p.out_height) * p.out_width * p.out_channels;
+    std::vector<float> half(n, 1.0f), full(n, 2.0f);
+    Scratch s1, s2;
+    avx512::conv2d_f32_half_width(p, x.data(), w.data(), b.data(), half.data(), s1.get(avx512::conv2d_f32_scratch_size(p)));
+    avx512::conv2d_f32_full_width(p, x.data(), w.data(), b.data(), full.data(), s2.get(avx512::conv2d_f32_scratch_size(p)));
+    REQUIRE(std::memcmp(half.data(), full.data(), n * sizeof(float)) == 0);
+  }
+#else
+  std::printf("SKIPPED: not an x86 build\n");
+  SUCCEED("not an x86 build: skipped");
+#endif
 }
 
 TEST_CASE("SIMD squash matches the reference, every epsilon mode, zero vectors, tails") {
