@@ -94,21 +94,16 @@ struct Lanes {
   }
 };
 
-}  // namespace
-
-void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights,
-                  const int32_t* requant, int16_t* v, void* scratch) {
-  if (simd::caps_dense_q_uses_reference(p)) {
-    ref::caps_dense_q(p, u, weights, requant, v, scratch);
-    return;
-  }
+// Predictions u_hat[j][d][i] = clamp(requantize(sum_k W u, mult, shift), +-32767): per pair of
+// k, vld2 splits the u pairs into u[.][k] and u[.][k+1]. The tail lanes have u 0 and so hold 0
+// (their W bytes are read from a copy within the row).
+// For the classes [j0, j1) (a task's share: simd::caps_dense_q_split_classes); a function of its
+// own, so that the sizes are locals kept in registers (a lambda's captures were reloaded after
+// every store: the small network's int8 CapsDense took 15% longer).
+void predict_classes(const CapsDenseQParams& p, const int8_t* weights, const int32_t* requant,
+                     const simd::CapsDenseQScratch& s, int j0, int j1) {
   const CapsPredictParams& q = p.predict;
   const int I = q.in_caps, DI = q.in_dim, D = q.out_dim, Ip = simd::caps_dense_q_padded(I, 4);
-  const simd::CapsDenseQScratch s = simd::carve_caps_dense_q(p, 4, 4, scratch);
-  simd::pair_inputs(p, u, Ip, s.u_pairs);
-  // Predictions u_hat[j][d][i] = clamp(requantize(sum_k W u, mult, shift), +-32767): per pair of
-  // k, vld2 splits the u pairs into u[.][k] and u[.][k+1]. The tail lanes have u 0 and so hold 0
-  // (their W bytes are read from a copy within the row).
   auto row4 = [&](const int8_t* at, int left) {  // 4 bytes of a W row as int16, 0 past I
     int32_t w4 = 0;
     if (left >= 4)
@@ -117,28 +112,40 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
       std::memcpy(&w4, at, static_cast<size_t>(left));
     return vget_low_s16(vmovl_s8(vreinterpret_s8_s32(vdup_n_s32(w4))));
   };
-  simd::caps_dense_q_split_classes(p, [&](int j0, int j1) {
-    for (int j = j0; j < j1; ++j) {
-      const int32x2_t mult = vdup_n_s32(requant[3 * j]);
-      const int64x2_t shift = vdupq_n_s64(-int64_t{requant[3 * j + 1]});  // >= 1: vrshl rounds
-      for (int d = 0; d < D; ++d) {
-        const int8_t* w = weights + (static_cast<size_t>(j) * D + d) * DI * I;
-        int16_t* out = s.u_hat + (static_cast<size_t>(j) * D + d) * Ip;
-        for (int i0 = 0; i0 < Ip; i0 += 4) {
-          int32x4_t acc = vdupq_n_s32(0);
-          for (int k = 0; k < DI; k += 2) {
-            const int16x4x2_t up = vld2_s16(s.u_pairs + (static_cast<size_t>(k / 2) * Ip + i0) * 2);
-            acc = vmlal_s16(acc, row4(w + static_cast<size_t>(k) * I + i0, I - i0), up.val[0]);
-            if (k + 1 < DI) acc = vmlal_s16(acc, row4(w + static_cast<size_t>(k + 1) * I + i0, I - i0), up.val[1]);
-          }
-          const int32x2_t lo = vqmovn_s64(vrshlq_s64(vmull_s32(vget_low_s32(acc), mult), shift));
-          const int32x2_t hi = vqmovn_s64(vrshlq_s64(vmull_s32(vget_high_s32(acc), mult), shift));
-          const int32x4_t r = vminq_s32(vmaxq_s32(vcombine_s32(lo, hi), vdupq_n_s32(-32767)), vdupq_n_s32(32767));
-          vst1_s16(out + i0, vmovn_s32(r));
+  for (int j = j0; j < j1; ++j) {
+    const int32x2_t mult = vdup_n_s32(requant[3 * j]);
+    const int64x2_t shift = vdupq_n_s64(-int64_t{requant[3 * j + 1]});  // >= 1: vrshl rounds
+    for (int d = 0; d < D; ++d) {
+      const int8_t* w = weights + (static_cast<size_t>(j) * D + d) * DI * I;
+      int16_t* out = s.u_hat + (static_cast<size_t>(j) * D + d) * Ip;
+      for (int i0 = 0; i0 < Ip; i0 += 4) {
+        int32x4_t acc = vdupq_n_s32(0);
+        for (int k = 0; k < DI; k += 2) {
+          const int16x4x2_t up = vld2_s16(s.u_pairs + (static_cast<size_t>(k / 2) * Ip + i0) * 2);
+          acc = vmlal_s16(acc, row4(w + static_cast<size_t>(k) * I + i0, I - i0), up.val[0]);
+          if (k + 1 < DI) acc = vmlal_s16(acc, row4(w + static_cast<size_t>(k + 1) * I + i0, I - i0), up.val[1]);
         }
+        const int32x2_t lo = vqmovn_s64(vrshlq_s64(vmull_s32(vget_low_s32(acc), mult), shift));
+        const int32x2_t hi = vqmovn_s64(vrshlq_s64(vmull_s32(vget_high_s32(acc), mult), shift));
+        const int32x4_t r = vminq_s32(vmaxq_s32(vcombine_s32(lo, hi), vdupq_n_s32(-32767)), vdupq_n_s32(32767));
+        vst1_s16(out + i0, vmovn_s32(r));
       }
     }
-  });
+  }
+}
+
+}  // namespace
+
+void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights,
+                  const int32_t* requant, int16_t* v, void* scratch) {
+  if (simd::caps_dense_q_uses_reference(p)) {
+    ref::caps_dense_q(p, u, weights, requant, v, scratch);
+    return;
+  }
+  const int Ip = simd::caps_dense_q_padded(p.predict.in_caps, 4);
+  const simd::CapsDenseQScratch s = simd::carve_caps_dense_q(p, 4, 4, scratch);
+  simd::pair_inputs(p, u, Ip, s.u_pairs);
+  simd::caps_dense_q_split_classes(p, [&](int j0, int j1) { predict_classes(p, weights, requant, s, j0, j1); });
   simd::caps_dense_q_routing<Lanes>(p, s, requant, v);
 }
 

@@ -38,6 +38,44 @@
 namespace capsrt {
 namespace simd {
 
+// One task's share of a routing iteration: the blocks of input capsules from i_begin to i_end
+// (multiples of L::kLanes), into the task's partial sums. A function of its own, so that the
+// sizes are locals the compiler keeps in registers (a lambda's captures are reloaded after
+// every store the compiler cannot tell apart from them).
+template <typename L>
+void caps_dense_q_routing_blocks(const kernels::CapsDenseQParams& p, const CapsDenseQScratch& s,
+                                 const int32_t* requant, const CapsDenseQTask k, int iter, int i_begin,
+                                 int i_end) {
+  constexpr int kLanes = L::kLanes;
+  const int J = p.predict.out_caps, D = p.predict.out_dim, Ip = caps_dense_q_padded(p.predict.in_caps, kLanes);
+  const int16_t* const u_hat = s.u_hat;
+  const int32_t* const V = s.V;
+  const int32_t c0 = fx::softmax_q15_uniform(J);
+  for (int n = 0; n < J * D * L::kSumLanes; ++n) k.S_lanes[n] = 0;
+  for (int i0 = i_begin; i0 < i_end; i0 += kLanes) {
+    if (iter == 0) {
+      for (int j = 0; j < J; ++j)
+        L::add_share(L::splat(c0), u_hat + static_cast<size_t>(j) * D * Ip, k.S_lanes + static_cast<size_t>(j) * D * L::kSumLanes,
+                     D, Ip, i0);
+      continue;
+    }
+    // The logits of this block: b[j] = u_hat[j][.][block] . V[j], shifted to Q16.
+    typename L::I32 m = L::splat(INT32_MIN);
+    for (int j = 0; j < J; ++j) {
+      const typename L::I32 b = L::logits(u_hat + static_cast<size_t>(j) * D * Ip, V + j * D, D, Ip, i0, requant[3 * j + 2] - 1);
+      L::store(k.b + j * kLanes, b);
+      m = L::max(m, b);
+    }
+    // Softmax over the classes, lane by lane (fx::softmax_q15).
+    typename L::Sums sums = L::zero_sums();
+    for (int j = 0; j < J; ++j) L::exps(m, L::load(k.b + j * kLanes), k.e + j * kLanes, sums);
+    const typename L::Recip r = L::reciprocals(sums);
+    for (int j = 0; j < J; ++j)
+      L::add_share(L::couplings(k.e + j * kLanes, r), u_hat + static_cast<size_t>(j) * D * Ip,
+                   k.S_lanes + static_cast<size_t>(j) * D * L::kSumLanes, D, Ip, i0);
+  }
+}
+
 // Threads (kernels/parallel.h): an iteration's blocks of input capsules are cut among the
 // tasks, each with its own logits, exponentials and partial sums of s_j; the partial sums are
 // integers, so their total does not depend on the cut.
@@ -47,36 +85,14 @@ void caps_dense_q_routing(const kernels::CapsDenseQParams& p, const CapsDenseQSc
   constexpr int kLanes = L::kLanes;
   const kernels::CapsPredictParams& q = p.predict;
   const int J = q.out_caps, D = q.out_dim, Ip = caps_dense_q_padded(q.in_caps, kLanes);
-  auto u_hat_of = [&](int j) { return s.u_hat + static_cast<size_t>(j) * D * Ip; };
   for (int n = 0; n < J * D; ++n) s.V[n] = 0;
-  const int32_t c0 = fx::softmax_q15_uniform(J);
   const int blocks = Ip / kLanes;
   const int tasks = caps_dense_q_tasks(p, blocks, 2);  // the logits and the shares
   for (int iter = 0; iter < p.iterations; ++iter) {
     kernels::run_tasks(p.parallel, tasks, [&](int t) {
-      const CapsDenseQTask k = caps_dense_q_task(p, s, kLanes, t);
-      auto lanes_of = [&](int j) { return k.S_lanes + static_cast<size_t>(j) * D * L::kSumLanes; };
-      for (int n = 0; n < J * D * L::kSumLanes; ++n) k.S_lanes[n] = 0;
       const kernels::Share sh = kernels::task_share(blocks, tasks, t);
-      for (int i0 = static_cast<int>(sh.begin) * kLanes; i0 < sh.end * kLanes; i0 += kLanes) {
-        if (iter == 0) {
-          for (int j = 0; j < J; ++j) L::add_share(L::splat(c0), u_hat_of(j), lanes_of(j), D, Ip, i0);
-          continue;
-        }
-        // The logits of this block: b[j] = u_hat[j][.][block] . V[j], shifted to Q16.
-        typename L::I32 m = L::splat(INT32_MIN);
-        for (int j = 0; j < J; ++j) {
-          const typename L::I32 b = L::logits(u_hat_of(j), s.V + j * D, D, Ip, i0, requant[3 * j + 2] - 1);
-          L::store(k.b + j * kLanes, b);
-          m = L::max(m, b);
-        }
-        // Softmax over the classes, lane by lane (fx::softmax_q15).
-        typename L::Sums sums = L::zero_sums();
-        for (int j = 0; j < J; ++j) L::exps(m, L::load(k.b + j * kLanes), k.e + j * kLanes, sums);
-        const typename L::Recip r = L::reciprocals(sums);
-        for (int j = 0; j < J; ++j)
-          L::add_share(L::couplings(k.e + j * kLanes, r), u_hat_of(j), lanes_of(j), D, Ip, i0);
-      }
+      caps_dense_q_routing_blocks<L>(p, s, requant, caps_dense_q_task(p, s, kLanes, t), iter,
+                                     static_cast<int>(sh.begin) * kLanes, static_cast<int>(sh.end) * kLanes);
     });
     end_routing_iteration(p, s, requant, kLanes, L::kSumLanes, tasks, iter, v);
   }

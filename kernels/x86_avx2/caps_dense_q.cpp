@@ -107,22 +107,17 @@ struct Lanes {
   }
 };
 
-}  // namespace
-
-void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights,
-                  const int32_t* requant, int16_t* v, void* scratch) {
-  if (simd::caps_dense_q_uses_reference(p)) {
-    ref::caps_dense_q(p, u, weights, requant, v, scratch);
-    return;
-  }
+// Predictions u_hat[j][d][i]: vpmaddwd adds W[j][d][k][i] u[i][k] + W[j][d][k+1][i] u[i][k+1]
+// per lane, the two W rows interleaved byte by byte and widened to int16 (exact). The tail
+// lanes read W as 0 and so hold 0.
+// For the classes [j0, j1) (a task's share: simd::caps_dense_q_split_classes); a function of its
+// own, so that the sizes are locals kept in registers (a lambda's captures were reloaded after
+// every store: the small network's int8 CapsDense took 15% longer).
+void predict_classes(const CapsDenseQParams& p, const int8_t* weights, const int32_t* requant,
+                     const simd::CapsDenseQScratch& s, int j0, int j1) {
   const CapsPredictParams& q = p.predict;
   const int I = q.in_caps, DI = q.in_dim, D = q.out_dim, Ip = simd::caps_dense_q_padded(I, 8);
-  const simd::CapsDenseQScratch s = simd::carve_caps_dense_q(p, 8, 8, scratch);
   const int pairs = (DI + 1) / 2;
-  simd::pair_inputs(p, u, Ip, s.u_pairs);
-  // Predictions u_hat[j][d][i]: vpmaddwd adds W[j][d][k][i] u[i][k] + W[j][d][k+1][i] u[i][k+1]
-  // per lane, the two W rows interleaved byte by byte and widened to int16 (exact). The tail
-  // lanes read W as 0 and so hold 0.
   const __m256i lim = _mm256_set1_epi64x(32767), neg_lim = _mm256_set1_epi64x(-32767);
   auto row8 = [&](const int8_t* at, int left) {  // 8 bytes of a W row, 0 past I
     int64_t x = 0;
@@ -132,32 +127,44 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
       for (int l = 0; l < left; ++l) x |= static_cast<int64_t>(static_cast<uint8_t>(at[l])) << (8 * l);
     return _mm_cvtsi64_si128(x);
   };
-  simd::caps_dense_q_split_classes(p, [&](int j0, int j1) {
-    for (int j = j0; j < j1; ++j) {
-      const __m256i mult = _mm256_set1_epi64x(requant[3 * j]);
-      const int shift = requant[3 * j + 1];
-      for (int d = 0; d < D; ++d) {
-        const int8_t* w = weights + (static_cast<size_t>(j) * D + d) * DI * I;
-        int16_t* out = s.u_hat + (static_cast<size_t>(j) * D + d) * Ip;
-        for (int i0 = 0; i0 < Ip; i0 += 8) {
-          __m256i acc = _mm256_setzero_si256();
-          for (int kp = 0; kp < pairs; ++kp) {
-            const int k = 2 * kp;
-            const __m128i r0 = row8(w + static_cast<size_t>(k) * I + i0, I - i0);
-            const __m128i r1 = k + 1 < DI ? row8(w + static_cast<size_t>(k + 1) * I + i0, I - i0) : _mm_setzero_si128();
-            const __m256i up = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.u_pairs + (static_cast<size_t>(kp) * Ip + i0) * 2));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_unpacklo_epi8(r0, r1)), up));
-          }
-          // clamp(requantize(acc, mult, shift), +-32767), even and odd lanes apart.
-          const __m256i even = clamp64(shift_round64(_mm256_mul_epi32(acc, mult), shift), neg_lim, lim);
-          const __m256i odd = clamp64(shift_round64(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), mult), shift), neg_lim, lim);
-          const __m256i r = interleave32(even, odd);
-          const __m128i packed = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
-          _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i0), packed);
+  for (int j = j0; j < j1; ++j) {
+    const __m256i mult = _mm256_set1_epi64x(requant[3 * j]);
+    const int shift = requant[3 * j + 1];
+    for (int d = 0; d < D; ++d) {
+      const int8_t* w = weights + (static_cast<size_t>(j) * D + d) * DI * I;
+      int16_t* out = s.u_hat + (static_cast<size_t>(j) * D + d) * Ip;
+      for (int i0 = 0; i0 < Ip; i0 += 8) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int kp = 0; kp < pairs; ++kp) {
+          const int k = 2 * kp;
+          const __m128i r0 = row8(w + static_cast<size_t>(k) * I + i0, I - i0);
+          const __m128i r1 = k + 1 < DI ? row8(w + static_cast<size_t>(k + 1) * I + i0, I - i0) : _mm_setzero_si128();
+          const __m256i up = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.u_pairs + (static_cast<size_t>(kp) * Ip + i0) * 2));
+          acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_unpacklo_epi8(r0, r1)), up));
         }
+        // clamp(requantize(acc, mult, shift), +-32767), even and odd lanes apart.
+        const __m256i even = clamp64(shift_round64(_mm256_mul_epi32(acc, mult), shift), neg_lim, lim);
+        const __m256i odd = clamp64(shift_round64(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), mult), shift), neg_lim, lim);
+        const __m256i r = interleave32(even, odd);
+        const __m128i packed = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i0), packed);
       }
     }
-  });
+  }
+}
+
+}  // namespace
+
+void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights,
+                  const int32_t* requant, int16_t* v, void* scratch) {
+  if (simd::caps_dense_q_uses_reference(p)) {
+    ref::caps_dense_q(p, u, weights, requant, v, scratch);
+    return;
+  }
+  const int Ip = simd::caps_dense_q_padded(p.predict.in_caps, 8);
+  const simd::CapsDenseQScratch s = simd::carve_caps_dense_q(p, 8, 8, scratch);
+  simd::pair_inputs(p, u, Ip, s.u_pairs);
+  simd::caps_dense_q_split_classes(p, [&](int j0, int j1) { predict_classes(p, weights, requant, s, j0, j1); });
   simd::caps_dense_q_routing<Lanes>(p, s, requant, v);
 }
 

@@ -95,6 +95,42 @@ struct Lanes {
   }
 };
 
+// Predictions u_hat[j][d][i]: vpdpwssd adds W[j][d][k][i] u[i][k] + W[j][d][k+1][i] u[i][k+1]
+// per lane, the two W rows interleaved byte by byte and widened to int16 (exact: |w u| <
+// 2^14). The tail lanes load W as 0 and so hold 0.
+// For the classes [j0, j1) (a task's share: simd::caps_dense_q_split_classes); a function of its
+// own, so that the sizes are locals kept in registers (a lambda's captures were reloaded after
+// every store: the small network's int8 CapsDense took 15% longer).
+void predict_classes(const CapsDenseQParams& p, const int8_t* weights, const int32_t* requant,
+                     const simd::CapsDenseQScratch& s, int j0, int j1) {
+  const CapsPredictParams& q = p.predict;
+  const int I = q.in_caps, DI = q.in_dim, D = q.out_dim, Ip = simd::caps_dense_q_padded(I, 16);
+  const int pairs = (DI + 1) / 2;
+  for (int j = j0; j < j1; ++j) {
+    for (int d = 0; d < D; ++d) {
+      const int8_t* w = weights + (static_cast<size_t>(j) * D + d) * DI * I;
+      int16_t* out = s.u_hat + (static_cast<size_t>(j) * D + d) * Ip;
+      for (int i0 = 0; i0 < Ip; i0 += 16) {
+        const __mmask16 lanes = I - i0 >= 16 ? static_cast<__mmask16>(0xFFFF)
+                                             : static_cast<__mmask16>((1u << (I - i0)) - 1);
+        __m512i acc = _mm512_setzero_si512();
+        for (int kp = 0; kp < pairs; ++kp) {
+          const int k = 2 * kp;
+          const __m128i r0 = _mm_maskz_loadu_epi8(lanes, w + static_cast<size_t>(k) * I + i0);
+          const __m128i r1 = k + 1 < DI ? _mm_maskz_loadu_epi8(lanes, w + static_cast<size_t>(k + 1) * I + i0)
+                                        : _mm_setzero_si128();
+          const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi8(r0, r1)),
+                                                       _mm_unpackhi_epi8(r0, r1), 1);
+          const __m512i up = _mm512_loadu_si512(s.u_pairs + (static_cast<size_t>(kp) * Ip + i0) * 2);
+          acc = _mm512_dpwssd_epi32(acc, _mm512_cvtepi8_epi16(both), up);
+        }
+        const __m512i r = requantize16(acc, requant[3 * j], requant[3 * j + 1]);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i0), _mm512_cvtepi32_epi16(r));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights,
@@ -103,39 +139,10 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
     ref::caps_dense_q(p, u, weights, requant, v, scratch);
     return;
   }
-  const CapsPredictParams& q = p.predict;
-  const int I = q.in_caps, DI = q.in_dim, D = q.out_dim, Ip = simd::caps_dense_q_padded(I, 16);
+  const int Ip = simd::caps_dense_q_padded(p.predict.in_caps, 16);
   const simd::CapsDenseQScratch s = simd::carve_caps_dense_q(p, 16, 8, scratch);
-  const int pairs = (DI + 1) / 2;
   simd::pair_inputs(p, u, Ip, s.u_pairs);
-  // Predictions u_hat[j][d][i]: vpdpwssd adds W[j][d][k][i] u[i][k] + W[j][d][k+1][i] u[i][k+1]
-  // per lane, the two W rows interleaved byte by byte and widened to int16 (exact: |w u| <
-  // 2^14). The tail lanes load W as 0 and so hold 0.
-  simd::caps_dense_q_split_classes(p, [&](int j0, int j1) {
-    for (int j = j0; j < j1; ++j) {
-      for (int d = 0; d < D; ++d) {
-        const int8_t* w = weights + (static_cast<size_t>(j) * D + d) * DI * I;
-        int16_t* out = s.u_hat + (static_cast<size_t>(j) * D + d) * Ip;
-        for (int i0 = 0; i0 < Ip; i0 += 16) {
-          const __mmask16 lanes = I - i0 >= 16 ? static_cast<__mmask16>(0xFFFF)
-                                               : static_cast<__mmask16>((1u << (I - i0)) - 1);
-          __m512i acc = _mm512_setzero_si512();
-          for (int kp = 0; kp < pairs; ++kp) {
-            const int k = 2 * kp;
-            const __m128i r0 = _mm_maskz_loadu_epi8(lanes, w + static_cast<size_t>(k) * I + i0);
-            const __m128i r1 = k + 1 < DI ? _mm_maskz_loadu_epi8(lanes, w + static_cast<size_t>(k + 1) * I + i0)
-                                          : _mm_setzero_si128();
-            const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi8(r0, r1)),
-                                                         _mm_unpackhi_epi8(r0, r1), 1);
-            const __m512i up = _mm512_loadu_si512(s.u_pairs + (static_cast<size_t>(kp) * Ip + i0) * 2);
-            acc = _mm512_dpwssd_epi32(acc, _mm512_cvtepi8_epi16(both), up);
-          }
-          const __m512i r = requantize16(acc, requant[3 * j], requant[3 * j + 1]);
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i0), _mm512_cvtepi32_epi16(r));
-        }
-      }
-    }
-  });
+  simd::caps_dense_q_split_classes(p, [&](int j0, int j1) { predict_classes(p, weights, requant, s, j0, j1); });
   simd::caps_dense_q_routing<Lanes>(p, s, requant, v);
 }
 
