@@ -170,6 +170,14 @@ struct DenseQParams {
   bool sigmoid;
 };
 
+// An int8 dense output from its exact sum acc (bias included) and its requantisation row: every
+// set's dense_q ends with this.
+inline int8_t dense_q_output(const DenseQParams& p, int32_t acc, int32_t mult, int32_t shift) {
+  const int64_t r = fx::requantize(acc, mult, shift);
+  return static_cast<int8_t>(p.sigmoid ? fx::sigmoid_pixel(fx::clamp32(r, INT32_MIN, INT32_MAX)) - 128
+                                       : fx::clamp32(r, p.out_min, p.out_max));
+}
+
 // PrimaryCaps after its conv: group the int16 conv output (Q in_frac) into capsules and squash
 // them into int8 Q7.
 struct PrimarySquashQParams {

@@ -81,24 +81,25 @@ constexpr uint32_t kRefCapsLayouts = bit(CAPS_LAYOUT_ROW_MAJOR) | bit(CAPS_LAYOU
 constexpr uint32_t kSimdConvLayouts = bit(CAPS_LAYOUT_CONV_IHWO);
 constexpr uint32_t kSimdCapsLayouts = bit(CAPS_LAYOUT_CAPS_JDKI);
 
-// The int8 kernels of a set: its convolution, primary squash and CapsDense (`conv_q`, `squash_q`,
-// `caps_q`, with the scratch functions), the reference ones for the rest (length, mask and the
-// decoder's dense layers: a small share of the work).
-#define CAPSRT_Q_KERNELS(conv_q_scratch, conv_q, squash_q, caps_q_scratch, caps_q, IF)          \
+// The int8 kernels of a set: its convolution, primary squash, CapsDense and dense (`conv_q`,
+// `squash_q`, `caps_q`, `dense_q`, with the scratch functions), the reference ones for length and
+// mask (a few dozen values).
+#define CAPSRT_Q_KERNELS(conv_q_scratch, conv_q, squash_q, caps_q_scratch, caps_q, dense_q, IF) \
   conv_q_scratch, caps_q_scratch, IF(conv_q), IF(squash_q), IF(caps_q),                         \
-      IF(ref::length_q), IF(ref::mask_q), IF(ref::dense_q)
+      IF(ref::length_q), IF(ref::mask_q), IF(dense_q)
 
 // A SIMD set: the kernels of namespace `ns` (kernels/simd/isa_kernels.inc), its conv scratch
 // function, and IF(fn), which is fn when this build compiled the ISA's folder, else NULL. Group,
 // softmax and mask are data movement or tiny: every set uses the reference ones.
-#define CAPSRT_SIMD_SET(id, name, ns, conv_scratch, IF, conv_q_scratch, conv_q, squash_q, caps_q_scratch, caps_q) \
+#define CAPSRT_SIMD_SET(id, name, ns, conv_scratch, IF, conv_q_scratch, conv_q, squash_q, caps_q_scratch, caps_q, \
+                        dense_q)                                                                \
   {                                                                                            \
     id, name, kSimdConvLayouts, kSimdCapsLayouts, conv_scratch, simd::caps_dense_f32_scratch_size, \
         CAPSRT_F(IF(ns::conv2d_f32)), CAPSRT_F(IF(ns::squash_f32)),                             \
         CAPSRT_F(IF(ref::group_capsules_f32)), CAPSRT_F(IF(ns::caps_dense_f32)),                \
         CAPSRT_F(IF(ns::vector_length_f32)), CAPSRT_F(IF(ref::softmax_f32)),                    \
         CAPSRT_F(IF(ref::mask_f32)), CAPSRT_F(IF(ns::dense_f32)),                               \
-        CAPSRT_Q_KERNELS(conv_q_scratch, conv_q, squash_q, caps_q_scratch, caps_q, IF)          \
+        CAPSRT_Q_KERNELS(conv_q_scratch, conv_q, squash_q, caps_q_scratch, caps_q, dense_q, IF) \
   }
 #define CAPSRT_ALWAYS(fn) fn
 
@@ -110,7 +111,7 @@ constexpr uint32_t kSimdCapsLayouts = bit(CAPS_LAYOUT_CAPS_JDKI);
         CAPSRT_F(IF(reference_conv)), CAPSRT_F(IF(ref::squash_f32)), CAPSRT_F(IF(ref::group_capsules_f32)), \
         CAPSRT_F(IF(ref::caps_dense_f32)), CAPSRT_F(IF(ref::vector_length_f32)),                 \
         CAPSRT_F(IF(ref::softmax_f32)), CAPSRT_F(IF(ref::mask_f32)), CAPSRT_F(IF(ref::dense_f32)), \
-        CAPSRT_Q_KERNELS(conv_q_scratch, conv_q, ref::primary_squash_q, caps_q_scratch, caps_q, IF) \
+        CAPSRT_Q_KERNELS(conv_q_scratch, conv_q, ref::primary_squash_q, caps_q_scratch, caps_q, ref::dense_q, IF) \
   }
 
 // Indexed by CAPS_KERNELS_* id - 1.
@@ -120,27 +121,27 @@ const KernelSet kSets[] = {
      CAPSRT_F(ref::group_capsules_f32), CAPSRT_F(ref::caps_dense_f32), CAPSRT_F(ref::vector_length_f32),
      CAPSRT_F(ref::softmax_f32), CAPSRT_F(ref::mask_f32), CAPSRT_F(ref::dense_f32),
      CAPSRT_Q_KERNELS(ref::conv2d_q_scratch_size, ref::conv2d_q, ref::primary_squash_q,
-                      ref::caps_dense_q_scratch_size, ref::caps_dense_q, CAPSRT_ALWAYS)},
+                      ref::caps_dense_q_scratch_size, ref::caps_dense_q, ref::dense_q, CAPSRT_ALWAYS)},
     CAPSRT_SIMD_SET(CAPS_KERNELS_AVX2_FMA, "avx2-fma", avx2,
                     (conv_scratch<avx2::kConvTiling.mr, avx2::kConvTiling.nr>), CAPSRT_X86,
                     avx2::conv2d_q_scratch_size, avx2::conv2d_q, avx2::primary_squash_q,
-                    avx2::caps_dense_q_scratch_size, avx2::caps_dense_q),
+                    avx2::caps_dense_q_scratch_size, avx2::caps_dense_q, avx2::dense_q),
     CAPSRT_SIMD_SET(CAPS_KERNELS_AVX512, "avx512", avx512,
                     avx512::conv2d_f32_scratch_size, CAPSRT_X86,
                     avx2::conv2d_q_scratch_size, avx2::conv2d_q, avx2::primary_squash_q,
-                    avx2::caps_dense_q_scratch_size, avx2::caps_dense_q),
+                    avx2::caps_dense_q_scratch_size, avx2::caps_dense_q, avx2::dense_q),
     CAPSRT_SIMD_SET(CAPS_KERNELS_NEON64, "neon64", neon,
                     (conv_scratch<neon::kConvTilingNeon64.mr, neon::kConvTilingNeon64.nr>), CAPSRT_NEON64,
                     neon::conv2d_q_scratch_size, CAPSRT_NEON_CONV_Q, ref::primary_squash_q, neon::caps_dense_q_scratch_size,
-                    neon::caps_dense_q),
+                    neon::caps_dense_q, ref::dense_q),
     CAPSRT_SIMD_SET(CAPS_KERNELS_NEON_ARMV7, "neon-armv7", neon,
                     (conv_scratch<neon::kConvTilingArmv7.mr, neon::kConvTilingArmv7.nr>), CAPSRT_NEON_ARMV7,
                     neon::conv2d_q_scratch_size, neon::conv2d_q, ref::primary_squash_q, neon::caps_dense_q_scratch_size,
-                    neon::caps_dense_q),
+                    neon::caps_dense_q, ref::dense_q),
     CAPSRT_SIMD_SET(CAPS_KERNELS_AVX512_VNNI, "avx512-vnni", avx512,
                     avx512::conv2d_f32_scratch_size, CAPSRT_X86,
                     avx512_vnni::conv2d_q_scratch_size, avx512_vnni::conv2d_q, avx512_vnni::primary_squash_q,
-                    avx512_vnni::caps_dense_q_scratch_size, avx512_vnni::caps_dense_q),
+                    avx512_vnni::caps_dense_q_scratch_size, avx512_vnni::caps_dense_q, avx512_vnni::dense_q),
     // The DSP extension's SMLAD int8 kernels; the FPU runs the reference float kernels.
     CAPSRT_MCU_SET(CAPS_KERNELS_ARMV7EM_DSP, "armv7em-dsp", CAPSRT_DSP, dsp::conv2d_q_scratch_size,
                    dsp::conv2d_q, dsp::caps_dense_q_scratch_size, dsp::caps_dense_q),

@@ -558,6 +558,49 @@ TEST_CASE("the x86 squash factors are fx::squash_factor's, also where double-pre
   }
 }
 
+TEST_CASE("every set's int8 dense matches the reference bit for bit", "[int8]") {
+  // Random sizes (K not a multiple of 4, outputs past any vector or block), inputs of both signs
+  // with the extremes, ReLU-like, plain and sigmoid outputs, and K4O padding that holds noise in
+  // every third trial (which every kernel must ignore).
+  const KernelSet& ref_set = *kernel_set(CAPS_KERNELS_REFERENCE);
+  for (const KernelSet* ks : testutil::simd_sets_here()) {
+    std::mt19937 rng(41);
+    for (int trial = 0; trial < 60; ++trial) {
+      DenseQParams p{};
+      p.in_features = pick(rng, {1, 3, 4, 5, 15, 60, 160, 511, 1024});
+      p.out_features = pick(rng, {1, 7, 8, 16, 31, 33, 64, 65, 100, 784});
+      p.sigmoid = trial % 3 == 2;
+      p.out_max = 127;
+      p.out_min = trial % 3 == 0 ? 0 : -127;
+      const int K = p.in_features, O = p.out_features;
+      std::uniform_int_distribution<int> x8(-128, 127), w8(-127, 127);
+      std::vector<int8_t> in(static_cast<size_t>(K)), w(static_cast<size_t>(k4o_bytes(O, K)), 0);
+      for (int8_t& v : in) v = static_cast<int8_t>(x8(rng));
+      if (trial % 4 == 1) in[0] = -128;
+      if (trial % 3 == 1)
+        for (int8_t& v : w) v = static_cast<int8_t>(w8(rng));
+      for (int o = 0; o < O; ++o)
+        for (int k = 0; k < K; ++k) w[k4o_index(O, o, k)] = static_cast<int8_t>(w8(rng));
+      std::vector<int32_t> bias(static_cast<size_t>(O)), rq;
+      std::uniform_int_distribution<int32_t> b(-50000, 50000);
+      for (int32_t& v : bias) v = b(rng);
+      // Outputs over the int8 range (or Q16 logits around 0 for the sigmoid), some clamped.
+      const double m = (p.sigmoid ? 65536.0 * 6 : 127.0) / (30.0 * 128 * std::sqrt(static_cast<double>(K)) + 1);
+      for (int o = 0; o < O; ++o) {
+        int e = 0;
+        const double f = std::frexp(m * std::uniform_real_distribution<double>(0.3, 3.0)(rng), &e);
+        rq.push_back(static_cast<int32_t>(std::llround(f * 2147483648.0 - 1)));
+        rq.push_back(31 - e);
+      }
+      INFO(ks->name << " trial " << trial << ": K " << K << " O " << O << " sigmoid " << p.sigmoid);
+      std::vector<int8_t> got(static_cast<size_t>(O) + 16, 0x5A), want(got);
+      ks->dense_q(p, in.data(), w.data(), bias.data(), rq.data(), got.data());
+      ref_set.dense_q(p, in.data(), w.data(), bias.data(), rq.data(), want.data());
+      REQUIRE(got == want);
+    }
+  }
+}
+
 TEST_CASE("tensor views of an int8 model (dtypes, shapes and fixed points), and s8 input as u8 input") {
   const tools::CapsNetSpec s = testutil::tiny_spec();
   const tools::Weights w = testutil::tiny_weights(s, 11);

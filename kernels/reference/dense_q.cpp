@@ -9,9 +9,7 @@ void dense_q(const DenseQParams& p, const int8_t* in, const int8_t* weights, con
     int32_t acc = bias[n];
     for (int k = 0; k < p.in_features; ++k)
       acc += weights[k4o_index(p.out_features, n, k)] * in[k];
-    const int64_t r = fx::requantize(acc, requant[2 * n], requant[2 * n + 1]);
-    out[n] = static_cast<int8_t>(p.sigmoid ? fx::sigmoid_pixel(fx::clamp32(r, INT32_MIN, INT32_MAX)) - 128
-                                           : fx::clamp32(r, p.out_min, p.out_max));
+    out[n] = dense_q_output(p, acc, requant[2 * n], requant[2 * n + 1]);
   }
 }
 

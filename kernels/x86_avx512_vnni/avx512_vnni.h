@@ -38,6 +38,10 @@ void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weig
 void primary_squash_q(const PrimarySquashQParams& p, const int16_t* conv_out, int8_t* capsules);
 void squash_factors_q(const fx::SquashQ& sq, const uint64_t* n, int count, int32_t* k, int64_t* fac);
 
+// ref::dense_q's integers, with the sums in vectors (the decoder's layers).
+void dense_q(const DenseQParams& p, const int8_t* in, const int8_t* weights, const int32_t* bias,
+             const int32_t* requant, int8_t* out);
+
 }  // namespace avx512_vnni
 }  // namespace capsrt
 
