@@ -98,6 +98,23 @@ void caps_dense_q_routing(const kernels::CapsDenseQParams& p, const CapsDenseQSc
   }
 }
 
+// A SIMD set's whole int8 CapsDense: the reference where the SIMD kernels do not apply
+// (caps_dense_q_uses_reference), else the paired inputs, the ISA's predictions cut by classes
+// (predict(p, weights, requant, s, j0, j1) fills u_hat for the classes [j0, j1)) and the routing
+// over its lane operations L.
+template <typename L, typename Predict>
+void caps_dense_q_run(const kernels::CapsDenseQParams& p, const int8_t* u, const int8_t* weights,
+                      const int32_t* requant, int16_t* v, void* scratch, Predict predict) {
+  if (caps_dense_q_uses_reference(p)) {
+    ref::caps_dense_q(p, u, weights, requant, v, scratch);
+    return;
+  }
+  const CapsDenseQScratch s = carve_caps_dense_q(p, L::kLanes, L::kSumLanes, scratch);
+  pair_inputs(p, u, caps_dense_q_padded(p.predict.in_caps, L::kLanes), s.u_pairs);
+  caps_dense_q_split_classes(p, [&](int j0, int j1) { predict(p, weights, requant, s, j0, j1); });
+  caps_dense_q_routing<L>(p, s, requant, v);
+}
+
 }  // namespace simd
 }  // namespace capsrt
 

@@ -38,6 +38,19 @@ inline bool squash_factor_in_doubles(const fx::SquashQ& sq) {
   return sq.eps_in_sqrt || sq.eps_q32 < (uint64_t{1} << 53);
 }
 
+// The factors by the reference (fx::squash_factor) when the double-precision steps do not apply;
+// false when they do (the ISA's squash_factors_q then computes them).
+inline bool squash_factors_by_reference(const fx::SquashQ& sq, const uint64_t* n, int count, int32_t* k,
+                                        int64_t* fac) {
+  if (squash_factor_in_doubles(sq)) return false;
+  for (int i = 0; i < count; ++i) {
+    const fx::SquashFactor f = fx::squash_factor(sq, n[i]);
+    k[i] = f.k;
+    fac[i] = f.fac;
+  }
+  return true;
+}
+
 // W capsules from first: in[d * W + l] = component d of capsule first + l; capsules past `count`
 // are zero vectors (they squash to zero and are not written back).
 template <int W>

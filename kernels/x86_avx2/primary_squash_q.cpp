@@ -65,14 +65,7 @@ struct Factors {
 }  // namespace
 
 void squash_factors_q(const fx::SquashQ& sq, const uint64_t* n, int count, int32_t* k, int64_t* fac) {
-  if (!simd::squash_factor_in_doubles(sq)) {
-    for (int i = 0; i < count; ++i) {
-      const fx::SquashFactor f = fx::squash_factor(sq, n[i]);
-      k[i] = f.k;
-      fac[i] = f.fac;
-    }
-    return;
-  }
+  if (simd::squash_factors_by_reference(sq, n, count, k, fac)) return;
   const Factors factors(sq);
   for (int i = 0; i < count; i += 4) {
     alignas(32) int64_t nv[4] = {0, 0, 0, 0}, kv[4], facv[4];

@@ -135,15 +135,7 @@ void predict_classes(const CapsDenseQParams& p, const int8_t* weights, const int
 
 void caps_dense_q(const CapsDenseQParams& p, const int8_t* u, const int8_t* weights,
                   const int32_t* requant, int16_t* v, void* scratch) {
-  if (simd::caps_dense_q_uses_reference(p)) {
-    ref::caps_dense_q(p, u, weights, requant, v, scratch);
-    return;
-  }
-  const int Ip = simd::caps_dense_q_padded(p.predict.in_caps, 16);
-  const simd::CapsDenseQScratch s = simd::carve_caps_dense_q(p, 16, 8, scratch);
-  simd::pair_inputs(p, u, Ip, s.u_pairs);
-  simd::caps_dense_q_split_classes(p, [&](int j0, int j1) { predict_classes(p, weights, requant, s, j0, j1); });
-  simd::caps_dense_q_routing<Lanes>(p, s, requant, v);
+  simd::caps_dense_q_run<Lanes>(p, u, weights, requant, v, scratch, predict_classes);
 }
 
 }  // namespace avx512_vnni
