@@ -143,7 +143,7 @@ TEST_CASE("threads inside the ops give the same bits for every thread count: int
   check_same_bits_for_every_thread_count(true);
 }
 
-TEST_CASE("the arena grows with max_threads where the kernels split; bad threading is refused", "[threads]") {
+TEST_CASE("the arena grows with max_threads where the kernels split, and bad threading is refused", "[threads]") {
   const tools::CapsNetSpec s = tools::capsnet_preset("small");
   const std::vector<uint8_t> bytes = tools::build_capsnet(s, tools::capsnet_random_weights(s, 3));
   Model m;
