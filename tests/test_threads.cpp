@@ -112,8 +112,9 @@ void check_same_bits_for_every_thread_count(bool int8) {
   const caps_threading no_hook{nullptr, nullptr, 4};                                 // counts as none
   bool simd_ran = false;
   for (const Net& net : networks(int8)) {
+    const testutil::ModelBytes mb(net.bytes);  // 64-byte aligned (a vector's data is not, on 32-bit hosts)
     Model m;
-    REQUIRE(m.load(net.bytes.data(), net.bytes.size()) == CAPS_OK);
+    REQUIRE(m.load(mb.data(), mb.size) == CAPS_OK);
     const std::vector<uint8_t> pixels = random_pixels(net.pixels, 9);
     for (uint32_t id = CAPS_KERNELS_REFERENCE; id < CAPS_KERNELS_COUNT; ++id) {
       if (!kernels::kernel_set_runnable(id) || (net.simd_only && id == CAPS_KERNELS_REFERENCE)) continue;
@@ -145,11 +146,11 @@ TEST_CASE("threads inside the ops give the same bits for every thread count: int
 
 TEST_CASE("the arena grows with max_threads where the kernels split, and bad threading is refused", "[threads]") {
   const tools::CapsNetSpec s = tools::capsnet_preset("small");
-  const std::vector<uint8_t> bytes = tools::build_capsnet(s, tools::capsnet_random_weights(s, 3));
+  const testutil::ModelBytes bytes(tools::build_capsnet(s, tools::capsnet_random_weights(s, 3)));
   Model m;
-  REQUIRE(m.load(bytes.data(), bytes.size()) == CAPS_OK);
+  REQUIRE(m.load(bytes.data(), bytes.size) == CAPS_OK);
   caps_model cm;
-  REQUIRE(caps_model_load(&cm, bytes.data(), bytes.size(), 0) == CAPS_OK);
+  REQUIRE(caps_model_load(&cm, bytes.data(), bytes.size, 0) == CAPS_OK);
   for (uint32_t id = CAPS_KERNELS_REFERENCE; id < CAPS_KERNELS_COUNT; ++id) {
     INFO(caps_kernels_name(id));
     const size_t one = m.arena_size_for(id, 1);
@@ -167,9 +168,9 @@ TEST_CASE("the arena grows with max_threads where the kernels split, and bad thr
   // peaks at its PrimaryCaps conv, and grows with the tasks.
   tools::CapsNetSpec low = s;
   low.low_memory_routing = true;
-  const std::vector<uint8_t> low_bytes = tools::build_capsnet(low, tools::capsnet_random_weights(low, 3));
+  const testutil::ModelBytes low_bytes(tools::build_capsnet(low, tools::capsnet_random_weights(low, 3)));
   Model lm;
-  REQUIRE(lm.load(low_bytes.data(), low_bytes.size()) == CAPS_OK);
+  REQUIRE(lm.load(low_bytes.data(), low_bytes.size) == CAPS_OK);
   for (const uint32_t id : {CAPS_KERNELS_AVX2_FMA, CAPS_KERNELS_AVX512, CAPS_KERNELS_NEON64})
     CHECK(lm.arena_size_for(id, 4) > lm.arena_size_for(id, 1));
   testutil::ThreadPool pool(2);
