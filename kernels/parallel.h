@@ -40,6 +40,11 @@ inline int task_count(const Parallel* p, int slots, int64_t units) {
 constexpr int64_t kParallelMinConvMacs = int64_t{1} << 20;
 constexpr int64_t kParallelMinCapsMacs = int64_t{1} << 17;
 
+// The hook for a pass of `macs` multiply-adds: p, or NULL (one task) below min_macs.
+inline const Parallel* worth_splitting(const Parallel* p, int64_t macs, int64_t min_macs) {
+  return macs >= min_macs ? p : nullptr;
+}
+
 // Task t's share [begin, end) of `units` units cut into `tasks` nearly equal runs, in order.
 struct Share {
   int64_t begin, end;

@@ -180,7 +180,7 @@ void routing_softmax_over_inputs(int I, int j0, int j1, const float* b, float* c
 // value is made by the code that makes it serially.
 template <class F>
 void split_pass(const CapsDenseParams& p, int64_t units, int64_t macs, F&& f) {
-  const int tasks = macs < kParallelMinCapsMacs ? 1 : task_count(p.parallel, p.threads, units);
+  const int tasks = task_count(worth_splitting(p.parallel, macs, kParallelMinCapsMacs), p.threads, units);
   run_tasks(p.parallel, tasks, [&](int t) {
     const Share sh = task_share(units, tasks, t);
     f(static_cast<int>(sh.begin), static_cast<int>(sh.end));

@@ -98,7 +98,7 @@ inline CapsDenseQTask caps_dense_q_task(const kernels::CapsDenseQParams& p, cons
 inline int caps_dense_q_tasks(const kernels::CapsDenseQParams& p, int64_t units, int per_prediction) {
   const kernels::CapsPredictParams& q = p.predict;
   const int64_t macs = int64_t{q.out_caps} * q.out_dim * q.in_caps * per_prediction;
-  return macs < kernels::kParallelMinCapsMacs ? 1 : kernels::task_count(p.parallel, p.threads, units);
+  return kernels::task_count(kernels::worth_splitting(p.parallel, macs, kernels::kParallelMinCapsMacs), p.threads, units);
 }
 
 // The predictions' classes cut among the tasks: f(j0, j1) makes u_hat for the classes [j0, j1).

@@ -44,13 +44,12 @@ namespace simd {
 // every store the compiler cannot tell apart from them).
 template <typename L>
 void caps_dense_q_routing_blocks(const kernels::CapsDenseQParams& p, const CapsDenseQScratch& s,
-                                 const int32_t* requant, const CapsDenseQTask k, int iter, int i_begin,
-                                 int i_end) {
+                                 const int32_t* requant, const CapsDenseQTask k, int iter, int32_t c0,
+                                 int i_begin, int i_end) {
   constexpr int kLanes = L::kLanes;
   const int J = p.predict.out_caps, D = p.predict.out_dim, Ip = caps_dense_q_padded(p.predict.in_caps, kLanes);
   const int16_t* const u_hat = s.u_hat;
   const int32_t* const V = s.V;
-  const int32_t c0 = fx::softmax_q15_uniform(J);
   for (int n = 0; n < J * D * L::kSumLanes; ++n) k.S_lanes[n] = 0;
   for (int i0 = i_begin; i0 < i_end; i0 += kLanes) {
     if (iter == 0) {
@@ -88,10 +87,11 @@ void caps_dense_q_routing(const kernels::CapsDenseQParams& p, const CapsDenseQSc
   for (int n = 0; n < J * D; ++n) s.V[n] = 0;
   const int blocks = Ip / kLanes;
   const int tasks = caps_dense_q_tasks(p, blocks, 2);  // the logits and the shares
+  const int32_t c0 = fx::softmax_q15_uniform(q.out_caps);  // the first iteration's couplings
   for (int iter = 0; iter < p.iterations; ++iter) {
     kernels::run_tasks(p.parallel, tasks, [&](int t) {
       const kernels::Share sh = kernels::task_share(blocks, tasks, t);
-      caps_dense_q_routing_blocks<L>(p, s, requant, caps_dense_q_task(p, s, kLanes, t), iter,
+      caps_dense_q_routing_blocks<L>(p, s, requant, caps_dense_q_task(p, s, kLanes, t), iter, c0,
                                      static_cast<int>(sh.begin) * kLanes, static_cast<int>(sh.end) * kLanes);
     });
     end_routing_iteration(p, s, requant, kLanes, L::kSumLanes, tasks, iter, v);

@@ -248,8 +248,8 @@ void conv2d_f32_ihwo_part(const Conv2DParams& params, const ConvBlocking& blk, c
 }
 
 // Threads (kernels/parallel.h), for a conv of kParallelMinConvMacs or more: the channel tiles
-// are cut among the tasks when there are at least as many as tasks (the canonical convs: 16 tiles of 16 channels; each task reads its
-// channels' weights only), else the output rows (the small conv1: one tile, 22 rows).
+// are cut among the tasks when there are at least as many as tasks (the canonical convs: 4 to 16
+// tiles; each task reads its channels' weights only), else the output rows.
 template <class A, int MR, int NRV>
 void conv2d_f32_ihwo(const Conv2DParams& params, const float* x, const float* w, const float* bias,
                      float* y, void* scratch) {
@@ -260,7 +260,7 @@ void conv2d_f32_ihwo(const Conv2DParams& params, const float* x, const float* w,
   const int O = params.out_channels, OH = params.out_height;
   const int tiles = O / NR;
   const int64_t macs = int64_t{O} * OH * params.out_width * params.in_channels * params.kernel_h * params.kernel_w;
-  const Parallel* par = macs >= kParallelMinConvMacs ? params.parallel : nullptr;
+  const Parallel* par = worth_splitting(params.parallel, macs, kParallelMinConvMacs);
   const bool by_channels = tiles >= task_count(par, params.threads, INT32_MAX);
   const int tasks = task_count(par, params.threads, by_channels ? tiles : OH);
   const uint64_t slot = conv2d_f32_ihwo_slot_size(params, tiling);

@@ -303,7 +303,7 @@ inline void run_conv_q_threads(const kernels::Conv2DQParams& p, const int8_t* in
   const kernels::Conv2DParams& g = p.geom;
   const int panels = (g.out_height * g.out_width + NR - 1) / NR;
   const int64_t macs = int64_t{g.out_channels} * g.out_height * g.out_width * conv_q_depth(g);
-  const kernels::Parallel* par = macs >= kernels::kParallelMinConvMacs ? g.parallel : nullptr;
+  const kernels::Parallel* par = kernels::worth_splitting(g.parallel, macs, kernels::kParallelMinConvMacs);
   const int tasks = kernels::task_count(par, g.threads, panels);
   uint8_t* extra = s.panel + conv_q_scratch_size(g, NR, kLayout);
   const uint64_t task_bytes = conv_q_task_bytes(g, NR, kLayout);
