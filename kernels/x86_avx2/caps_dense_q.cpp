@@ -43,42 +43,45 @@ struct Lanes {
     return interleave32(clamp64(shift_round64(even, shift), lo, hi), clamp64(shift_round64(odd, shift), lo, hi));
   }
 
+  // A block's 8 lanes as the even lanes (0, 2, 4, 6) and the odd ones, each in 4 int64 lanes:
+  // m - b is below 2^32 as an unsigned int32 (b <= m), which is all vpmuludq reads of a 64-bit
+  // lane, so no lane is widened.
   struct Sums {
-    __m256i lo, hi;
+    __m256i even, odd;
   };
   static Sums zero_sums() { return Sums{_mm256_setzero_si256(), _mm256_setzero_si256()}; }
   static void exps(I32 m, I32 b, int64_t* e, Sums& sums) {
-    const __m256i e_lo = exp_neg_q30(_mm256_sub_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(m)),
-                                                      _mm256_cvtepi32_epi64(_mm256_castsi256_si128(b))));
-    const __m256i e_hi = exp_neg_q30(_mm256_sub_epi64(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(m, 1)),
-                                                      _mm256_cvtepi32_epi64(_mm256_extracti128_si256(b, 1))));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(e), e_lo);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(e + 4), e_hi);
-    sums.lo = _mm256_add_epi64(sums.lo, e_lo);
-    sums.hi = _mm256_add_epi64(sums.hi, e_hi);
+    const __m256i neg_x = _mm256_sub_epi32(m, b);
+    const __m256i e_even = exp_neg_q30(neg_x);
+    const __m256i e_odd = exp_neg_q30(_mm256_srli_epi64(neg_x, 32));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(e), e_even);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(e + 4), e_odd);
+    sums.even = _mm256_add_epi64(sums.even, e_even);
+    sums.odd = _mm256_add_epi64(sums.odd, e_odd);
   }
 
-  // recip (<= 2^32) with its low and high words apart: e recip = e r_lo + (e r_hi) << 32.
+  // Each reciprocal (<= 2^32) with its high word apart too: e recip = e r + (e r_high) << 32, r
+  // its low word (vpmuludq reads no more).
   struct Recip {
-    __m256i lo, hi, lo_high, hi_high;
+    __m256i even, odd, even_high, odd_high;
   };
   // floor(2^62 / sum) by exact_floor_div where every sum is below 2^52 (with fewer than 2^22
   // classes: always), an exact double; else in 64-bit integers.
   static Recip reciprocals(const Sums& s) {
-    __m256i lo, hi;
-    if (_mm256_testz_si256(_mm256_srli_epi64(_mm256_or_si256(s.lo, s.hi), 52), _mm256_set1_epi64x(-1))) {
+    __m256i even, odd;
+    if (_mm256_testz_si256(_mm256_srli_epi64(_mm256_or_si256(s.even, s.odd), 52), _mm256_set1_epi64x(-1))) {
       const __m256d two62 = _mm256_set1_pd(4611686018427387904.0);
-      lo = to_int(exact_floor_div(two62, to_double(s.lo)));
-      hi = to_int(exact_floor_div(two62, to_double(s.hi)));
+      even = to_int(exact_floor_div(two62, to_double(s.even)));
+      odd = to_int(exact_floor_div(two62, to_double(s.odd)));
     } else {
       alignas(32) uint64_t r[8];
-      _mm256_store_si256(reinterpret_cast<__m256i*>(r), s.lo);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(r + 4), s.hi);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(r), s.even);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(r + 4), s.odd);
       for (uint64_t& x : r) x = (uint64_t{1} << 62) / x;
-      lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(r));
-      hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(r + 4));
+      even = _mm256_load_si256(reinterpret_cast<const __m256i*>(r));
+      odd = _mm256_load_si256(reinterpret_cast<const __m256i*>(r + 4));
     }
-    return Recip{lo, hi, _mm256_srli_epi64(lo, 32), _mm256_srli_epi64(hi, 32)};
+    return Recip{even, odd, _mm256_srli_epi64(even, 32), _mm256_srli_epi64(odd, 32)};
   }
   static I32 couplings(const int64_t* e, const Recip& r) {
     const __m256i round = _mm256_set1_epi64x(int64_t{1} << 46);
@@ -86,13 +89,11 @@ struct Lanes {
       const __m256i prod = _mm256_add_epi64(_mm256_mul_epu32(ex, rl), _mm256_slli_epi64(_mm256_mul_epu32(ex, rh), 32));
       return _mm256_srli_epi64(_mm256_add_epi64(prod, round), 47);
     };
-    const __m256i c_lo = coupling(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(e)), r.lo, r.lo_high);
-    const __m256i c_hi = coupling(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(e + 4)), r.hi, r.hi_high);
-    // The 8 couplings (<= 2^15) as int32 lanes in capsule order.
-    const __m256i to_low = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
-    return _mm256_inserti128_si256(
-        _mm256_castsi128_si256(_mm256_castsi256_si128(_mm256_permutevar8x32_epi32(c_lo, to_low))),
-        _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(c_hi, to_low)), 1);
+    const __m256i c_even = coupling(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(e)), r.even, r.even_high);
+    const __m256i c_odd = coupling(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(e + 4)), r.odd, r.odd_high);
+    // The 8 couplings (<= 2^15) as int32 lanes in capsule order: the even lanes' in the low
+    // words, the odd lanes' in the high ones.
+    return _mm256_blend_epi32(c_even, _mm256_slli_epi64(c_odd, 32), 0xAA);
   }
 
   static void add_share(I32 c, const int16_t* u_hat, int64_t* S_lanes, int D, int Ip, int i0) {

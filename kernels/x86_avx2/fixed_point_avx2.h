@@ -88,7 +88,8 @@ struct Requant8 {
   }
 };
 
-// fx::exp_neg_q30 on 4 lanes, given -x (0 <= -x < 2^32, x the Q16 logit difference).
+// fx::exp_neg_q30(x) on 4 lanes, given -x (0 <= -x < 2^32, x the Q16 logit difference) as the
+// unsigned low word of each 64-bit lane (the high word is not read: only vpmuludq reads -x).
 inline __m256i exp_neg_q30(__m256i neg_x) {
   // z = shift_round(-x log2(e) in Q30, 30): -x and the constant fit 32 bits unsigned.
   const __m256i prod = _mm256_mul_epu32(neg_x, _mm256_set1_epi64x(fx::kLog2eQ30));
@@ -99,12 +100,15 @@ inline __m256i exp_neg_q30(__m256i neg_x) {
   // Horner in Q30: |p| stays below the sum of the |a|, < 2^31, so p and t are int32 factors,
   // and vpmuldq reads only p's low 32 bits. Those bits of (p t + 2^29) >> 30 are the same for a
   // logical and an arithmetic shift, so the shift is logical and the high half left as it falls.
-  const __m256i half = _mm256_set1_epi64x(int64_t{1} << 29);
+  // Each step, shift_round(p t, 30) + a, is (p t + 2^29 + a 2^30) >> 30 in one add and one
+  // shift (a 2^30 is a multiple of 2^30, so it passes the floor unchanged; |sum| < 2^62).
+  const auto step = [&t](__m256i p, int64_t a_n) {
+    const __m256i add = _mm256_set1_epi64x((int64_t{1} << 29) + a_n * (int64_t{1} << 30));
+    return _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(p, t), add), 30);
+  };
   __m256i p = _mm256_set1_epi64x(a[5]);
-  for (int n = 4; n >= 0; --n)
-    p = _mm256_add_epi64(_mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(p, t), half), 30), _mm256_set1_epi64x(a[n]));
-  p = _mm256_add_epi64(_mm256_set1_epi64x(int64_t{1} << 30),
-                       _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(p, t), half), 30));
+  for (int n = 4; n >= 0; --n) p = step(p, a[n]);
+  p = step(p, int64_t{1} << 30);  // 2^30 + shift_round(p t, 30): 2^-t in Q30
   p = _mm256_and_si256(p, _mm256_set1_epi64x(0xFFFFFFFF));  // in (2^29, 2^30]: its low half
   // shift_round(p, k), k per lane: (p + 2^(k-1)) >> k (p > 0), and 0 from k >= 31 on. For
   // k = 0 the count k - 1 is 2^64 - 1, so vpsllvq gives 0.

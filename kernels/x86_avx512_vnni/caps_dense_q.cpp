@@ -43,44 +43,47 @@ struct Lanes {
     return interleave32(clamp64(shift_round64(even, shift), lo, hi), clamp64(shift_round64(odd, shift), lo, hi));
   }
 
+  // A block's 16 lanes as the even lanes (0, 2, .., 14) and the odd ones, each in 8 int64
+  // lanes: m - b is below 2^32 as an unsigned int32 (b <= m), which is all vpmuludq reads of a
+  // 64-bit lane, so no lane is widened.
   struct Sums {
-    __m512i lo, hi;
+    __m512i even, odd;
   };
   static Sums zero_sums() { return Sums{_mm512_setzero_si512(), _mm512_setzero_si512()}; }
   static void exps(I32 m, I32 b, int64_t* e, Sums& sums) {
-    const __m512i e_lo = exp_neg_q30(_mm512_sub_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(b)),
-                                                      _mm512_cvtepi32_epi64(_mm512_castsi512_si256(m))));
-    const __m512i e_hi = exp_neg_q30(_mm512_sub_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(b, 1)),
-                                                      _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(m, 1))));
-    _mm512_storeu_si512(e, e_lo);
-    _mm512_storeu_si512(e + 8, e_hi);
-    sums.lo = _mm512_add_epi64(sums.lo, e_lo);
-    sums.hi = _mm512_add_epi64(sums.hi, e_hi);
+    const __m512i neg_x = _mm512_sub_epi32(m, b);
+    const __m512i e_even = exp_neg_q30(neg_x);
+    const __m512i e_odd = exp_neg_q30(_mm512_srli_epi64(neg_x, 32));
+    _mm512_storeu_si512(e, e_even);
+    _mm512_storeu_si512(e + 8, e_odd);
+    sums.even = _mm512_add_epi64(sums.even, e_even);
+    sums.odd = _mm512_add_epi64(sums.odd, e_odd);
   }
 
   struct Recip {
-    __m512i lo, hi;
+    __m512i even, odd;
   };
   // floor(2^62 / sum) by exact_floor_div where every sum is below 2^52 (with fewer than 2^22
   // classes: always), an exact double; else in 64-bit integers.
   static Recip reciprocals(const Sums& s) {
     const __m512i big = _mm512_set1_epi64(int64_t{1} << 52);
-    if ((_mm512_cmpge_epu64_mask(s.lo, big) | _mm512_cmpge_epu64_mask(s.hi, big)) != 0) {
+    if ((_mm512_cmpge_epu64_mask(s.even, big) | _mm512_cmpge_epu64_mask(s.odd, big)) != 0) {
       alignas(64) uint64_t r[16];
-      _mm512_store_si512(r, s.lo);
-      _mm512_store_si512(r + 8, s.hi);
+      _mm512_store_si512(r, s.even);
+      _mm512_store_si512(r + 8, s.odd);
       for (uint64_t& x : r) x = (uint64_t{1} << 62) / x;
       return Recip{_mm512_load_si512(r), _mm512_load_si512(r + 8)};
     }
     const __m512d two62 = _mm512_set1_pd(4611686018427387904.0);
-    return Recip{_mm512_cvttpd_epi64(exact_floor_div(two62, _mm512_cvtepi64_pd(s.lo))),
-                 _mm512_cvttpd_epi64(exact_floor_div(two62, _mm512_cvtepi64_pd(s.hi)))};
+    return Recip{_mm512_cvttpd_epi64(exact_floor_div(two62, _mm512_cvtepi64_pd(s.even))),
+                 _mm512_cvttpd_epi64(exact_floor_div(two62, _mm512_cvtepi64_pd(s.odd)))};
   }
+  // The even and odd lanes' couplings (<= 2^15) back into capsule order.
   static I32 couplings(const int64_t* e, const Recip& r) {
     const __m512i round = _mm512_set1_epi64(int64_t{1} << 46);
-    const __m512i c_lo = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mullo_epi64(_mm512_loadu_si512(e), r.lo), round), 47);
-    const __m512i c_hi = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mullo_epi64(_mm512_loadu_si512(e + 8), r.hi), round), 47);
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(c_lo)), _mm512_cvtepi64_epi32(c_hi), 1);
+    const __m512i c_even = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mullo_epi64(_mm512_loadu_si512(e), r.even), round), 47);
+    const __m512i c_odd = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mullo_epi64(_mm512_loadu_si512(e + 8), r.odd), round), 47);
+    return interleave32(c_even, c_odd);
   }
 
   // The 16 products (each fits int32) summed in pairs into the 8 int64 lanes of (j, d).

@@ -77,25 +77,30 @@ struct Requant16 {
   }
 };
 
-// fx::exp_neg_q30 on 8 lanes of x <= 0 (Q16, >= -2^32). Every product has 32-bit factors, so
-// vpmuludq / vpmuldq form it: -x < 2^32 and the constant; then p (below the sum of the |a|,
-// < 2^31) and t (< 2^30).
-inline __m512i exp_neg_q30(__m512i x) {
-  const __m512i z = shift_round64(_mm512_mul_epu32(_mm512_sub_epi64(_mm512_setzero_si512(), x),
-                                                   _mm512_set1_epi64(fx::kLog2eQ30)), 30);
+// fx::exp_neg_q30(x) on 8 lanes, given -x (0 <= -x < 2^32, x the Q16 logit difference) as the
+// unsigned low word of each 64-bit lane (the high word is not read: only vpmuludq reads -x).
+// Every product has 32-bit factors, so vpmuludq / vpmuldq form it: -x and the constant; then p
+// (below the sum of the |a|, < 2^31) and t (< 2^30).
+inline __m512i exp_neg_q30(__m512i neg_x) {
+  const __m512i prod = _mm512_mul_epu32(neg_x, _mm512_set1_epi64(fx::kLog2eQ30));
+  const __m512i z = _mm512_srli_epi64(_mm512_add_epi64(prod, _mm512_set1_epi64(int64_t{1} << 29)), 30);
   const __m512i k = _mm512_srli_epi64(z, 16);
   const __m512i t = _mm512_slli_epi64(_mm512_and_si512(z, _mm512_set1_epi64(0xFFFF)), 14);
+  // Horner in Q30, each step shift_round(p t, 30) + a = (p t + 2^29 + a 2^30) >> 30 in one
+  // add and one shift (a 2^30 is a multiple of 2^30, so it passes the floor unchanged; the sum
+  // stays below 2^62 in magnitude).
   const int32_t* a = fx::kExp2Q30;
+  const auto step = [&t](__m512i p, int64_t a_n) {
+    const __m512i add = _mm512_set1_epi64((int64_t{1} << 29) + a_n * (int64_t{1} << 30));
+    return _mm512_srai_epi64(_mm512_add_epi64(_mm512_mul_epi32(p, t), add), 30);
+  };
   __m512i p = _mm512_set1_epi64(a[5]);
-  for (int n = 4; n >= 0; --n)
-    p = _mm512_add_epi64(shift_round64(_mm512_mul_epi32(p, t), 30), _mm512_set1_epi64(a[n]));
-  p = _mm512_add_epi64(_mm512_set1_epi64(int64_t{1} << 30), shift_round64(_mm512_mul_epi32(p, t), 30));
-  // shift_round(p, k), k per lane: (p + 2^(k-1)) >> k, and 0 from k >= 31 on.
-  const __mmask8 positive = _mm512_cmpgt_epi64_mask(k, _mm512_setzero_si512());
-  const __m512i half = _mm512_maskz_sllv_epi64(positive, _mm512_set1_epi64(1),
-                                               _mm512_sub_epi64(k, _mm512_set1_epi64(1)));
-  const __m512i r = _mm512_srav_epi64(_mm512_add_epi64(p, half), k);
-  return _mm512_maskz_mov_epi64(_mm512_cmplt_epi64_mask(k, _mm512_set1_epi64(31)), r);
+  for (int n = 4; n >= 0; --n) p = step(p, a[n]);
+  p = step(p, int64_t{1} << 30);  // 2^30 + shift_round(p t, 30): 2^-t in Q30, in (2^29, 2^30]
+  // shift_round(p, k) = (p + 2^(k-1)) >> k = ((2p >> k) + 1) >> 1 for k >= 1, and p for k = 0
+  // ((2p + 1) >> 1); 0 from k >= 31 on (the lanes the mask clears: (0 + 1) >> 1 = 0).
+  const __m512i q = _mm512_maskz_srlv_epi64(_mm512_cmplt_epu64_mask(k, _mm512_set1_epi64(31)), _mm512_add_epi64(p, p), k);
+  return _mm512_srli_epi64(_mm512_add_epi64(q, _mm512_set1_epi64(1)), 1);
 }
 
 }  // namespace avx512_vnni
