@@ -34,11 +34,15 @@ inline int task_count(const Parallel* p, int slots, int64_t units) {
   return n < 1 ? 1 : static_cast<int>(n);
 }
 
-// Below these multiply-adds a pass runs as one task: handing tasks to another thread and
-// waiting for them costs 2 to 8 microseconds (pthreadpool on this project's machines), about
-// what a conv of 1 M multiply-adds or a routing pass of 128 K saves on two threads.
-constexpr int64_t kParallelMinConvMacs = int64_t{1} << 20;
-constexpr int64_t kParallelMinCapsMacs = int64_t{1} << 17;
+// Below these multiply-adds a pass runs as one task. Handing tasks to another thread and
+// waiting for them costs 2 to 8 microseconds while the pool's workers are spinning, and 15 to 20
+// when they have gone to sleep between the passes of a small network (pthreadpool on this
+// project's machines): with the limits at 1 M and 128 K, the small network's PrimaryCaps conv
+// (3.2 M) and predictions (246 K) split and it ran at 0.71x on two threads against one (float;
+// 0.75x int8). At 4 M and 256 K it runs as one task; the canonical network's convs (8.3 M and
+// 191 M), predictions (1.5 M) and routing passes (369 K) still split.
+constexpr int64_t kParallelMinConvMacs = int64_t{1} << 22;
+constexpr int64_t kParallelMinCapsMacs = int64_t{1} << 18;
 
 // The hook for a pass of `macs` multiply-adds: p, or NULL (one task) below min_macs.
 inline const Parallel* worth_splitting(const Parallel* p, int64_t macs, int64_t min_macs) {

@@ -86,7 +86,7 @@ std::vector<Net> networks(bool int8) {
     add(preset, s, tools::capsnet_random_weights(s, 21), std::strcmp(preset, "canonical") == 0);
   }
   // The other softmax axis and grouping at a size whose routing passes split (the small nets'
-  // are below kParallelMinCapsMacs).
+  // are below kParallelMinCapsMacs, and so are their predictions).
   tools::CapsNetSpec gram = tools::capsnet_preset("canonical");
   gram.grouping = CAPS_GROUPING_PER_DIM_CONV;
   gram.softmax_axis = CAPS_SOFTMAX_OVER_INPUTS;
