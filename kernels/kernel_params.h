@@ -24,7 +24,8 @@ struct Conv2DParams {
   int out_channels, out_height, out_width;
   int kernel_h, kernel_w;
   int stride_h, stride_w;
-  int pad_h, pad_w;            // zero padding on each side
+  int pad_h, pad_w;            // zero rows and columns before the input (and as many after;
+                               // pad_h_extra and pad_w_extra below add more after)
   caps_activation activation;  // NONE or RELU
   caps_layout weight_layout = CAPS_LAYOUT_ROW_MAJOR;  // ROW_MAJOR [O,C,KH,KW] or CONV_IHWO
   // Threads inside the op (kernels/parallel.h): the scratch slots its scratch size has room for
@@ -32,6 +33,10 @@ struct Conv2DParams {
   // The SIMD kernels split; the reference ones run on the calling thread.
   int threads = 1;
   const Parallel* parallel = nullptr;
+  // Extra zero rows and columns after the input, beyond pad_h and pad_w (TensorFlow's 'same'
+  // padding with an odd total); out_height and out_width count them. (Last, so that the
+  // positional initialisers of the fields above stay valid.)
+  int pad_h_extra = 0, pad_w_extra = 0;
 };
 
 // The packed weight layouts (format.h): where element (a, b, c, d) of a row-major [A,B,C,D]

@@ -325,6 +325,26 @@ TEST_CASE("invalid ops") {
   CHECK(expect(0, [](caps_op_entry& o) { o.params[CAPS_CONV_ACTIVATION] = 2; }) == CAPS_ERR_BAD_OP);
   CHECK(expect(0, [](caps_op_entry& o) { o.params[7] = 1; }) == CAPS_ERR_BAD_OP);
   CHECK(expect(0, [](caps_op_entry& o) { std::swap(o.inputs[0], o.inputs[1]); }) == CAPS_ERR_BAD_OP);
+  // padding after the input (1.4, the padding params' high half): within the kernel it loads
+  // (conv1 is 3x3 on 12x12, so one extra row makes the output 11 rows: the graph then disagrees
+  // with PrimaryCaps' recorded output, a shape mismatch); a whole kernel of padding, or more than
+  // 64, is a bad op, and so is any in a file of an older minor version.
+  CHECK(expect(0, [](caps_op_entry& o) { o.params[CAPS_CONV_PAD_H] = CAPS_CONV_PAD_PARAM(0, 1); }) ==
+        CAPS_ERR_SHAPE_MISMATCH);
+  CHECK(expect(0, [](caps_op_entry& o) { o.params[CAPS_CONV_PAD_H] = CAPS_CONV_PAD_PARAM(1, 2); }) == CAPS_ERR_BAD_OP);
+  CHECK(expect(0, [](caps_op_entry& o) { o.params[CAPS_CONV_PAD_W] = CAPS_CONV_PAD_PARAM(0, 3); }) == CAPS_ERR_BAD_OP);
+  CHECK(expect(1, [](caps_op_entry& o) { o.params[CAPS_CONV_PAD_W] = CAPS_CONV_PAD_PARAM(0, 65); }) == CAPS_ERR_BAD_OP);
+  {
+    ModelBytes mb(tiny_model());
+    caps_file_header h = mb.header();
+    h.version_minor = 3;
+    mb.set_header(h);
+    CHECK(mb.load() == CAPS_OK);
+    caps_op_entry o = mb.op(1);
+    o.params[CAPS_CONV_PAD_W] = CAPS_CONV_PAD_PARAM(0, 1);
+    mb.set_op(1, o);
+    CHECK(mb.load() == CAPS_ERR_BAD_OP);
+  }
   // scratch size not what the runtime computes
   CHECK(expect(1, [](caps_op_entry& o) { o.scratch_size -= 64; }) == CAPS_ERR_BAD_ARENA_PLAN);
 }

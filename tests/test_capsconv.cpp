@@ -83,6 +83,18 @@ TEST_CASE("tiny checkpoints of all three layouts in all three file kinds match P
   for (const char* stem : {"tiny_xifengguo", "tiny_flat5d", "tiny_gram-ai"}) check_golden_set(dir, stem);
 }
 
+TEST_CASE("deeper stems with 'same' padding (a CIFAR-10 kind with RGB and four convs, a smallNORB kind with two channels) match PyTorch") {
+  const std::string dir = env_dir("CAPSRT_CHECKPOINTS");
+  for (const char* stem : {"tiny_cifar", "tiny_norb"}) check_golden_set(dir, stem);
+  // 'same' with stride 2 on an even size pads one more row after the input than before it.
+  const conv::Architecture a = conv::load_architecture(dir + "tiny_cifar_arch.json");
+  REQUIRE(a.spec.stem.size() == 4);
+  CHECK(a.spec.stem[1].pad_h == 0);
+  CHECK(a.spec.stem[1].pad_h_extra == 1);
+  CHECK(tools::stem_in_h(a.spec, 2) == 8);
+  CHECK(tools::stem_in_w(a.spec, 2) == 9);
+}
+
 TEST_CASE("float16, bfloat16 and float64 weights are converted to float32") {
   const std::string dir = env_dir("CAPSRT_CHECKPOINTS");
   for (const char* stem : {"tiny_xifengguo_f16", "tiny_xifengguo_bf16", "tiny_xifengguo_f64"})
@@ -205,7 +217,7 @@ TEST_CASE("the photo preprocessing: mnist for the presets, the file's field, non
   testutil::ModelBytes mb(c.model);
   Model m;
   REQUIRE(m.load(mb.data(), mb.size) == CAPS_OK);
-  CHECK(m.header().version_minor == 3);
+  CHECK(m.header().version_minor == 4);
   CHECK(m.attributes().input_preprocess == CAPS_PREPROCESS_FASHION_MNIST);
 }
 

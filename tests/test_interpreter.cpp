@@ -45,40 +45,51 @@ std::vector<double> naive_decode(const tools::CapsNetSpec& s, const W& w, std::v
   return h;
 }
 
+// A conv in doubles, straight from its definition: zero rows and columns before the input
+// (pad), and after it (pad + extra); out = (in + 2 pad + extra - k) / stride + 1.
+std::vector<double> naive_conv(const tools::ConvSpec& cs, int C, int H, int Wd, const std::vector<double>& x,
+                               const std::vector<float>& w, const std::vector<float>& b, int* OH, int* OW) {
+  const int O = cs.channels, KH = cs.kernel_h, KW = cs.kernel_w, SH = cs.stride_h, SW = cs.stride_w;
+  const int PH = cs.pad_h, PW = cs.pad_w;
+  *OH = (H + 2 * PH + static_cast<int>(cs.pad_h_extra) - KH) / SH + 1;
+  *OW = (Wd + 2 * PW + static_cast<int>(cs.pad_w_extra) - KW) / SW + 1;
+  std::vector<double> y(size_t(O) * *OH * *OW);
+  for (int o = 0; o < O; ++o)
+    for (int oy = 0; oy < *OH; ++oy)
+      for (int ox = 0; ox < *OW; ++ox) {
+        double acc = b[o];
+        for (int c = 0; c < C; ++c)
+          for (int ky = 0; ky < KH; ++ky)
+            for (int kx = 0; kx < KW; ++kx) {
+              const int iy = oy * SH + ky - PH, ix = ox * SW + kx - PW;
+              if (iy >= 0 && iy < H && ix >= 0 && ix < Wd)
+                acc += double(w[((size_t(o) * C + c) * KH + ky) * KW + kx]) * x[(size_t(c) * H + iy) * Wd + ix];
+            }
+        y[(size_t(o) * *OH + oy) * *OW + ox] = acc;
+      }
+  return y;
+}
+
 Naive naive_forward(const tools::CapsNetSpec& s, const W& w, const std::vector<float>& x, int mask_class) {
-  auto at = [&](const char* name) { return w.at(name).data; };
-  const int H = s.input_height, Wd = s.input_width;
-  // conv1 + ReLU
-  const int C1 = s.conv1_channels, K1 = s.conv1_kernel;
-  const int H1 = (H - K1) / s.conv1_stride + 1, W1 = (Wd - K1) / s.conv1_stride + 1;
-  const auto w1 = at("conv1.weight"), b1 = at("conv1.bias");
-  std::vector<double> a1(size_t(C1) * H1 * W1);
-  for (int o = 0; o < C1; ++o)
-    for (int y = 0; y < H1; ++y)
-      for (int xx = 0; xx < W1; ++xx) {
-        double acc = b1[o];
-        for (int ky = 0; ky < K1; ++ky)
-          for (int kx = 0; kx < K1; ++kx)
-            acc += double(w1[(o * K1 + ky) * K1 + kx]) *
-                   x[(y * s.conv1_stride + ky) * Wd + xx * s.conv1_stride + kx];
-        a1[(o * H1 + y) * W1 + xx] = std::max(0.0, acc);
-      }
+  auto at = [&](const std::string& name) { return w.at(name).data; };
+  // The stem: each conv and its ReLU.
+  int C1 = s.input_channels, H1 = s.input_height, W1 = s.input_width;
+  std::vector<double> a1(x.begin(), x.end());
+  for (size_t n = 0; n < s.stem.size(); ++n) {
+    int oh = 0, ow = 0;
+    a1 = naive_conv(s.stem[n], C1, H1, W1, a1, at(tools::stem_name(n) + ".weight"), at(tools::stem_name(n) + ".bias"),
+                    &oh, &ow);
+    if (s.stem[n].relu)
+      for (double& v : a1) v = std::max(0.0, v);
+    C1 = s.stem[n].channels;
+    H1 = oh;
+    W1 = ow;
+  }
   // primary conv
-  const int C2 = s.primary_channels, K2 = s.primary_kernel, S2 = s.primary_stride;
-  const int H2 = (H1 - K2) / S2 + 1, W2 = (W1 - K2) / S2 + 1;
-  const auto w2 = at("primarycaps.conv2d.weight"), b2 = at("primarycaps.conv2d.bias");
-  std::vector<double> a2(size_t(C2) * H2 * W2);
-  for (int o = 0; o < C2; ++o)
-    for (int y = 0; y < H2; ++y)
-      for (int xx = 0; xx < W2; ++xx) {
-        double acc = b2[o];
-        for (int c = 0; c < C1; ++c)
-          for (int ky = 0; ky < K2; ++ky)
-            for (int kx = 0; kx < K2; ++kx)
-              acc += double(w2[((o * C1 + c) * K2 + ky) * K2 + kx]) *
-                     a1[(c * H1 + y * S2 + ky) * W1 + xx * S2 + kx];
-        a2[(o * H2 + y) * W2 + xx] = acc;
-      }
+  const int C2 = s.primary.channels;
+  int H2 = 0, W2 = 0;
+  const std::vector<double> a2 =
+      naive_conv(s.primary, C1, H1, W1, a1, at("primarycaps.conv2d.weight"), at("primarycaps.conv2d.bias"), &H2, &W2);
   // capsules: component k of capsule i, per DESIGN.md's three groupings
   const int D = s.primary_dim, N = C2 * H2 * W2 / D, G = C2 / D, P = H2 * W2;
   std::vector<std::vector<double>> u(N, std::vector<double>(D));
@@ -173,7 +184,8 @@ struct Runner {
 void check_against_naive(const tools::CapsNetSpec& spec, uint64_t seed) {
   const auto w = testutil::tiny_weights(spec, seed);
   Runner r(tools::build_capsnet(spec, w));
-  const auto x = testutil::random_floats(spec.input_height * spec.input_width, uint32_t(seed), 0.0f, 1.0f);
+  const auto x = testutil::random_floats(spec.input_channels * spec.input_height * spec.input_width, uint32_t(seed),
+                                         0.0f, 1.0f);
   REQUIRE(r.it.set_input(x.data(), x.size()) == CAPS_OK);
   REQUIRE(r.it.invoke() == CAPS_OK);
   for (int mask : {-1, 0, 2}) {
@@ -218,6 +230,21 @@ TEST_CASE("gram-ai variant: per-dimension convs, softmax over inputs, no eps, so
   s.squash_eps = 0.0f;
   s.score_kind = CAPS_SCORE_SOFTMAX_LENGTH;
   check_against_naive(s, 13);
+}
+
+TEST_CASE("deeper stems with padding: a CIFAR-10 kind (RGB, four convs) and a smallNORB kind (two channels)") {
+  const tools::CapsNetSpec cifar = testutil::cifar_kind_spec();
+  REQUIRE(tools::stem_in_h(cifar, 4) == 7);  // 16 -> 16 -> 8 -> 6 -> 7 rows
+  REQUIRE(tools::stem_in_w(cifar, 4) == 4);  // 18 -> 18 -> 9 -> 5 -> 4 columns
+  REQUIRE(tools::primary_capsules(cifar) == 16);  // 8 channels x 4 x 2 / 4
+  check_against_naive(cifar, 31);
+  check_against_naive(testutil::norb_kind_spec(), 32);
+  // Keras's variant of the CIFAR kind (Q7-CapsNets): NHWC grouping, no squash eps.
+  tools::CapsNetSpec keras = cifar;
+  keras.grouping = CAPS_GROUPING_NHWC_CHANNELS;
+  keras.squash_eps_mode = CAPS_SQUASH_EPS_IN_SQRT;
+  keras.squash_eps = 0.0f;
+  check_against_naive(keras, 33);
 }
 
 TEST_CASE("routing iterations 1 and 5") {
@@ -525,7 +552,7 @@ TEST_CASE("reloading a model stops the interpreters made from it until they are 
   const auto s = testutil::tiny_spec();
   ModelBytes big(tools::build_capsnet(s, testutil::tiny_weights(s, 9)));
   auto s2 = s;
-  s2.primary_channels = 4;  // a smaller arena: the old plan would overrun it
+  s2.primary.channels = 4;  // a smaller arena: the old plan would overrun it
   s2.decoder_hidden = {};
   ModelBytes other(tools::build_capsnet(s2, testutil::tiny_weights(s2, 4)));
   Model m;

@@ -82,16 +82,20 @@ static double conv_at(const kernels::Conv2DParams& p, const std::vector<float>& 
 
 TEST_CASE("conv2d with stride, padding and odd sizes matches the direct formula") {
   struct Case {
-    int c, h, w, o, kh, kw, sh, sw, ph, pw;
+    int c, h, w, o, kh, kw, sh, sw, ph, pw, eh = 0, ew = 0;  // eh, ew: extra zero rows/columns after
   };
   const Case cases[] = {{2, 7, 5, 3, 3, 3, 2, 2, 1, 1},  {3, 9, 11, 5, 5, 3, 2, 1, 0, 0},
                         {1, 28, 28, 4, 9, 9, 1, 1, 0, 0}, {4, 20, 20, 6, 9, 9, 2, 2, 0, 0},
-                        {1, 5, 5, 2, 1, 1, 3, 3, 0, 0},  {2, 6, 7, 3, 4, 2, 3, 2, 2, 1}};
+                        {1, 5, 5, 2, 1, 1, 3, 3, 0, 0},  {2, 6, 7, 3, 4, 2, 3, 2, 2, 1},
+                        // TensorFlow's 'same', stride 2 on even sizes: 0 before, 1 after
+                        {3, 8, 6, 2, 3, 3, 2, 2, 0, 0, 1, 1}, {1, 10, 9, 2, 5, 4, 2, 1, 1, 1, 1, 0}};
   uint32_t seed = 1;
   for (const Case& k : cases) {
     kernels::Conv2DParams p{k.c, k.h, k.w, k.o,
-                            (k.h + 2 * k.ph - k.kh) / k.sh + 1, (k.w + 2 * k.pw - k.kw) / k.sw + 1,
+                            (k.h + 2 * k.ph + k.eh - k.kh) / k.sh + 1, (k.w + 2 * k.pw + k.ew - k.kw) / k.sw + 1,
                             k.kh, k.kw, k.sh, k.sw, k.ph, k.pw, CAPS_ACT_RELU};
+    p.pad_h_extra = k.eh;
+    p.pad_w_extra = k.ew;
     const auto x = testutil::random_floats(size_t(k.c) * k.h * k.w, seed++);
     const auto w = testutil::random_floats(size_t(k.o) * k.c * k.kh * k.kw, seed++);
     const auto b = testutil::random_floats(size_t(k.o), seed++);

@@ -112,18 +112,22 @@ TEST_CASE("SIMD conv2d matches the reference on random shapes, IHWO weights") {
       p.stride_w = pick(rng, {1, 2});
       p.pad_h = trial % 4 == 0 ? std::min(pick(rng, {1, 2}), p.kernel_h - 1) : 0;
       p.pad_w = trial % 4 == 0 ? std::min(pick(rng, {1, 2}), p.kernel_w - 1) : 0;
+      // TensorFlow's 'same' with an odd total: one more zero row (column) after than before.
+      p.pad_h_extra = trial % 3 == 1 && p.pad_h + 1 < p.kernel_h ? 1 : 0;
+      p.pad_w_extra = trial % 5 == 1 && p.pad_w + 1 < p.kernel_w ? 1 : 0;
       p.in_height = p.kernel_h + pick(rng, {0, 1, 5, 11});
       p.in_width = p.kernel_w + pick(rng, {0, 2, 7, 13});
       p.out_channels = pick(rng, {1, 3, 5, 8, 16, 17, 31, 32, 40, 64, 70});
-      p.out_height = (p.in_height + 2 * p.pad_h - p.kernel_h) / p.stride_h + 1;
-      p.out_width = (p.in_width + 2 * p.pad_w - p.kernel_w) / p.stride_w + 1;
+      p.out_height = (p.in_height + 2 * p.pad_h + p.pad_h_extra - p.kernel_h) / p.stride_h + 1;
+      p.out_width = (p.in_width + 2 * p.pad_w + p.pad_w_extra - p.kernel_w) / p.stride_w + 1;
       p.activation = trial % 2 ? CAPS_ACT_RELU : CAPS_ACT_NONE;
       p.weight_layout = CAPS_LAYOUT_CONV_IHWO;
       // A deep K so the SIMD kernel splits it into k-blocks (partial sums) in some trials.
       if (trial % 10 == 9) p.in_channels = 40;
       INFO(ks->name << " trial " << trial << ": C" << p.in_channels << " " << p.in_height << "x"
                     << p.in_width << " O" << p.out_channels << " k" << p.kernel_h << "x" << p.kernel_w
-                    << " s" << p.stride_h << "," << p.stride_w << " pad" << p.pad_h << "," << p.pad_w);
+                    << " s" << p.stride_h << "," << p.stride_w << " pad" << p.pad_h << "," << p.pad_w
+                    << " extra" << p.pad_h_extra << "," << p.pad_w_extra);
       const size_t K = size_t(p.in_channels) * p.kernel_h * p.kernel_w;
       const auto x = randoms(rng, size_t(p.in_channels) * p.in_height * p.in_width, -1.0f, 1.0f);
       const auto w = randoms(rng, K * p.out_channels, -0.5f, 0.5f);
@@ -172,11 +176,13 @@ TEST_CASE("the AVX-512 conv's two register tiles (half- and full-width cores) gi
     p.stride_w = pick(rng, {1, 2});
     p.pad_h = trial % 4 == 0 ? std::min(1, p.kernel_h - 1) : 0;
     p.pad_w = trial % 4 == 0 ? std::min(1, p.kernel_w - 1) : 0;
+    p.pad_h_extra = trial % 3 == 2 && p.pad_h + 1 < p.kernel_h ? 1 : 0;
+    p.pad_w_extra = trial % 3 == 2 && p.pad_w + 1 < p.kernel_w ? 1 : 0;
     p.in_height = p.kernel_h + pick(rng, {0, 5, 11});
     p.in_width = p.kernel_w + pick(rng, {0, 7, 13});
     p.out_channels = pick(rng, {1, 16, 17, 40, 64, 70, 130, 256});
-    p.out_height = (p.in_height + 2 * p.pad_h - p.kernel_h) / p.stride_h + 1;
-    p.out_width = (p.in_width + 2 * p.pad_w - p.kernel_w) / p.stride_w + 1;
+    p.out_height = (p.in_height + 2 * p.pad_h + p.pad_h_extra - p.kernel_h) / p.stride_h + 1;
+    p.out_width = (p.in_width + 2 * p.pad_w + p.pad_w_extra - p.kernel_w) / p.stride_w + 1;
     p.activation = trial % 2 ? CAPS_ACT_RELU : CAPS_ACT_NONE;
     p.weight_layout = CAPS_LAYOUT_CONV_IHWO;
     INFO("trial " << trial << ": C" << p.in_channels << " O" << p.out_channels << " k" << p.kernel_h << "x"

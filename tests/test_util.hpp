@@ -36,12 +36,9 @@ inline CapsNetSpec tiny_spec() {
   CapsNetSpec s;
   s.name = "tiny";
   s.input_height = s.input_width = 12;
-  s.conv1_channels = 4;
-  s.conv1_kernel = 3;
-  s.primary_channels = 8;
+  s.stem = {capsrt::tools::conv_spec(4, 3, 1)};
+  s.primary = capsrt::tools::conv_spec(8, 3, 2, false);
   s.primary_dim = 4;
-  s.primary_kernel = 3;
-  s.primary_stride = 2;
   s.classes = 3;
   s.class_dim = 5;
   s.decoder_hidden = {8};
@@ -50,6 +47,46 @@ inline CapsNetSpec tiny_spec() {
 }
 
 // Random weights with a transform matrix large enough that routing does real work.
+// Deeper stems with padding, as tests/golden/make_checkpoints.py's tiny_cifar and tiny_norb: a
+// CIFAR-10 kind (3x16x18, four convs: 'same' of stride 1 and of stride 2 (0 zero rows before, 1
+// after), a 3x5 kernel without ReLU, one zero row on each side of the height only; PrimaryCaps
+// 'same' of stride 2) and a smallNORB kind (2x20x20, a 5x5 'same' of stride 2, a valid 3x3).
+inline CapsNetSpec cifar_kind_spec() {
+  using capsrt::tools::conv_spec;
+  CapsNetSpec s;
+  s.name = "tiny_cifar";
+  s.input_channels = 3;
+  s.input_height = 16;
+  s.input_width = 18;
+  s.stem = {conv_spec(6, 3, 1), conv_spec(6, 3, 2), conv_spec(8, 3, 1, false), conv_spec(8, 2, 1)};
+  capsrt::tools::set_same_padding(&s.stem[0], 16, 18);
+  capsrt::tools::set_same_padding(&s.stem[1], 16, 18);
+  s.stem[2].kernel_w = 5;
+  s.stem[3].pad_h = 1;
+  s.primary = conv_spec(8, 3, 2, false);
+  capsrt::tools::set_same_padding(&s.primary, 7, 4);  // the stem's output
+  s.primary_dim = 4;
+  s.classes = 3;
+  s.class_dim = 5;
+  s.decoder_hidden = {8};
+  return s;
+}
+inline CapsNetSpec norb_kind_spec() {
+  using capsrt::tools::conv_spec;
+  CapsNetSpec s;
+  s.name = "tiny_norb";
+  s.input_channels = 2;
+  s.input_height = s.input_width = 20;
+  s.stem = {conv_spec(8, 5, 2), conv_spec(8, 3, 1)};
+  capsrt::tools::set_same_padding(&s.stem[0], 20, 20);
+  s.primary = conv_spec(8, 3, 2, false);
+  s.primary_dim = 4;
+  s.classes = 5;
+  s.class_dim = 4;
+  s.decoder_hidden = {6};
+  return s;
+}
+
 inline Weights tiny_weights(const CapsNetSpec& s, uint64_t seed) {
   Weights w = capsrt::tools::capsnet_random_weights(s, seed);
   for (float& v : w["digitcaps.weight"].data) v *= 100.0f;

@@ -56,9 +56,9 @@ inline ConvBlocking conv_blocking(const Conv2DParams& p, const ConvTiling& t) {
     if (fit < b.rows) b.rows = fit;
     b.partial_bytes = kernels::align_up(static_cast<uint64_t>(b.rows) * row);
   }
-  if (p.pad_h > 0 || p.pad_w > 0) {
-    const uint64_t hp = static_cast<uint64_t>(p.in_height) + 2 * p.pad_h;
-    const uint64_t wp = static_cast<uint64_t>(p.in_width) + 2 * p.pad_w;
+  if (p.pad_h > 0 || p.pad_w > 0 || p.pad_h_extra > 0 || p.pad_w_extra > 0) {
+    const uint64_t hp = static_cast<uint64_t>(p.in_height) + 2 * p.pad_h + p.pad_h_extra;
+    const uint64_t wp = static_cast<uint64_t>(p.in_width) + 2 * p.pad_w + p.pad_w_extra;
     b.pad_bytes = kernels::align_up(static_cast<uint64_t>(p.in_channels) * hp * wp * sizeof(float));
   }
   return b;

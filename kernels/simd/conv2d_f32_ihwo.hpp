@@ -210,8 +210,8 @@ void conv2d_f32_ihwo_part(const Conv2DParams& params, const ConvBlocking& blk, c
   if (blk.pad_bytes) {
     // Zero-bordered copy of the input; the tiles then read it without bounds checks.
     float* xp = reinterpret_cast<float*>(s);
-    in_h += 2 * params.pad_h;
-    in_w += 2 * params.pad_w;
+    in_h += 2 * params.pad_h + params.pad_h_extra;
+    in_w += 2 * params.pad_w + params.pad_w_extra;
     std::memset(xp, 0, static_cast<size_t>(params.in_channels) * in_h * in_w * sizeof(float));
     for (int c = 0; c < params.in_channels; ++c)
       for (int iy = 0; iy < params.in_height; ++iy)

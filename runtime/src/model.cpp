@@ -326,6 +326,11 @@ __attribute__((noinline)) caps_status Model::validate_op(uint32_t k) const {
   if (!quantized && op.opcode == CAPS_OP_CAPS_DENSE && h.version_minor < 2 &&
       op.params[CAPS_CAPS_DENSE_LOW_MEMORY] != 0)
     return CAPS_ERR_BAD_OP;
+  // A conv's padding after the input (the high half of its padding params) is new in 1.4.
+  if ((op.opcode == CAPS_OP_CONV2D || op.opcode == CAPS_OP_PRIMARY_CAPS) && h.version_minor < 4 &&
+      (CAPS_CONV_PAD_EXTRA_AFTER(op.params[CAPS_CONV_PAD_H]) != 0 ||
+       CAPS_CONV_PAD_EXTRA_AFTER(op.params[CAPS_CONV_PAD_W]) != 0))
+    return CAPS_ERR_BAD_OP;
   if (op.n_inputs != (quantized ? d->n_inputs_q : d->n_inputs)) return CAPS_ERR_BAD_OP;
   Shape in[CAPS_MAX_OP_INPUTS];
   for (uint32_t s = 0; s < CAPS_MAX_OP_INPUTS; ++s) {

@@ -107,11 +107,12 @@ inline bool generate_model(const uint8_t* data, size_t size, GeneratedModel* out
   const uint32_t o2 = r.dim(64), k2 = r.dim(9), s2 = r.dim(3), p2 = r.pad();
   const uint32_t dim = r.dim(16), j = r.dim(12), dout = r.dim(20), hidden = r.dim(64);
   const uint8_t variant = r.byte(), fill = r.byte();
-  auto conv_out = [](uint32_t in, uint32_t k, uint32_t s, uint32_t p) {
-    const uint64_t padded = uint64_t{in} + 2 * p;
+  const uint32_t e1 = r.byte() % 3;  // conv1's extra zero rows after the input (format 1.4)
+  auto conv_out = [](uint32_t in, uint32_t k, uint32_t s, uint32_t p, uint32_t e = 0) {
+    const uint64_t padded = uint64_t{in} + 2 * uint64_t{p} + e;
     return padded < k || s == 0 ? 1u : trunc32((padded - k) / s + 1);
   };
-  const uint32_t h1 = conv_out(h, k1, s1, p1), w1 = conv_out(w, k1, s1, p1);
+  const uint32_t h1 = conv_out(h, k1, s1, p1, e1), w1 = conv_out(w, k1, s1, p1);
   const uint32_t h2 = conv_out(h1, k2, s2, p2), w2 = conv_out(w1, k2, s2, p2);
   const uint32_t caps_in = trunc32(uint64_t{o2} * h2 * w2 / (dim == 0 ? 1 : dim));
   shape(kInput, A, 3, c, h, w);
@@ -165,6 +166,7 @@ inline bool generate_model(const uint8_t* data, size_t size, GeneratedModel* out
   op(0, CAPS_OP_CONV2D, {kInput, kW1, kB1}, kA1);
   ops[0].params[CAPS_CONV_STRIDE_H] = ops[0].params[CAPS_CONV_STRIDE_W] = s1;
   ops[0].params[CAPS_CONV_PAD_H] = ops[0].params[CAPS_CONV_PAD_W] = p1;
+  ops[0].params[CAPS_CONV_PAD_H] = p1 | (e1 << 16);  // p1 past 16 bits is refused either way
   ops[0].params[CAPS_CONV_ACTIVATION] = CAPS_ACT_RELU;
   op(1, CAPS_OP_PRIMARY_CAPS, {kA1, kW2, kB2}, kU);
   ops[1].params[CAPS_CONV_STRIDE_H] = ops[1].params[CAPS_CONV_STRIDE_W] = s2;

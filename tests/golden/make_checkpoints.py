@@ -4,6 +4,7 @@ for them (the golden data of capsrt's converter tests), checkpoints capsconv mus
 malformed files. Run with Debian's /usr/bin/python3 (python3-torch 1.13, python3-numpy):
 
     make_checkpoints.py OUT_DIR            # tiny size: committed in tests/data/checkpoints
+    make_checkpoints.py OUT_DIR --stems    # only the deeper stems (tiny_cifar, tiny_norb)
     make_checkpoints.py OUT_DIR --canonical  # canonical size (33 MB each): made during the tests
 
 Everything is seeded: the same command writes the same tensors and golden outputs. (Legacy files
@@ -38,6 +39,25 @@ CANONICAL = {
     "primary": {"channels": 256, "dim": 8, "kernel": 9, "stride": 2},
     "classes": 10, "class_dim": 16, "routings": 3, "decoder": [512, 1024],
 }
+# Deeper stems with padding (issue 24): a CIFAR-10 kind (RGB, four convs: TensorFlow's 'same' with
+# stride 2 on even sizes, which pads one more after than before; a 3x5 kernel without ReLU; rows
+# of padding on one axis only) and a smallNORB kind (two channels, a strided 5x5 'same').
+STEM_CIFAR = {
+    "name": "tiny_cifar", "input": [3, 16, 18], "input_scale": 1 / 255, "input_offset": 0.0,
+    "stem": [{"channels": 6, "kernel": 3, "stride": 1, "padding": "same"},
+             {"channels": 6, "kernel": 3, "stride": 2, "padding": "same"},
+             {"channels": 8, "kernel": [3, 5], "stride": 1, "padding": "valid", "relu": False},
+             {"channels": 8, "kernel": 2, "stride": 1, "padding": [1, 0]}],
+    "primary": {"channels": 8, "dim": 4, "kernel": 3, "stride": 2, "padding": "same"},
+    "classes": 3, "class_dim": 5, "routings": 3, "decoder": [8],
+}
+STEM_NORB = {
+    "name": "tiny_norb", "input": [2, 20, 20], "input_scale": 1 / 255, "input_offset": 0.0,
+    "stem": [{"channels": 8, "kernel": 5, "stride": 2, "padding": "same"},
+             {"channels": 8, "kernel": 3, "stride": 1}],
+    "primary": {"channels": 8, "dim": 4, "kernel": 3, "stride": 2},
+    "classes": 5, "class_dim": 4, "routings": 3, "decoder": [6],
+}
 ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64",
              torch.int64: "I64"}
 
@@ -61,7 +81,8 @@ def save_safetensors(sd, path, metadata=None):
 # Standard deviation of the capsule transform, chosen so that class capsule lengths land mid-range
 # (0.05..0.9) on random inputs: the projects' own inits give lengths near 0 or 1 at these sizes, and
 # a golden test on saturated or vanishing outputs would prove little.
-TRANSFORM_STD = {("tiny", "xifengguo"): 1.5, ("tiny", "flat5d"): 1.5, ("tiny", "gram-ai"): 8.0,
+TRANSFORM_STD = {("tiny_cifar", "xifengguo"): 25.0, ("tiny_norb", "xifengguo"): 12.0,
+                 ("tiny", "xifengguo"): 1.5, ("tiny", "flat5d"): 1.5, ("tiny", "gram-ai"): 8.0,
                  ("canonical", "xifengguo"): 0.3, ("canonical", "flat5d"): 0.3, ("canonical", "gram-ai"): 15.0}
 
 
@@ -151,7 +172,18 @@ def fake_pickle(obj):
     return buf.getvalue()
 
 
+def make_stems(out):
+    """The deeper stems with padding: zip and safetensors, with their architecture files."""
+    notes = "seeded by make_checkpoints.py; outputs from the modules in capsnet_modules.py"
+    for arch, seed in ((STEM_CIFAR, 20), (STEM_NORB, 21)):
+        model = make_model("xifengguo", arch, seed)
+        write_set(out, arch["name"], model, arch, "xifengguo", model.state_dict(), ["zip", "safetensors"], 2,
+                  [-1, 1], notes)
+        json.dump(arch, open(os.path.join(out, arch["name"] + "_arch.json"), "w"), indent=1)
+
+
 def make_tiny(out):
+    make_stems(out)
     notes = "seeded by make_checkpoints.py; outputs from the modules in capsnet_modules.py"
     for layout, seed in (("xifengguo", 1), ("flat5d", 2), ("gram-ai", 3)):
         model = make_model(layout, TINY, seed)
@@ -292,10 +324,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out")
     ap.add_argument("--canonical", action="store_true")
+    ap.add_argument("--stems", action="store_true", help="only the deeper stems (tiny_cifar, tiny_norb)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(2)
-    (make_canonical if args.canonical else make_tiny)(args.out)
+    (make_canonical if args.canonical else make_stems if args.stems else make_tiny)(args.out)
 
 
 if __name__ == "__main__":

@@ -179,7 +179,9 @@ int run(int argc, char** argv) {
     cal = tools::calibrate_capsnet(s, c.weights, images.pixels.data(), n, [&](uint32_t done, uint32_t all) {
       if (bar && (done == all || done % 20 == 0)) tools::progress_bar(std::cerr, "calibrating", done, all);
     });
-    log << "ranges: conv1 " << cal.conv1 << ", primary conv " << cal.primary << ", routing s "
+    log << "ranges: stem";
+    for (size_t k = 0; k < cal.stem.size(); ++k) log << " " << tools::stem_name(k) << " " << cal.stem[k];
+    log << ", primary conv " << cal.primary << ", routing s "
         << cal.routing << ", predictions up to "
         << *std::max_element(cal.predictions.begin(), cal.predictions.end()) << '\n';
     std::vector<std::string> notes;

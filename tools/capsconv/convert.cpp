@@ -57,9 +57,56 @@ void check_keys(const nlohmann::json& j, const std::set<std::string>& allowed, c
     if (!allowed.count(it.key())) throw ArchError(where + ": unknown field \"" + it.key() + "\"");
 }
 
+// A size given as one integer (both axes) or [h, w], each in [lo, hi].
+void get_pair(const nlohmann::json& j, const char* key, const std::string& where, uint32_t lo, uint32_t hi,
+              uint32_t* h, uint32_t* w) {
+  const auto& v = j[key];
+  auto one = [&](const nlohmann::json& x) {
+    if (!x.is_number_unsigned() || x.get<uint64_t>() < lo || x.get<uint64_t>() > hi)
+      throw ArchError(where + ": \"" + key + "\" must be an integer in [" + std::to_string(lo) + ", " +
+                      std::to_string(hi) + "] or a pair [h, w] of them");
+    return x.get<uint32_t>();
+  };
+  if (v.is_array()) {
+    if (v.size() != 2) throw ArchError(where + ": \"" + key + "\" must be one integer or [h, w]");
+    *h = one(v[0]);
+    *w = one(v[1]);
+  } else {
+    *h = *w = one(v);
+  }
+}
+
+// One conv of the stem or PrimaryCaps': channels, kernel, stride (default 1), padding ("valid",
+// the default; "same", TensorFlow's, resolved on the conv's input size; or zero rows/columns on
+// each side, one integer or [h, w]), relu (the stem's; default true).
+tools::ConvSpec parse_conv(const nlohmann::json& c, const std::string& where, bool stem, uint32_t in_h,
+                           uint32_t in_w) {
+  if (!c.is_object()) throw ArchError(where + ": not a JSON object");
+  if (stem)
+    check_keys(c, {"channels", "kernel", "stride", "padding", "relu"}, where);
+  else
+    check_keys(c, {"channels", "dim", "kernel", "stride", "padding"}, where);
+  tools::ConvSpec s;
+  s.channels = get_u32(c, "channels", where, 1, 65536);
+  if (!c.contains("kernel")) throw ArchError(where + ": missing \"kernel\"");
+  get_pair(c, "kernel", where, 1, 64, &s.kernel_h, &s.kernel_w);
+  if (c.contains("stride")) get_pair(c, "stride", where, 1, 64, &s.stride_h, &s.stride_w);
+  if (c.contains("padding")) {
+    const auto& p = c["padding"];
+    if (p.is_string() && p.get<std::string>() == "same") {
+      tools::set_same_padding(&s, in_h, in_w);
+    } else if (!(p.is_string() && p.get<std::string>() == "valid")) {
+      get_pair(c, "padding", where, 0, 64, &s.pad_h, &s.pad_w);
+    }
+  }
+  if (stem && c.contains("relu") && !c["relu"].is_boolean()) throw ArchError(where + ": \"relu\" must be true or false");
+  s.relu = stem && (!c.contains("relu") || c["relu"].get<bool>());
+  return s;
+}
+
 Architecture parse_architecture(const nlohmann::json& j, const std::string& where) {
   if (!j.is_object()) throw ArchError(where + ": not a JSON object");
-  check_keys(j, {"name", "input", "input_scale", "input_offset", "conv1", "primary", "classes", "class_dim",
+  check_keys(j, {"name", "input", "input_scale", "input_offset", "conv1", "stem", "primary", "classes", "class_dim",
                  "routings", "decoder", "class_names", "grouping", "routing_softmax", "squash_eps",
                  "squash_eps_mode", "score", "length_eps", "preprocess"},
              where);
@@ -81,20 +128,24 @@ Architecture parse_architecture(const nlohmann::json& j, const std::string& wher
   s.input_width = j["input"][2].get<uint32_t>();
   if (j.contains("input_scale")) s.input_scale = get_float(j["input_scale"], where + ": \"input_scale\"");
   if (j.contains("input_offset")) s.input_offset = get_float(j["input_offset"], where + ": \"input_offset\"");
-  for (const char* layer : {"conv1", "primary"})
-    if (!j.contains(layer) || !j[layer].is_object()) throw ArchError(where + ": missing \"" + layer + "\" object");
-  const auto& c1 = j["conv1"];
-  check_keys(c1, {"channels", "kernel", "stride"}, where + " conv1");
-  s.conv1_channels = get_u32(c1, "channels", where + " conv1", 1, 65536);
-  s.conv1_kernel = get_u32(c1, "kernel", where + " conv1", 1, 64);
-  s.conv1_stride = c1.contains("stride") ? get_u32(c1, "stride", where + " conv1", 1, 64) : 1;
+  // The stem: "conv1" (one conv, XifengGuo's) or "stem" (a list of convs), not both.
+  if (j.contains("conv1") == j.contains("stem"))
+    throw ArchError(where + ": give the convs before PrimaryCaps as \"conv1\" (one) or \"stem\" (a list), one of the two");
+  if (j.contains("stem") && (!j["stem"].is_array() || j["stem"].empty() || j["stem"].size() > 64))
+    throw ArchError(where + ": \"stem\" must be a list of 1 to 64 convs");
+  const nlohmann::json stem = j.contains("stem") ? j["stem"] : nlohmann::json::array({j["conv1"]});
+  s.stem.clear();
+  for (size_t n = 0; n < stem.size(); ++n) {
+    const std::string at = where + (j.contains("stem") ? " stem[" + std::to_string(n) + "]" : " conv1");
+    const uint32_t h = tools::stem_in_h(s, n), w = tools::stem_in_w(s, n);
+    if (h == 0 || w == 0) throw ArchError(at + ": the input is too small for the convs before it");
+    s.stem.push_back(parse_conv(stem[n], at, true, h, w));
+  }
+  if (!j.contains("primary") || !j["primary"].is_object()) throw ArchError(where + ": missing \"primary\" object");
   const auto& p = j["primary"];
-  check_keys(p, {"channels", "dim", "kernel", "stride"}, where + " primary");
-  s.primary_channels = get_u32(p, "channels", where + " primary", 1, 65536);
+  s.primary = parse_conv(p, where + " primary", false, tools::stem_in_h(s, s.stem.size()), tools::stem_in_w(s, s.stem.size()));
   s.primary_dim = get_u32(p, "dim", where + " primary", 1, 64);
-  s.primary_kernel = get_u32(p, "kernel", where + " primary", 1, 64);
-  s.primary_stride = p.contains("stride") ? get_u32(p, "stride", where + " primary", 1, 64) : 1;
-  if (s.primary_channels % s.primary_dim)
+  if (s.primary.channels % s.primary_dim)
     throw ArchError(where + ": primary \"channels\" must be a multiple of \"dim\"");
   s.classes = get_u32(j, "classes", where, 1, CAPS_MAX_CLASSES);
   s.class_dim = get_u32(j, "class_dim", where, 1, 64);
@@ -137,8 +188,11 @@ Architecture parse_architecture(const nlohmann::json& j, const std::string& wher
   s.preprocess = CAPS_PREPROCESS_NONE;
   if (j.contains("preprocess"))
     set_preprocess(&s, j["preprocess"].is_string() ? j["preprocess"].get<std::string>() : "", where);
-  if (tools::primary_out_size(s, s.input_height) == 0 || tools::primary_out_size(s, s.input_width) == 0)
-    throw ArchError(where + ": the input is too small for the conv1 and primary kernels");
+  try {
+    tools::check_capsnet_geometry(s);
+  } catch (const tools::WriterError& e) {
+    throw ArchError(where + ": " + e.what());
+  }
   return a;
 }
 

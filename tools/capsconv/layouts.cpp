@@ -36,11 +36,11 @@ std::vector<LayoutRow> flat5d_rows(const tools::CapsNetSpec& s) {
 // D convs of G channels, one per capsule component, stacked so that channel k*G + g is conv k's
 // channel g (what the per-dim-conv grouping reads); route_weights [J, I, DI, DO].
 std::vector<LayoutRow> gram_ai_rows(const tools::CapsNetSpec& s) {
-  const int64_t J = s.classes, DO = s.class_dim, DI = s.primary_dim, G = s.primary_channels / s.primary_dim;
-  const int64_t K = s.primary_kernel, C = s.conv1_channels;
+  const int64_t J = s.classes, DO = s.class_dim, DI = s.primary_dim, G = s.primary.channels / s.primary_dim;
+  const int64_t KH = s.primary.kernel_h, KW = s.primary.kernel_w, C = tools::stem_in_channels(s, s.stem.size());
   const uint32_t parts = s.primary_dim;
   return runtime_rows_except(
-      s, {{"primarycaps.conv2d.weight", "primary_capsules.capsules.{k}.weight", {G, C, K, K}, {}, {}, parts},
+      s, {{"primarycaps.conv2d.weight", "primary_capsules.capsules.{k}.weight", {G, C, KH, KW}, {}, {}, parts},
           {"primarycaps.conv2d.bias", "primary_capsules.capsules.{k}.bias", {G}, {}, {}, parts},
           {"digitcaps.weight", "digit_capsules.route_weights", {J, I(s), DI, DO}, {}, {0, 1, 3, 2}, 1}});
 }

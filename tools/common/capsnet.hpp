@@ -4,6 +4,7 @@
 #ifndef CAPSRT_TOOLS_CAPSNET_HPP
 #define CAPSRT_TOOLS_CAPSNET_HPP
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -14,13 +15,34 @@
 namespace capsrt {
 namespace tools {
 
+// One convolution: of the stem (the convs before PrimaryCaps, each with its ReLU or none), or
+// PrimaryCaps' own (never a ReLU).
+struct ConvSpec {
+  uint32_t channels = 0;
+  uint32_t kernel_h = 1, kernel_w = 1;
+  uint32_t stride_h = 1, stride_w = 1;
+  uint32_t pad_h = 0, pad_w = 0;              // zero rows / columns before the input, as many after
+  uint32_t pad_h_extra = 0, pad_w_extra = 0;  // and these more after (TensorFlow's 'same')
+  bool relu = true;
+};
+// A square conv with no padding.
+ConvSpec conv_spec(uint32_t channels, uint32_t kernel, uint32_t stride, bool relu = true);
+// The output rows (columns) of `c` on `in` input rows (columns); 0 when the kernel does not fit.
+uint32_t conv_out_h(const ConvSpec& c, uint32_t in);
+uint32_t conv_out_w(const ConvSpec& c, uint32_t in);
+// TensorFlow's 'same' padding for `c` on an input of in_h x in_w: ceil(in / stride) outputs, the
+// total padding max((out - 1) stride + kernel - in, 0), half of it before (rounded down).
+void set_same_padding(ConvSpec* c, uint32_t in_h, uint32_t in_w);
+
 struct CapsNetSpec {
   std::string name = "canonical";
   uint32_t input_channels = 1, input_height = 28, input_width = 28;
   float input_scale = 1.0f / 255.0f, input_offset = 0.0f;
-  uint32_t conv1_channels = 256, conv1_kernel = 9, conv1_stride = 1;
-  uint32_t primary_channels = 256;  // conv outputs = capsule types x capsule dim
-  uint32_t primary_dim = 8, primary_kernel = 9, primary_stride = 2;
+  // The convs before PrimaryCaps (at least one), stem[n] with the parameters conv{n+1}.weight and
+  // .bias: XifengGuo's single conv1, or a deeper stem (Q7-CapsNets' CIFAR-10 net has four).
+  std::vector<ConvSpec> stem = {conv_spec(256, 9, 1)};
+  ConvSpec primary = conv_spec(256, 9, 2, false);  // channels = capsule types x capsule dim
+  uint32_t primary_dim = 8;
   uint32_t classes = 10, class_dim = 16;
   uint32_t routings = 3;
   std::vector<uint32_t> decoder_hidden = {512, 1024};  // empty: no decoder
@@ -43,10 +65,22 @@ struct CapsNetSpec {
 CapsNetSpec capsnet_preset(const std::string& name);
 std::vector<std::string> capsnet_preset_names();
 
-// Derived sizes.
-uint32_t conv1_out_size(const CapsNetSpec& s, uint32_t in);    // spatial, per side
-uint32_t primary_out_size(const CapsNetSpec& s, uint32_t in);  // spatial, per side
-uint32_t primary_capsules(const CapsNetSpec& s);               // number of primary capsules
+// Derived sizes. The input of stem conv n is [stem_in_channels(s, n), stem_in_h, stem_in_w]
+// (n = stem.size(): PrimaryCaps' input); sizes are 0 where a kernel does not fit.
+uint32_t stem_in_channels(const CapsNetSpec& s, size_t n);
+uint32_t stem_in_h(const CapsNetSpec& s, size_t n);
+uint32_t stem_in_w(const CapsNetSpec& s, size_t n);
+uint32_t primary_out_h(const CapsNetSpec& s);
+uint32_t primary_out_w(const CapsNetSpec& s);
+uint32_t primary_capsules(const CapsNetSpec& s);  // number of primary capsules
+// "conv1" .. "convN": stem conv n's parameter prefix.
+std::string stem_name(size_t n);
+// Throws WriterError unless every conv fits its input (naming the conv and the sizes that meet),
+// its padding is less than its kernel, and PrimaryCaps' channels are whole capsules.
+void check_capsnet_geometry(const CapsNetSpec& s);
+// A Conv2D or PrimaryCaps op's params for conv `c`: strides, padding, and param 4 (the
+// activation, or the capsule dimension).
+std::array<uint32_t, 8> conv_op_params(const ConvSpec& c, uint32_t param4);
 
 struct WeightTensor {
   std::vector<uint32_t> shape;

@@ -25,19 +25,26 @@ float max_abs(const float* v, size_t n) {
   return m;
 }
 
-kernels::Conv2DParams conv_geometry(uint32_t c, uint32_t h, uint32_t w, uint32_t o, uint32_t k,
-                                    uint32_t stride, caps_activation act) {
+// Stem conv n (n = stem.size(): PrimaryCaps' conv, no activation) as kernel parameters.
+kernels::Conv2DParams conv_geometry(const CapsNetSpec& s, size_t n) {
+  const ConvSpec& c = n < s.stem.size() ? s.stem[n] : s.primary;
+  const uint32_t h = stem_in_h(s, n), w = stem_in_w(s, n);
   kernels::Conv2DParams p;
-  p.in_channels = static_cast<int>(c);
+  p.in_channels = static_cast<int>(stem_in_channels(s, n));
   p.in_height = static_cast<int>(h);
   p.in_width = static_cast<int>(w);
-  p.out_channels = static_cast<int>(o);
-  p.kernel_h = p.kernel_w = static_cast<int>(k);
-  p.stride_h = p.stride_w = static_cast<int>(stride);
-  p.pad_h = p.pad_w = 0;
-  p.out_height = static_cast<int>((h - k) / stride + 1);
-  p.out_width = static_cast<int>((w - k) / stride + 1);
-  p.activation = act;
+  p.out_channels = static_cast<int>(c.channels);
+  p.kernel_h = static_cast<int>(c.kernel_h);
+  p.kernel_w = static_cast<int>(c.kernel_w);
+  p.stride_h = static_cast<int>(c.stride_h);
+  p.stride_w = static_cast<int>(c.stride_w);
+  p.pad_h = static_cast<int>(c.pad_h);
+  p.pad_w = static_cast<int>(c.pad_w);
+  p.pad_h_extra = static_cast<int>(c.pad_h_extra);
+  p.pad_w_extra = static_cast<int>(c.pad_w_extra);
+  p.out_height = static_cast<int>(conv_out_h(c, h));
+  p.out_width = static_cast<int>(conv_out_w(c, w));
+  p.activation = n < s.stem.size() && c.relu ? CAPS_ACT_RELU : CAPS_ACT_NONE;
   p.weight_layout = CAPS_LAYOUT_CONV_IHWO;
   return p;
 }
@@ -124,34 +131,43 @@ Calibration calibrate_capsnet(const CapsNetSpec& s, const Weights& w, const uint
                               uint32_t count,
                               const std::function<void(uint32_t, uint32_t)>& progress) {
   Calibration cal;
+  check_capsnet_geometry(s);
   const uint32_t C = s.input_channels, H = s.input_height, W = s.input_width;
-  const uint32_t h1 = conv1_out_size(s, H), w1 = conv1_out_size(s, W);
-  Conv conv1 = make_conv(conv_geometry(C, H, W, s.conv1_channels, s.conv1_kernel, s.conv1_stride, CAPS_ACT_RELU),
-                         get(w, "conv1.weight"), get(w, "conv1.bias"));
-  Conv conv2 = make_conv(conv_geometry(s.conv1_channels, h1, w1, s.primary_channels, s.primary_kernel,
-                                       s.primary_stride, CAPS_ACT_NONE),
-                         get(w, "primarycaps.conv2d.weight"), get(w, "primarycaps.conv2d.bias"));
+  std::vector<Conv> stem;
+  std::vector<std::vector<float>> stem_out;
+  for (size_t n = 0; n < s.stem.size(); ++n) {
+    stem.push_back(make_conv(conv_geometry(s, n), get(w, stem_name(n) + ".weight"), get(w, stem_name(n) + ".bias")));
+    const kernels::Conv2DParams& g = stem.back().p;
+    stem_out.emplace_back(static_cast<size_t>(g.out_channels) * g.out_height * g.out_width);
+  }
+  Conv conv2 = make_conv(conv_geometry(s, s.stem.size()), get(w, "primarycaps.conv2d.weight"),
+                         get(w, "primarycaps.conv2d.bias"));
   const int I = static_cast<int>(primary_capsules(s)), DI = static_cast<int>(s.primary_dim);
   const int J = static_cast<int>(s.classes), DO = static_cast<int>(s.class_dim);
   const kernels::SquashParams squash{s.squash_eps_mode, s.squash_eps};
   const kernels::CapsPredictParams predict{I, DI, J, DO, CAPS_LAYOUT_ROW_MAJOR};
-  const kernels::GroupingParams group{s.grouping, static_cast<int>(s.primary_channels),
+  const kernels::GroupingParams group{s.grouping, static_cast<int>(s.primary.channels),
                                       conv2.p.out_height, conv2.p.out_width, DI};
 
-  std::vector<float> x(static_cast<size_t>(C) * H * W), h(static_cast<size_t>(s.conv1_channels) * h1 * w1);
-  std::vector<float> pc(static_cast<size_t>(s.primary_channels) * conv2.p.out_height * conv2.p.out_width);
+  std::vector<float> x(static_cast<size_t>(C) * H * W);
+  std::vector<float> pc(static_cast<size_t>(s.primary.channels) * conv2.p.out_height * conv2.p.out_width);
   std::vector<float> u(pc.size()), u_hat(static_cast<size_t>(J) * I * DO);
   std::vector<float> logits(static_cast<size_t>(J) * I), coupling(logits.size()), v(static_cast<size_t>(J) * DO);
   std::vector<float> lengths(static_cast<size_t>(J));
   cal.predictions.assign(static_cast<size_t>(J), 0.0f);
   cal.decoder.assign(s.decoder_hidden.size(), 0.0f);
+  cal.stem.assign(s.stem.size(), 0.0f);
 
   for (uint32_t n = 0; n < count; ++n) {
     const uint8_t* px = pixels + static_cast<size_t>(n) * x.size();
     for (size_t k = 0; k < x.size(); ++k) x[k] = static_cast<float>(px[k]) * s.input_scale + s.input_offset;
-    conv1.run(x.data(), h.data());
-    cal.conv1 = std::max(cal.conv1, max_abs(h.data(), h.size()));
-    conv2.run(h.data(), pc.data());
+    const float* act = x.data();
+    for (size_t k = 0; k < stem.size(); ++k) {
+      stem[k].run(act, stem_out[k].data());
+      cal.stem[k] = std::max(cal.stem[k], max_abs(stem_out[k].data(), stem_out[k].size()));
+      act = stem_out[k].data();
+    }
+    conv2.run(act, pc.data());
     cal.primary = std::max(cal.primary, max_abs(pc.data(), pc.size()));
     ref::group_capsules_f32(group, pc.data(), u.data());
     ref::squash_f32(squash, u.data(), u.data(), I, DI);
@@ -254,16 +270,28 @@ std::vector<uint8_t> build_capsnet_int8(const CapsNetSpec& s, const Weights& w,
     return std::array<uint32_t, 3>{wid, bid, rid};
   };
 
-  // conv1, ReLU: int8 0..127, scale = calibrated max / 127.
-  const double h_scale = cal.conv1 > 0 ? cal.conv1 / 127.0 : 1.0;
-  const auto c1w = layer("conv1", s.input_scale, z_in, [&](uint32_t) { return 1.0 / h_scale; });
-  const uint32_t c1 = mw.add_op(CAPS_OP_CONV2D, {x, c1w[0], c1w[1], c1w[2]},
-                                {s.conv1_stride, s.conv1_stride, 0, 0, CAPS_ACT_RELU}, "conv1");
-  mw.set_quant(c1, static_cast<float>(h_scale), 0);
+  // The stem: each conv's output int8 with scale = calibrated max / 127 and zero point 0: 0..127
+  // after a ReLU, -127..127 without one.
+  if (cal.stem.size() != s.stem.size())
+    throw WriterError("the calibration has " + std::to_string(cal.stem.size()) + " stem ranges for " +
+                      std::to_string(s.stem.size()) + " convs");
+  uint32_t h = x;
+  double h_scale = s.input_scale;
+  int32_t h_zero = z_in;
+  for (size_t n = 0; n < s.stem.size(); ++n) {
+    const double out_scale = cal.stem[n] > 0 ? cal.stem[n] / 127.0 : 1.0;
+    const auto cw = layer(stem_name(n), h_scale, h_zero, [&](uint32_t) { return 1.0 / out_scale; });
+    const ConvSpec& c = s.stem[n];
+    h = mw.add_op(CAPS_OP_CONV2D, {h, cw[0], cw[1], cw[2]},
+                  conv_op_params(c, c.relu ? uint32_t{CAPS_ACT_RELU} : uint32_t{CAPS_ACT_NONE}), stem_name(n));
+    mw.set_quant(h, static_cast<float>(out_scale), 0);
+    h_scale = out_scale;
+    h_zero = 0;
+  }
 
   // PrimaryCaps: the conv output in int16 Q F_p, squashed into int8 Q7 capsules.
   const int32_t f_p = q_format(cal.primary, 32767.0, 0, 16);
-  const auto pcw = layer("primarycaps.conv2d", h_scale, 0, [&](uint32_t) { return std::ldexp(1.0, f_p); });
+  const auto pcw = layer("primarycaps.conv2d", h_scale, h_zero, [&](uint32_t) { return std::ldexp(1.0, f_p); });
   auto eps_q32 = [&](int32_t f) {
     const double e = s.squash_eps_mode == CAPS_SQUASH_EPS_IN_SQRT ? std::ldexp(s.squash_eps, 2 * f + 32)
                                                                   : std::ldexp(s.squash_eps, f + 32);
@@ -272,10 +300,11 @@ std::vector<uint8_t> build_capsnet_int8(const CapsNetSpec& s, const Weights& w,
   };
   uint32_t eps_lo = 0, eps_hi = 0;
   split_eps(eps_q32(f_p), &eps_lo, &eps_hi);
-  const uint32_t pc = mw.add_op(
-      CAPS_OP_PRIMARY_CAPS, {c1, pcw[0], pcw[1], pcw[2]},
-      {s.primary_stride, s.primary_stride, 0, 0, s.primary_dim, static_cast<uint32_t>(f_p), eps_lo, eps_hi},
-      "primarycaps");
+  std::array<uint32_t, 8> pc_params = conv_op_params(s.primary, s.primary_dim);
+  pc_params[CAPS_PRIMARY_CAPS_Q_FRAC] = static_cast<uint32_t>(f_p);
+  pc_params[CAPS_PRIMARY_CAPS_Q_EPS_LO] = eps_lo;
+  pc_params[CAPS_PRIMARY_CAPS_Q_EPS_HI] = eps_hi;
+  const uint32_t pc = mw.add_op(CAPS_OP_PRIMARY_CAPS, {h, pcw[0], pcw[1], pcw[2]}, pc_params, "primarycaps");
   mw.set_quant(pc, 1.0f / 128.0f, 0);
 
   // CapsDense: W int8 per class j; predictions int16 in Q F_u[j]; routing squash input Q F_s.

@@ -19,7 +19,7 @@ namespace tools {
 // rule: the maximum; docs/fixed-point.md has the measurement that chose it).
 struct Calibration {
   uint32_t images = 0;
-  float conv1 = 0;                // conv1 output (after ReLU)
+  std::vector<float> stem;        // each stem conv's output (after its ReLU, if any)
   float primary = 0;              // PrimaryCaps conv output, before the squash
   std::vector<float> predictions; // u_hat, per class j
   float routing = 0;              // s_j components, over every routing iteration

@@ -19,21 +19,64 @@ def squash_xifengguo(inputs, axis=-1):
     return scale * inputs
 
 
+def _pair(v):
+    return (v[0], v[1]) if isinstance(v, (list, tuple)) else (v, v)
+
+
+class ConvGeom:
+    """One conv of an architecture file (capsconv's "stem" entries and "primary"): kernel, stride,
+    and the zero padding before and after the input on each axis ("valid", TensorFlow's "same",
+    or rows/columns on each side), on an input of in_h x in_w."""
+
+    def __init__(self, c, in_c, in_h, in_w, stem):
+        self.in_c, self.out_c = in_c, c["channels"]
+        self.kh, self.kw = _pair(c["kernel"])
+        self.sh, self.sw = _pair(c.get("stride", 1))
+        pad = c.get("padding", "valid")
+        if pad == "same":
+            def same(n, k, s):
+                out = -(-n // s)
+                total = max((out - 1) * s + k - n, 0)
+                return total // 2, total - total // 2
+            self.top, self.bottom = same(in_h, self.kh, self.sh)
+            self.left, self.right = same(in_w, self.kw, self.sw)
+        elif pad == "valid":
+            self.top = self.bottom = self.left = self.right = 0
+        else:
+            self.top, self.left = _pair(pad)
+            self.bottom, self.right = self.top, self.left
+        self.relu = stem and c.get("relu", True)
+        self.out_h = (in_h + self.top + self.bottom - self.kh) // self.sh + 1
+        self.out_w = (in_w + self.left + self.right - self.kw) // self.sw + 1
+
+    def module(self):
+        return nn.Conv2d(self.in_c, self.out_c, kernel_size=(self.kh, self.kw), stride=(self.sh, self.sw), padding=0)
+
+    def pad(self, x):
+        return F.pad(x, (self.left, self.right, self.top, self.bottom))
+
+
 class Arch:
-    """Geometry shared by the three layouts (mirrors capsrt's CapsNetSpec)."""
+    """Geometry shared by the three layouts (mirrors capsrt's CapsNetSpec): "conv1" (one conv) or
+    "stem" (a list of them), then "primary"."""
 
     def __init__(self, d):
         self.in_c, self.in_h, self.in_w = d["input"]
-        self.c1, self.k1, self.s1 = d["conv1"]["channels"], d["conv1"]["kernel"], d["conv1"]["stride"]
+        h, w, c = self.in_h, self.in_w, self.in_c
+        self.stem = []
+        for s in d["stem"] if "stem" in d else [d["conv1"]]:
+            g = ConvGeom(s, c, h, w, True)
+            self.stem.append(g)
+            c, h, w = g.out_c, g.out_h, g.out_w
+        first = self.stem[0]
+        self.c1, self.k1, self.s1 = first.out_c, first.kh, first.sh  # gram-ai's single conv1
         p = d["primary"]
-        self.pc, self.pd, self.pk, self.ps = p["channels"], p["dim"], p["kernel"], p["stride"]
+        self.primary = ConvGeom(p, c, h, w, False)
+        self.pc, self.pd, self.pk, self.ps = p["channels"], p["dim"], self.primary.kh, self.primary.sh
         self.classes, self.class_dim = d["classes"], d["class_dim"]
         self.routings = d["routings"]
         self.decoder = d["decoder"]
-        h1 = (self.in_h - self.k1) // self.s1 + 1
-        w1 = (self.in_w - self.k1) // self.s1 + 1
-        self.h2 = (h1 - self.pk) // self.ps + 1
-        self.w2 = (w1 - self.pk) // self.ps + 1
+        self.h2, self.w2 = self.primary.out_h, self.primary.out_w
         self.in_caps = self.pc * self.h2 * self.w2 // self.pd
 
 
@@ -75,13 +118,14 @@ def route_xifengguo(x_hat, routings):
 
 
 class PrimaryCapsule(nn.Module):
-    def __init__(self, in_channels, out_channels, dim_caps, kernel_size, stride=1, padding=0):
+    def __init__(self, in_channels, out_channels, dim_caps, kernel_size, stride=1, padding=0, geom=None):
         super().__init__()
         self.dim_caps = dim_caps
+        self.geom = geom  # a ConvGeom: its padding (before and after) applied first
         self.conv2d = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=padding)
 
     def forward(self, x):
-        outputs = self.conv2d(x)
+        outputs = self.conv2d(self.geom.pad(x) if self.geom is not None else x)
         outputs = outputs.view(x.size(0), -1, self.dim_caps)
         return squash_xifengguo(outputs)
 
@@ -90,14 +134,20 @@ class CapsuleNet(nn.Module):
     def __init__(self, a):
         super().__init__()
         self.a = a
-        self.conv1 = nn.Conv2d(a.in_c, a.c1, kernel_size=a.k1, stride=a.s1, padding=0)
-        self.primarycaps = PrimaryCapsule(a.c1, a.pc, a.pd, kernel_size=a.pk, stride=a.ps, padding=0)
+        for n, g in enumerate(a.stem):  # conv1, conv2, ...: the stem
+            setattr(self, "conv%d" % (n + 1), g.module())
+        pg = a.primary
+        self.primarycaps = PrimaryCapsule(pg.in_c, a.pc, a.pd, kernel_size=(pg.kh, pg.kw), stride=(pg.sh, pg.sw),
+                                          padding=0, geom=pg)
         self.digitcaps = DenseCapsule(a.in_caps, a.pd, a.classes, a.class_dim, a.routings)
         self.decoder = make_decoder(a)
         self.relu = nn.ReLU()
 
     def capsules(self, x):
-        x = self.relu(self.conv1(x))
+        for n, g in enumerate(self.a.stem):
+            x = getattr(self, "conv%d" % (n + 1))(g.pad(x))
+            if g.relu:
+                x = self.relu(x)
         x = self.primarycaps(x)
         return self.digitcaps(x)
 
@@ -180,6 +230,8 @@ class CapsuleLayer(nn.Module):
 class CapsuleNetGramAI(nn.Module):
     def __init__(self, a):
         super().__init__()
+        if len(a.stem) != 1 or any((g.top, g.bottom, g.left, g.right) != (0, 0, 0, 0) for g in a.stem + [a.primary]):
+            raise ValueError("gram-ai's network has one conv before the primary capsules and no padding")
         self.a = a
         self.conv1 = nn.Conv2d(in_channels=a.in_c, out_channels=a.c1, kernel_size=a.k1, stride=a.s1)
         self.primary_capsules = CapsuleLayer(num_capsules=a.pd, num_route_nodes=-1, in_channels=a.c1,

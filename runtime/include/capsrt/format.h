@@ -20,7 +20,7 @@ extern "C" {
 #define CAPS_MAGIC_2 'P'
 #define CAPS_MAGIC_3 'S'
 #define CAPS_FORMAT_MAJOR 1u
-#define CAPS_FORMAT_MINOR 3u
+#define CAPS_FORMAT_MINOR 4u
 
 /* Alignment of every section and every tensor's data, in the file and in the arena. */
 #define CAPS_ALIGN 64u

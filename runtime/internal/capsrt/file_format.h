@@ -103,7 +103,7 @@ typedef struct caps_op_entry {
 enum {
   CAPS_CONV_STRIDE_H = 0,
   CAPS_CONV_STRIDE_W = 1,
-  CAPS_CONV_PAD_H = 2,
+  CAPS_CONV_PAD_H = 2, /* see CAPS_CONV_PAD_BEFORE and CAPS_CONV_PAD_EXTRA_AFTER */
   CAPS_CONV_PAD_W = 3,
   CAPS_CONV_ACTIVATION = 4, /* CONV2D only */
   CAPS_PRIMARY_CAPS_DIM = 4, /* PRIMARY_CAPS only */
@@ -118,6 +118,14 @@ enum {
   CAPS_CAPS_DENSE_LOW_MEMORY = 3, /* 1: recompute the predictions instead of storing them */
   CAPS_LENGTH_Q_EPS = 0           /* length eps in Q30, < 2^30 */
 };
+
+/* A conv's padding param (CAPS_CONV_PAD_H or _W, Conv2D and PrimaryCaps): bits 0-15 the zero
+   rows (columns) before the input, and since 1.4 bits 16-31 the extra zero rows (columns) after
+   it, beyond as many as before (TensorFlow's 'same' padding puts the odd one after: a 3x3 conv
+   of stride 2 on 32 rows pads 0 before and 1 after). Files before 1.4 have 0 there. */
+#define CAPS_CONV_PAD_BEFORE(param) ((param) & 0xFFFFu)
+#define CAPS_CONV_PAD_EXTRA_AFTER(param) ((param) >> 16)
+#define CAPS_CONV_PAD_PARAM(before, extra_after) ((uint32_t)(before) | ((uint32_t)(extra_after) << 16))
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -25,8 +25,12 @@ Shape make_shape(uint32_t rank, uint64_t d0, uint64_t d1, uint64_t d2) {
 
 caps_status infer_conv(const caps_op_entry& op, const Shape* in, Shape* out) {
   const uint32_t sh = op.params[CAPS_CONV_STRIDE_H], sw = op.params[CAPS_CONV_STRIDE_W];
-  const uint32_t ph = op.params[CAPS_CONV_PAD_H], pw = op.params[CAPS_CONV_PAD_W];
-  if (sh < 1 || sw < 1 || sh > kMaxStride || sw > kMaxStride || ph > kMaxPad || pw > kMaxPad)
+  const uint32_t ph = CAPS_CONV_PAD_BEFORE(op.params[CAPS_CONV_PAD_H]);
+  const uint32_t pw = CAPS_CONV_PAD_BEFORE(op.params[CAPS_CONV_PAD_W]);
+  const uint32_t eh = CAPS_CONV_PAD_EXTRA_AFTER(op.params[CAPS_CONV_PAD_H]);
+  const uint32_t ew = CAPS_CONV_PAD_EXTRA_AFTER(op.params[CAPS_CONV_PAD_W]);
+  if (sh < 1 || sw < 1 || sh > kMaxStride || sw > kMaxStride || ph > kMaxPad || pw > kMaxPad ||
+      eh > kMaxPad || ew > kMaxPad)
     return CAPS_ERR_BAD_OP;
   const Shape& x = in[0];
   const Shape& w = in[1];
@@ -34,8 +38,9 @@ caps_status infer_conv(const caps_op_entry& op, const Shape* in, Shape* out) {
   if (x.rank != 3 || w.rank != 4 || b.rank != 1) return CAPS_ERR_SHAPE_MISMATCH;
   if (w.dims[1] != x.dims[0] || b.dims[0] != w.dims[0]) return CAPS_ERR_SHAPE_MISMATCH;
   const uint64_t kh = w.dims[2], kw = w.dims[3];
-  if (ph >= kh || pw >= kw) return CAPS_ERR_BAD_OP;
-  const uint64_t h = x.dims[1] + 2ull * ph, wd = x.dims[2] + 2ull * pw;
+  // No window may lie wholly in the padding, before or after the input.
+  if (ph >= kh || pw >= kw || ph + eh >= kh || pw + ew >= kw) return CAPS_ERR_BAD_OP;
+  const uint64_t h = x.dims[1] + 2ull * ph + eh, wd = x.dims[2] + 2ull * pw + ew;
   if (h < kh || wd < kw) return CAPS_ERR_SHAPE_MISMATCH;
   // The kernels may copy the input zero-padded, and PrimaryCaps keeps the conv output in
   // scratch: both must fit the buffer bound like any tensor.
@@ -117,8 +122,10 @@ kernels::Conv2DParams conv_params(const OpView& v, const Shape& out, caps_activa
   p.kernel_w = static_cast<int>(ws.dims[3]);
   p.stride_h = static_cast<int>(op.params[CAPS_CONV_STRIDE_H]);
   p.stride_w = static_cast<int>(op.params[CAPS_CONV_STRIDE_W]);
-  p.pad_h = static_cast<int>(op.params[CAPS_CONV_PAD_H]);
-  p.pad_w = static_cast<int>(op.params[CAPS_CONV_PAD_W]);
+  p.pad_h = static_cast<int>(CAPS_CONV_PAD_BEFORE(op.params[CAPS_CONV_PAD_H]));
+  p.pad_w = static_cast<int>(CAPS_CONV_PAD_BEFORE(op.params[CAPS_CONV_PAD_W]));
+  p.pad_h_extra = static_cast<int>(CAPS_CONV_PAD_EXTRA_AFTER(op.params[CAPS_CONV_PAD_H]));
+  p.pad_w_extra = static_cast<int>(CAPS_CONV_PAD_EXTRA_AFTER(op.params[CAPS_CONV_PAD_W]));
   p.activation = act;
   p.weight_layout = v.in_layout[1];
   p.threads = v.threads;
@@ -127,8 +134,9 @@ kernels::Conv2DParams conv_params(const OpView& v, const Shape& out, caps_activa
 
 Shape conv_output_shape(const caps_op_entry& op, const Shape& x, const Shape& w) {
   const uint64_t sh = op.params[CAPS_CONV_STRIDE_H], sw = op.params[CAPS_CONV_STRIDE_W];
-  const uint64_t h = x.dims[1] + 2ull * op.params[CAPS_CONV_PAD_H];
-  const uint64_t wd = x.dims[2] + 2ull * op.params[CAPS_CONV_PAD_W];
+  const uint32_t ph = op.params[CAPS_CONV_PAD_H], pw = op.params[CAPS_CONV_PAD_W];
+  const uint64_t h = x.dims[1] + 2ull * CAPS_CONV_PAD_BEFORE(ph) + CAPS_CONV_PAD_EXTRA_AFTER(ph);
+  const uint64_t wd = x.dims[2] + 2ull * CAPS_CONV_PAD_BEFORE(pw) + CAPS_CONV_PAD_EXTRA_AFTER(pw);
   return make_shape(3, w.dims[0], (h - w.dims[2]) / sh + 1, (wd - w.dims[3]) / sw + 1);
 }
 

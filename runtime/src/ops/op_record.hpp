@@ -50,7 +50,7 @@ struct PreparedOp;
 using OpRunner = void (*)(const PreparedOp& op, int32_t mask_class, const kernels::Parallel* par);
 
 // Bytes of a prepared op's own parameters (its kernel pointers and parameter structs).
-constexpr size_t kOpParamBytes = 176;
+constexpr size_t kOpParamBytes = 184;
 
 // One op ready to run: made once at Interpreter::init, kept in the arena.
 struct PreparedOp {
