@@ -12,6 +12,7 @@
 #include <random>
 
 #include "convert.hpp"
+#include "infer.hpp"
 #include "pickle.hpp"
 #include "test_util.hpp"
 
@@ -33,11 +34,14 @@ json read_json(const std::string& path) {
   return json::parse(f);
 }
 
-// Converts `file` and checks every golden case; returns the number of values compared.
-size_t check_against_pytorch(const std::string& dir, const json& golden, const std::string& file) {
-  INFO("checkpoint " << file);
+// Converts `file` with the golden set's architecture (or, with `inferred`, the one its shapes
+// give) and checks every golden case; returns the number of values compared.
+size_t check_against_pytorch(const std::string& dir, const json& golden, const std::string& file,
+                             bool inferred = false) {
+  INFO("checkpoint " << file << (inferred ? ", architecture inferred" : ""));
   const conv::Checkpoint ck = conv::read_checkpoint(dir + file);
-  const conv::Architecture arch = conv::architecture_from_json(golden["arch"].dump(), "golden arch");
+  const conv::Architecture arch = inferred ? conv::infer_architecture(ck, conv::Layout::Auto, {}).arch
+                                           : conv::architecture_from_json(golden["arch"].dump(), "golden arch");
   const conv::Conversion c = conv::convert(ck, arch, conv::Layout::Auto, 0);
   CHECK(conv::layout_name(c.layout) == golden["layout"].get<std::string>());
   testutil::ModelBytes mb(c.model);
@@ -93,6 +97,109 @@ TEST_CASE("deeper stems with 'same' padding (a CIFAR-10 kind with RGB and four c
   CHECK(a.spec.stem[1].pad_h_extra == 1);
   CHECK(tools::stem_in_h(a.spec, 2) == 8);
   CHECK(tools::stem_in_w(a.spec, 2) == 9);
+}
+
+// A checkpoint of shapes only: what the architecture inference reads.
+conv::Checkpoint shapes_only(const std::vector<std::pair<std::string, std::vector<int64_t>>>& tensors) {
+  conv::Checkpoint ck;
+  for (const auto& [name, shape] : tensors) {
+    conv::RawTensor t;
+    t.name = name;
+    t.dtype = "float32";
+    t.element_size = 4;
+    t.shape = shape;
+    ck.tensors.push_back(t);
+  }
+  return ck;
+}
+
+std::string infer_error(const conv::Checkpoint& ck, const conv::InputSize& in = {}) {
+  try {
+    conv::infer_architecture(ck, conv::Layout::Auto, in);
+  } catch (const conv::ArchError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST_CASE("without --arch the architecture comes from the tensor shapes, and converts as PyTorch runs it") {
+  const std::string dir = env_dir("CAPSRT_CHECKPOINTS");
+  // The tiny sets of the three layouts: every geometry field as the golden architecture says.
+  for (const char* stem : {"tiny_xifengguo", "tiny_gram-ai"}) {
+    const json golden = read_json(dir + stem + ".golden.json");
+    const conv::Inferred got = conv::infer_architecture(conv::read_checkpoint(dir + stem + ".pt"), conv::Layout::Auto, {});
+    const tools::CapsNetSpec want = conv::architecture_from_json(golden["arch"].dump(), "golden").spec;
+    const tools::CapsNetSpec& s = got.arch.spec;
+    CHECK(s.input_channels == want.input_channels);
+    CHECK(s.input_height == want.input_height);
+    CHECK(s.input_width == want.input_width);
+    REQUIRE(s.stem.size() == 1);
+    CHECK(s.stem[0].channels == want.stem[0].channels);
+    CHECK(s.stem[0].kernel_h == want.stem[0].kernel_h);
+    CHECK(s.stem[0].stride_h == want.stem[0].stride_h);
+    CHECK(s.primary.channels == want.primary.channels);
+    CHECK(s.primary.stride_h == want.primary.stride_h);
+    CHECK(s.primary_dim == want.primary_dim);
+    CHECK(s.classes == want.classes);
+    CHECK(s.class_dim == want.class_dim);
+    CHECK(s.decoder_hidden == want.decoder_hidden);
+    CHECK(!got.assumptions.empty());  // the strides, the routings, the input size: said
+    CHECK(check_against_pytorch(dir, golden, std::string(stem) + ".pt", true) > 0);
+  }
+  // flat5d keeps classes x dimensions as one axis: 15 is not ten classes, and the message says so.
+  CHECK(infer_error(conv::read_checkpoint(dir + "tiny_flat5d.pt")).find("[1,32,15,4,1] holds classes x dimensions = 15") !=
+        std::string::npos);
+}
+
+TEST_CASE("architecture inference: the input size without a decoder, strides, and shapes that disagree") {
+  // Canonical shapes without a decoder: 27 and 28 rows both give 1,152 capsules; --input decides.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> canonical = {
+      {"conv1.weight", {256, 1, 9, 9}}, {"conv1.bias", {256}}, {"primarycaps.conv2d.weight", {256, 256, 9, 9}},
+      {"primarycaps.conv2d.bias", {256}}, {"digitcaps.weight", {10, 1152, 16, 8}}};
+  const std::string ambiguous = infer_error(shapes_only(canonical));
+  CHECK(ambiguous.find("square inputs of 27, 28 all do") != std::string::npos);
+  CHECK(ambiguous.find("--input") != std::string::npos);
+  const conv::Inferred given = conv::infer_architecture(shapes_only(canonical), conv::Layout::Auto, conv::parse_input_size("1x28x28"));
+  CHECK(given.arch.spec.input_height == 28);
+  CHECK(given.arch.spec.preprocess == CAPS_PREPROCESS_MNIST);
+  CHECK(infer_error(shapes_only(canonical), conv::parse_input_size("3x28x28")).find("conv1.weight reads 1") != std::string::npos);
+  CHECK_THROWS_AS(conv::parse_input_size("28x28"), conv::ArchError);
+  CHECK_THROWS_AS(conv::parse_input_size("1x28x28x"), conv::ArchError);
+  CHECK_THROWS_AS(conv::parse_input_size("0x28x28"), conv::ArchError);
+
+  // A smallNORB-like stem (2x20x20, decoder of 800 values): only conv1 2, conv2 1, primary 2 gives 8 capsules.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> norb = {
+      {"conv1.weight", {8, 2, 5, 5}}, {"conv2.weight", {8, 8, 3, 3}}, {"primarycaps.conv2d.weight", {8, 8, 3, 3}},
+      {"digitcaps.weight", {5, 8, 4, 4}}, {"decoder.0.weight", {6, 20}}, {"decoder.2.weight", {800, 6}}};
+  const conv::Inferred n = conv::infer_architecture(shapes_only(norb), conv::Layout::Auto, {});
+  REQUIRE(n.arch.spec.stem.size() == 2);
+  CHECK(n.arch.spec.input_channels == 2);
+  CHECK(n.arch.spec.input_height == 20);
+  CHECK(n.arch.spec.stem[0].stride_h == 2);
+  CHECK(n.arch.spec.stem[1].stride_h == 1);
+  CHECK(n.arch.spec.primary.stride_h == 2);
+  CHECK(n.arch.spec.preprocess == CAPS_PREPROCESS_NONE);
+
+  // Shapes that disagree: each message names both tensors.
+  auto broken = norb;
+  broken[1].second = {8, 6, 3, 3};  // conv2 reads 6 channels, conv1 makes 8
+  CHECK(infer_error(shapes_only(broken)).find("conv2.weight [8,6,3,3] reads 6 channels, but conv1.weight [8,2,5,5] makes 8") !=
+        std::string::npos);
+  broken = norb;
+  broken[3].second = {5, 8, 4, 3};  // 3D capsules from 8 channels
+  CHECK(infer_error(shapes_only(broken)).find("not a whole number of the 3D capsules") != std::string::npos);
+  broken = norb;
+  broken[5].second = {800, 5};  // the decoder's second layer reads 5 of the first's 6
+  CHECK(infer_error(shapes_only(broken)).find("decoder.2.weight [800,5] reads 5 values, but decoder.0.weight [6,20] make 6") !=
+        std::string::npos);
+  broken = norb;
+  broken[3].second = {5, 9, 4, 4};  // 9 capsules: no stride of 1 or 2 per conv makes them
+  CHECK(infer_error(shapes_only(broken)).find("no stride of 1 or 2 per conv makes 9") != std::string::npos);
+  broken = norb;
+  broken[5].second = {801, 6};  // not a square image of 2 channels
+  CHECK(infer_error(shapes_only(broken)).find("not a square image of 2 channels") != std::string::npos);
+  CHECK(infer_error(shapes_only({{"primarycaps.conv2d.weight", {8, 8, 3, 3}}, {"digitcaps.weight", {5, 8, 4, 4}}}))
+            .find("no conv1.weight") != std::string::npos);
 }
 
 TEST_CASE("float16, bfloat16 and float64 weights are converted to float32") {

@@ -10,6 +10,8 @@ packages=(
   libcli11-dev                         # tool command lines
   libpthreadpool-dev                   # the tools' threads inside an op (capsrun --intra-threads)
   libzip-dev nlohmann-json3-dev        # capsconv: torch zip archives, safetensors and JSON
+  libhdf5-dev                          # capsconv: Keras .h5 files
+  python3-h5py                         # tests: Keras-structured .h5 fixtures written with h5py
   libstb-dev zlib1g-dev                # capsrun: images, gzipped IDX datasets
   python3-torch python3-numpy          # golden data from PyTorch (/usr/bin/python3)
   python3-pil                          # tests/render_photos.py: photo-like renders of test images

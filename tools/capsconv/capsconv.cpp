@@ -13,6 +13,7 @@
 #include "capsnet_int8.hpp"
 #include "convert.hpp"
 #include "idx.hpp"
+#include "infer.hpp"
 #include "io.hpp"
 
 using namespace capsrt;
@@ -43,7 +44,7 @@ namespace {
 int run(int argc, char** argv) {
   CLI::App app{"capsconv: convert a CapsNet checkpoint (PyTorch .pt/.pth/.pkl, legacy torch.save, "
                "safetensors) into a capsrt model"};
-  std::string input, output, arch_name = "canonical", layout_arg = "auto", emit_c, c_name;
+  std::string input, output, arch_name, layout_arg = "auto", emit_c, c_name, input_arg;
   int routings = 0;
   bool summary = false, quiet = false, low_memory = false, no_decoder = false;
   std::string quantize = "none", calib, preprocess_arg;
@@ -54,8 +55,11 @@ int run(int argc, char** argv) {
   app.add_option("-o,--output", output, "model file to write (.caps)");
   app.add_option("--arch", arch_name,
                  "architecture: preset 'canonical' (Sabour et al., MNIST) or 'small', or a JSON "
-                 "architecture file (docs/capsconv.md)")
-      ->capture_default_str();
+                 "architecture file (docs/capsconv.md). Default: inferred from the checkpoint's tensor "
+                 "shapes, with what they do not fix printed as assumptions");
+  app.add_option("--input", input_arg,
+                 "the input size CxHxW (e.g. 3x32x32) when inferring the architecture, where the "
+                 "checkpoint does not fix it (no decoder)");
   app.add_option("--layout", layout_arg,
                  "how the checkpoint stores the network: auto (detect from names and shapes), "
                  "xifengguo, flat5d, gram-ai")
@@ -129,8 +133,22 @@ int run(int argc, char** argv) {
   std::optional<tools::Calibration> alt_cal;  // an int8 conversion's, for the summary
   std::optional<tools::Calibration> int8_cal;
   try {
-    const conv::Architecture arch = conv::load_architecture(arch_name);  // (+ the routing option)
-    conv::Architecture a = arch;
+    conv::Architecture a;
+    if (arch_name.empty()) {
+      const conv::Inferred inferred =
+          conv::infer_architecture(ck, conv::parse_layout(layout_arg),
+                                   input_arg.empty() ? conv::InputSize{} : conv::parse_input_size(input_arg));
+      a = inferred.arch;
+      log << "architecture inferred from the tensor shapes (--arch to give it); assumed:\n";
+      for (const std::string& text : inferred.assumptions) log << "  - " << text << '\n';
+    } else {
+      if (!input_arg.empty()) {
+        std::cerr << "capsconv: --input applies when the architecture is inferred; " << arch_name
+                  << " gives the input size\n";
+        return 1;
+      }
+      a = conv::load_architecture(arch_name);
+    }
     a.spec.low_memory_routing = low_memory;
     if (!preprocess_arg.empty()) conv::set_preprocess(&a.spec, preprocess_arg, "--preprocess");
     c = conv::convert(ck, a, conv::parse_layout(layout_arg), routings);

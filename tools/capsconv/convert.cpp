@@ -196,8 +196,17 @@ Architecture parse_architecture(const nlohmann::json& j, const std::string& wher
   return a;
 }
 
+std::string part_name(const LayoutRow& row, uint32_t part) {
+  std::string n = row.source;
+  const size_t at = n.find("{k}");
+  if (at != std::string::npos) n.replace(at, 3, std::to_string(part));
+  return n;
+}
+
+}  // namespace
+
 // The layout whose marker tensor the checkpoint holds.
-Layout detect(const Checkpoint& ck, std::string* reason) {
+Layout detect_layout(const Checkpoint& ck, std::string* reason) {
   for (const LayoutInfo& l : layouts())
     for (const LayoutMarker& m : l.markers)
       for (const RawTensor& t : ck.tensors)
@@ -216,15 +225,6 @@ Layout detect(const Checkpoint& ck, std::string* reason) {
   throw ArchError("cannot detect the layout: none of " + markers + " among " + std::to_string(ck.tensors.size()) +
                   " tensors (" + names + (ck.tensors.size() > 12 ? ", ..." : "") + "); name it with --layout");
 }
-
-std::string part_name(const LayoutRow& row, uint32_t part) {
-  std::string n = row.source;
-  const size_t at = n.find("{k}");
-  if (at != std::string::npos) n.replace(at, 3, std::to_string(part));
-  return n;
-}
-
-}  // namespace
 
 void set_preprocess(tools::CapsNetSpec* s, const std::string& name, const std::string& where) {
   if (!tools::parse_preprocess(name, &s->preprocess))
@@ -262,7 +262,7 @@ Architecture architecture_from_json(const std::string& text, const std::string& 
 Conversion convert(const Checkpoint& ck, const Architecture& arch, Layout layout, int routings_override) {
   Conversion c;
   c.layout = layout;
-  if (layout == Layout::Auto) c.layout = detect(ck, &c.layout_reason);
+  if (layout == Layout::Auto) c.layout = detect_layout(ck, &c.layout_reason);
   CapsNetSpec s = arch.spec;
   // The layout fixes the variant attributes of the code that saved it.
   const LayoutInfo& info = layout_info(c.layout);

@@ -45,6 +45,10 @@ Architecture load_architecture(const std::string& preset_or_path);
 // The same from JSON text; `where` names the source in messages.
 Architecture architecture_from_json(const std::string& text, const std::string& where);
 
+// The layout whose marker tensor the checkpoint holds (ArchError listing the markers when none
+// is there); `reason` says what was found.
+Layout detect_layout(const Checkpoint& ck, std::string* reason);
+
 struct Conversion {
   Layout layout = Layout::Auto;   // the one used (detected or given)
   std::string layout_reason;      // what the detection saw
