@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "idx.hpp"
+#include "npy.hpp"
 #include "image.hpp"
 #include "preprocess.hpp"
 #include "io.hpp"
@@ -254,4 +255,78 @@ TEST_CASE("image bytes that trip stb 2.27's known defects are refused before stb
   CHECK_THAT(error_for(png), Catch::Contains("truncated PNG"));
   // a real PNG with its IEND still decodes (the shipped test image)
   CHECK(load_image(testutil::source_path("tests/data/images/mnist_0_label7.png"), 1).width == 28);
+}
+
+namespace {
+// A .npy file of format `major` with this header text (padded as numpy pads it) and data.
+std::vector<uint8_t> npy_file(int major, const std::string& header, const std::vector<uint8_t>& data) {
+  std::string h = header;
+  const size_t prefix = major == 1 ? 10 : 12;
+  while ((prefix + h.size() + 1) % 64 != 0) h += ' ';
+  h += '\n';
+  std::vector<uint8_t> f = {0x93, 'N', 'U', 'M', 'P', 'Y', static_cast<uint8_t>(major), 0};
+  const uint32_t n = static_cast<uint32_t>(h.size());
+  f.push_back(static_cast<uint8_t>(n & 0xFF));
+  f.push_back(static_cast<uint8_t>(n >> 8));
+  if (major != 1) {
+    f.push_back(static_cast<uint8_t>(n >> 16));
+    f.push_back(static_cast<uint8_t>(n >> 24));
+  }
+  f.insert(f.end(), h.begin(), h.end());
+  f.insert(f.end(), data.begin(), data.end());
+  return f;
+}
+std::string npy_error(const std::vector<uint8_t>& f) {
+  try {
+    parse_npy(f.data(), f.size(), "x.npy");
+  } catch (const IoError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE(".npy arrays: float32 and uint8 in every format version, malformed ones refused with the reason") {
+  // float32 1.0 and -2.5, little-endian, shape (2,)
+  const std::vector<uint8_t> f32 = {0, 0, 0x80, 0x3f, 0, 0, 0x20, 0xc0};
+  const NpyArray a = parse_npy(npy_file(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", f32).data(),
+                               npy_file(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", f32).size(), "a");
+  REQUIRE(a.dtype == NpyArray::DType::F32);
+  CHECK(a.shape == std::vector<uint64_t>{2});
+  CHECK(a.f32 == std::vector<float>{1.0f, -2.5f});
+  CHECK(npy_describe(a) == "(2,) float32");
+  // uint8 (2, 1, 3) in format 2.0 and 3.0, keys in another order
+  const std::vector<uint8_t> u8 = {1, 2, 3, 4, 5, 6};
+  for (int major : {2, 3}) {
+    const auto f = npy_file(major, "{'shape': (2, 1, 3), 'fortran_order': False, 'descr': '|u1'}", u8);
+    const NpyArray b = parse_npy(f.data(), f.size(), "b");
+    CHECK(b.dtype == NpyArray::DType::U8);
+    CHECK(b.shape == std::vector<uint64_t>{2, 1, 3});
+    CHECK(b.u8 == u8);
+  }
+  const std::string ok = "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 1, 3), }";
+  CHECK_THAT(npy_error({'P', 'K', 3, 4}), Catch::Contains("not a .npy file"));
+  CHECK_THAT(npy_error(npy_file(4, ok, u8)), Catch::Contains("format version 4"));
+  auto cut = npy_file(1, ok, u8);
+  cut.resize(40);
+  CHECK_THAT(npy_error(cut), Catch::Contains("truncated .npy header"));
+  CHECK_THAT(npy_error(npy_file(1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", f32)),
+             Catch::Contains("dtype '>f4'"));
+  CHECK_THAT(npy_error(npy_file(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", f32)),
+             Catch::Contains("dtype '<f8'"));
+  CHECK_THAT(npy_error(npy_file(1, "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", f32)),
+             Catch::Contains("dtype '|O'"));
+  CHECK_THAT(npy_error(npy_file(1, "{'descr': '|u1', 'fortran_order': True, 'shape': (2, 1, 3), }", u8)),
+             Catch::Contains("Fortran-order"));
+  CHECK_THAT(npy_error(npy_file(1, "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 1, 3), 'x': 1}", u8)),
+             Catch::Contains("unknown key 'x'"));
+  CHECK_THAT(npy_error(npy_file(1, "{'descr': '|u1', 'shape': (6,), }", u8)), Catch::Contains("lacks"));
+  CHECK_THAT(npy_error(npy_file(1, ok, {1, 2, 3, 4, 5})), Catch::Contains("data is 5 bytes"));
+  CHECK_THAT(npy_error(npy_file(1, ok, {1, 2, 3, 4, 5, 6, 7})), Catch::Contains("data is 7 bytes"));
+  CHECK_THAT(npy_error(npy_file(1, "{'descr': '|u1', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4294967296), }", u8)),
+             Catch::Contains("overflows"));
+  CHECK_THAT(npy_error(npy_file(1, "{'descr': '|u1', 'fortran_order': False, 'shape': (0, 3), }", {})),
+             Catch::Contains("empty"));
+  CHECK_THAT(npy_error(npy_file(1, "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 1, 3)", u8)),
+             Catch::Contains("malformed"));
 }

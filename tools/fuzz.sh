@@ -18,7 +18,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${CAPSRT_FUZZ_BUILD:-$root/build/fuzz}
-targets=(model model_shapes torch_zip torch_legacy safetensors pickle convert image idx)
+targets=(model model_shapes torch_zip torch_legacy safetensors pickle convert image idx npy)
 if [[ ${1:-} == --list ]]; then printf '%s\n' "${targets[@]}"; exit 0; fi
 configure() {
   [[ -f $build/CMakeCache.txt ]] && return
@@ -68,6 +68,7 @@ case $target in
   convert) dicts="" maxlen=512 ;;
   image) dicts="image" maxlen=65536 ;;
   idx) dicts="idx" maxlen=65536 ;;
+  npy) dicts="npy" maxlen=4096 ;;
 esac
 
 configure

@@ -10,7 +10,7 @@ capsconv=$2
 root=$(cd "$(dirname "$0")/.." && pwd)
 ck=$root/tests/data/checkpoints
 rm -rf "$out"
-mkdir -p "$out"/{model,model_shapes,torch_zip,torch_legacy,safetensors,pickle,convert,image,idx}
+mkdir -p "$out"/{model,model_shapes,torch_zip,torch_legacy,safetensors,pickle,convert,image,idx,npy}
 
 for f in "$ck"/*.pt; do
   case $f in
@@ -44,6 +44,20 @@ printf '\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00\x03\x00\x14
 printf '\x00\x00\x08\x01\x00\x00\x00\x03\x07\x02\x01' > "$out/idx/labels.idx"
 gzip -c -n "$out/idx/images.idx" > "$out/idx/images.idx.gz"
 gzip -c -n "$out/idx/labels.idx" > "$out/idx/labels.idx.gz"
+# .npy: uint8 and float32 arrays in format versions 1.0 and 2.0, written as numpy.save writes them
+python3 - "$out/npy" <<'PY'
+import struct, sys, pathlib
+out = pathlib.Path(sys.argv[1])
+def npy(name, major, descr, shape, data):
+    h = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (descr, ", ".join(map(str, shape)) + ("," if len(shape) == 1 else ""))
+    prefix = 10 if major == 1 else 12
+    h += " " * ((-(prefix + len(h) + 1)) % 64) + "\n"
+    size = struct.pack("<H", len(h)) if major == 1 else struct.pack("<I", len(h))
+    (out / name).write_bytes(b"\x93NUMPY" + bytes([major, 0]) + size + h.encode() + data)
+npy("stack_u8.npy", 1, "|u1", (2, 1, 2, 3), bytes(range(12)))
+npy("one_f32.npy", 2, "<f4", (1, 2, 2), struct.pack("<4f", 0.0, 0.5, 1.0, -1.0))
+npy("vector_f32.npy", 1, "<f4", (3,), struct.pack("<3f", 1.0, 2.0, 3.0))
+PY
 # generator inputs (model_shapes.hpp, fuzz_convert.cpp): small models and each fixture as is
 printf '\x00\x0b\x0b\x03\x02\x00\x00\x07\x02\x01\x00\x03\x02\x04\x07\x00\x00' > "$out/model_shapes/small"
 printf '\x02\x1b\x1b\x0f\x08\x00\x00\x1f\x08\x01\x00\x07\x09\x0f\x0f\x33\x11' > "$out/model_shapes/mnist_like"

@@ -3,8 +3,9 @@
 // extra, renamed onto another's name, reshaped (also to extreme sizes), given another dtype,
 // offset or a shorter storage. The fuzzer's bytes pick the fixture (tests/data/checkpoints: the
 // three layouts as torch zip, legacy and safetensors files), the architecture (the fixtures'
-// tiny one or a preset), the layout argument and the mutations. A conversion that succeeds must
-// give a model that loads and runs.
+// tiny one, a preset, or none: inferred from the mutated shapes, as capsconv does without --arch),
+// the layout argument and the mutations. A conversion that succeeds must give a model that loads
+// and runs.
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "capsrt/capsrt.hpp"
 #include "convert.hpp"
 #include "fuzz_common.hpp"
+#include "infer.hpp"
 #include "model_shapes.hpp"
 
 #ifndef CAPSRT_FUZZ_CHECKPOINTS
@@ -53,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Fixtures& fx = fixtures();
   fuzzgen::ByteReader r(data, size);
   Checkpoint ck = fx.checkpoints[r.byte() % fx.checkpoints.size()];
-  const Architecture& arch = fx.archs[r.byte() % fx.archs.size()];
+  const size_t arch_pick = r.byte() % (fx.archs.size() + 1);  // archs.size(): inferred
   const Layout layout = kLayouts[r.byte() % 4];
   const int routings = r.byte() % 4;  // 0: the architecture's
   for (int steps = 0; !r.done() && steps < 32; ++steps) {
@@ -97,6 +99,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   Conversion c;
   try {
+    const Architecture arch =
+        arch_pick < fx.archs.size() ? fx.archs[arch_pick] : infer_architecture(ck, layout, InputSize{}).arch;
     c = convert(ck, arch, layout, routings);
   } catch (const ArchError&) {
     return 0;

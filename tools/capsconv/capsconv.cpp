@@ -14,6 +14,7 @@
 #include "convert.hpp"
 #include "idx.hpp"
 #include "infer.hpp"
+#include "npy.hpp"
 #include "io.hpp"
 
 using namespace capsrt;
@@ -85,8 +86,8 @@ int run(int argc, char** argv) {
       ->check(CLI::IsMember({"none", "int8"}))
       ->capture_default_str();
   app.add_option("--calib", calib,
-                 "IDX image file (raw or .gz) whose first images calibrate the int8 activation "
-                 "ranges: training images, not the test set");
+                 "IDX image file (raw or .gz), or a uint8 .npy stack (N, C, H, W) for any channel count, "
+                 "whose first images calibrate the int8 activation ranges: training images, not the test set");
   app.add_option("--calib-count", calib_count, "calibration images to use")
       ->check(CLI::Range(1u, 1000000u))
       ->capture_default_str();
@@ -177,18 +178,37 @@ int run(int argc, char** argv) {
     log << '\n';
   }
   if (quantize == "int8") {
+    // The calibration images: an IDX file (1-channel networks), or a uint8 .npy stack (N, C, H, W)
+    // of any channel count.
     tools::IdxImages images;
     try {
-      images = tools::read_idx_images(calib, 0, calib_count);
+      if (calib.size() > 4 && calib.compare(calib.size() - 4, 4, ".npy") == 0) {
+        const tools::NpyArray arr = tools::read_npy(calib);
+        const std::vector<uint64_t> want = {s.input_channels, s.input_height, s.input_width};
+        if (arr.dtype != tools::NpyArray::DType::U8 || arr.shape.size() != 4 ||
+            !std::equal(want.begin(), want.end(), arr.shape.begin() + 1)) {
+          std::cerr << "capsconv: " << calib << ": " << tools::npy_describe(arr) << "; calibration takes uint8 pixels (N, "
+                    << s.input_channels << ", " << s.input_height << ", " << s.input_width << ")\n";
+          return 3;
+        }
+        images.count = static_cast<uint32_t>(std::min<uint64_t>(arr.shape[0], UINT32_MAX));
+        images.rows = s.input_height;
+        images.cols = s.input_width;
+        images.loaded = std::min<uint64_t>(arr.shape[0], calib_count);
+        const size_t per = static_cast<size_t>(s.input_channels) * s.input_height * s.input_width;
+        images.pixels.assign(arr.u8.begin(), arr.u8.begin() + static_cast<std::ptrdiff_t>(images.loaded * per));
+      } else {
+        images = tools::read_idx_images(calib, 0, calib_count);
+        if (images.rows != s.input_height || images.cols != s.input_width || s.input_channels != 1) {
+          std::cerr << "capsconv: " << calib << ": " << images.rows << "x" << images.cols
+                    << " images, the network takes " << s.input_channels << "x" << s.input_height << "x"
+                    << s.input_width << (s.input_channels != 1 ? " (give a uint8 .npy stack (N, C, H, W))" : "") << '\n';
+          return 3;
+        }
+      }
     } catch (const std::exception& e) {
       std::cerr << "capsconv: " << e.what() << '\n';
       return 2;
-    }
-    if (images.rows != s.input_height || images.cols != s.input_width || s.input_channels != 1) {
-      std::cerr << "capsconv: " << calib << ": " << images.rows << "x" << images.cols
-                << " images, the network takes " << s.input_channels << "x" << s.input_height << "x"
-                << s.input_width << '\n';
-      return 3;
     }
     const uint32_t n = static_cast<uint32_t>(images.loaded);
     log << "calibrating on " << n << " images of " << calib << '\n';

@@ -22,6 +22,7 @@
 #include "image.hpp"
 #include "io.hpp"
 #include "kernels_choice.hpp"
+#include "npy.hpp"
 #include "preprocess.hpp"
 #include "profile.hpp"
 
@@ -32,12 +33,34 @@ using nlohmann::json;
 namespace {
 
 struct Inputs {
-  std::vector<uint8_t> data;         // count x input_size, CHW bytes
+  std::vector<uint8_t> data;         // count x input_size, CHW bytes (the pictures drawn)
+  std::vector<float> fdata;          // with float inputs (.npy float32): every input's network values
+  bool is_float = false;
+  float scale = 1.0f, offset = 0.0f;  // the model's pixel -> input value mapping
   std::vector<std::string> names;    // file names, or "#index" for dataset images
   std::vector<int> labels;           // -1 when unknown
   std::vector<json> preprocess;      // image files: what the rule did (null for dataset images)
   std::vector<std::string> notes;    // image files: the rule's one-line account
   size_t count() const { return names.size(); }
+  InputBatch batch() const { return {data.data(), is_float ? fdata.data() : nullptr, count()}; }
+  // Pixels; as values too once any input is float.
+  void add_pixels(const uint8_t* p, size_t n) {
+    data.insert(data.end(), p, p + n);
+    if (is_float)
+      for (size_t k = 0; k < n; ++k) fdata.push_back(static_cast<float>(p[k]) * scale + offset);
+  }
+  // The network's input values; the pixels drawn for them are the values mapped back to 0..255.
+  void add_values(const float* v, size_t n) {
+    if (!is_float) {
+      is_float = true;
+      for (uint8_t p : data) fdata.push_back(static_cast<float>(p) * scale + offset);
+    }
+    fdata.insert(fdata.end(), v, v + n);
+    for (size_t k = 0; k < n; ++k) {
+      const float px = (v[k] - offset) / scale;
+      data.push_back(static_cast<uint8_t>(std::isfinite(px) ? std::lround(std::min(255.0f, std::max(0.0f, px))) : 0));
+    }
+  }
 };
 
 class Progress {
@@ -117,7 +140,7 @@ void recon_grid(const Model& m, uint32_t kernels, const Inputs& in, const std::v
   std::vector<float> x(m.input_size());
   for (size_t k = 0; k < n; ++k) {
     const size_t i = which[k];
-    s.classify(&in.data[i * m.input_size()]);
+    s.classify(in.batch(), i);
     for (size_t p = 0; p < x.size(); ++p) x[p] = in.data[i * m.input_size() + p] / 255.0f;
     const int cx = gap + static_cast<int>(k % 8) * cell_w, cy = gap + static_cast<int>(k / 8) * cell_h;
     canvas.paste(x.data(), W, H, cx, cy, S);
@@ -136,7 +159,7 @@ void dims_figure(const Model& m, uint32_t kernels, const Inputs& in, size_t inde
   const caps_model_attributes& a = m.attributes();
   const int H = static_cast<int>(a.input_height), W = static_cast<int>(a.input_width), S = 2, gap = 2;
   Session s(m, kernels);
-  s.classify(&in.data[index * m.input_size()]);
+  s.classify(in.batch(), index);
   *cls = s.it.predicted_class();
   const int D = static_cast<int>(s.it.pose_dim());
   const std::vector<float> pose = s.pose(*cls);
@@ -172,7 +195,9 @@ struct Options {
 int parse_options(int argc, char** argv, Options* o) {
   CLI::App app{"capsrun: run a capsrt model on images or an IDX dataset; evaluate; draw reconstructions"};
   app.add_option("model", o->model_path, "model file (.caps)")->required();
-  app.add_option("images", o->files, "image files (PNG, JPEG, BMP, PGM/PPM)");
+  app.add_option("images", o->files,
+                 "image files (PNG, JPEG, BMP, PGM/PPM; RGB for 3-channel models) or .npy arrays: one input "
+                 "(C, H, W) or a stack (N, C, H, W), uint8 pixels or float32 input values");
   app.add_option("--idx-images", o->idx_images, "IDX image file (raw or .gz), e.g. MNIST's t10k-images-idx3-ubyte");
   app.add_option("--idx-labels", o->idx_labels, "IDX label file matching --idx-images");
   app.add_flag("--eval", o->eval, "report accuracy, per-class accuracy, confusion matrix and latency (needs labels)");
@@ -261,6 +286,43 @@ bool load_model(const std::string& path, AlignedBuffer* file, Model* model) {
   return true;
 }
 
+// A .npy file (by its name or its magic)?
+bool is_npy_file(const std::string& path) {
+  if (path.size() > 4 && path.compare(path.size() - 4, 4, ".npy") == 0) return true;
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return false;
+  uint8_t head[6] = {};
+  const size_t got = std::fread(head, 1, sizeof head, f);
+  std::fclose(f);
+  return looks_like_npy(head, got);
+}
+
+// A .npy input: one input [C, H, W] or a stack [N, C, H, W] of the model's shape, uint8 pixels
+// (the model's scale and offset apply, no photo preprocessing) or float32 input values.
+void add_npy(const std::string& path, const caps_model_attributes& a, Inputs* in) {
+  const NpyArray arr = read_npy(path);
+  const std::vector<uint64_t> one = {a.input_channels, a.input_height, a.input_width};
+  std::vector<uint64_t> stack = one;
+  stack.insert(stack.begin(), arr.shape.empty() ? 0 : arr.shape[0]);
+  if (arr.shape != one && arr.shape != stack)
+    throw IoError(path + ": " + npy_describe(arr) + "; the model takes (" + std::to_string(a.input_channels) + ", " +
+                  std::to_string(a.input_height) + ", " + std::to_string(a.input_width) + "), or a stack (N, " +
+                  std::to_string(a.input_channels) + ", " + std::to_string(a.input_height) + ", " +
+                  std::to_string(a.input_width) + "), of uint8 pixels or float32 input values");
+  const size_t n = arr.shape == one ? 1 : static_cast<size_t>(arr.shape[0]);
+  const size_t size = static_cast<size_t>(a.input_channels) * a.input_height * a.input_width;
+  for (size_t k = 0; k < n; ++k) {
+    if (arr.dtype == NpyArray::DType::U8)
+      in->add_pixels(arr.u8.data() + k * size, size);
+    else
+      in->add_values(arr.f32.data() + k * size, size);
+    in->names.push_back(n == 1 && arr.shape == one ? path : path + "[" + std::to_string(k) + "]");
+    in->labels.push_back(-1);
+    in->preprocess.push_back(nullptr);
+    in->notes.emplace_back();
+  }
+}
+
 // The inputs: image files through the preprocessing rule (`rule`), then the dataset's images.
 // An unreadable image is reported and left out (*status 3); -1 to go on, else the exit status.
 int gather_inputs(const Options& o, const Model& model, caps_input_preprocess rule, Inputs* in,
@@ -272,12 +334,18 @@ int gather_inputs(const Options& o, const Model& model, caps_input_preprocess ru
               << a.input_channels << " channels (use --preprocess none)\n";
     return 1;
   }
+  in->scale = a.input_scale;
+  in->offset = a.input_offset;
   for (const std::string& f : o.files) {
     try {
+      if (is_npy_file(f)) {
+        add_npy(f, a, in);
+        continue;
+      }
       const Image img = load_image(f, static_cast<int>(a.input_channels));
       const Preprocessed p = preprocess_image(img, rule, static_cast<int>(a.input_channels),
                                               static_cast<int>(a.input_height), static_cast<int>(a.input_width), invert);
-      in->data.insert(in->data.end(), p.input.begin(), p.input.end());
+      in->add_pixels(p.input.data(), p.input.size());
       in->names.push_back(f);
       in->labels.push_back(-1);
       in->preprocess.push_back(preprocess_json(p));
@@ -305,7 +373,7 @@ int gather_inputs(const Options& o, const Model& model, caps_input_preprocess ru
                         std::to_string(ds.count) + " images");
       }
       const size_t n = static_cast<size_t>(ds.loaded);
-      in->data.insert(in->data.end(), ds.pixels.begin(), ds.pixels.end());
+      in->add_pixels(ds.pixels.data(), ds.pixels.size());
       for (size_t k = 0; k < n; ++k) {
         in->names.push_back("#" + std::to_string(o.offset + k));
         in->labels.push_back(labels.empty() ? -1 : labels[o.offset + k]);
@@ -335,7 +403,7 @@ void list_results(const Options& o, const Model& model, const Inputs& in, json& 
   Session s(model, o.kernels);
   json items = json::array();
   for (size_t k = 0; k < in.count(); ++k) {
-    s.classify(&in.data[k * model.input_size()]);
+    s.classify(in.batch(), k);
     std::vector<uint32_t> order(a.num_classes);
     std::iota(order.begin(), order.end(), 0u);
     std::stable_sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) { return s.score(x) > s.score(y); });
@@ -432,7 +500,7 @@ void report_comparison(const Options& o, const Model& model, const Model& other,
   Progress progress(in.count(), o.quiet || o.as_json);
   if (!o.as_json) std::printf("\nrunning %s on the same %zu images\n", o.compare_path.c_str(), in.count());
   std::fflush(stdout);
-  const RunResult r2 = run_all(other, o.kernels, in.data.data(), in.count(), o.threads, o.intra_threads, std::ref(progress));
+  const RunResult r2 = run_all(other, o.kernels, in.batch(), o.threads, o.intra_threads, std::ref(progress));
   size_t correct2 = 0, agree = 0;
   for (size_t k = 0; k < in.count(); ++k) {
     correct2 += static_cast<int>(r2.predicted[k]) == in.labels[k];
@@ -462,7 +530,8 @@ void report_profile(const Options& o, const Model& model, const Inputs& in, json
   AlignedBuffer arena(model.arena_size_for(o.kernels));
   Interpreter it;
   caps_status st = it.init(model, arena.data(), arena.size(), o.kernels);
-  if (st == CAPS_OK) st = it.set_input_u8(&in.data[0], model.input_size());
+  if (st == CAPS_OK)
+    st = in.is_float ? it.set_input(&in.fdata[0], model.input_size()) : it.set_input_u8(&in.data[0], model.input_size());
   if (st != CAPS_OK) throw IoError(std::string("--profile: ") + caps_status_message(st));
   const Profile p = profile_ops(it, o.profile_runs, true);
   json ops = json::array();
@@ -555,7 +624,7 @@ int run(int argc, char** argv) {
                   o.intra_threads > 1 ? (", " + std::to_string(o.intra_threads) + " inside each op").c_str() : "");
     std::fflush(stdout);  // the header before the progress lines on stderr
     Progress progress(in.count(), o.quiet || o.as_json || !o.eval);
-    const RunResult r = run_all(model, o.kernels, in.data.data(), in.count(), o.threads, o.intra_threads, std::ref(progress));
+    const RunResult r = run_all(model, o.kernels, in.batch(), o.threads, o.intra_threads, std::ref(progress));
     const double median = percentile(r.latency_ms, 0.5), p90 = percentile(r.latency_ms, 0.9);
     json out;
     out["model"] = o.model_path;

@@ -24,6 +24,14 @@ void Session::classify(const uint8_t* input) {
   if (s != CAPS_OK) throw IoError(std::string("invoke: ") + caps_status_message(s));
 }
 
+void Session::classify(const InputBatch& batch, size_t k) {
+  const size_t n = model.input_size();
+  if (batch.f32 == nullptr) return classify(batch.u8 + k * n);
+  caps_status s = it.set_input(batch.f32 + k * n, n);
+  if (s == CAPS_OK) s = it.invoke();
+  if (s != CAPS_OK) throw IoError(std::string("invoke: ") + caps_status_message(s));
+}
+
 namespace {
 
 // The values of an output view as floats (all of them, or `count` from `first`); IoError when the
@@ -68,19 +76,19 @@ std::vector<float> Session::reconstruct_pose(uint32_t c, const std::vector<float
   return view_values(it, CAPS_TENSOR_RECONSTRUCTION);
 }
 
-RunResult run_all(const Model& model, uint32_t kernels, const uint8_t* inputs, size_t count, int threads,
+RunResult run_all(const Model& model, uint32_t kernels, const InputBatch& batch, int threads,
                   unsigned intra_threads, const std::function<void(size_t)>& progress) {
+  const size_t count = batch.count;
   RunResult r;
   r.predicted.assign(count, 0);
   r.top_score.assign(count, 0.0f);
   r.latency_ms.assign(count, 0.0);
-  const size_t in_size = model.input_size();
   std::atomic<size_t> next{0}, done{0};
   auto worker = [&]() {
     Session s(model, kernels, intra_threads);
     for (size_t k; (k = next.fetch_add(1)) < count;) {
       const auto t0 = std::chrono::steady_clock::now();
-      s.classify(inputs + k * in_size);
+      s.classify(batch, k);
       const auto t1 = std::chrono::steady_clock::now();
       r.latency_ms[k] = std::chrono::duration<double, std::milli>(t1 - t0).count();
       r.predicted[k] = s.it.predicted_class();

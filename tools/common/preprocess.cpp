@@ -99,11 +99,12 @@ double border_mean(const Image& img) {
   return sum / static_cast<double>(n);
 }
 
-// The `none` rule: the whole image, inverted when its border is light, fitted and centred.
+// The `none` rule: the whole image, inverted when its border is light (a 1-channel model's
+// picture: dark ink on paper; colour pictures only when asked), fitted and centred.
 Preprocessed fit_whole(const Image& img, int C, int H, int W, Invert invert) {
   Preprocessed p;
   p.rule = CAPS_PREPROCESS_NONE;
-  p.inverted = invert == Invert::Yes || (invert == Invert::Auto && border_mean(img) > 127.0);
+  p.inverted = invert == Invert::Yes || (invert == Invert::Auto && C == 1 && border_mean(img) > 127.0);
   const double s = std::min(double(W) / img.width, double(H) / img.height);
   const double x0 = (W - img.width * s) / 2, y0 = (H - img.height * s) / 2;
   p.input.assign(static_cast<size_t>(C) * H * W, 0);
@@ -452,8 +453,11 @@ Preprocessed preprocess_image(const Image& img, caps_input_preprocess rule, int 
   if (img.channels != channels || img.width < 1 || img.height < 1 ||
       img.pixels.size() != static_cast<size_t>(img.width) * img.height * img.channels)
     throw std::invalid_argument("preprocess_image: the image does not have the model's channels");
-  // A dataset image: the model's size with a dark border. Used as it is.
-  if (img.width == width && img.height == height && border_mean(img) <= 127.0 && invert != Invert::Yes) {
+  // A dataset image: the model's size with a dark border, or any picture of the model's size for
+  // a colour model (colour pictures are never inverted unless asked: a CIFAR-10 photo's light
+  // sky is not paper). Used as it is.
+  if (img.width == width && img.height == height && (channels > 1 || border_mean(img) <= 127.0) &&
+      invert != Invert::Yes) {
     Preprocessed p;
     p.rule = rule;
     p.as_is = true;
