@@ -7,12 +7,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "convert.hpp"
 #include "infer.hpp"
+#include "keras.hpp"
+#include "capsnet_int8.hpp"
+#include "kernel_set.h"
 #include "pickle.hpp"
 #include "test_util.hpp"
 
@@ -488,4 +492,127 @@ TEST_CASE("a checkpoint of no known layout: the markers each layout looks for ar
                       Catch::Contains("cannot detect the layout: none of digitcaps.weight of rank 4 (xifengguo)") &&
                           Catch::Contains("digit_capsules.route_weights (gram-ai)") &&
                           Catch::Contains("caps.W [3,32,5,4]") && Catch::Contains("name it with --layout"));
+}
+
+namespace {
+// A full Keras model of tests/data/keras (tests/golden/make_keras.py) converted as capsconv does
+// without --arch.
+conv::Conversion convert_keras(const std::string& file) {
+  const conv::Checkpoint ck = conv::read_checkpoint(testutil::source_path("tests/data/keras/" + file));
+  REQUIRE(conv::is_keras_model(ck));
+  const conv::KerasModel km = conv::keras_model(ck);
+  CHECK(!km.assumptions.empty());
+  return conv::convert(km.renamed, km.arch, conv::Layout::Keras, 0);
+}
+// Golden case pixels (height x width x channels) in the model's order (channels first).
+std::vector<uint8_t> chw_pixels(const json& golden, const json& cs) {
+  const auto hwc = cs["pixels_hwc"].get<std::vector<int>>();
+  const int H = golden["input_hwc"][0], W = golden["input_hwc"][1], C = golden["input_hwc"][2];
+  std::vector<uint8_t> out(hwc.size());
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x)
+      for (int c = 0; c < C; ++c) out[(size_t(c) * H + y) * W + x] = static_cast<uint8_t>(hwc[(size_t(y) * W + x) * C + c]);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("full Keras models of Q7-CapsNets' three kinds (MNIST, CIFAR-10 RGB with four convs, smallNORB pairs) convert without --arch and match the Keras layers' forward") {
+  for (const char* kind : {"mnist", "cifar", "norb"}) {
+    INFO(kind);
+    const json golden = read_json(testutil::source_path(std::string("tests/data/keras/q7_") + kind + ".golden.json"));
+    const conv::Conversion c = convert_keras(golden["file"].get<std::string>());
+    CHECK(c.spec.grouping == CAPS_GROUPING_NHWC_CHANNELS);
+    CHECK(c.spec.squash_eps == 0.0f);
+    testutil::ModelBytes mb(c.model);
+    Model m;
+    REQUIRE(m.load(mb.data(), mb.size) == CAPS_OK);
+    tools::AlignedBuffer arena(m.arena_size());
+    Interpreter it;
+    REQUIRE(it.init(m, arena.data(), arena.size(), testutil::test_kernels()) == CAPS_OK);
+    for (const json& cs : golden["cases"]) {
+      const std::vector<uint8_t> px = chw_pixels(golden, cs);
+      REQUIRE(it.set_input_u8(px.data(), px.size()) == CAPS_OK);
+      REQUIRE(it.invoke() == CAPS_OK);
+      const auto scores = cs["scores"].get<std::vector<double>>();
+      const auto poses = cs["poses"].get<std::vector<double>>();
+      REQUIRE(scores.size() == m.num_classes());
+      for (size_t j = 0; j < scores.size(); ++j) CHECK(it.output<float>(CAPS_TENSOR_SCORES)[j] == Approx(scores[j]).margin(1e-5));
+      for (size_t k = 0; k < poses.size(); ++k) CHECK(it.output<float>(CAPS_TENSOR_POSES)[k] == Approx(poses[k]).margin(1e-4));
+    }
+  }
+}
+
+TEST_CASE("the Keras CIFAR-10 and smallNORB kinds in int8 give the same bits on every kernel set", "[int8]") {
+  for (const char* kind : {"cifar", "norb"}) {
+    INFO(kind);
+    const json golden = read_json(testutil::source_path(std::string("tests/data/keras/q7_") + kind + ".golden.json"));
+    const conv::Conversion c = convert_keras(golden["file"].get<std::string>());
+    std::vector<uint8_t> calib;
+    for (const json& cs : golden["cases"]) {
+      const std::vector<uint8_t> px = chw_pixels(golden, cs);
+      calib.insert(calib.end(), px.begin(), px.end());
+    }
+    const std::vector<uint8_t> bytes = tools::build_capsnet_int8(
+        c.spec, c.weights, tools::calibrate_capsnet(c.spec, c.weights, calib.data(), static_cast<uint32_t>(golden["cases"].size())));
+    testutil::ModelBytes mb(bytes);
+    Model m;
+    REQUIRE(m.load(mb.data(), mb.size) == CAPS_OK);
+    const size_t n = m.input_size();
+    std::vector<int32_t> want;
+    for (uint32_t id = CAPS_KERNELS_REFERENCE; id < CAPS_KERNELS_COUNT; ++id) {
+      if (!kernels::kernel_set_runnable(id)) continue;
+      INFO(caps_kernels_name(id));
+      tools::AlignedBuffer arena(m.arena_size_for(id));
+      Interpreter it;
+      REQUIRE(it.init(m, arena.data(), arena.size(), id) == CAPS_OK);
+      std::vector<int32_t> got;
+      for (size_t k = 0; k * n < calib.size(); ++k) {
+        REQUIRE(it.set_input_u8(calib.data() + k * n, n) == CAPS_OK);
+        REQUIRE(it.invoke() == CAPS_OK);
+        const int32_t* s = it.output<int32_t>(CAPS_TENSOR_SCORES);
+        got.insert(got.end(), s, s + m.num_classes());
+      }
+      if (want.empty()) want = got;
+      CHECK(got == want);
+      CHECK(*std::max_element(got.begin(), got.end()) > 0);
+    }
+  }
+}
+
+TEST_CASE("Keras models capsconv cannot convert are refused with the layer, its class and the attribute named") {
+  const conv::Checkpoint good = conv::read_checkpoint(testutil::source_path("tests/data/keras/q7_cifar.h5"));
+  auto refusal = [&](const std::function<void(json&)>& edit) {
+    conv::Checkpoint ck = good;
+    json m = json::parse(ck.model_config);
+    edit(m);
+    ck.model_config = m.dump();
+    try {
+      conv::keras_model(ck);
+    } catch (const conv::ArchError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  json& (*layer)(json&, size_t) = [](json& m, size_t k) -> json& { return m["config"]["layers"][k]; };
+  CHECK_THAT(refusal([&](json& m) { layer(m, 1)["class_name"] = "SeparableConv2D"; }),
+             Catch::Contains("layer 'conv2d' (SeparableConv2D): not a layer capsconv knows"));
+  CHECK_THAT(refusal([&](json& m) { layer(m, 1)["config"]["dilation_rate"] = {2, 2}; }),
+             Catch::Contains("layer 'conv2d' (Conv2D): a dilated convolution"));
+  CHECK_THAT(refusal([&](json& m) { layer(m, 1)["config"]["data_format"] = "channels_first"; }),
+             Catch::Contains("data_format 'channels_first'"));
+  CHECK_THAT(refusal([&](json& m) { layer(m, 1)["config"]["activation"] = "tanh"; }),
+             Catch::Contains("activation 'tanh'"));
+  CHECK_THAT(refusal([&](json& m) { layer(m, 3)["inbound_nodes"] = json::parse(R"([[["input_1", 0, 0, {}]]])"); }),
+             Catch::Contains("its input is not the layer before it ('activation')"));
+  CHECK_THAT(refusal([&](json& m) { layer(m, 0)["config"]["batch_input_shape"] = json::parse("[null, null, null, 3]"); }),
+             Catch::Contains("input dimensions must be known"));
+  CHECK_THAT(refusal([&](json& m) { m["class_name"] = "Subclassed"; }), Catch::Contains("a model of class 'Subclassed'"));
+  // shapes that disagree with the config: the converter names the tensor and both shapes
+  conv::Checkpoint ck = good;
+  json m = json::parse(ck.model_config);
+  layer(m, 1)["config"]["filters"] = 9;
+  ck.model_config = m.dump();
+  const conv::KerasModel km = conv::keras_model(ck);
+  CHECK_THROWS_WITH(conv::convert(km.renamed, km.arch, conv::Layout::Keras, 0),
+                    Catch::Contains("keras.conv1.kernel: expected shape [3,3,3,9]") && Catch::Contains("found [3,3,3,8]"));
 }

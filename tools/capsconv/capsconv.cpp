@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <iomanip>
 #include <optional>
 #include <iostream>
@@ -14,6 +15,7 @@
 #include "convert.hpp"
 #include "idx.hpp"
 #include "infer.hpp"
+#include "keras.hpp"
 #include "npy.hpp"
 #include "io.hpp"
 
@@ -64,13 +66,18 @@ int run(int argc, char** argv) {
   app.add_option("--layout", layout_arg,
                  "how the checkpoint stores the network: auto (detect from names and shapes), "
                  "xifengguo, flat5d, gram-ai")
-      ->check(CLI::IsMember({"auto", "xifengguo", "flat5d", "gram-ai"}))
+      ->check(CLI::IsMember({"auto", "xifengguo", "flat5d", "gram-ai", "keras"}))
       ->capture_default_str();
   app.add_option("--preprocess", preprocess_arg,
                  "how capsrun turns a photo into this model's input, recorded in the model: none, mnist, "
                  "fashion-mnist (default: the architecture's; the presets are mnist, a JSON file says "
                  "\"preprocess\", else none; docs/capsrun.md)")
       ->check(CLI::IsMember({"none", "mnist", "fashion-mnist"}));
+  std::optional<float> pixel_scale, pixel_offset;
+  app.add_option("--pixel-scale", pixel_scale,
+                 "the network's input is pixel x SCALE + OFFSET (default: the architecture's; 1/255 for the "
+                 "presets and Keras models, whose files do not record it)");
+  app.add_option("--pixel-offset", pixel_offset, "see --pixel-scale (default 0)");
   app.add_option("--routings", routings, "routing iterations (default: the architecture's)")
       ->check(CLI::Range(1, static_cast<int>(CAPS_MAX_ROUTING_ITERATIONS)));
   app.add_option("--emit-c", emit_c,
@@ -135,7 +142,20 @@ int run(int argc, char** argv) {
   std::optional<tools::Calibration> int8_cal;
   try {
     conv::Architecture a;
-    if (arch_name.empty()) {
+    std::string layout_choice = layout_arg;
+    if (conv::is_keras_model(ck)) {
+      if (!arch_name.empty() || !input_arg.empty()) {
+        std::cerr << "capsconv: " << input << " is a full Keras model, which carries its architecture: leave out "
+                  << (arch_name.empty() ? "--input" : "--arch") << '\n';
+        return 1;
+      }
+      conv::KerasModel km = conv::keras_model(ck);
+      a = km.arch;
+      ck = std::move(km.renamed);
+      layout_choice = "keras";
+      log << "architecture from the Keras model's layers; assumed:\n";
+      for (const std::string& text : km.assumptions) log << "  - " << text << '\n';
+    } else if (arch_name.empty()) {
       const conv::Inferred inferred =
           conv::infer_architecture(ck, conv::parse_layout(layout_arg),
                                    input_arg.empty() ? conv::InputSize{} : conv::parse_input_size(input_arg));
@@ -152,7 +172,15 @@ int run(int argc, char** argv) {
     }
     a.spec.low_memory_routing = low_memory;
     if (!preprocess_arg.empty()) conv::set_preprocess(&a.spec, preprocess_arg, "--preprocess");
-    c = conv::convert(ck, a, conv::parse_layout(layout_arg), routings);
+    if (pixel_scale) {
+      if (!(*pixel_scale > 0.0f) || !std::isfinite(*pixel_scale)) {
+        std::cerr << "capsconv: --pixel-scale must be positive\n";
+        return 1;
+      }
+      a.spec.input_scale = *pixel_scale;
+    }
+    if (pixel_offset) a.spec.input_offset = *pixel_offset;
+    c = conv::convert(ck, a, conv::parse_layout(layout_choice), routings);
   } catch (const conv::ArchError& e) {
     std::cerr << "capsconv: " << e.what() << '\n';
     return 3;

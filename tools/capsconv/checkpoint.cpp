@@ -61,7 +61,8 @@ Checkpoint read_with(const CheckpointReader& reader, const FileBytes& file) {
 }
 
 Checkpoint read_checkpoint(FileBytes bytes) {
-  static const CheckpointReader* const kReaders[] = {&kTorchZipReader, &kTorchLegacyReader, &kSafetensorsReader};
+  static const CheckpointReader* const kReaders[] = {&kTorchZipReader, &kTorchLegacyReader, &kSafetensorsReader,
+                                                     &kKerasH5Reader};
   for (const CheckpointReader* r : kReaders)
     if (r->recognises(*bytes)) return read_with(*r, bytes);
   const auto& b = *bytes;

@@ -40,6 +40,7 @@ struct Checkpoint {
                                     // "under 'state_dict'", "'module.' prefix removed"
   std::vector<RawTensor> tensors;   // file order
   std::vector<std::string> skipped;  // entries of the file that are not tensors
+  std::string model_config;          // a full Keras model's JSON (model.save), else empty
   const RawTensor* find(const std::string& name) const;
 };
 
@@ -55,6 +56,7 @@ struct CheckpointReader {
 extern const CheckpointReader kTorchZipReader;
 extern const CheckpointReader kTorchLegacyReader;
 extern const CheckpointReader kSafetensorsReader;
+extern const CheckpointReader kKerasH5Reader;
 
 // Reads and checks a checkpoint file with the reader that recognises it.
 Checkpoint read_checkpoint(const std::string& path);
@@ -65,6 +67,7 @@ Checkpoint read_with(const CheckpointReader& reader, const FileBytes& file);
 inline Checkpoint read_torch_zip(const FileBytes& f) { return read_with(kTorchZipReader, f); }
 inline Checkpoint read_torch_legacy(const FileBytes& f) { return read_with(kTorchLegacyReader, f); }
 inline Checkpoint read_safetensors(const FileBytes& f) { return read_with(kSafetensorsReader, f); }
+inline Checkpoint read_keras_h5(const FileBytes& f) { return read_with(kKerasH5Reader, f); }
 
 // The tensor's values as contiguous float32 (float16, bfloat16 and float64 converted), after
 // checking that offset + sum((size-1)*stride) lies inside the storage.

@@ -45,6 +45,31 @@ std::vector<LayoutRow> gram_ai_rows(const tools::CapsNetSpec& s) {
           {"digitcaps.weight", "digit_capsules.route_weights", {J, I(s), DI, DO}, {}, {0, 1, 3, 2}, 1}});
 }
 
+// Keras (keras.cpp names a model's weights by their role: keras.conv<n>.kernel, keras.primary.*,
+// keras.caps.W, keras.decoder.<k>.*): conv kernels HWIO, Dense kernels (in, out), the capsule
+// transform [J, I, DO, DI] as the runtime's.
+std::vector<LayoutRow> keras_rows(const tools::CapsNetSpec& s) {
+  std::vector<LayoutRow> rows;
+  auto conv = [&](const std::string& target, const std::string& source, const tools::ConvSpec& c, int64_t in) {
+    rows.push_back({target + ".weight", source + ".kernel", {c.kernel_h, c.kernel_w, in, c.channels}, {}, {3, 2, 0, 1}, 1});
+    rows.push_back({target + ".bias", source + ".bias", {c.channels}, {}, {}, 1});
+  };
+  for (size_t n = 0; n < s.stem.size(); ++n)
+    conv(tools::stem_name(n), "keras.conv" + std::to_string(n + 1), s.stem[n], tools::stem_in_channels(s, n));
+  conv("primarycaps.conv2d", "keras.primary", s.primary, tools::stem_in_channels(s, s.stem.size()));
+  rows.push_back({"digitcaps.weight", "keras.caps.W", {s.classes, I(s), s.class_dim, s.primary_dim}, {}, {}, 1});
+  int64_t in = int64_t{s.classes} * s.class_dim;
+  for (size_t k = 0; k <= s.decoder_hidden.size() && !s.decoder_hidden.empty(); ++k) {
+    const int64_t out = k < s.decoder_hidden.size() ? s.decoder_hidden[k]
+                                                    : int64_t{s.input_channels} * s.input_height * s.input_width;
+    const std::string target = "decoder." + std::to_string(2 * k), source = "keras.decoder." + std::to_string(k);
+    rows.push_back({target + ".weight", source + ".kernel", {in, out}, {}, {1, 0}, 1});
+    rows.push_back({target + ".bias", source + ".bias", {out}, {}, {}, 1});
+    in = out;
+  }
+  return rows;
+}
+
 }  // namespace
 
 const std::vector<LayoutInfo>& layouts() {
@@ -59,6 +84,10 @@ const std::vector<LayoutInfo>& layouts() {
        {{"digit_capsules.route_weights", false, 0}, {"primary_capsules.capsules.", true, 0}},
        CAPS_GROUPING_PER_DIM_CONV, CAPS_SOFTMAX_OVER_INPUTS, CAPS_SQUASH_EPS_ADD_TO_NORM, 0.0f,
        CAPS_SCORE_SOFTMAX_LENGTH, 0.0f, gram_ai_rows},
+      // CapsNet-Keras's variant; keras.cpp records Q7-CapsNets' (no epsilons) for its layers.
+      {Layout::Keras, "keras", "Keras (CapsNet-Keras, Q7-CapsNets), via the model's layers",
+       {{"keras.caps.W", false, 4}}, CAPS_GROUPING_NHWC_CHANNELS, CAPS_SOFTMAX_OVER_OUTPUTS,
+       CAPS_SQUASH_EPS_IN_SQRT, 1e-7f, CAPS_SCORE_LENGTH, 1e-7f, keras_rows},
   };
   return kLayouts;
 }

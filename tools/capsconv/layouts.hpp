@@ -16,7 +16,7 @@
 namespace capsrt {
 namespace conv {
 
-enum class Layout { Auto, XifengGuo, Flat5d, GramAI };
+enum class Layout { Auto, XifengGuo, Flat5d, GramAI, Keras };
 
 using Dims = std::vector<int64_t>;
 

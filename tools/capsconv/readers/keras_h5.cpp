@@ -1,0 +1,193 @@
+// Keras HDF5 files (docs/capsconv.md, "Keras"), through Debian's libhdf5: a full model
+// (model.save: the root attribute model_config and the group model_weights) or weights only
+// (save_weights: the layer groups at the root). Each layer group's attribute weight_names lists
+// its weights, each a float dataset under the group; they become tensors named as Keras names
+// them ("conv2d/kernel:0", "primary_capsule/primarycap_conv2d/kernel:0"), and the model's JSON
+// goes to Checkpoint::model_config for the Keras conversion (keras.cpp).
+//
+// The file is opened from memory (the core driver on a copy of the bytes). Every count and size
+// is bounded before it is read: strings, names, ranks, elements. libhdf5's own error printing is
+// off; its failures become CheckpointErrors.
+#include <hdf5.h>
+
+#include <cstring>
+#include <set>
+
+#include "checkpoint.hpp"
+
+namespace capsrt {
+namespace conv {
+
+namespace {
+
+constexpr size_t kMaxString = size_t{64} << 20;    // a model_config's JSON
+constexpr size_t kMaxNames = 100000;               // layers, or weights of one layer
+constexpr size_t kMaxNameLength = 4096;
+constexpr int64_t kMaxTensorElements = int64_t{1} << 28;
+constexpr int64_t kMaxTotalElements = int64_t{1} << 29;
+
+// An hid_t closed when it goes out of scope.
+class Hid {
+ public:
+  Hid(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  Hid(const Hid&) = delete;
+  Hid& operator=(const Hid&) = delete;
+  ~Hid() {
+    if (id_ >= 0) close_(id_);
+  }
+  hid_t get() const { return id_; }
+  bool ok() const { return id_ >= 0; }
+
+ private:
+  hid_t id_;
+  herr_t (*close_)(hid_t);
+};
+
+[[noreturn]] void fail(const std::string& what) { throw CheckpointError("Keras HDF5 file: " + what); }
+
+// Strings of a string attribute (scalar or one-dimensional, fixed-length or variable-length).
+std::vector<std::string> string_attribute(hid_t obj, const char* name, const std::string& where) {
+  if (H5Aexists(obj, name) <= 0) return {};
+  Hid a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
+  if (!a.ok()) fail("cannot open the attribute " + std::string(name) + " of " + where);
+  Hid type(H5Aget_type(a.get()), H5Tclose);
+  Hid space(H5Aget_space(a.get()), H5Sclose);
+  if (!type.ok() || !space.ok()) fail("cannot read the attribute " + std::string(name) + " of " + where);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  const hssize_t count = H5Sget_simple_extent_npoints(space.get());
+  if (rank < 0 || rank > 1 || count < 0 || static_cast<size_t>(count) > kMaxNames)
+    fail("the attribute " + std::string(name) + " of " + where + " is not a list of strings");
+  std::vector<std::string> out;
+  if (count == 0) return out;  // (Keras writes a layer without weights as an empty float array)
+  if (H5Tget_class(type.get()) != H5T_STRING)
+    fail("the attribute " + std::string(name) + " of " + where + " is not a string");
+  const bool variable = H5Tis_variable_str(type.get()) > 0;
+  Hid mem(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_cset(mem.get(), H5Tget_cset(type.get()));  // ASCII or UTF-8, as stored: no conversion
+  if (variable) {
+    H5Tset_size(mem.get(), H5T_VARIABLE);
+    std::vector<char*> ptrs(static_cast<size_t>(count), nullptr);
+    if (H5Aread(a.get(), mem.get(), ptrs.data()) < 0) fail("cannot read the attribute " + std::string(name) + " of " + where);
+    bool too_long = false;
+    for (char* p : ptrs) {
+      const size_t n = p ? strnlen(p, kMaxString + 1) : 0;
+      too_long = too_long || n > kMaxString;
+      out.emplace_back(p ? std::string(p, std::min(n, kMaxString)) : std::string());
+    }
+    H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, ptrs.data());
+    if (too_long) fail("the attribute " + std::string(name) + " of " + where + " is longer than 64 MiB");
+    return out;
+  }
+  const size_t size = H5Tget_size(type.get());
+  if (size == 0 || size > kMaxString || size * static_cast<size_t>(count) > kMaxString)
+    fail("the attribute " + std::string(name) + " of " + where + " is longer than 64 MiB");
+  H5Tset_size(mem.get(), size);
+  H5Tset_strpad(mem.get(), H5T_STR_NULLPAD);  // numpy's 'S' strings fill their whole size: no room for a NUL
+  std::vector<char> buf(size * static_cast<size_t>(count));
+  if (H5Aread(a.get(), mem.get(), buf.data()) < 0) fail("cannot read the attribute " + std::string(name) + " of " + where);
+  for (hssize_t k = 0; k < count; ++k) {
+    const char* p = buf.data() + static_cast<size_t>(k) * size;
+    out.emplace_back(p, strnlen(p, size));
+  }
+  return out;
+}
+
+// A weight dataset as a float32 tensor (float16, float32 and float64 in the file).
+RawTensor read_weight(hid_t layer, const std::string& name, int64_t* total) {
+  if (name.empty() || name.size() > kMaxNameLength || name.find("..") != std::string::npos || name[0] == '/')
+    fail("a weight name that is not a path inside its layer: '" + name.substr(0, 64) + "'");
+  if (H5Lexists(layer, name.c_str(), H5P_DEFAULT) <= 0) {
+    // H5Lexists needs every parent on the path to exist: check them one by one.
+    fail("the weight " + name + " is listed but not in the file");
+  }
+  Hid d(H5Dopen2(layer, name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!d.ok()) fail("the weight " + name + " is not a dataset");
+  Hid type(H5Dget_type(d.get()), H5Tclose);
+  Hid space(H5Dget_space(d.get()), H5Sclose);
+  if (!type.ok() || !space.ok() || H5Tget_class(type.get()) != H5T_FLOAT)
+    fail("the weight " + name + " is not floating point");
+  const size_t item = H5Tget_size(type.get());
+  if (item != 2 && item != 4 && item != 8) fail("the weight " + name + " has " + std::to_string(item) + "-byte floats");
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 0 || rank > 8) fail("the weight " + name + " has rank " + std::to_string(rank));
+  hsize_t dims[8] = {};
+  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+  RawTensor t;
+  t.name = name;
+  t.dtype = "float32";
+  t.element_size = 4;
+  int64_t n = 1;
+  for (int k = 0; k < rank; ++k) {
+    if (dims[k] > static_cast<hsize_t>(kMaxTensorElements)) fail("the weight " + name + " is too large");
+    t.shape.push_back(static_cast<int64_t>(dims[k]));
+    n *= static_cast<int64_t>(dims[k]);
+    if (n > kMaxTensorElements) fail("the weight " + name + " has more than 2^28 elements");
+  }
+  *total += n;
+  if (*total > kMaxTotalElements) fail("more than 2^29 weight elements in all");
+  t.stride.assign(t.shape.size(), 1);
+  for (size_t k = t.shape.size(); k-- > 1;) t.stride[k - 1] = t.stride[k] * t.shape[k];
+  auto bytes = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(n) * 4);
+  if (n > 0 && H5Dread(d.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes->data()) < 0)
+    fail("cannot read the weight " + name + " (damaged data, or an HDF5 filter this build lacks)");
+  t.bytes = bytes;
+  t.region_begin = 0;
+  t.region_size = bytes->size();
+  return t;
+}
+
+bool recognises(const std::vector<uint8_t>& b) {
+  static const uint8_t kSig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  return b.size() >= 8 && std::memcmp(b.data(), kSig, 8) == 0;
+}
+
+Checkpoint read(const FileBytes& file) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  if (!fapl.ok() || H5Pset_fapl_core(fapl.get(), 1 << 16, 0) < 0 ||
+      H5Pset_file_image(fapl.get(), const_cast<uint8_t*>(file->data()), file->size()) < 0)
+    fail("cannot set up libhdf5");
+  Hid f(H5Fopen("capsconv-keras.h5", H5F_ACC_RDONLY, fapl.get()), H5Fclose);
+  if (!f.ok()) fail("libhdf5 cannot open it (truncated or damaged)");
+  Checkpoint ck;
+  const std::vector<std::string> config = string_attribute(f.get(), "model_config", "the file");
+  if (config.size() > 1) fail("model_config is not one string");
+  if (!config.empty()) ck.model_config = config[0];
+  const std::vector<std::string> version = string_attribute(f.get(), "keras_version", "the file");
+  // A full model keeps its weights under model_weights; save_weights puts them at the root.
+  const bool full = H5Lexists(f.get(), "model_weights", H5P_DEFAULT) > 0;
+  Hid base(full ? H5Gopen2(f.get(), "model_weights", H5P_DEFAULT) : H5Gopen2(f.get(), "/", H5P_DEFAULT), H5Gclose);
+  if (!base.ok()) fail("model_weights is not a group");
+  const std::vector<std::string> layers = string_attribute(base.get(), "layer_names", full ? "model_weights" : "the file");
+  if (layers.empty())
+    fail(std::string("no layer_names attribute on ") + (full ? "model_weights" : "the root") +
+         ": not a Keras model or weights file");
+  ck.notes.push_back(std::string(full ? "a full Keras model" : "Keras weights only (save_weights)") +
+                     (version.empty() ? "" : ", Keras " + version[0]));
+  std::set<std::string> seen;
+  int64_t total = 0;
+  for (const std::string& layer : layers) {
+    if (layer.empty() || layer.size() > kMaxNameLength || layer.find('/') != std::string::npos)
+      fail("a layer name that is not a group name: '" + layer.substr(0, 64) + "'");
+    if (H5Lexists(base.get(), layer.c_str(), H5P_DEFAULT) <= 0) fail("the layer " + layer + " is listed but has no group");
+    Hid g(H5Gopen2(base.get(), layer.c_str(), H5P_DEFAULT), H5Gclose);
+    if (!g.ok()) fail("the layer " + layer + " is not a group");
+    for (const std::string& w : string_attribute(g.get(), "weight_names", "layer " + layer)) {
+      // Each path component must exist before H5Lexists may look below it.
+      size_t at = 0;
+      while ((at = w.find('/', at + 1)) != std::string::npos)
+        if (H5Lexists(g.get(), w.substr(0, at).c_str(), H5P_DEFAULT) <= 0)
+          fail("the weight " + w + " of layer " + layer + " is listed but not in the file");
+      if (!seen.insert(w).second) fail("the weight name " + w + " appears twice");
+      ck.tensors.push_back(read_weight(g.get(), w, &total));
+    }
+  }
+  return ck;
+}
+
+}  // namespace
+
+extern const CheckpointReader kKerasH5Reader = {"Keras HDF5", recognises, read};
+
+}  // namespace conv
+}  // namespace capsrt
