@@ -18,7 +18,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${CAPSRT_FUZZ_BUILD:-$root/build/fuzz}
-targets=(model model_shapes torch_zip torch_legacy safetensors pickle convert image idx npy)
+targets=(model model_shapes torch_zip torch_legacy safetensors pickle convert image idx npy keras_h5)
 if [[ ${1:-} == --list ]]; then printf '%s\n' "${targets[@]}"; exit 0; fi
 configure() {
   [[ -f $build/CMakeCache.txt ]] && return
@@ -69,6 +69,7 @@ case $target in
   image) dicts="image" maxlen=65536 ;;
   idx) dicts="idx" maxlen=65536 ;;
   npy) dicts="npy" maxlen=4096 ;;
+  keras_h5) dicts="" maxlen=262144 ;;
 esac
 
 configure

@@ -10,7 +10,8 @@ capsconv=$2
 root=$(cd "$(dirname "$0")/.." && pwd)
 ck=$root/tests/data/checkpoints
 rm -rf "$out"
-mkdir -p "$out"/{model,model_shapes,torch_zip,torch_legacy,safetensors,pickle,convert,image,idx,npy}
+mkdir -p "$out"/{model,model_shapes,torch_zip,torch_legacy,safetensors,pickle,convert,image,idx,npy,keras_h5}
+cp "$root"/tests/data/keras/*.h5 "$out/keras_h5/"
 
 for f in "$ck"/*.pt; do
   case $f in
