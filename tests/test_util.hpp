@@ -46,7 +46,6 @@ inline CapsNetSpec tiny_spec() {
   return s;
 }
 
-// Random weights with a transform matrix large enough that routing does real work.
 // Deeper stems with padding, as tests/golden/make_checkpoints.py's tiny_cifar and tiny_norb: a
 // CIFAR-10 kind (3x16x18, four convs: 'same' of stride 1 and of stride 2 (0 zero rows before, 1
 // after), a 3x5 kernel without ReLU, one zero row on each side of the height only; PrimaryCaps
@@ -87,6 +86,7 @@ inline CapsNetSpec norb_kind_spec() {
   return s;
 }
 
+// Random weights with a transform matrix large enough that routing does real work.
 inline Weights tiny_weights(const CapsNetSpec& s, uint64_t seed) {
   Weights w = capsrt::tools::capsnet_random_weights(s, seed);
   for (float& v : w["digitcaps.weight"].data) v *= 100.0f;

@@ -289,18 +289,21 @@ Inferred infer_architecture(const Checkpoint& ck, Layout layout, const InputSize
   s.input_width = W;
   s.routings = 3;
   assume("3 routing iterations (the paper's; a checkpoint does not hold them: --routings to change)");
-  if (C == 1 && H == 28 && W == 28) {
-    s.preprocess = CAPS_PREPROCESS_MNIST;
-    assume("photos prepared as MNIST's digits were (a 1x28x28 input; --preprocess to change)");
-  } else {
-    s.preprocess = CAPS_PREPROCESS_NONE;
+  finish_derived(&s, "inferred network", &r.assumptions);
+  return r;
+}
+
+void finish_derived(tools::CapsNetSpec* s, const std::string& what, std::vector<std::string>* assumptions) {
+  s->preprocess = CAPS_PREPROCESS_NONE;
+  if (s->input_channels == 1 && s->input_height == 28 && s->input_width == 28) {
+    s->preprocess = CAPS_PREPROCESS_MNIST;
+    assumptions->push_back("photos prepared as MNIST's digits were (a 1x28x28 input; --preprocess to change)");
   }
   try {
-    tools::check_capsnet_geometry(s);
+    tools::check_capsnet_geometry(*s);
   } catch (const tools::WriterError& e) {
-    throw ArchError(std::string("the inferred network does not fit: ") + e.what());
+    throw ArchError("the " + what + " does not fit: " + e.what());
   }
-  return r;
 }
 
 }  // namespace conv

@@ -33,6 +33,11 @@ struct Inferred {
 // naming the tensors that disagree, and what each would need, when no consistent network fits.
 Inferred infer_architecture(const Checkpoint& ck, Layout layout, const InputSize& input);
 
+// The last steps of an architecture derived from a file rather than given (inferred, or a Keras
+// model's layers): photos prepared as MNIST's for a 1x28x28 input (said in `assumptions`), none
+// otherwise; then the geometry checked (ArchError "the <what> does not fit: ...").
+void finish_derived(tools::CapsNetSpec* s, const std::string& what, std::vector<std::string>* assumptions);
+
 }  // namespace conv
 }  // namespace capsrt
 

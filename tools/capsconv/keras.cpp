@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "infer.hpp"
+
 namespace capsrt {
 namespace conv {
 
@@ -290,16 +292,7 @@ KerasModel keras_model(const Checkpoint& ck) {
   out.assumptions.push_back("pixels scaled by 1/255 (Keras files do not record it; CapsNet-Keras and Q7-CapsNets train "
                             "so: --pixel-scale and --pixel-offset to change)");
   out.assumptions.push_back("capsules grouped from the channels-last conv output (Keras's Reshape)");
-  s.preprocess = CAPS_PREPROCESS_NONE;
-  if (s.input_channels == 1 && s.input_height == 28 && s.input_width == 28) {
-    s.preprocess = CAPS_PREPROCESS_MNIST;
-    out.assumptions.push_back("photos prepared as MNIST's digits were (a 28x28x1 input; --preprocess to change)");
-  }
-  try {
-    tools::check_capsnet_geometry(s);
-  } catch (const tools::WriterError& e) {
-    throw ArchError(std::string("the Keras model does not fit: ") + e.what());
-  }
+  finish_derived(&s, "Keras model", &out.assumptions);
   return out;
 }
 

@@ -274,20 +274,16 @@ struct Reader {
   void need(size_t n) {
     if (b.size() - at < n) fail("the HDF5 reader's answer is cut short");
   }
-  uint32_t u32() {
-    need(4);
-    uint32_t v;
-    std::memcpy(&v, b.data() + at, 4);
-    at += 4;
+  template <typename T>
+  T number() {
+    need(sizeof(T));
+    T v;
+    std::memcpy(&v, b.data() + at, sizeof(T));
+    at += sizeof(T);
     return v;
   }
-  uint64_t u64() {
-    need(8);
-    uint64_t v;
-    std::memcpy(&v, b.data() + at, 8);
-    at += 8;
-    return v;
-  }
+  uint32_t u32() { return number<uint32_t>(); }
+  uint64_t u64() { return number<uint64_t>(); }
   std::string str(size_t max) {
     const uint64_t n = u32();
     if (n > max) fail("the HDF5 reader's answer holds an over-long name");
