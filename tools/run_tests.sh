@@ -75,11 +75,11 @@ cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAPSRT_BUILD_BENCH=
 cmake --build build/tsan -j "$jobs" --target capsrt_tests
 TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/capsrt_tests "[threads]"
 
-step "7. fuzz targets: build, replay regressions and seeds, fuzz 14 s each ($jobs at a time)"
+step "7. fuzz targets: build, replay regressions and seeds, fuzz 12 s each ($jobs at a time)"
 export CAPSRT_FUZZ_WORK=$PWD/build/fuzz/ci CAPSRT_FUZZ_NO_BUILD=1
 rm -rf "$CAPSRT_FUZZ_WORK"
 bash tools/fuzz.sh --build
-bash tools/fuzz.sh --list | xargs -P "$jobs" -I{} bash tools/fuzz.sh {} 14
+bash tools/fuzz.sh --list | xargs -P "$jobs" -I{} bash tools/fuzz.sh {} 12
 
 step "8. Cortex-M3, int8 only (no FPU): no floating-point routine linked; stack bounds"
 cmake --preset cortex-m3 >/dev/null
