@@ -57,23 +57,12 @@ void check_keys(const nlohmann::json& j, const std::set<std::string>& allowed, c
     if (!allowed.count(it.key())) throw ArchError(where + ": unknown field \"" + it.key() + "\"");
 }
 
-// A size given as one integer (both axes) or [h, w], each in [lo, hi].
+// An architecture file's size field: json_size_pair, or ArchError naming the field.
 void get_pair(const nlohmann::json& j, const char* key, const std::string& where, uint32_t lo, uint32_t hi,
               uint32_t* h, uint32_t* w) {
-  const auto& v = j[key];
-  auto one = [&](const nlohmann::json& x) {
-    if (!x.is_number_unsigned() || x.get<uint64_t>() < lo || x.get<uint64_t>() > hi)
-      throw ArchError(where + ": \"" + key + "\" must be an integer in [" + std::to_string(lo) + ", " +
-                      std::to_string(hi) + "] or a pair [h, w] of them");
-    return x.get<uint32_t>();
-  };
-  if (v.is_array()) {
-    if (v.size() != 2) throw ArchError(where + ": \"" + key + "\" must be one integer or [h, w]");
-    *h = one(v[0]);
-    *w = one(v[1]);
-  } else {
-    *h = *w = one(v);
-  }
+  if (!json_size_pair(j[key], lo, hi, h, w))
+    throw ArchError(where + ": \"" + key + "\" must be an integer in [" + std::to_string(lo) + ", " +
+                    std::to_string(hi) + "] or a pair [h, w] of them");
 }
 
 // One conv of the stem or PrimaryCaps': channels, kernel, stride (default 1), padding ("valid",
@@ -224,6 +213,21 @@ Layout detect_layout(const Checkpoint& ck, std::string* reason) {
     names += (k ? ", " : "") + ck.tensors[k].name + " " + shape_string(ck.tensors[k].shape);
   throw ArchError("cannot detect the layout: none of " + markers + " among " + std::to_string(ck.tensors.size()) +
                   " tensors (" + names + (ck.tensors.size() > 12 ? ", ..." : "") + "); name it with --layout");
+}
+
+bool json_size_pair(const nlohmann::json& v, uint32_t lo, uint32_t hi, uint32_t* h, uint32_t* w) {
+  auto fits = [&](const nlohmann::json& x) {
+    return x.is_number_unsigned() && x.get<uint64_t>() >= lo && x.get<uint64_t>() <= hi;
+  };
+  if (v.is_array()) {
+    if (v.size() != 2 || !fits(v[0]) || !fits(v[1])) return false;
+    *h = v[0].get<uint32_t>();
+    *w = v[1].get<uint32_t>();
+    return true;
+  }
+  if (!fits(v)) return false;
+  *h = *w = v.get<uint32_t>();
+  return true;
 }
 
 void set_preprocess(tools::CapsNetSpec* s, const std::string& name, const std::string& where) {

@@ -3,6 +3,7 @@
 #ifndef CAPSRT_CAPSCONV_CONVERT_HPP
 #define CAPSRT_CAPSCONV_CONVERT_HPP
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -34,6 +35,10 @@ struct Architecture {
   std::optional<caps_score_kind> score_kind;
   std::optional<float> length_eps;
 };
+
+// A size as architecture files and Keras configs give it: one integer (both axes) or [h, w], each
+// in [lo, hi]. false when it is neither (h and w then untouched).
+bool json_size_pair(const nlohmann::json& v, uint32_t lo, uint32_t hi, uint32_t* h, uint32_t* w);
 
 // Sets the photo preprocessing the model records ("none", "mnist", "fashion-mnist"); ArchError,
 // naming `where`, for another name or an object rule on a network of more than one channel.

@@ -26,19 +26,9 @@ std::string layer_text(const json& layer) {
 // An integer attribute, or the first of a list of equal integers ("kernel_size": 3 or [3, 3]).
 void pair_attr(const json& layer, const json& cfg, const char* key, uint32_t lo, uint32_t hi, uint32_t* a, uint32_t* b) {
   if (!cfg.contains(key)) refuse(layer, std::string("no \"") + key + "\"");
-  const json& v = cfg[key];
-  auto one = [&](const json& x) {
-    if (!x.is_number_unsigned() || x.get<uint64_t>() < lo || x.get<uint64_t>() > hi)
-      refuse(layer, std::string("\"") + key + "\" must hold integers in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-    return x.get<uint32_t>();
-  };
-  if (v.is_array()) {
-    if (v.size() != 2) refuse(layer, std::string("\"") + key + "\" must have two values");
-    *a = one(v[0]);
-    *b = one(v[1]);
-  } else {
-    *a = *b = one(v);
-  }
+  if (!json_size_pair(cfg[key], lo, hi, a, b))
+    refuse(layer, std::string("\"") + key + "\" must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                      "] or two of them");
 }
 
 uint32_t uint_attr(const json& layer, const json& cfg, const char* key, uint32_t lo, uint32_t hi) {

@@ -120,10 +120,8 @@ std::vector<std::string> string_attribute(hid_t obj, const char* name, const std
 RawTensor read_weight(hid_t layer, const std::string& name, int64_t* total) {
   if (name.empty() || name.size() > kMaxNameLength || name.find("..") != std::string::npos || name[0] == '/')
     fail("a weight name that is not a path inside its layer: '" + name.substr(0, 64) + "'");
-  if (H5Lexists(layer, name.c_str(), H5P_DEFAULT) <= 0) {
-    // H5Lexists needs every parent on the path to exist: check them one by one.
-    fail("the weight " + name + " is listed but not in the file");
-  }
+  // (The caller has checked that every group on the path exists: H5Lexists needs them.)
+  if (H5Lexists(layer, name.c_str(), H5P_DEFAULT) <= 0) fail("the weight " + name + " is listed but not in the file");
   Hid d(H5Dopen2(layer, name.c_str(), H5P_DEFAULT), H5Dclose);
   if (!d.ok()) fail("the weight " + name + " is not a dataset");
   Hid type(H5Dget_type(d.get()), H5Tclose);
@@ -311,7 +309,8 @@ Checkpoint read(const FileBytes& file) {
   close(fds[1]);
   // The answer: at most the elements' cap in floats plus the names (a few MB).
   const size_t max_answer = static_cast<size_t>(kMaxTotalElements) * 4 + (size_t{64} << 20) + (size_t{16} << 20);
-  std::vector<uint8_t> answer;
+  auto answer_buf = std::make_shared<std::vector<uint8_t>>();  // the tensors keep views into it
+  std::vector<uint8_t>& answer = *answer_buf;
   uint8_t buf[1 << 16];
   bool too_long = false;
   for (;;) {
@@ -373,8 +372,8 @@ Checkpoint read(const FileBytes& file) {
     r.need(bytes);
     t.stride.assign(t.shape.size(), 1);
     for (size_t a = t.shape.size(); a-- > 1;) t.stride[a - 1] = t.stride[a] * t.shape[a];
-    t.bytes = std::make_shared<std::vector<uint8_t>>(answer.begin() + static_cast<std::ptrdiff_t>(r.at),
-                                                     answer.begin() + static_cast<std::ptrdiff_t>(r.at + bytes));
+    t.bytes = answer_buf;
+    t.region_begin = r.at;
     t.region_size = bytes;
     r.at += bytes;
     ck.tensors.push_back(std::move(t));
