@@ -235,7 +235,9 @@ bool write_all(int fd, const uint8_t* p, size_t n) {
 }
 
 [[noreturn]] void child(const FileBytes& file, int fd) {
-  signal(SIGPIPE, SIG_DFL);
+  // Handlers survive fork: the parent's (a fuzzer's, a sanitizer's) would catch the child's alarm
+  // or crash and carry on, or report libhdf5's fault as ours. The child dies of them instead.
+  for (int sig : {SIGPIPE, SIGALRM, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) signal(sig, SIG_DFL);
   alarm(20);  // real files parse in well under a second; libhdf5 loops forever on some damaged ones
 #if !CAPSRT_SANITIZED
   const rlimit as{rlim_t{4} << 30, rlim_t{4} << 30};  // (the sanitizers reserve terabytes of it)
