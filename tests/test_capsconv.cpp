@@ -2,6 +2,7 @@
 // PyTorch's scores (1e-5), poses and reconstructions (1e-4). Golden data: tests/golden/
 // make_checkpoints.py (small fixtures committed in tests/data/checkpoints, canonical-size ones
 // made during the test run). Malformed and refused checkpoints get their specific errors.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdlib>
@@ -516,6 +517,49 @@ std::vector<uint8_t> chw_pixels(const json& golden, const json& cs) {
 }
 }  // namespace
 
+namespace {
+// Runs a converted Keras model on its golden cases: scores (1e-5), poses (1e-4), and where the
+// golden has it the decoder's image for the predicted class, Keras's [H, W, C] read as the
+// runtime's [C, H, W] (1e-5). Returns the values compared.
+size_t check_keras_golden(const conv::Conversion& c, const json& golden) {
+  testutil::ModelBytes mb(c.model);
+  Model m;
+  REQUIRE(m.load(mb.data(), mb.size) == CAPS_OK);
+  tools::AlignedBuffer arena(m.arena_size());
+  Interpreter it;
+  REQUIRE(it.init(m, arena.data(), arena.size(), testutil::test_kernels()) == CAPS_OK);
+  const int H = golden["input_hwc"][0], W = golden["input_hwc"][1], C = golden["input_hwc"][2];
+  size_t compared = 0;
+  for (const json& cs : golden["cases"]) {
+    const std::vector<uint8_t> px = chw_pixels(golden, cs);
+    REQUIRE(it.set_input_u8(px.data(), px.size()) == CAPS_OK);
+    REQUIRE(it.invoke() == CAPS_OK);
+    const auto scores = cs["scores"].get<std::vector<double>>();
+    const auto poses = cs["poses"].get<std::vector<double>>();
+    REQUIRE(scores.size() == m.num_classes());
+    for (size_t j = 0; j < scores.size(); ++j) CHECK(it.output<float>(CAPS_TENSOR_SCORES)[j] == Approx(scores[j]).margin(1e-5));
+    for (size_t k = 0; k < poses.size(); ++k) CHECK(it.output<float>(CAPS_TENSOR_POSES)[k] == Approx(poses[k]).margin(1e-4));
+    compared += scores.size() + poses.size();
+    if (!cs.contains("reconstruction_hwc")) continue;
+    const auto hwc = cs["reconstruction_hwc"].get<std::vector<double>>();
+    const int32_t best = static_cast<int32_t>(std::max_element(scores.begin(), scores.end()) - scores.begin());
+    const float* image = nullptr;
+    REQUIRE(testutil::reconstruct(it, best, &image) == CAPS_OK);
+    REQUIRE(hwc.size() == m.input_size());
+    for (int y = 0; y < H; ++y)
+      for (int x = 0; x < W; ++x)
+        for (int ch = 0; ch < C; ++ch)
+          CHECK(image[(size_t(ch) * H + y) * W + x] == Approx(hwc[(size_t(y) * W + x) * C + ch]).margin(1e-5));
+    compared += hwc.size();
+  }
+  return compared;
+}
+
+bool mentions(const std::vector<std::string>& texts, const std::string& what) {
+  return std::any_of(texts.begin(), texts.end(), [&](const std::string& t) { return t.find(what) != std::string::npos; });
+}
+}  // namespace
+
 TEST_CASE("full Keras models of Q7-CapsNets' three kinds (MNIST, CIFAR-10 RGB with four convs, smallNORB pairs) convert without --arch and match the Keras layers' forward") {
   for (const char* kind : {"mnist", "cifar", "norb"}) {
     INFO(kind);
@@ -523,29 +567,50 @@ TEST_CASE("full Keras models of Q7-CapsNets' three kinds (MNIST, CIFAR-10 RGB wi
     const conv::Conversion c = convert_keras(golden["file"].get<std::string>());
     CHECK(c.spec.grouping == CAPS_GROUPING_NHWC_CHANNELS);
     CHECK(c.spec.squash_eps == 0.0f);
-    testutil::ModelBytes mb(c.model);
-    Model m;
-    REQUIRE(m.load(mb.data(), mb.size) == CAPS_OK);
-    tools::AlignedBuffer arena(m.arena_size());
-    Interpreter it;
-    REQUIRE(it.init(m, arena.data(), arena.size(), testutil::test_kernels()) == CAPS_OK);
-    for (const json& cs : golden["cases"]) {
-      const std::vector<uint8_t> px = chw_pixels(golden, cs);
-      REQUIRE(it.set_input_u8(px.data(), px.size()) == CAPS_OK);
-      REQUIRE(it.invoke() == CAPS_OK);
-      const auto scores = cs["scores"].get<std::vector<double>>();
-      const auto poses = cs["poses"].get<std::vector<double>>();
-      REQUIRE(scores.size() == m.num_classes());
-      for (size_t j = 0; j < scores.size(); ++j) CHECK(it.output<float>(CAPS_TENSOR_SCORES)[j] == Approx(scores[j]).margin(1e-5));
-      for (size_t k = 0; k < poses.size(); ++k) CHECK(it.output<float>(CAPS_TENSOR_POSES)[k] == Approx(poses[k]).margin(1e-4));
-    }
+    CHECK(check_keras_golden(c, golden) > 0);
   }
 }
 
-TEST_CASE("the Keras CIFAR-10 and smallNORB kinds in int8 give the same bits on every kernel set", "[int8]") {
-  for (const char* kind : {"cifar", "norb"}) {
+TEST_CASE("CapsNet-Keras full models (its training model with the label input, its evaluation model on RGB) convert with their Mask and decoder and match its layers' forward") {
+  for (const char* kind : {"mnist", "rgb"}) {
     INFO(kind);
-    const json golden = read_json(testutil::source_path(std::string("tests/data/keras/q7_") + kind + ".golden.json"));
+    const json golden = read_json(testutil::source_path(std::string("tests/data/keras/capsnet_keras_") + kind + ".golden.json"));
+    const conv::Checkpoint ck = conv::read_checkpoint(testutil::source_path("tests/data/keras/" + golden["file"].get<std::string>()));
+    const conv::KerasModel km = conv::keras_model(ck);
+    CHECK(km.arch.spec.decoder_hidden == std::vector<uint32_t>{16, 24});
+    CHECK(mentions(km.assumptions, "CapsNet-Keras's: squash"));
+    CHECK(mentions(km.assumptions, "the Mask 'mask_1' takes the predicted class, not its label input 'input_2'") ==
+          (std::string(kind) == "mnist"));
+    const conv::Conversion c = conv::convert(km.renamed, km.arch, conv::Layout::Keras, 0);
+    CHECK(c.spec.squash_eps == 1e-7f);
+    CHECK(c.spec.length_eps == 1e-7f);
+    CHECK(check_keras_golden(c, golden) > 0);
+  }
+}
+
+TEST_CASE("a CapsNet-Keras weights-only file (save_weights) converts with its architecture given, its weights found by rank") {
+  const json golden = read_json(testutil::source_path("tests/data/keras/capsnet_keras_mnist.golden.json"));
+  const conv::Checkpoint ck = conv::read_checkpoint(testutil::source_path("tests/data/keras/capsnet_keras_weights.h5"));
+  REQUIRE_FALSE(conv::is_keras_model(ck));
+  const conv::KerasWeights kw = conv::keras_weights_only(ck);
+  CHECK(kw.taken == std::vector<std::string>{"conv1/conv1/kernel:0 -> stem conv 1",
+                                             "primarycap_conv2d/primarycap_conv2d/kernel:0 -> the primary capsules' conv",
+                                             "digitcaps/digitcaps/W:0 -> the class capsules' transform [J, I, DO, DI]",
+                                             "decoder/dense_1/kernel:0 -> decoder layer 1", "decoder/dense_2/kernel:0 -> decoder layer 2",
+                                             "decoder/dense_3/kernel:0 -> decoder layer 3"});
+  const conv::Architecture a = conv::load_architecture(testutil::source_path("tests/data/keras/capsnet_keras_weights.arch.json"));
+  CHECK(check_keras_golden(conv::convert(kw.renamed, a, conv::Layout::Keras, 0), golden) > 0);
+  // An architecture that disagrees: the tensor and both shapes named.
+  conv::Architecture wrong = a;
+  wrong.spec.class_dim = 8;
+  CHECK_THROWS_WITH(conv::convert(kw.renamed, wrong, conv::Layout::Keras, 0),
+                    Catch::Contains("keras.caps.W") && Catch::Contains("[10,72,8,8]") && Catch::Contains("[10,72,6,8]"));
+}
+
+TEST_CASE("the Keras CIFAR-10 and smallNORB kinds and CapsNet-Keras's RGB model in int8 give the same bits on every kernel set", "[int8]") {
+  for (const char* file : {"q7_cifar", "q7_norb", "capsnet_keras_rgb"}) {
+    INFO(file);
+    const json golden = read_json(testutil::source_path(std::string("tests/data/keras/") + file + ".golden.json"));
     const conv::Conversion c = convert_keras(golden["file"].get<std::string>());
     std::vector<uint8_t> calib;
     for (const json& cs : golden["cases"]) {
@@ -579,10 +644,65 @@ TEST_CASE("the Keras CIFAR-10 and smallNORB kinds in int8 give the same bits on 
   }
 }
 
+TEST_CASE("malformed Keras files (tests/data/keras/bad, made by make_keras.py) are refused with their reason, never a crash") {
+  const std::string dir = testutil::source_path("tests/data/keras/bad/");
+  // What the file reader says (CheckpointError): types, sizes, missing parts.
+  const struct {
+    const char* file;
+    const char* message;
+  } unreadable[] = {
+      {"int_kernel", "the weight conv2d/kernel:0 is not floating point"},
+      {"string_kernel", "the weight conv2d/kernel:0 is not floating point"},
+      {"huge_kernel", "the weight conv2d/kernel:0 has more than 2^28 elements"},
+      {"rank9_kernel", "the weight conv2d/kernel:0 has rank 9"},
+      {"missing_kernel", "the weight conv2d/kernel:0 is listed but not in the file"},
+      {"int_weight_names", "the attribute weight_names of layer conv2d is not a string"},
+      {"no_layer_names", "no layer_names attribute on model_weights"},
+      {"layer_without_group", "the layer activation is listed but has no group"},
+      {"int_model_config", "the attribute model_config of the file is not a string"},
+      {"weight_name_escapes", "the weight ../capsule/capsule/weights:0 of layer conv2d is listed but not in the file"},
+  };
+  for (const auto& c : unreadable) {
+    INFO(c.file);
+    CHECK_THROWS_WITH(conv::read_checkpoint(dir + c.file + ".h5"), Catch::Contains(c.message));
+  }
+  // What the conversion says (ArchError): the config against itself and against the weights.
+  const struct {
+    const char* file;
+    std::vector<const char*> message;
+  } refused[] = {
+      {"config_not_json", {"Keras model_config: not valid JSON"}},
+      {"filters_absurd", {"layer 'conv2d' (Conv2D): \"filters\" must be an integer in [1, 65536], not 1099511627776"}},
+      {"routings_absurd", {"layer 'capsule' (Capsule): \"routings\" must be an integer in [1, 32], not 1000"}},
+      {"input_absurd", {"layer 'input_1' (InputLayer): input dimensions must be in [1, 4096]"}},
+      {"filters_disagree", {"tensor keras.conv1.kernel (conv2d/conv2d/kernel:0 in the file): expected shape [3,3,1,17]", "found [3,3,1,4]"}},
+      {"capsules_disagree", {"tensor keras.caps.W (capsule/capsule/weights:0 in the file): expected shape [3,32,4,4]", "found [3,31,4,4]"}},
+      // a 30x28 input: conv 28x26, primary capsules at 13 x 12 positions x 2 types = 312, not the weights' 32
+      {"input_disagrees", {"tensor keras.caps.W (capsule/capsule/weights:0 in the file): expected shape [3,312,4,4]", "found [3,32,4,4]"}},
+  };
+  for (const auto& c : refused) {
+    INFO(c.file);
+    const conv::Checkpoint ck = conv::read_checkpoint(dir + c.file + ".h5");
+    try {
+      const conv::KerasModel km = conv::keras_model(ck);
+      conv::convert(km.renamed, km.arch, conv::Layout::Keras, 0);
+      FAIL("converted");
+    } catch (const conv::ArchError& e) {
+      for (const char* m : c.message) CHECK_THAT(e.what(), Catch::Contains(m));
+    }
+  }
+  // Truncated anywhere: libhdf5 (in its child process) fails, and the reader says so.
+  const auto whole = testutil::read_binary(testutil::source_path("tests/data/keras/capsnet_keras_rgb.h5"));
+  for (size_t cut : {size_t{8}, size_t{96}, size_t{2048}, whole.size() / 2, whole.size() - 1}) {
+    INFO("cut at " << cut);
+    auto bytes = std::make_shared<std::vector<uint8_t>>(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(cut));
+    CHECK_THROWS_WITH(conv::read_keras_h5(bytes), Catch::Contains("Keras HDF5 file: "));
+  }
+}
+
 TEST_CASE("Keras models capsconv cannot convert are refused with the layer, its class and the attribute named") {
-  const conv::Checkpoint good = conv::read_checkpoint(testutil::source_path("tests/data/keras/q7_cifar.h5"));
-  auto refusal = [&](const std::function<void(json&)>& edit) {
-    conv::Checkpoint ck = good;
+  auto refusal_in = [](const std::string& file, const std::function<void(json&)>& edit) {
+    conv::Checkpoint ck = conv::read_checkpoint(testutil::source_path("tests/data/keras/" + file));
     json m = json::parse(ck.model_config);
     edit(m);
     ck.model_config = m.dump();
@@ -593,6 +713,7 @@ TEST_CASE("Keras models capsconv cannot convert are refused with the layer, its 
     }
     return std::string();
   };
+  auto refusal = [&](const std::function<void(json&)>& edit) { return refusal_in("q7_cifar.h5", edit); };
   json& (*layer)(json&, size_t) = [](json& m, size_t k) -> json& { return m["config"]["layers"][k]; };
   CHECK_THAT(refusal([&](json& m) { layer(m, 1)["class_name"] = "SeparableConv2D"; }),
              Catch::Contains("layer 'conv2d' (SeparableConv2D): not a layer capsconv knows"));
@@ -607,12 +728,46 @@ TEST_CASE("Keras models capsconv cannot convert are refused with the layer, its 
   CHECK_THAT(refusal([&](json& m) { layer(m, 0)["config"]["batch_input_shape"] = json::parse("[null, null, null, 3]"); }),
              Catch::Contains("input dimensions must be known"));
   CHECK_THAT(refusal([&](json& m) { m["class_name"] = "Subclassed"; }), Catch::Contains("a model of class 'Subclassed'"));
-  // shapes that disagree with the config: the converter names the tensor and both shapes
-  conv::Checkpoint ck = good;
+  CHECK_THAT(refusal([&](json& m) { m["config"]["layers"].erase(m["config"]["layers"].size() - 1); }),
+             Catch::Contains("no class capsules followed by Length"));
+  // CapsNet-Keras's heads: the Mask and the decoder (layers 0-5 the classifier, 6 input_2,
+  // 7 mask_1, 8 capsnet, 9 the decoder with its Dense layers 0-2 and Reshape 3)
+  auto decoder = [](json& m, size_t k) -> json& { return m["config"]["layers"][9]["config"]["layers"][k]; };
+  CHECK_THAT(refusal_in("capsnet_keras_mnist.h5", [&](json& m) { decoder(m, 1)["config"]["activation"] = "tanh"; }),
+             Catch::Contains("layer 'dense_2' (Dense): activation 'tanh' in the decoder"));
+  CHECK_THAT(refusal_in("capsnet_keras_mnist.h5", [&](json& m) { decoder(m, 2)["config"]["units"] = 700; }),
+             Catch::Contains("the decoder's sigmoid output has 700 values, but the input image has 28 x 28 x 1 = 784"));
+  CHECK_THAT(refusal_in("capsnet_keras_mnist.h5", [&](json& m) { decoder(m, 3)["config"]["target_shape"] = {784}; }),
+             Catch::Contains("a Reshape to [784], not the input image's [28,28,1]"));
+  CHECK_THAT(refusal_in("capsnet_keras_mnist.h5", [&](json& m) { decoder(m, 0)["class_name"] = "BatchNormalization"; }),
+             Catch::Contains("layer 'dense_1' (BatchNormalization): not a decoder layer capsconv knows"));
+  CHECK_THAT(refusal_in("capsnet_keras_mnist.h5", [&](json& m) { decoder(m, 0)["config"]["batch_input_shape"] = {nullptr, 50}; }),
+             Catch::Contains("the decoder reads 50 values, but the masked class capsules are 10 x 6"));
+  CHECK_THAT(refusal_in("capsnet_keras_mnist.h5",
+                        [&](json& m) { layer(m, 7)["inbound_nodes"][0][1][0] = "conv1"; }),
+             Catch::Contains("a Mask whose second input 'conv1' is not a model input"));
+  CHECK_THAT(refusal_in("capsnet_keras_mnist.h5", [&](json& m) { decoder(m, 2)["config"]["activation"] = "relu"; }),
+             Catch::Contains("layer 'out_recon' (Reshape): a Reshape before the decoder's sigmoid output layer"));
+  CHECK_THAT(refusal_in("capsnet_keras_mnist.h5",
+                        [&](json& m) {
+                          decoder(m, 2)["config"]["activation"] = "relu";
+                          m["config"]["layers"][9]["config"]["layers"].erase(3);
+                        }),
+             Catch::Contains("the decoder ends without its sigmoid output layer (Dense of 784 units)"));
+}
+
+TEST_CASE("a Keras Sequential model (no InputLayer: the first layer's batch_input_shape) converts as its Functional twin") {
+  const conv::Checkpoint ck = conv::read_checkpoint(testutil::source_path("tests/data/keras/q7_cifar.h5"));
   json m = json::parse(ck.model_config);
-  layer(m, 1)["config"]["filters"] = 9;
-  ck.model_config = m.dump();
-  const conv::KerasModel km = conv::keras_model(ck);
-  CHECK_THROWS_WITH(conv::convert(km.renamed, km.arch, conv::Layout::Keras, 0),
-                    Catch::Contains("keras.conv1.kernel: expected shape [3,3,3,9]") && Catch::Contains("found [3,3,3,8]"));
+  json& layers = m["config"]["layers"];
+  const json input_shape = layers[0]["config"]["batch_input_shape"];
+  layers.erase(0);
+  layers[0]["config"]["batch_input_shape"] = input_shape;
+  for (json& l : layers) l.erase("inbound_nodes");
+  m["class_name"] = "Sequential";
+  conv::Checkpoint seq = ck;
+  seq.model_config = m.dump();
+  const conv::KerasModel a = conv::keras_model(ck), b = conv::keras_model(seq);
+  CHECK(b.arch.spec.stem.size() == 4);
+  CHECK(conv::convert(b.renamed, b.arch, conv::Layout::Keras, 0).model == conv::convert(a.renamed, a.arch, conv::Layout::Keras, 0).model);
 }

@@ -143,6 +143,10 @@ int run(int argc, char** argv) {
   try {
     conv::Architecture a;
     std::string layout_choice = layout_arg;
+    if (!arch_name.empty() && !input_arg.empty()) {
+      std::cerr << "capsconv: --input applies when the architecture is inferred; " << arch_name << " gives the input size\n";
+      return 1;
+    }
     if (conv::is_keras_model(ck)) {
       if (!arch_name.empty() || !input_arg.empty()) {
         std::cerr << "capsconv: " << input << " is a full Keras model, which carries its architecture: leave out "
@@ -155,6 +159,22 @@ int run(int argc, char** argv) {
       layout_choice = "keras";
       log << "architecture from the Keras model's layers; assumed:\n";
       for (const std::string& text : km.assumptions) log << "  - " << text << '\n';
+    } else if (ck.format == "Keras HDF5") {
+      // Weights only (save_weights): no layers in the file, so the architecture comes from --arch.
+      if (arch_name.empty()) {
+        std::cerr << "capsconv: " << input << " holds Keras weights only (save_weights), not the model's layers: "
+                  << "give its architecture with --arch (a preset, e.g. canonical for CapsNet-Keras's MNIST net, "
+                  << "or an architecture file)\n";
+        return 3;
+      }
+      conv::KerasWeights kw = conv::keras_weights_only(ck);
+      ck = std::move(kw.renamed);
+      layout_choice = "keras";
+      a = conv::load_architecture(arch_name);
+      log << "Keras weights taken by their ranks and order in the file:\n";
+      for (const std::string& text : kw.taken) log << "  - " << text << '\n';
+      log << "assumed: CapsNet-Keras's layers (squash s |s|^2/(1+|s|^2)/sqrt(|s|^2 + 1e-7), capsules grouped from the "
+             "channels-last conv output, a channels-last decoder image); pixels scaled as " << arch_name << " says\n";
     } else if (arch_name.empty()) {
       const conv::Inferred inferred =
           conv::infer_architecture(ck, conv::parse_layout(layout_arg),
@@ -163,11 +183,6 @@ int run(int argc, char** argv) {
       log << "architecture inferred from the tensor shapes (--arch to give it); assumed:\n";
       for (const std::string& text : inferred.assumptions) log << "  - " << text << '\n';
     } else {
-      if (!input_arg.empty()) {
-        std::cerr << "capsconv: --input applies when the architecture is inferred; " << arch_name
-                  << " gives the input size\n";
-        return 1;
-      }
       a = conv::load_architecture(arch_name);
     }
     a.spec.low_memory_routing = low_memory;

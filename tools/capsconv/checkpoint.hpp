@@ -25,6 +25,7 @@ using FileBytes = std::shared_ptr<const std::vector<uint8_t>>;
 
 struct RawTensor {
   std::string name;
+  std::string file_name;  // the name in the file, when a conversion has renamed it (Keras)
   std::string dtype;           // "float32", "float16", "bfloat16", "float64", "int64", ... or the
                                // file's own name for a dtype capsconv does not know
   uint32_t element_size = 0;   // 0 for an unknown dtype

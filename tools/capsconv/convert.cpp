@@ -301,7 +301,8 @@ Conversion convert(const Checkpoint& ck, const Architecture& arch, Layout layout
                         (ck.tensors.size() > 12 ? ", ..." : ""));
       }
       if (t->shape != row.shape)
-        throw ArchError("tensor " + name + ": expected shape " + shape_string(row.shape) + " for architecture '" +
+        throw ArchError("tensor " + name + (t->file_name.empty() ? "" : " (" + t->file_name + " in the file)") +
+                        ": expected shape " + shape_string(row.shape) + " for architecture '" +
                         s.name + "', found " + shape_string(t->shape));
       parts.push_back(to_float32(*t));
       used.insert(name);

@@ -1,5 +1,7 @@
 #include "keras.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "infer.hpp"
@@ -31,10 +33,13 @@ void pair_attr(const json& layer, const json& cfg, const char* key, uint32_t lo,
                       "] or two of them");
 }
 
+// An integer attribute ("filters": 32, "kernel_size" as 3 or [3, 3] where both axes must agree).
 uint32_t uint_attr(const json& layer, const json& cfg, const char* key, uint32_t lo, uint32_t hi) {
   uint32_t a = 0, b = 0;
-  pair_attr(layer, cfg, key, lo, hi, &a, &b);
-  if (a != b) refuse(layer, std::string("\"") + key + "\" must be one number");
+  if (!cfg.contains(key)) refuse(layer, std::string("no \"") + key + "\"");
+  if (!json_size_pair(cfg[key], lo, hi, &a, &b) || a != b)
+    refuse(layer, std::string("\"") + key + "\" must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                      "], not " + cfg[key].dump().substr(0, 40));
   return a;
 }
 
@@ -42,22 +47,43 @@ std::string string_attr(const json& cfg, const char* key, const std::string& fal
   return cfg.contains(key) && cfg[key].is_string() ? cfg[key].get<std::string>() : fallback;
 }
 
-// The weights of layer `name` (its tensors "<name>/...:0"), found by their last component.
-const RawTensor* weight(const Checkpoint& ck, const std::string& name, const std::string& last) {
+// The weight `last` ("kernel", "bias", or with ":0") of the layer group `group`, and inside it
+// of the nested layer `inner` when given (a nested model's layer: "decoder/dense_1/kernel:0").
+const RawTensor* weight(const Checkpoint& ck, const std::string& group, const std::string& last,
+                        const std::string& inner = "") {
   const RawTensor* found = nullptr;
   for (const RawTensor& t : ck.tensors) {
-    if (t.name.rfind(name + "/", 0) != 0) continue;
-    const std::string tail = t.name.substr(t.name.find_last_of('/') + 1);
-    if (tail == last || tail == last + ":0") {
-      if (found != nullptr) throw ArchError("Keras layer '" + name + "' has two weights named " + last);
-      found = &t;
+    if (t.name.rfind(group + "/", 0) != 0) continue;
+    const size_t slash = t.name.find_last_of('/');
+    const std::string tail = t.name.substr(slash + 1);
+    if (tail != last && tail != last + ":0") continue;
+    if (!inner.empty()) {
+      const std::string path = t.name.substr(0, slash);
+      const size_t cut = path.find_last_of('/');
+      if (path.substr(cut + 1) != inner) continue;
     }
+    if (found != nullptr)
+      throw ArchError("Keras layer '" + group + (inner.empty() ? "" : "/" + inner) + "' has two weights named " + last);
+    found = &t;
   }
   return found;
 }
 
+// The names of the layers a layer reads (its first call's), from inbound_nodes.
+std::vector<std::string> inputs_of(const json& layer) {
+  std::vector<std::string> out;
+  if (!layer.contains("inbound_nodes") || !layer["inbound_nodes"].is_array() || layer["inbound_nodes"].empty())
+    return out;
+  const json& node = layer["inbound_nodes"][0];
+  if (!node.is_array()) return out;
+  for (const json& in : node)
+    if (in.is_array() && !in.empty() && in[0].is_string()) out.push_back(in[0].get<std::string>());
+  return out;
+}
+
 RawTensor renamed(const RawTensor& t, const std::string& name) {
   RawTensor r = t;
+  r.file_name = t.name;
   r.name = name;
   return r;
 }
@@ -100,6 +126,99 @@ ConvSpec conv_geometry(const json& layer, const json& cfg, uint32_t channels, ui
   return c;
 }
 
+// A layer's use_bias (true unless it says false).
+bool uses_bias(const json& cfg) { return !cfg.contains("use_bias") || !cfg["use_bias"].is_boolean() || cfg["use_bias"].get<bool>(); }
+
+// The [batch, dims...] shape of an InputLayer, or of a Sequential model's first layer, when it
+// has `rank` dims after the batch; false when the config gives none.
+bool batch_shape(const json& layer, const json& cfg, size_t rank, std::vector<uint32_t>* dims) {
+  const char* key = cfg.contains("batch_input_shape") ? "batch_input_shape" : "batch_shape";
+  if (!cfg.contains(key)) return false;
+  const json& shape = cfg[key];
+  if (!shape.is_array() || shape.size() != rank + 1)
+    refuse(layer, std::string("the input shape ") + shape.dump().substr(0, 80) + " is not [batch" +
+                      (rank == 3 ? ", height, width, channels]" : ", values]"));
+  dims->clear();
+  for (size_t k = 1; k <= rank; ++k) {
+    if (!shape[k].is_number_unsigned() || shape[k].get<uint64_t>() < 1 || shape[k].get<uint64_t>() > (1u << 24))
+      refuse(layer, "input dimensions must be known and positive: " + shape.dump().substr(0, 80));
+    dims->push_back(shape[k].get<uint32_t>());
+  }
+  return true;
+}
+
+// CapsNet-Keras's decoder: Dense layers with ReLU from the masked class capsules, the last one's
+// sigmoid giving the image, then an optional Reshape to [H, W, C]. In a nested model (its
+// Sequential 'decoder': weights "decoder/<dense>/kernel:0") or as the model's own layers.
+class DecoderReader {
+ public:
+  DecoderReader(const Checkpoint& ck, tools::CapsNetSpec* s, Checkpoint* r) : ck_(ck), s_(*s), r_(*r) {}
+
+  void layer(const json& layer, const std::string& group, const std::string& inner) {
+    const std::string cls = layer["class_name"].get<std::string>();
+    const json& cfg = layer["config"];
+    const uint32_t image = s_.input_channels * s_.input_height * s_.input_width;
+    std::vector<uint32_t> dims;
+    if (cls == "InputLayer" || (cls == "Dense" && widths_.empty() && batch_shape(layer, cfg, 1, &dims))) {
+      if (cls == "InputLayer" && !batch_shape(layer, cfg, 1, &dims)) refuse(layer, "no input shape [batch, values]");
+      if (dims[0] != s_.classes * s_.class_dim)
+        refuse(layer, "the decoder reads " + std::to_string(dims[0]) + " values, but the masked class capsules are " +
+                          std::to_string(s_.classes) + " x " + std::to_string(s_.class_dim));
+      if (cls == "InputLayer") return;
+    }
+    if (cls == "Dense") {
+      if (done_) refuse(layer, "a Dense after the decoder's sigmoid output");
+      const uint32_t units = uint_attr(layer, cfg, "units", 1, 1u << 20);
+      const std::string act = string_attr(cfg, "activation", "linear");
+      if (act == "sigmoid") {
+        if (units != image)
+          refuse(layer, "the decoder's sigmoid output has " + std::to_string(units) + " values, but the input image has " +
+                            std::to_string(s_.input_height) + " x " + std::to_string(s_.input_width) + " x " +
+                            std::to_string(s_.input_channels) + " = " + std::to_string(image));
+        done_ = true;
+      } else if (act != "relu") {
+        refuse(layer, "activation '" + act + "' in the decoder (capsrt's decoder: ReLU layers, then a sigmoid output)");
+      }
+      const RawTensor* k = weight(ck_, group, "kernel", inner);
+      const RawTensor* b = weight(ck_, group, "bias", inner);
+      if (k == nullptr) refuse(layer, "no kernel weight in the file (under '" + group + "')");
+      if (uses_bias(cfg) && b == nullptr) refuse(layer, "no bias weight in the file (under '" + group + "')");
+      const std::string role = "keras.decoder." + std::to_string(widths_.size());
+      r_.tensors.push_back(renamed(*k, role + ".kernel"));
+      r_.tensors.push_back(uses_bias(cfg) ? renamed(*b, role + ".bias") : zero_bias(role + ".bias", units));
+      widths_.push_back(units);
+    } else if (cls == "Reshape") {
+      if (!done_) refuse(layer, "a Reshape before the decoder's sigmoid output layer");
+      if (reshaped_) refuse(layer, "a second Reshape in the decoder");
+      const json& t = cfg.contains("target_shape") ? cfg["target_shape"] : json();
+      const json want = {s_.input_height, s_.input_width, s_.input_channels};
+      if (t != want) refuse(layer, "a Reshape to " + t.dump().substr(0, 80) + ", not the input image's " + want.dump());
+      reshaped_ = true;
+    } else {
+      refuse(layer, "not a decoder layer capsconv knows (Dense with ReLU, a Dense with sigmoid, Reshape to the image)");
+    }
+  }
+
+  // The decoder's hidden widths; ArchError when it has not reached its sigmoid output.
+  std::vector<uint32_t> finish(const std::string& what) const {
+    if (!done_) throw ArchError("Keras " + what + ": the decoder ends without its sigmoid output layer (Dense of " +
+                                std::to_string(s_.input_channels * s_.input_height * s_.input_width) + " units)");
+    if (widths_.size() < 2)
+      throw ArchError("Keras " + what + ": a decoder of one Dense layer (capsrt's decoder has ReLU layers before its output)");
+    return std::vector<uint32_t>(widths_.begin(), widths_.end() - 1);
+  }
+  bool done() const { return done_; }
+
+ private:
+  const Checkpoint& ck_;
+  tools::CapsNetSpec& s_;
+  Checkpoint& r_;
+  std::vector<uint32_t> widths_;
+  bool done_ = false, reshaped_ = false;
+};
+
+bool is_model_class(const std::string& cls) { return cls == "Functional" || cls == "Model" || cls == "Sequential"; }
+
 }  // namespace
 
 bool is_keras_model(const Checkpoint& ck) { return !ck.model_config.empty(); }
@@ -116,7 +235,7 @@ KerasModel keras_model(const Checkpoint& ck) {
       !model["config"].contains("layers") || !model["config"]["layers"].is_array())
     throw ArchError("Keras model_config: no config.layers list (a model saved by Keras 2's model.save?)");
   const std::string kind = string_attr(model, "class_name", "?");
-  if (kind != "Functional" && kind != "Model" && kind != "Sequential")
+  if (!is_model_class(kind))
     throw ArchError("Keras model_config: a model of class '" + kind + "' (capsconv reads Functional, Model and Sequential)");
   const json& layers = model["config"]["layers"];
   if (layers.size() > 256) throw ArchError("Keras model_config: more than 256 layers");
@@ -129,12 +248,18 @@ KerasModel keras_model(const Checkpoint& ck) {
   Checkpoint& r = out.renamed;
   r.format = ck.format;
   r.notes = ck.notes;
-  enum class Stage { Input, Stem, PrimaryReshape, PrimarySquash, Caps, Length, Done } stage = Stage::Input;
+  // The classifier is a chain (each layer reads the one before) up to the class capsules; after
+  // them come the heads, each reading what it names: Length (the scores), CapsNet-Keras's Mask
+  // and its decoder. Other layers there are left out, with a note.
+  enum class Stage { Input, Stem, PrimarySquash, Caps, Heads } stage = Stage::Input;
   uint32_t C = 0, H = 0, W = 0;  // the current tensor: channels, rows, columns
-  std::string prev;             // the previous layer's name: every layer must read it
-  std::string capsule_class;
+  std::string prev;             // the previous layer of the chain
+  std::string capsule_class, caps_name, mask_name, decoder_last;
+  std::vector<std::string> extra_inputs, left_out;
+  bool has_length = false;
   bool conv_pending_relu = false;  // the last conv has a linear activation an Activation may follow
-  const json* primary_conv = nullptr;  // CapsNet-Keras's primary conv: a Conv2D before a Reshape
+  bool primary_conv = false;       // the last layer is a conv a Reshape may make the primary capsules' conv
+  DecoderReader decoder(ck, &s, &r);
   for (const json& layer : layers) {
     if (!layer.is_object() || !layer.contains("class_name") || !layer["class_name"].is_string() ||
         !layer.contains("config") || !layer["config"].is_object())
@@ -143,53 +268,84 @@ KerasModel keras_model(const Checkpoint& ck) {
     const json& cfg = layer["config"];
     const std::string name = string_attr(cfg, "name", "");
     if (name.empty()) refuse(layer, "no name");
-    // A chain: each layer reads the one before (Sequential models list no inbound nodes).
-    if (stage != Stage::Input && layer.contains("inbound_nodes") && !layer["inbound_nodes"].empty()) {
-      const json& in = layer["inbound_nodes"];
-      const bool chained = in.size() == 1 && in[0].is_array() && in[0].size() == 1 && in[0][0].is_array() &&
-                           !in[0][0].empty() && in[0][0][0].is_string() && in[0][0][0].get<std::string>() == prev;
-      if (!chained && stage != Stage::Done)
-        refuse(layer, "its input is not the layer before it ('" + prev + "'): capsconv converts a chain of layers, " +
-                          "inbound_nodes " + in.dump().substr(0, 120));
+    // A second input: CapsNet-Keras's training model takes the true label for its Mask.
+    if (cls == "InputLayer" && stage != Stage::Input) {
+      extra_inputs.push_back(name);
+      continue;
     }
-    if (stage == Stage::Done) {
-      out.assumptions.push_back("the layers after the class capsules' Length (" + layer_text(layer) +
-                                ", ...) are left out: the classifier ends there");
-      break;
+    // What the layer reads (a Sequential model lists no inbound nodes: the layer before).
+    std::vector<std::string> ins = inputs_of(layer);
+    if (ins.empty() && stage != Stage::Input) ins = {prev};
+    if (stage == Stage::Heads) {
+      if (cls == "Length" && ins == std::vector<std::string>{caps_name}) {
+        has_length = true;
+      } else if (cls == "Mask" && !ins.empty() && ins[0] == caps_name && mask_name.empty()) {
+        for (size_t k = 1; k < ins.size(); ++k)
+          if (std::find(extra_inputs.begin(), extra_inputs.end(), ins[k]) == extra_inputs.end())
+            refuse(layer, "a Mask whose second input '" + ins[k] + "' is not a model input (the true label)");
+        if (ins.size() > 1)
+          out.assumptions.push_back("the Mask '" + name + "' takes the predicted class, not its label input '" + ins[1] +
+                                    "': the decoder reconstructs as CapsNet-Keras's eval_model does");
+        mask_name = name;
+      } else if (is_model_class(cls) && !mask_name.empty() && ins == std::vector<std::string>{mask_name} &&
+                 decoder_last.empty()) {
+        if (!cfg.contains("layers") || !cfg["layers"].is_array() || cfg["layers"].size() > 64)
+          refuse(layer, "a nested model without its layers list");
+        for (const json& inner : cfg["layers"]) {
+          if (!inner.is_object() || !inner.contains("class_name") || !inner["class_name"].is_string() ||
+              !inner.contains("config") || !inner["config"].is_object() || string_attr(inner["config"], "name", "").empty())
+            refuse(layer, "a nested layer without class_name, config and name");
+          decoder.layer(inner, name, string_attr(inner["config"], "name", ""));
+        }
+        decoder.finish("layer '" + name + "'");
+        decoder_last = name;
+      } else if ((cls == "Dense" || cls == "Reshape") && !mask_name.empty() &&
+                 ins == std::vector<std::string>{decoder_last.empty() ? mask_name : decoder_last} && !decoder.done()) {
+        decoder.layer(layer, name, "");
+        decoder_last = name;
+      } else if (cls == "Reshape" && decoder.done() && ins == std::vector<std::string>{decoder_last}) {
+        decoder.layer(layer, name, "");
+        decoder_last = name;
+      } else {
+        left_out.push_back(layer_text(layer));
+      }
+      continue;
     }
-    if (cls == "InputLayer") {
-      if (stage != Stage::Input) refuse(layer, "a second input");
-      const char* key = cfg.contains("batch_input_shape") ? "batch_input_shape" : "batch_shape";
-      if (!cfg.contains(key) || !cfg[key].is_array() || cfg[key].size() != 4)
-        refuse(layer, "the input shape is not [batch, height, width, channels]");
-      const json& shape = cfg[key];
-      for (size_t k = 1; k < 4; ++k)
-        if (!shape[k].is_number_unsigned() || shape[k].get<uint64_t>() < 1 || shape[k].get<uint64_t>() > CAPS_MAX_INPUT_DIM)
-          refuse(layer, "input dimensions must be known and in [1, 4096]: " + shape.dump());
-      H = shape[1].get<uint32_t>(), W = shape[2].get<uint32_t>(), C = shape[3].get<uint32_t>();
+    if (stage != Stage::Input && ins != std::vector<std::string>{prev})
+      refuse(layer, "its input is not the layer before it ('" + prev + "'): capsconv converts a chain of layers, " +
+                        "inbound_nodes " + layer["inbound_nodes"].dump().substr(0, 120));
+    if (stage == Stage::Input) {
+      std::vector<uint32_t> dims;
+      if (!batch_shape(layer, cfg, 3, &dims))
+        refuse(layer, cls == "InputLayer" ? "no input shape [batch, height, width, channels]"
+                                          : "the model's first layer is not an InputLayer and gives no batch_input_shape");
+      for (uint32_t d : dims)
+        if (d > CAPS_MAX_INPUT_DIM) refuse(layer, "input dimensions must be in [1, 4096]");
+      H = dims[0], W = dims[1], C = dims[2];
       s.input_height = H, s.input_width = W, s.input_channels = C;
       stage = Stage::Stem;
-    } else if (cls == "Conv2D" && stage == Stage::Stem) {
+      if (cls == "InputLayer") {
+        prev = name;
+        continue;
+      }
+    }
+    if (cls == "Conv2D" && stage == Stage::Stem) {
       const uint32_t filters = uint_attr(layer, cfg, "filters", 1, 65536);
-      const ConvSpec c = conv_geometry(layer, cfg, filters, H, W);
+      ConvSpec spec = conv_geometry(layer, cfg, filters, H, W);
       const std::string act = string_attr(cfg, "activation", "linear");
       if (act != "relu" && act != "linear") refuse(layer, "activation '" + act + "' (capsconv takes relu and linear)");
       const RawTensor* k = weight(ck, name, "kernel");
       if (k == nullptr) refuse(layer, "no kernel weight in the file");
       const RawTensor* b = weight(ck, name, "bias");
-      const bool use_bias = !cfg.contains("use_bias") || !cfg["use_bias"].is_boolean() || cfg["use_bias"].get<bool>();
-      if (use_bias && b == nullptr) refuse(layer, "no bias weight in the file");
-      primary_conv = nullptr;
-      // A Conv2D followed by a Reshape is CapsNet-Keras's primary capsules' conv: decided below.
-      ConvSpec spec = c;
+      if (uses_bias(cfg) && b == nullptr) refuse(layer, "no bias weight in the file");
+      // A Conv2D followed by a Reshape is CapsNet-Keras's primary capsules' conv: decided there.
       spec.relu = act == "relu";
-      const size_t n = s.stem.size();
       s.stem.push_back(spec);
-      const std::string role = "keras.conv" + std::to_string(n + 1);
+      const std::string role = "keras.conv" + std::to_string(s.stem.size());
       r.tensors.push_back(renamed(*k, role + ".kernel"));
-      r.tensors.push_back(use_bias ? renamed(*b, role + ".bias") : zero_bias(role + ".bias", filters));
+      r.tensors.push_back(uses_bias(cfg) ? renamed(*b, role + ".bias") : zero_bias(role + ".bias", filters));
       conv_pending_relu = act == "linear";
-      primary_conv = &layer;
+      primary_conv = true;
       H = tools::conv_out_h(spec, H), W = tools::conv_out_w(spec, W), C = filters;
       if (H == 0 || W == 0) refuse(layer, "its kernel does not fit its input");
     } else if (cls == "Activation" && stage == Stage::Stem) {
@@ -198,7 +354,7 @@ KerasModel keras_model(const Checkpoint& ck) {
       if (!conv_pending_relu) refuse(layer, "a ReLU that does not follow a conv without one");
       s.stem.back().relu = true;
       conv_pending_relu = false;
-      primary_conv = nullptr;
+      primary_conv = false;
     } else if (cls == "PrimaryCapsule" || cls == "PrimaryCap") {
       if (stage != Stage::Stem || s.stem.empty()) refuse(layer, "primary capsules before any conv");
       const uint32_t dim = uint_attr(layer, cfg, "dim_capsule", 1, 64);
@@ -214,16 +370,15 @@ KerasModel keras_model(const Checkpoint& ck) {
       H = tools::conv_out_h(s.primary, H), W = tools::conv_out_w(s.primary, W), C = types * dim;
       if (H == 0 || W == 0) refuse(layer, "its kernel does not fit its input");
       stage = Stage::Caps;
-    } else if (cls == "Reshape" && stage == Stage::Stem && primary_conv != nullptr) {
+    } else if (cls == "Reshape" && stage == Stage::Stem && primary_conv) {
       // CapsNet-Keras's PrimaryCap: the conv before becomes the primary capsules' conv.
       const json& target = cfg.contains("target_shape") ? cfg["target_shape"] : json();
       if (!target.is_array() || target.size() != 2 || !target[1].is_number_unsigned())
         refuse(layer, "a Reshape that is not to [-1, capsule dimension]");
       const uint32_t dim = target[1].get<uint32_t>();
       if (dim < 1 || dim > 64 || C % dim != 0) refuse(layer, "capsules of " + target[1].dump() + " from " + std::to_string(C) + " channels");
-      s.primary = s.stem.back();
-      s.primary.relu = false;
       if (s.stem.back().relu) refuse(layer, "the primary capsules' conv has a ReLU");
+      s.primary = s.stem.back();
       s.stem.pop_back();
       s.primary_dim = dim;
       const std::string role = "keras.conv" + std::to_string(s.stem.size() + 1);
@@ -251,11 +406,10 @@ KerasModel keras_model(const Checkpoint& ck) {
       if (w == nullptr) refuse(layer, "no capsule transform weight in the file");
       r.tensors.push_back(renamed(*w, "keras.caps.W"));
       capsule_class = cls;
-      stage = Stage::Length;
-    } else if (cls == "Length" && stage == Stage::Length) {
-      stage = Stage::Done;
+      caps_name = name;
+      stage = Stage::Heads;
     } else {
-      refuse(layer, stage == Stage::Caps || stage == Stage::Length || stage == Stage::PrimarySquash
+      refuse(layer, stage == Stage::Caps || stage == Stage::PrimarySquash
                         ? "not a layer capsconv knows at this place (after the primary capsules: the class capsules "
                           "(Capsule, CapsuleLayer), then Length)"
                         : "not a layer capsconv knows at this place (InputLayer, Conv2D, Activation('relu'), "
@@ -263,8 +417,18 @@ KerasModel keras_model(const Checkpoint& ck) {
     }
     prev = name;
   }
-  if (stage != Stage::Done) throw ArchError("Keras model_config: no class capsules followed by Length");
+  if (stage != Stage::Heads || !has_length) throw ArchError("Keras model_config: no class capsules followed by Length");
   if (s.stem.empty()) throw ArchError("Keras model_config: no conv before the primary capsules");
+  if (!decoder_last.empty()) {
+    s.decoder_hidden = decoder.finish("layer '" + decoder_last + "'");
+    out.assumptions.push_back("the decoder's image is channels-last (Keras's Reshape): its output rows are reordered "
+                              "to the runtime's channels-first reconstruction");
+  }
+  if (!left_out.empty()) {
+    std::string list;
+    for (const std::string& l : left_out) list += (list.empty() ? "" : ", ") + l;
+    out.assumptions.push_back("left out, as not on the path to the scores or the decoder: " + list);
+  }
   // The variant of the capsule layers' code.
   if (capsule_class == "Capsule") {  // Q7-CapsNets: squash |s| / (1 + |s|^2) s, length without eps
     out.arch.squash_eps_mode = CAPS_SQUASH_EPS_IN_SQRT;
@@ -283,6 +447,75 @@ KerasModel keras_model(const Checkpoint& ck) {
                             "so: --pixel-scale and --pixel-offset to change)");
   out.assumptions.push_back("capsules grouped from the channels-last conv output (Keras's Reshape)");
   finish_derived(&s, "Keras model", &out.assumptions);
+  return out;
+}
+
+KerasWeights keras_weights_only(const Checkpoint& ck) {
+  KerasWeights out;
+  Checkpoint& r = out.renamed;
+  r.format = ck.format;
+  r.notes = ck.notes;
+  // The layer groups in file order, each with its weights.
+  std::vector<std::pair<std::string, std::vector<const RawTensor*>>> groups;
+  for (const RawTensor& t : ck.tensors) {
+    const std::string group = t.name.substr(0, t.name.find('/'));
+    if (groups.empty() || groups.back().first != group) groups.push_back({group, {}});
+    groups.back().second.push_back(&t);
+  }
+  auto tail = [](const RawTensor* t) {
+    std::string n = t->name.substr(t->name.find_last_of('/') + 1);
+    return n.size() > 2 && n.compare(n.size() - 2, 2, ":0") == 0 ? n.substr(0, n.size() - 2) : n;
+  };
+  std::vector<std::pair<std::string, const RawTensor*>> convs;  // (group, kernel)
+  std::vector<const RawTensor*> biases;
+  const RawTensor* caps = nullptr;
+  std::vector<std::pair<const RawTensor*, const RawTensor*>> decoder;  // (kernel, bias)
+  for (const auto& [group, ts] : groups) {
+    for (const RawTensor* t : ts) {
+      const std::string n = tail(t);
+      if (n == "kernel" && t->shape.size() == 4) {
+        if (caps != nullptr)
+          throw ArchError("Keras weights: the conv kernel " + t->name + " comes after the class capsules' " + caps->name);
+        const RawTensor* b = weight(ck, group, "bias");
+        if (b == nullptr) throw ArchError("Keras weights: " + t->name + " has no bias beside it");
+        convs.push_back({group, t});
+        biases.push_back(b);
+      } else if (n == "kernel" && t->shape.size() == 2) {
+        if (caps == nullptr) throw ArchError("Keras weights: the Dense kernel " + t->name + " comes before the class capsules");
+        // (in a nested model's group: "decoder/dense_1/kernel:0", its bias beside it)
+        const std::string path = t->name.substr(0, t->name.find_last_of('/'));
+        const RawTensor* b = nullptr;
+        for (const RawTensor* c : ts)
+          if (c->name == path + "/bias:0" || c->name == path + "/bias") b = c;
+        if (b == nullptr) throw ArchError("Keras weights: " + t->name + " has no bias beside it");
+        decoder.push_back({t, b});
+      } else if (t->shape.size() == 4 && n != "kernel" && caps == nullptr) {
+        caps = t;
+      } else if (n != "bias") {
+        throw ArchError("Keras weights: " + t->name + " " + shape_string(t->shape) +
+                        " is not a conv kernel, the class capsules' transform or a Dense kernel");
+      }
+    }
+  }
+  if (convs.size() < 2)
+    throw ArchError("Keras weights: " + std::to_string(convs.size()) +
+                    " conv kernel(s) of rank 4; CapsNet-Keras's have conv1 and primarycap_conv2d");
+  if (caps == nullptr) throw ArchError("Keras weights: no class capsules' transform (CapsNet-Keras's digitcaps W of rank 4)");
+  for (size_t n = 0; n < convs.size(); ++n) {
+    const bool primary = n + 1 == convs.size();
+    const std::string role = primary ? "keras.primary" : "keras.conv" + std::to_string(n + 1);
+    r.tensors.push_back(renamed(*convs[n].second, role + ".kernel"));
+    r.tensors.push_back(renamed(*biases[n], role + ".bias"));
+    out.taken.push_back(convs[n].second->name + (primary ? " -> the primary capsules' conv" : " -> stem conv " + std::to_string(n + 1)));
+  }
+  r.tensors.push_back(renamed(*caps, "keras.caps.W"));
+  out.taken.push_back(caps->name + " -> the class capsules' transform [J, I, DO, DI]");
+  for (size_t k = 0; k < decoder.size(); ++k) {
+    const std::string role = "keras.decoder." + std::to_string(k);
+    r.tensors.push_back(renamed(*decoder[k].first, role + ".kernel"));
+    r.tensors.push_back(renamed(*decoder[k].second, role + ".bias"));
+    out.taken.push_back(decoder[k].first->name + " -> decoder layer " + std::to_string(k + 1));
+  }
   return out;
 }
 

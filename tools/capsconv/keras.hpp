@@ -21,12 +21,29 @@ struct KerasModel {
 // Is this a full Keras model (a Keras HDF5 file with model_config)?
 bool is_keras_model(const Checkpoint& ck);
 
-// The layers of ck.model_config, in order (a chain: each layer's input is the layer before it):
-// InputLayer; Conv2D (channels_last, no dilation, ReLU or linear, 'valid' or 'same') each with
-// an optional Activation('relu'); the primary capsules (Q7-CapsNets' PrimaryCapsule, or
-// CapsNet-Keras's Conv2D + Reshape + squash Lambda); the class capsules (Capsule, CapsuleLayer);
-// Length. ArchError naming the layer, its class and the attribute otherwise.
+// The layers of ck.model_config (a Functional or Sequential model), in order. A chain (each
+// layer reads the one before) up to the class capsules: InputLayer (or a Sequential model's
+// batch_input_shape); Conv2D (channels_last, no dilation, ReLU or linear, 'valid' or 'same') each
+// with an optional Activation('relu'); the primary capsules (Q7-CapsNets' PrimaryCapsule, or
+// CapsNet-Keras's Conv2D + Reshape + squash Lambda); the class capsules (Capsule, CapsuleLayer).
+// Then the heads reading them: Length (the scores); CapsNet-Keras's Mask (its label input, if
+// any, replaced by the predicted class) and decoder (Dense layers with ReLU, a sigmoid output of
+// the image's size, a Reshape to it; nested in a model or not). Other layers after the class
+// capsules are left out, said in `assumptions`. ArchError naming the layer, its class and the
+// attribute otherwise.
 KerasModel keras_model(const Checkpoint& ck);
+
+struct KerasWeights {
+  Checkpoint renamed;              // as KerasModel's
+  std::vector<std::string> taken;  // "conv1/conv1/kernel:0 -> stem conv 1", ...
+};
+
+// A weights-only Keras file (save_weights; CapsNet-Keras's trained_model.h5), whose
+// architecture comes from --arch: its weights by their role, from their ranks in file order.
+// Conv kernels (rank 4: the stem's, the last the primary capsules'), the class capsules'
+// transform (the rank-4 weight that is not a kernel: digitcaps/W), then Dense kernels (rank 2:
+// the decoder's, nested or not), each beside its bias. ArchError naming a weight that fits none.
+KerasWeights keras_weights_only(const Checkpoint& ck);
 
 }  // namespace conv
 }  // namespace capsrt

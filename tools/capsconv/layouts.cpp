@@ -47,7 +47,7 @@ std::vector<LayoutRow> gram_ai_rows(const tools::CapsNetSpec& s) {
 
 // Keras (keras.cpp names a model's weights by their role: keras.conv<n>.kernel, keras.primary.*,
 // keras.caps.W, keras.decoder.<k>.*): conv kernels HWIO, Dense kernels (in, out), the capsule
-// transform [J, I, DO, DI] as the runtime's.
+// transform [J, I, DO, DI] as the runtime's; the decoder's image channels-last.
 std::vector<LayoutRow> keras_rows(const tools::CapsNetSpec& s) {
   std::vector<LayoutRow> rows;
   auto conv = [&](const std::string& target, const std::string& source, const tools::ConvSpec& c, int64_t in) {
@@ -63,8 +63,14 @@ std::vector<LayoutRow> keras_rows(const tools::CapsNetSpec& s) {
     const int64_t out = k < s.decoder_hidden.size() ? s.decoder_hidden[k]
                                                     : int64_t{s.input_channels} * s.input_height * s.input_width;
     const std::string target = "decoder." + std::to_string(2 * k), source = "keras.decoder." + std::to_string(k);
-    rows.push_back({target + ".weight", source + ".kernel", {in, out}, {}, {1, 0}, 1});
-    rows.push_back({target + ".bias", source + ".bias", {out}, {}, {}, 1});
+    if (k < s.decoder_hidden.size()) {
+      rows.push_back({target + ".weight", source + ".kernel", {in, out}, {}, {1, 0}, 1});
+      rows.push_back({target + ".bias", source + ".bias", {out}, {}, {}, 1});
+    } else {  // the image: Keras's rows are (y, x, c), the runtime's (c, y, x)
+      const int64_t H = s.input_height, W = s.input_width, C = s.input_channels;
+      rows.push_back({target + ".weight", source + ".kernel", {in, out}, {in, H, W, C}, {3, 1, 2, 0}, 1});
+      rows.push_back({target + ".bias", source + ".bias", {out}, {H, W, C}, {2, 0, 1}, 1});
+    }
     in = out;
   }
   return rows;

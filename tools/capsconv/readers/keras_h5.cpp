@@ -1,9 +1,10 @@
 // Keras HDF5 files (docs/capsconv.md, "Keras"), through Debian's libhdf5: a full model
 // (model.save: the root attribute model_config and the group model_weights) or weights only
 // (save_weights: the layer groups at the root). Each layer group's attribute weight_names lists
-// its weights, each a float dataset under the group; they become tensors named as Keras names
-// them ("conv2d/kernel:0", "primary_capsule/primarycap_conv2d/kernel:0"), and the model's JSON
-// goes to Checkpoint::model_config for the Keras conversion (keras.cpp).
+// its weights, each a float dataset under the group; they become tensors named by the group and
+// the weight's name ("conv2d/conv2d/kernel:0", "decoder/dense_1/kernel:0": a nested model's
+// layers are inside its group), and the model's JSON goes to Checkpoint::model_config for the
+// Keras conversion (keras.cpp).
 //
 // The file is opened from memory (the core driver on a copy of the bytes). Every count and size
 // is bounded before it is read: strings, names, ranks, elements. libhdf5's own error printing is
@@ -200,8 +201,9 @@ Checkpoint read_here(const FileBytes& file) {
       while ((at = w.find('/', at + 1)) != std::string::npos)
         if (H5Lexists(g.get(), w.substr(0, at).c_str(), H5P_DEFAULT) <= 0)
           fail("the weight " + w + " of layer " + layer + " is listed but not in the file");
-      if (!seen.insert(w).second) fail("the weight name " + w + " appears twice");
+      if (!seen.insert(layer + "/" + w).second) fail("the weight " + w + " of layer " + layer + " appears twice");
       ck.tensors.push_back(read_weight(g.get(), w, &total));
+      ck.tensors.back().name = layer + "/" + w;
     }
   }
   return ck;
