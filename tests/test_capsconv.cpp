@@ -728,6 +728,13 @@ TEST_CASE("Keras models capsconv cannot convert are refused with the layer, its 
   CHECK_THAT(refusal([&](json& m) { layer(m, 0)["config"]["batch_input_shape"] = json::parse("[null, null, null, 3]"); }),
              Catch::Contains("input dimensions must be known"));
   CHECK_THAT(refusal([&](json& m) { m["class_name"] = "Subclassed"; }), Catch::Contains("a model of class 'Subclassed'"));
+  // the capsule layers' code is not in the file: an attribute it does not know is refused
+  CHECK_THAT(refusal([&](json& m) { layer(m, 10)["config"]["share_weights"] = true; }),
+             Catch::Contains("layer 'capsule' (Capsule): attribute \"share_weights\" (true), which capsconv does not know "
+                             "for this layer (it knows num_capsule, dim_capsule, routings)"));
+  CHECK(refusal([&](json& m) { layer(m, 10)["config"]["kernel_initializer"] = "glorot_uniform"; }).empty());
+  CHECK_THAT(refusal([&](json& m) { layer(m, 11)["config"]["axis"] = 1; }),
+             Catch::Contains("layer 'length' (Length): attribute \"axis\" (1), which capsconv does not know for this layer"));
   CHECK_THAT(refusal([&](json& m) { m["config"]["layers"].erase(m["config"]["layers"].size() - 1); }),
              Catch::Contains("no class capsules followed by Length"));
   // CapsNet-Keras's heads: the Mask and the decoder (layers 0-5 the classifier, 6 input_2,

@@ -11,7 +11,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 ck=$root/tests/data/checkpoints
 rm -rf "$out"
 mkdir -p "$out"/{model,model_shapes,torch_zip,torch_legacy,safetensors,pickle,convert,image,idx,npy,keras_h5}
-cp "$root"/tests/data/keras/*.h5 "$out/keras_h5/"
+cp "$root"/tests/data/keras/*.h5 "$root"/tests/data/keras/bad/*.h5 "$out/keras_h5/"
 
 for f in "$ck"/*.pt; do
   case $f in

@@ -1,6 +1,6 @@
 // Fuzz target: the Keras HDF5 reader (readers/keras_h5.cpp, libhdf5 from memory) and, for a file
-// it reads, the Keras conversion of its model_config and weights: a refused file must be a
-// CheckpointError or ArchError, a converted one must load and run.
+// it reads, the Keras conversion of its model_config and weights (or, for weights only, their
+// roles): a refused file must be a CheckpointError or ArchError, a converted one must load and run.
 #include <memory>
 #include <vector>
 
@@ -17,7 +17,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     const Checkpoint ck = read_keras_h5(bytes);
     for (const RawTensor& t : ck.tensors) (void)to_float32(t);
-    if (!is_keras_model(ck)) return 0;
+    if (!is_keras_model(ck)) {  // weights only: their roles (the architecture would come from --arch)
+      (void)keras_weights_only(ck);
+      return 0;
+    }
     const KerasModel km = keras_model(ck);
     c = convert(km.renamed, km.arch, Layout::Keras, 0);
   } catch (const CheckpointError&) {

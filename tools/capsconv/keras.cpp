@@ -1,6 +1,8 @@
 #include "keras.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <initializer_list>
 
 #include <nlohmann/json.hpp>
 
@@ -124,6 +126,28 @@ ConvSpec conv_geometry(const json& layer, const json& cfg, uint32_t channels, ui
   if (cfg.contains("groups") && !(cfg["groups"].is_number_unsigned() && cfg["groups"].get<uint64_t>() == 1))
     refuse(layer, "a grouped convolution (groups " + cfg["groups"].dump() + ")");
   return c;
+}
+
+// The capsule layers are custom code, which the file does not hold: an attribute capsconv does not
+// know may change what they compute, so it is refused by name. Besides those listed: the base
+// layer's (name, trainable, dtype) and initializers, regularizers and constraints (training only).
+void known_attributes(const json& layer, const json& cfg, std::initializer_list<const char*> known) {
+  for (auto it = cfg.begin(); it != cfg.end(); ++it) {
+    const std::string& key = it.key();
+    auto ends = [&](const char* tail) {
+      const size_t n = std::strlen(tail);
+      return key.size() > n && key.compare(key.size() - n, n, tail) == 0;
+    };
+    if (key == "name" || key == "trainable" || key == "dtype" || ends("_initializer") || ends("_regularizer") ||
+        ends("_constraint"))
+      continue;
+    if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; })) {
+      std::string list;
+      for (const char* k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+      refuse(layer, "attribute \"" + key + "\" (" + it.value().dump().substr(0, 40) + "), which capsconv does not know for " +
+                        "this layer" + (list.empty() ? "" : " (it knows " + list + ")"));
+    }
+  }
 }
 
 // A layer's use_bias (true unless it says false).
@@ -278,8 +302,10 @@ KerasModel keras_model(const Checkpoint& ck) {
     if (ins.empty() && stage != Stage::Input) ins = {prev};
     if (stage == Stage::Heads) {
       if (cls == "Length" && ins == std::vector<std::string>{caps_name}) {
+        known_attributes(layer, cfg, {});
         has_length = true;
       } else if (cls == "Mask" && !ins.empty() && ins[0] == caps_name && mask_name.empty()) {
+        known_attributes(layer, cfg, {});
         for (size_t k = 1; k < ins.size(); ++k)
           if (std::find(extra_inputs.begin(), extra_inputs.end(), ins[k]) == extra_inputs.end())
             refuse(layer, "a Mask whose second input '" + ins[k] + "' is not a model input (the true label)");
@@ -357,6 +383,8 @@ KerasModel keras_model(const Checkpoint& ck) {
       primary_conv = false;
     } else if (cls == "PrimaryCapsule" || cls == "PrimaryCap") {
       if (stage != Stage::Stem || s.stem.empty()) refuse(layer, "primary capsules before any conv");
+      known_attributes(layer, cfg, {"num_capsule", "n_channels", "dim_capsule", "kernel_size", "strides", "padding",
+                                    "data_format", "dilation_rate"});
       const uint32_t dim = uint_attr(layer, cfg, "dim_capsule", 1, 64);
       const uint32_t types = uint_attr(layer, cfg, cls == "PrimaryCap" ? "n_channels" : "num_capsule", 1, 65536);
       s.primary = conv_geometry(layer, cfg, types * dim, H, W);
@@ -393,6 +421,7 @@ KerasModel keras_model(const Checkpoint& ck) {
                                 "(its Python code is not in the file)");
       stage = Stage::Caps;
     } else if ((cls == "Capsule" || cls == "CapsuleLayer") && stage == Stage::Caps) {
+      known_attributes(layer, cfg, {"num_capsule", "dim_capsule", "routings"});
       const uint32_t J = uint_attr(layer, cfg, "num_capsule", 1, CAPS_MAX_CLASSES);
       const uint32_t DO = uint_attr(layer, cfg, "dim_capsule", 1, 64);
       s.routings = uint_attr(layer, cfg, "routings", 1, CAPS_MAX_ROUTING_ITERATIONS);
