@@ -1,0 +1,177 @@
+#!/usr/bin/python3
+"""capsrt's training recipe for matrix capsules with EM routing (Debian's /usr/bin/python3 with
+python3-torch, CPU), in yl-1993/Matrix-Capsules-EM-PyTorch's state_dict layout (em_modules.py).
+
+That code's train.py recipe: spread loss with its margin going from 0.2 to 0.9 over the whole run,
+Adam (lr 0.01), learning rate cut by 10 when the training accuracy has not improved for two epochs
+(ReduceLROnPlateau, patience 1), batch 128, 2 EM iterations, MNIST pixels normalised as
+(x/255 - 0.1307)/0.3081 (the same for Fashion-MNIST: capsconv records the scaling in the model).
+Its train.py's network: A=64, B=8, C=D=16 (the paper's smallNORB sizes; A=B=C=D=32 is its
+comment's alternative, 8 times the routing work a step, too slow for our CPUs).
+
+Training runs em_modules' routing in its fast layout (the same formulas, checked against the
+plain one before training, in float64); evaluation runs the plain one.
+
+Resumable as train.py: after every epoch, and every --save-every steps within one, the full state
+goes to STATE_DIR/state.pt (written atomically); a rerun with the same STATE_DIR continues there.
+When the last epoch is done the plain state_dict is saved to --final, with the history beside it.
+
+    train_em.py --dataset mnist --epochs 8 --state /work/capsrt-train/em_mnist --final models/em_mnist.pt
+"""
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from train import reexec_with_huge_pages
+    reexec_with_huge_pages()
+
+import torch  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import em_modules as em  # noqa: E402
+from train import load  # noqa: E402
+
+MEAN, STD = 0.1307, 0.3081
+CONFIGS = {"yl1993": dict(A=64, B=8, C=16, D=16, E=10, K=3, iters=2)}
+
+
+def normalise(x):
+    return (x - MEAN) / STD
+
+
+def evaluate(model, x, y, batch=500):
+    model.eval().set_fast(False)
+    correct = 0
+    with torch.no_grad():
+        for k in range(0, len(x), batch):
+            correct += (model(normalise(x[k:k + batch])).argmax(dim=1) == y[k:k + batch]).sum().item()
+    model.set_fast(True)
+    return correct / len(x)
+
+
+def check_fast(model):
+    """Exits unless the fast routing gives the plain one's outputs and gradients (float64)."""
+    fast = copy.deepcopy(model).double().eval().set_fast(True)
+    plain = copy.deepcopy(model).double().eval().set_fast(False)
+    probe = torch.randn(3, 1, 28, 28, dtype=torch.float64)
+    a, b = fast(probe), plain(probe)
+    diff = (a - b).abs().max().item()
+    if diff > 1e-12:
+        sys.exit(f"the fast EM routing differs from the plain one by {diff}")
+    a.sum().backward()
+    b.sum().backward()
+    for (name, p), q in zip(fast.named_parameters(), plain.parameters()):
+        rel = ((p.grad - q.grad).abs().max() / q.grad.abs().max().clamp_min(1e-30)).item()
+        if rel > 1e-6:  # (primary_caps.a's gradient is ~0: the activations cancel in the M-step)
+            sys.exit(f"the fast EM routing's gradient of {name} differs by {rel:.2e} (relative)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", choices=["mnist", "fashion"], required=True)
+    ap.add_argument("--epochs", type=int, required=True)
+    ap.add_argument("--state", required=True, help="folder for the resumable state (outside the repo)")
+    ap.add_argument("--final", required=True, help="where to save the final plain state_dict")
+    ap.add_argument("--config", choices=sorted(CONFIGS), default="yl1993")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=0.01)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--limit", type=int, default=0, help="use only the first N training and test images (smoke tests)")
+    ap.add_argument("--save-every", type=int, default=50, help="steps between saves within an epoch")
+    ap.add_argument("--stop-after", type=int, default=0, metavar="STEPS", help="exit (status 3) after this many steps in all")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    model = em.CapsNet(**CONFIGS[args.config])
+    check_fast(model)
+    model.set_fast(True)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "max", patience=1)
+    gen = torch.Generator().manual_seed(args.seed)
+    history, start, partial = [], 0, None
+    os.makedirs(args.state, exist_ok=True)
+    state_path = os.path.join(args.state, "state.pt")
+    if os.path.exists(state_path):
+        st = torch.load(state_path)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        gen.set_state(st["generator"])
+        history, start, partial = st["history"], st["epoch"], st.get("partial")
+        print(f"resuming epoch {start + 1} after step {partial['steps']}" if partial else f"resuming after epoch {start}",
+              flush=True)
+
+    xtr, ytr = load(args.dataset, "train")
+    xte, yte = load(args.dataset, "test")
+    if args.limit:
+        xtr, ytr, xte, yte = xtr[:args.limit], ytr[:args.limit], xte[:args.limit], yte[:args.limit]
+    steps_per_epoch = (len(xtr) + args.batch - 1) // args.batch
+    total_steps = args.epochs * steps_per_epoch
+
+    def save_state(epoch_done, steps_done, partial_epoch=None):
+        tmp = state_path + ".tmp"
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                    "generator": gen.get_state(), "history": history, "epoch": epoch_done, "partial": partial_epoch}, tmp)
+        os.replace(tmp, state_path)
+        if args.stop_after and args.stop_after <= steps_done < total_steps:
+            sys.exit(3)
+
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"EM CapsNet {CONFIGS[args.config]} on {args.dataset}: {n_params} parameters, {len(xtr)} training images, "
+          f"{args.threads} threads", flush=True)
+    for epoch in range(start, args.epochs):
+        model.train()
+        t0 = time.time()
+        if partial:
+            perm, total, correct, steps = partial["perm"], partial["total"], partial["correct"], partial["steps"]
+            t0 -= partial["seconds"]
+            partial = None
+        else:
+            perm = torch.randperm(len(xtr), generator=gen)
+            total, correct, steps = 0.0, 0, 0
+        for k in range(steps * args.batch, len(xtr), args.batch):
+            idx = perm[k:k + args.batch]
+            x, y = normalise(xtr[idx]), ytr[idx]
+            out = model(x)
+            # the margin grows from 0.2 to 0.9 over the run, step by step (that code's r)
+            r = (epoch * steps_per_epoch + steps) / total_steps
+            loss = em.spread_loss(out, y, 0.2 + 0.7 * r)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item()
+            correct += (out.argmax(dim=1) == y).sum().item()
+            steps += 1
+            if steps % 50 == 0 or steps == 5:
+                print(f"  epoch {epoch + 1} step {steps}/{steps_per_epoch}: loss {total / steps:.5f}, training accuracy "
+                      f"{100 * correct / min(len(xtr), steps * args.batch):.2f}% ({time.time() - t0:.0f} s)", flush=True)
+            if args.save_every and steps % args.save_every == 0 and k + args.batch < len(xtr):
+                save_state(epoch, epoch * steps_per_epoch + steps, {"perm": perm, "total": total, "correct": correct,
+                                                                    "steps": steps, "seconds": time.time() - t0})
+        train_acc = correct / len(xtr)
+        sched.step(train_acc)
+        train_time = time.time() - t0
+        acc = evaluate(model, xte, yte)
+        history.append({"epoch": epoch + 1, "loss": total / steps, "train_acc": train_acc, "test_acc_pytorch": acc,
+                        "train_seconds": round(train_time, 1), "lr": opt.param_groups[0]["lr"]})
+        print(f"epoch {epoch + 1}/{args.epochs}: loss {total / steps:.5f}, training accuracy {100 * train_acc:.2f}%, "
+              f"test accuracy (PyTorch) {100 * acc:.2f}%, {train_time / 60:.1f} min", flush=True)
+        save_state(epoch + 1, (epoch + 1) * steps_per_epoch)
+
+    os.makedirs(os.path.dirname(os.path.abspath(args.final)), exist_ok=True)
+    torch.save(model.state_dict(), args.final)
+    with open(os.path.splitext(args.final)[0] + ".history.json", "w") as f:
+        json.dump({"args": vars(args), "config": CONFIGS[args.config], "parameters": n_params,
+                   "normalisation": [MEAN, STD], "history": history}, f, indent=1)
+    print(f"saved {args.final}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
