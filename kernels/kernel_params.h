@@ -96,6 +96,29 @@ struct RoutingParams {
   SquashParams squash;
 };
 
+// EM routing (Hinton, Sabour and Frosst 2018) of one output position, as
+// yl-1993/Matrix-Capsules-EM-PyTorch computes it (docs/em-routing.md lists what differs from
+// the paper): votes [C, I, 16] (4x4 pose matrices), input activations [I] -> the output poses
+// mu [C, 16] and activations [C].
+enum EmMStep : int {
+  // r <- r a_in, then renormalised over the output capsules (the input activations cancel, up
+  // to eps): yl-1993's code
+  kEmMStepRenormalised = 0,
+  // r <- r a_in (the paper's)
+  kEmMStepScaled = 1,
+};
+struct EmRoutingParams {
+  int in_caps;      // I
+  int out_caps;     // C
+  int iterations;   // >= 1; the last one skips the E-step
+  float lambda;     // inverse temperature of the output activations (1e-3 fixed in yl-1993's code)
+  float eps;        // added to each sum it divides by and to sigma^2 (1e-8)
+  EmMStep m_step;
+  // Tests only: the E-step runs after the last M-step too, and its couplings r [C, I] are left
+  // at the start of the scratch.
+  bool e_step_after_last = false;
+};
+
 // The whole CapsDense op: the u_hat transform, then dynamic routing.
 struct CapsDenseParams {
   CapsPredictParams predict;

@@ -19,6 +19,7 @@
 #include "capsnet_int8.hpp"
 #include "kernel_set.h"
 #include "pickle.hpp"
+#include "json_util.hpp"
 #include "test_util.hpp"
 
 using namespace capsrt;
@@ -33,11 +34,7 @@ std::string env_dir(const char* var) {
   return std::string(v) + "/";
 }
 
-json read_json(const std::string& path) {
-  std::ifstream f(path);
-  REQUIRE(f.good());
-  return json::parse(f);
-}
+using testutil::read_json;
 
 // Converts `file` with the golden set's architecture (or, with `inferred`, the one its shapes
 // give) and checks every golden case; returns the number of values compared.

@@ -41,6 +41,13 @@ uint64_t caps_dense_f32_scratch_size(const CapsDenseParams& p);
 void caps_dense_f32(const CapsDenseParams& p, const float* u, const float* weights, float* v,
                     void* scratch);
 
+// EM routing of one output position (EmRoutingParams): votes [C,I,16], a_in [I], beta_u and
+// beta_a [C] -> mu [C,16] (the output poses) and a_out [C]. Scratch: em_routing_f32_scratch_size
+// bytes (the couplings [C,I], sigma^2 [C,16], the per-output and per-input sums).
+uint64_t em_routing_f32_scratch_size(const EmRoutingParams& p);
+void em_routing_f32(const EmRoutingParams& p, const float* votes, const float* a_in, const float* beta_u,
+                    const float* beta_a, float* mu, float* a_out, void* scratch);
+
 // Numerically stable softmax over `count` floats with stride `stride` (in place allowed).
 void softmax_f32(const float* in, float* out, int count, int stride);
 

@@ -43,8 +43,10 @@ def votes(pose, w, by_output=False):
     return out.permute(1, 0, 3, 2, 4).reshape(n, i_count, c_count, 16)
 
 
-def em_routing(v, a_in, beta_u, beta_a, iters):
-    """v [N, I, C, 16] votes, a_in [N, I] input activations -> (mu [N, C, 16], a_out [N, C])."""
+def em_routing(v, a_in, beta_u, beta_a, iters, return_r=False):
+    """v [N, I, C, 16] votes, a_in [N, I] input activations -> (mu [N, C, 16], a_out [N, C]).
+    return_r (golden data): the last iteration's E-step runs too, and its couplings r [N, I, C]
+    come third."""
     n, i_count, c_count, _ = v.shape
     r = v.new_full((n, i_count, c_count), 1.0 / c_count)
     for it in range(iters):
@@ -58,12 +60,14 @@ def em_routing(v, a_in, beta_u, beta_a, iters):
         sigma_sq = (coeff * diff2).sum(dim=1, keepdim=True) + EPS    # [N, 1, C, 16]
         cost = (beta_u.view(1, 1, c_count, 1) + torch.log(sigma_sq.sqrt())) * r_sum.unsqueeze(3)
         a_out = torch.sigmoid(LAMBDA * (beta_a.view(1, c_count) - cost.sum(dim=3).view(n, c_count)))
-        if it == iters - 1:
+        if it == iters - 1 and not return_r:
             break
         # E-step
         ln_p = -diff2 / (2 * sigma_sq) - torch.log(sigma_sq.sqrt()) - 0.5 * LN_2PI
         ln_ap = ln_p.sum(dim=3) + torch.log(a_out).unsqueeze(1)      # [N, I, C]
         r = F.softmax(ln_ap, dim=2)
+    if return_r:
+        return mu.view(n, c_count, 16), a_out, r
     return mu.view(n, c_count, 16), a_out
 
 

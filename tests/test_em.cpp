@@ -1,0 +1,112 @@
+// Matrix capsules with EM routing (issue 25): the reference kernels against the PyTorch module in
+// yl-1993's layout (tests/golden/make_em.py: tools/train/em_modules.py in float64), and the
+// routing's invariants.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "json_util.hpp"
+#include "reference.h"
+#include "test_util.hpp"
+
+using namespace capsrt;
+using nlohmann::json;
+
+namespace {
+
+struct Routed {
+  std::vector<float> mu, a_out, r;  // r: the couplings after a final E-step, when asked
+};
+
+// votes [C, I, 16]
+Routed route(const kernels::EmRoutingParams& p, const std::vector<float>& votes, const std::vector<float>& a_in,
+             const std::vector<float>& beta_u, const std::vector<float>& beta_a) {
+  Routed out;
+  out.mu.assign(static_cast<size_t>(p.out_caps) * 16, -1.0f);
+  out.a_out.assign(static_cast<size_t>(p.out_caps), -1.0f);
+  std::vector<float> scratch(ref::em_routing_f32_scratch_size(p) / sizeof(float) + 16, NAN);
+  ref::em_routing_f32(p, votes.data(), a_in.data(), beta_u.data(), beta_a.data(), out.mu.data(), out.a_out.data(),
+                      scratch.data());
+  if (p.e_step_after_last) out.r.assign(scratch.begin(), scratch.begin() + static_cast<long>(p.out_caps) * p.in_caps);
+  return out;
+}
+
+kernels::EmRoutingParams yl1993(int I, int C, int iterations) {
+  kernels::EmRoutingParams p{};
+  p.in_caps = I;
+  p.out_caps = C;
+  p.iterations = iterations;
+  p.lambda = 1e-3f;
+  p.eps = 1e-8f;
+  p.m_step = kernels::kEmMStepRenormalised;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("EM routing matches yl-1993's module: poses, activations and the couplings of every E-step") {
+  const json golden = testutil::read_json(testutil::source_path("tests/data/em/routing.golden.json"));
+  for (const json& cs : golden["cases"]) {
+    const int I = cs["inputs"], C = cs["outputs"], iters = cs["iterations"];
+    INFO("I " << I << ", C " << C << ", " << iters << " iterations");
+    const auto v_ic = cs["votes"].get<std::vector<double>>();  // [I, C, 16], the module's order
+    std::vector<float> votes(v_ic.size());
+    for (int i = 0; i < I; ++i)
+      for (int c = 0; c < C; ++c)
+        for (int h = 0; h < 16; ++h) votes[(size_t(c) * I + i) * 16 + h] = float(v_ic[(size_t(i) * C + c) * 16 + h]);
+    const auto a_in = cs["a_in"].get<std::vector<float>>();
+    const auto beta_u = cs["beta_u"].get<std::vector<float>>(), beta_a = cs["beta_a"].get<std::vector<float>>();
+    const Routed got = route(yl1993(I, C, iters), votes, a_in, beta_u, beta_a);
+    const auto mu = cs["mu"].get<std::vector<double>>(), a_out = cs["a_out"].get<std::vector<double>>();
+    for (size_t k = 0; k < mu.size(); ++k) CHECK(got.mu[k] == Approx(mu[k]).margin(1e-5));
+    for (size_t k = 0; k < a_out.size(); ++k) CHECK(got.a_out[k] == Approx(a_out[k]).margin(1e-6));
+    // r after E-step k: the routing of k + 1 iterations with its final E-step
+    for (size_t k = 0; k < cs["r_after_e_step"].size(); ++k) {
+      auto p = yl1993(I, C, static_cast<int>(k) + 1);
+      p.e_step_after_last = true;
+      const Routed rk = route(p, votes, a_in, beta_u, beta_a);
+      const auto want = cs["r_after_e_step"][k].get<std::vector<double>>();  // [I, C]
+      for (int i = 0; i < I; ++i)
+        for (int c = 0; c < C; ++c) CHECK(rk.r[size_t(c) * I + i] == Approx(want[size_t(i) * C + c]).margin(1e-5));
+    }
+  }
+}
+
+TEST_CASE("EM routing's invariants: couplings sum to 1 over the outputs, activations in (0, 1), and the input activations cancel in yl-1993's M-step") {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal;
+  std::uniform_real_distribution<float> unit(0.1f, 1.0f);
+  for (const auto& [I, C] : {std::pair<int, int>{72, 16}, {9, 5}, {256, 10}}) {
+    INFO("I " << I << ", C " << C);
+    std::vector<float> votes(size_t(C) * I * 16), a_in(I), beta_u(C), beta_a(C);
+    for (float& x : votes) x = normal(rng);
+    for (float& x : a_in) x = unit(rng);
+    for (float& x : beta_u) x = normal(rng);
+    for (float& x : beta_a) x = normal(rng);
+    auto p = yl1993(I, C, 3);
+    p.e_step_after_last = true;
+    const Routed base = route(p, votes, a_in, beta_u, beta_a);
+    for (int i = 0; i < I; ++i) {
+      double sum = 0;
+      for (int c = 0; c < C; ++c) sum += base.r[size_t(c) * I + i];
+      CHECK(sum == Approx(1.0).margin(1e-5));
+    }
+    for (float a : base.a_out) {
+      CHECK(a > 0.0f);
+      CHECK(a < 1.0f);
+    }
+    // Each input's activation scaled by its own factor: yl-1993's renormalised M-step cancels it
+    // (up to eps); the paper's scaled one does not.
+    std::vector<float> scaled = a_in;
+    for (float& x : scaled) x *= unit(rng);
+    const Routed same = route(p, votes, scaled, beta_u, beta_a);
+    for (size_t k = 0; k < base.mu.size(); ++k) CHECK(same.mu[k] == Approx(base.mu[k]).margin(1e-5));
+    for (size_t k = 0; k < base.a_out.size(); ++k) CHECK(same.a_out[k] == Approx(base.a_out[k]).margin(1e-6));
+    p.m_step = kernels::kEmMStepScaled;
+    const Routed paper = route(p, votes, a_in, beta_u, beta_a), paper_scaled = route(p, votes, scaled, beta_u, beta_a);
+    double moved = 0;
+    for (size_t k = 0; k < paper.mu.size(); ++k) moved = std::max(moved, double(std::fabs(paper.mu[k] - paper_scaled.mu[k])));
+    CHECK(moved > 1e-3);
+  }
+}
