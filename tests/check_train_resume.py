@@ -1,12 +1,14 @@
 #!/usr/bin/python3
-"""Resuming tools/train/train.py after a stop gives the run an uninterrupted one would have given.
+"""Resuming tools/train/train.py (or, with `em`, train_em.py) after a stop gives the run an
+uninterrupted one would have given.
 
 Trains the small network on the first 600 MNIST training images for 2 epochs of 6 steps (1 thread,
 so that PyTorch's arithmetic is repeatable, the state saved every 2 steps), once straight through
 and once stopped three times by --stop-after: within epoch 1 (after its step 4), at the end of
-epoch 1 (step 6), and within epoch 2 (after its step 2). The two final state_dicts must be equal bit for bit and the two histories must agree.
+epoch 1 (step 6), and within epoch 2 (after its step 2). The two final state_dicts must be equal
+bit for bit and the two histories must agree. The EM network: 120 images in batches of 20.
 
-    check_train_resume.py WORK_DIR
+    check_train_resume.py WORK_DIR [em]
 """
 import json
 import os
@@ -17,13 +19,14 @@ import sys
 import torch
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-TRAIN = os.path.join(ROOT, "tools", "train", "train.py")
+EM = len(sys.argv) > 2 and sys.argv[2] == "em"
+RECIPE = ([os.path.join(ROOT, "tools", "train", "train_em.py"), "--limit", "120", "--batch", "20"] if EM else
+          [os.path.join(ROOT, "tools", "train", "train.py"), "--arch", "small", "--limit", "600"])
 
 
 def train(work, name, *extra):
-    cmd = [sys.executable, TRAIN, "--arch", "small", "--dataset", "mnist", "--epochs", "2", "--limit", "600",
-           "--threads", "1", "--save-every", "2", "--state", os.path.join(work, name),
-           "--final", os.path.join(work, name + ".pt"), *extra]
+    cmd = [sys.executable, *RECIPE, "--dataset", "mnist", "--epochs", "2", "--threads", "1", "--save-every", "2",
+           "--state", os.path.join(work, name), "--final", os.path.join(work, name + ".pt"), *extra]
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
