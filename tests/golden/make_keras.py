@@ -67,14 +67,15 @@ def squash_q7(s):
     return np.sqrt(n2) / (1 + n2) * s
 
 
-def capsule_q7(u, W, routings):
-    """Q7-CapsNets' Capsule: u [I, DI], W [J, I, DO, DI]; softmax over the J classes."""
+def capsule_q7(u, W, routings, squash=squash_q7):
+    """Q7-CapsNets' Capsule (and CapsNet-Keras's CapsuleLayer, with its squash): u [I, DI],
+    W [J, I, DO, DI], u_hat = W @ u per (j, i); b [J, I]; c = softmax over the J classes."""
     u_hat = np.einsum("jidk,ik->jid", W, u)
     b = np.zeros(u_hat.shape[:2])
     for r in range(routings):
         c = np.exp(b - b.max(axis=0, keepdims=True))
         c /= c.sum(axis=0, keepdims=True)
-        v = squash_q7(np.einsum("ji,jid->jd", c, u_hat))
+        v = squash(np.einsum("ji,jid->jd", c, u_hat))
         if r < routings - 1:
             b = b + np.einsum("jid,jd->ji", u_hat, v)
     return v
@@ -170,19 +171,6 @@ def squash_ck(s):
     """CapsNet-Keras's squash: |s|^2 / (1 + |s|^2) / sqrt(|s|^2 + eps) * s."""
     n2 = (s ** 2).sum(axis=-1, keepdims=True)
     return n2 / (1 + n2) / np.sqrt(n2 + EPS) * s
-
-
-def capsule_ck(u, W, routings):
-    """CapsuleLayer: u_hat = W @ u per (j, i); b [J, I]; c = softmax over the J classes."""
-    u_hat = np.einsum("jidk,ik->jid", W, u)
-    b = np.zeros(u_hat.shape[:2])
-    for r in range(routings):
-        c = np.exp(b - b.max(axis=0, keepdims=True))
-        c /= c.sum(axis=0, keepdims=True)
-        v = squash_ck(np.einsum("ji,jid->jd", c, u_hat))
-        if r < routings - 1:
-            b = b + np.einsum("jd,jid->ji", v, u_hat)
-    return v
 
 
 def dense_config(name, units, activation, input_dim=None):
@@ -299,7 +287,7 @@ def forward_ck(kind, weights, x):
     y = conv_nhwc(x, wd["primarycap_conv2d"]["primarycap_conv2d/kernel:0"],
                   wd["primarycap_conv2d"]["primarycap_conv2d/bias:0"], k["primary"][3], k["primary"][4])
     u = squash_ck(y.reshape(-1, k["primary"][1]))  # Reshape([-1, dim]) on the NHWC memory
-    v = capsule_ck(u, wd["digitcaps"]["digitcaps/W:0"], k["routings"])
+    v = capsule_q7(u, wd["digitcaps"]["digitcaps/W:0"], k["routings"], squash_ck)
     scores = np.sqrt((v ** 2).sum(axis=-1) + EPS)
     masked = (v * (np.arange(len(v)) == scores.argmax())[:, None]).flatten()
     a = masked

@@ -157,6 +157,25 @@ def check_fast_layout(model, reference, input_shape):
             sys.exit(f"FastCapsuleNet's gradient of {name} differs from CapsuleNet's by {rel:.2e} (relative)")
 
 
+def resume(state_dir, model, opt, sched, gen):
+    """Loads the saved state of the run kept in state_dir, if there is one, into these objects and
+    says where it resumes. Returns (the state file, the history, the epochs done, and the partial
+    epoch's position (set when the state was saved within epoch `done + 1`) or None)."""
+    os.makedirs(state_dir, exist_ok=True)
+    state_path = os.path.join(state_dir, "state.pt")
+    if not os.path.exists(state_path):
+        return state_path, [], 0, None
+    st = torch.load(state_path)
+    model.load_state_dict(st["model"])
+    opt.load_state_dict(st["optimizer"])
+    sched.load_state_dict(st["scheduler"])
+    gen.set_state(st["generator"])
+    partial = st.get("partial")
+    print(f"resuming epoch {st['epoch'] + 1} after step {partial['steps']}" if partial else
+          f"resuming after epoch {st['epoch']}", flush=True)
+    return state_path, st["history"], st["epoch"], partial
+
+
 def build_parser():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", choices=sorted(ARCHS), required=True)
@@ -209,23 +228,7 @@ def main():
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=args.lr_decay)
     gen = torch.Generator().manual_seed(args.seed)
-    history, start = [], 0
-    os.makedirs(args.state, exist_ok=True)
-    state_path = os.path.join(args.state, "state.pt")
-    if os.path.exists(state_path):
-        st = torch.load(state_path)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        sched.load_state_dict(st["scheduler"])
-        gen.set_state(st["generator"])
-        history, start = st["history"], st["epoch"]
-        partial = st.get("partial")  # set when the state was saved within epoch start + 1
-        if partial:
-            print(f"resuming epoch {start + 1} after step {partial['steps']}", flush=True)
-        else:
-            print(f"resuming after epoch {start}", flush=True)
-    else:
-        partial = None
+    state_path, history, start, partial = resume(args.state, model, opt, sched, gen)
 
     def save_state(epoch_done, steps_done, partial_epoch=None):
         """Saves the resumable state after steps_done steps in all; stops there if --stop-after

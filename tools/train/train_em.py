@@ -34,7 +34,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import em_modules as em  # noqa: E402
-from train import load  # noqa: E402
+from train import load, resume  # noqa: E402
 
 MEAN, STD = 0.1307, 0.3081
 CONFIGS = {"yl1993": dict(A=64, B=8, C=16, D=16, E=10, K=3, iters=2)}
@@ -95,18 +95,7 @@ def main():
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "max", patience=1)
     gen = torch.Generator().manual_seed(args.seed)
-    history, start, partial = [], 0, None
-    os.makedirs(args.state, exist_ok=True)
-    state_path = os.path.join(args.state, "state.pt")
-    if os.path.exists(state_path):
-        st = torch.load(state_path)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        sched.load_state_dict(st["scheduler"])
-        gen.set_state(st["generator"])
-        history, start, partial = st["history"], st["epoch"], st.get("partial")
-        print(f"resuming epoch {start + 1} after step {partial['steps']}" if partial else f"resuming after epoch {start}",
-              flush=True)
+    state_path, history, start, partial = resume(args.state, model, opt, sched, gen)
 
     xtr, ytr = load(args.dataset, "train")
     xte, yte = load(args.dataset, "test")
