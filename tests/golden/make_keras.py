@@ -298,37 +298,35 @@ def forward_ck(kind, weights, x):
     return scores, v, a  # the image as Keras's Reshape gives it: [H, W, C] row-major
 
 
+def write_layers(g, config, weights, version):
+    """The layer groups as Keras writes them into `g` (model_weights, or a weights file's root):
+    the attributes layer_names, backend, keras_version, then a group per layer with its
+    weight_names and a dataset per weight."""
+    names = [layer["name"] for layer in config["config"]["layers"]]
+    g.attrs["layer_names"] = np.array([n.encode() for n in names])
+    g.attrs["backend"] = b"tensorflow"
+    g.attrs["keras_version"] = version
+    for n in names:
+        lg = g.create_group(n)
+        ws = weights.get(n, [])
+        lg.attrs["weight_names"] = np.array([wn.encode() for wn, _ in ws])
+        for wn, v in ws:
+            lg.create_dataset(wn, data=v)
+
+
 def write_h5(path, config, weights):
+    """model.save('x.h5'): the model's JSON at the root, the layer groups under model_weights."""
     with h5py.File(path, "w") as f:
         f.attrs["keras_version"] = b"2.7.0"
         f.attrs["backend"] = b"tensorflow"
         f.attrs["model_config"] = json.dumps(config).encode("utf8")
-        g = f.create_group("model_weights")
-        names = [layer["name"] for layer in config["config"]["layers"]]
-        g.attrs["layer_names"] = np.array([n.encode() for n in names])
-        g.attrs["backend"] = b"tensorflow"
-        g.attrs["keras_version"] = b"2.7.0"
-        for n in names:
-            lg = g.create_group(n)
-            ws = weights.get(n, [])
-            lg.attrs["weight_names"] = np.array([wn.encode() for wn, _ in ws])
-            for wn, v in ws:
-                lg.create_dataset(wn, data=v)
+        write_layers(f.create_group("model_weights"), config, weights, b"2.7.0")
 
 
 def write_weights_h5(path, config, weights):
     """model.save_weights('x.h5'): the layer groups at the root (CapsNet-Keras's trained_model.h5)."""
     with h5py.File(path, "w") as f:
-        names = [layer["name"] for layer in config["config"]["layers"]]
-        f.attrs["layer_names"] = np.array([n.encode() for n in names])
-        f.attrs["backend"] = b"tensorflow"
-        f.attrs["keras_version"] = b"2.2.4"
-        for n in names:
-            lg = f.create_group(n)
-            ws = weights.get(n, [])
-            lg.attrs["weight_names"] = np.array([wn.encode() for wn, _ in ws])
-            for wn, v in ws:
-                lg.create_dataset(wn, data=v)
+        write_layers(f, config, weights, b"2.2.4")
 
 
 def make_ck(out):
