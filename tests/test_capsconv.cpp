@@ -760,6 +760,39 @@ TEST_CASE("Keras models capsconv cannot convert are refused with the layer, its 
              Catch::Contains("the decoder ends without its sigmoid output layer (Dense of 784 units)"));
 }
 
+TEST_CASE("a CapsNet-Keras decoder written as the model's own layers converts as the nested one") {
+  const conv::Checkpoint ck = conv::read_checkpoint(testutil::source_path("tests/data/keras/capsnet_keras_rgb.h5"));
+  json m = json::parse(ck.model_config);
+  json& layers = m["config"]["layers"];
+  // The nested Sequential 'decoder' (InputLayer, three Dense, Reshape) becomes four layers of the
+  // model, each reading the one before, the first the Mask; its weights move to their own groups.
+  size_t at = 0;
+  while (layers[at]["class_name"] != "Sequential") ++at;
+  const json inner = layers[at]["config"]["layers"];
+  layers.erase(at);
+  std::string prev = "mask_1";
+  json flat = json::array();
+  for (size_t k = 1; k < inner.size(); ++k) {
+    json l = inner[k];
+    const std::string name = l["config"]["name"];
+    l["name"] = name;
+    l["inbound_nodes"] = json::array({json::array({json::array({prev, 0, 0, json::object()})})});
+    flat.push_back(l);
+    prev = name;
+  }
+  layers.insert(layers.begin() + static_cast<std::ptrdiff_t>(at), flat.begin(), flat.end());
+  conv::Checkpoint moved = ck;
+  moved.model_config = m.dump();
+  for (conv::RawTensor& t : moved.tensors)
+    if (t.name.rfind("decoder/", 0) == 0) {
+      const std::string rest = t.name.substr(8), layer = rest.substr(0, rest.find('/'));
+      t.name = layer + "/" + rest;
+    }
+  const conv::KerasModel a = conv::keras_model(ck), b = conv::keras_model(moved);
+  CHECK(b.arch.spec.decoder_hidden == a.arch.spec.decoder_hidden);
+  CHECK(conv::convert(b.renamed, b.arch, conv::Layout::Keras, 0).model == conv::convert(a.renamed, a.arch, conv::Layout::Keras, 0).model);
+}
+
 TEST_CASE("a Keras Sequential model (no InputLayer: the first layer's batch_input_shape) converts as its Functional twin") {
   const conv::Checkpoint ck = conv::read_checkpoint(testutil::source_path("tests/data/keras/q7_cifar.h5"));
   json m = json::parse(ck.model_config);
