@@ -15,7 +15,8 @@
 // runs in a child process: the child parses the file and sends back the model's JSON and the
 // weights (float32) through a pipe; the parent reads them with every size bounded. A child that
 // crashes, is killed, runs out of memory (4 GiB of address space, where no sanitizer needs more)
-// or takes over 20 s is reported as a damaged file, never a crash of capsconv.
+// or takes over 20 s (CAPSCONV_HDF5_SECONDS) is reported as a damaged file, never a crash of
+// capsconv.
 #include <hdf5.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 
@@ -236,11 +238,19 @@ bool write_all(int fd, const uint8_t* p, size_t n) {
   return true;
 }
 
-[[noreturn]] void child(const FileBytes& file, int fd) {
+// Seconds libhdf5 may take on one file: 20, or CAPSCONV_HDF5_SECONDS (1..600), which the fuzz
+// regression replays set lower so that a kept hang input costs them less.
+unsigned hdf5_seconds() {
+  const char* v = std::getenv("CAPSCONV_HDF5_SECONDS");
+  const long n = v != nullptr ? std::strtol(v, nullptr, 10) : 0;
+  return n >= 1 && n <= 600 ? static_cast<unsigned>(n) : 20u;
+}
+
+[[noreturn]] void child(const FileBytes& file, int fd, unsigned seconds) {
   // Handlers survive fork: the parent's (a fuzzer's, a sanitizer's) would catch the child's alarm
   // or crash and carry on, or report libhdf5's fault as ours. The child dies of them instead.
   for (int sig : {SIGPIPE, SIGALRM, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) signal(sig, SIG_DFL);
-  alarm(20);  // real files parse in well under a second; libhdf5 loops forever on some damaged ones
+  alarm(seconds);  // real files parse in well under a second; libhdf5 loops forever on some damaged ones
 #if !CAPSRT_SANITIZED
   const rlimit as{rlim_t{4} << 30, rlim_t{4} << 30};  // (the sanitizers reserve terabytes of it)
   setrlimit(RLIMIT_AS, &as);
@@ -300,6 +310,7 @@ Checkpoint read(const FileBytes& file) {
   int fds[2];
   if (pipe(fds) != 0) fail(std::string("cannot start the HDF5 reader: ") + std::strerror(errno));
   std::fflush(nullptr);
+  const unsigned seconds = hdf5_seconds();
   const pid_t pid = fork();
   if (pid < 0) {
     close(fds[0]);
@@ -308,7 +319,7 @@ Checkpoint read(const FileBytes& file) {
   }
   if (pid == 0) {
     close(fds[0]);
-    child(file, fds[1]);
+    child(file, fds[1], seconds);
   }
   close(fds[1]);
   // The answer: at most the elements' cap in floats plus the names (a few MB).
@@ -334,7 +345,7 @@ Checkpoint read(const FileBytes& file) {
   }
   if (too_long) fail("the HDF5 reader's answer is larger than the weights may be");
   if (WIFSIGNALED(status))
-    fail(WTERMSIG(status) == SIGALRM ? "libhdf5 took over 20 s on it (a damaged or hostile file)"
+    fail(WTERMSIG(status) == SIGALRM ? "libhdf5 took over " + std::to_string(seconds) + " s on it (a damaged or hostile file)"
                                      : "libhdf5 failed on it (signal " + std::to_string(WTERMSIG(status)) +
                                            ": a damaged HDF5 structure, or more memory than 4 GiB)");
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || answer.empty())
