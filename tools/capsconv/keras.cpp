@@ -491,6 +491,15 @@ KerasWeights keras_weights_only(const Checkpoint& ck) {
     if (groups.empty() || groups.back().first != group) groups.push_back({group, {}});
     groups.back().second.push_back(&t);
   }
+  // The bias in the same folder as a kernel ("conv1/conv1/bias:0", "decoder/dense_1/bias:0"):
+  // weight() with the kernel's folder as the nested layer, so that a group of several layers
+  // (a nested model) gives each its own.
+  auto bias_beside = [&](const std::string& group, const RawTensor* kernel) {
+    const std::string folder = kernel->name.substr(0, kernel->name.find_last_of('/'));
+    const RawTensor* b = weight(ck, group, "bias", folder.substr(folder.find_last_of('/') + 1));
+    if (b == nullptr) throw ArchError("Keras weights: " + kernel->name + " has no bias beside it");
+    return b;
+  };
   auto tail = [](const RawTensor* t) {
     std::string n = t->name.substr(t->name.find_last_of('/') + 1);
     return n.size() > 2 && n.compare(n.size() - 2, 2, ":0") == 0 ? n.substr(0, n.size() - 2) : n;
@@ -505,19 +514,11 @@ KerasWeights keras_weights_only(const Checkpoint& ck) {
       if (n == "kernel" && t->shape.size() == 4) {
         if (caps != nullptr)
           throw ArchError("Keras weights: the conv kernel " + t->name + " comes after the class capsules' " + caps->name);
-        const RawTensor* b = weight(ck, group, "bias");
-        if (b == nullptr) throw ArchError("Keras weights: " + t->name + " has no bias beside it");
         convs.push_back({group, t});
-        biases.push_back(b);
+        biases.push_back(bias_beside(group, t));
       } else if (n == "kernel" && t->shape.size() == 2) {
         if (caps == nullptr) throw ArchError("Keras weights: the Dense kernel " + t->name + " comes before the class capsules");
-        // (in a nested model's group: "decoder/dense_1/kernel:0", its bias beside it)
-        const std::string path = t->name.substr(0, t->name.find_last_of('/'));
-        const RawTensor* b = nullptr;
-        for (const RawTensor* c : ts)
-          if (c->name == path + "/bias:0" || c->name == path + "/bias") b = c;
-        if (b == nullptr) throw ArchError("Keras weights: " + t->name + " has no bias beside it");
-        decoder.push_back({t, b});
+        decoder.push_back({t, bias_beside(group, t)});
       } else if (t->shape.size() == 4 && n != "kernel" && caps == nullptr) {
         caps = t;
       } else if (n != "bias") {
