@@ -119,6 +119,36 @@ struct EmRoutingParams {
   bool e_step_after_last = false;
 };
 
+// yl-1993's EM layers (docs/em-routing.md). Capsule tensors are [H, W, 17 T] for T capsule types
+// at each position: the 16 T pose values first (type t's 4x4 matrix at 16 t, row-major), then
+// the T activations.
+//
+// PrimaryCaps: two 1x1 convs over the [A, H, W] input, as one matrix [17 B, A] (the 16 B pose
+// rows, then the B activation rows, whose outputs go through a sigmoid), bias [17 B].
+struct EmPrimaryCapsParams {
+  int in_channels, height, width;  // A, H, W
+  int types;                       // B
+};
+
+// ConvCaps over K x K patches: input capsule i = (kh K + kw) B + t of the patch at (oy s, ox s)
+// votes V_ij = M_i W_ij (W [K K B, C, 4, 4]); EM routing per output position.
+struct EmConvCapsParams {
+  int in_height, in_width, in_types;  // H, W, B
+  int out_height, out_width, out_types;  // (H - K) / s + 1, (W - K) / s + 1, C
+  int kernel, stride;
+  EmRoutingParams routing;  // in_caps K K B, out_caps C
+};
+
+// ClassCaps: every input capsule (y W + x) D + t votes with W [t] (W [D, E, 4, 4], shared
+// across positions); coordinate addition adds y / H to pose element 0 and x / W to element 1
+// of each vote (yl-1993's elements: the paper's are 3 and 7).
+struct EmClassCapsParams {
+  int in_height, in_width, in_types;  // H, W, D
+  int classes;                        // E
+  bool coord_add;
+  EmRoutingParams routing;  // in_caps H W D, out_caps E
+};
+
 // The whole CapsDense op: the u_hat transform, then dynamic routing.
 struct CapsDenseParams {
   CapsPredictParams predict;

@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "checkpoint.hpp"
 #include "json_util.hpp"
 #include "reference.h"
 #include "test_util.hpp"
@@ -108,5 +109,117 @@ TEST_CASE("EM routing's invariants: couplings sum to 1 over the outputs, activat
     double moved = 0;
     for (size_t k = 0; k < paper.mu.size(); ++k) moved = std::max(moved, double(std::fabs(paper.mu[k] - paper_scaled.mu[k])));
     CHECK(moved > 1e-3);
+  }
+}
+
+namespace {
+
+std::vector<float> weights_of(const conv::Checkpoint& ck, const std::string& name) {
+  const conv::RawTensor* t = ck.find(name);
+  REQUIRE(t != nullptr);
+  return conv::to_float32(*t);
+}
+
+std::vector<float> concat(std::vector<float> a, const std::vector<float>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+void check_close(const std::vector<float>& got, const std::vector<double>& want, double margin) {
+  REQUIRE(got.size() == want.size());
+  double worst = 0;
+  for (size_t k = 0; k < got.size(); ++k) worst = std::max(worst, std::fabs(double(got[k]) - want[k]));
+  INFO("largest difference " << worst);
+  CHECK(worst <= margin);
+}
+
+kernels::EmRoutingParams routing_of(int I, int C, int iterations) { return yl1993(I, C, iterations); }
+
+}  // namespace
+
+// Each layer is fed the golden output of the layer before it, so that a fault shows in the layer
+// that made it.
+TEST_CASE("EM layers match yl-1993's module layer by layer on the tiny checkpoint") {
+  const conv::Checkpoint ck = conv::read_checkpoint(testutil::source_path("tests/data/em/tiny_em.pt"));
+  const json golden = testutil::read_json(testutil::source_path("tests/data/em/tiny_em.golden.json"));
+  const int A = golden["config"]["A"], B = golden["config"]["B"], C = golden["config"]["C"], D = golden["config"]["D"],
+            E = golden["config"]["E"], K = golden["config"]["K"], iters = golden["config"]["iters"];
+  for (const json& cs : golden["cases"]) {
+    const json& layers = cs["layers"];
+    const auto shape = [&](const char* layer) { return cs["shapes"][layer].get<std::vector<int>>(); };
+    const auto as_float = [&](const char* layer) {
+      const auto d = layers[layer].get<std::vector<double>>();
+      return std::vector<float>(d.begin(), d.end());
+    };
+
+    // PrimaryCaps on conv1's output (NHWC in the golden data, [A,H,W] for the kernel)
+    const auto s1 = shape("conv1");
+    const int H = s1[0], W = s1[1];
+    REQUIRE(s1[2] == A);
+    const auto conv1 = as_float("conv1");
+    std::vector<float> chw(conv1.size());
+    for (int y = 0; y < H; ++y)
+      for (int x = 0; x < W; ++x)
+        for (int a = 0; a < A; ++a) chw[(size_t(a) * H + y) * W + x] = conv1[(size_t(y) * W + x) * A + a];
+    kernels::EmPrimaryCapsParams pp{A, H, W, B};
+    std::vector<float> primary(size_t(H) * W * 17 * B, NAN);
+    ref::em_primary_caps_f32(pp, chw.data(),
+                             concat(weights_of(ck, "primary_caps.pose.weight"), weights_of(ck, "primary_caps.a.weight")).data(),
+                             concat(weights_of(ck, "primary_caps.pose.bias"), weights_of(ck, "primary_caps.a.bias")).data(),
+                             primary.data());
+    check_close(primary, layers["primary_caps"].get<std::vector<double>>(), 1e-5);
+
+    // ConvCaps1 (stride 2) and ConvCaps2 (stride 1), each on the golden input
+    const auto conv_caps = [&](const char* in_layer, const char* out_layer, const char* prefix, int in_types,
+                               int out_types, int stride) {
+      const auto si = shape(in_layer), so = shape(out_layer);
+      kernels::EmConvCapsParams cp{};
+      cp.in_height = si[0];
+      cp.in_width = si[1];
+      cp.in_types = in_types;
+      cp.out_height = so[0];
+      cp.out_width = so[1];
+      cp.out_types = out_types;
+      cp.kernel = K;
+      cp.stride = stride;
+      cp.routing = routing_of(K * K * in_types, out_types, iters);
+      REQUIRE(cp.out_height == (cp.in_height - K) / stride + 1);
+      std::vector<float> out(static_cast<size_t>(so[0]) * so[1] * so[2], NAN);
+      std::vector<float> scratch(ref::em_conv_caps_f32_scratch_size(cp) / sizeof(float) + 16, NAN);
+      const std::string pre = prefix;
+      ref::em_conv_caps_f32(cp, as_float(in_layer).data(), weights_of(ck, pre + ".weights").data(),
+                            weights_of(ck, pre + ".beta_u").data(), weights_of(ck, pre + ".beta_a").data(), out.data(),
+                            scratch.data());
+      INFO(out_layer);
+      check_close(out, layers[out_layer].get<std::vector<double>>(), 1e-5);
+    };
+    conv_caps("primary_caps", "conv_caps1", "conv_caps1", B, C, 2);
+    conv_caps("conv_caps1", "conv_caps2", "conv_caps2", C, D, 1);
+
+    // ClassCaps with coordinate addition: the scores are the activations
+    const auto s3 = shape("conv_caps2");
+    kernels::EmClassCapsParams ep{};
+    ep.in_height = s3[0];
+    ep.in_width = s3[1];
+    ep.in_types = D;
+    ep.classes = E;
+    ep.coord_add = true;
+    ep.routing = routing_of(s3[0] * s3[1] * D, E, iters);
+    std::vector<float> scores(size_t(E), NAN), poses(size_t(E) * 16, NAN);
+    std::vector<float> scratch(ref::em_class_caps_f32_scratch_size(ep) / sizeof(float) + 16, NAN);
+    const auto in = as_float("conv_caps2");
+    const auto w = weights_of(ck, "class_caps.weights"), bu = weights_of(ck, "class_caps.beta_u"),
+               ba = weights_of(ck, "class_caps.beta_a");
+    ref::em_class_caps_f32(ep, in.data(), w.data(), bu.data(), ba.data(), scores.data(), nullptr, scratch.data());
+    check_close(scores, layers["class_caps"].get<std::vector<double>>(), 1e-5);
+    // asking for the poses changes nothing else
+    std::vector<float> again(size_t(E), NAN);
+    ref::em_class_caps_f32(ep, in.data(), w.data(), bu.data(), ba.data(), again.data(), poses.data(), scratch.data());
+    CHECK(again == scores);
+    for (float v : poses) CHECK(std::isfinite(v));
+    // without coordinate addition the answer moves
+    ep.coord_add = false;
+    ref::em_class_caps_f32(ep, in.data(), w.data(), bu.data(), ba.data(), again.data(), nullptr, scratch.data());
+    CHECK(again != scores);
   }
 }

@@ -48,6 +48,23 @@ uint64_t em_routing_f32_scratch_size(const EmRoutingParams& p);
 void em_routing_f32(const EmRoutingParams& p, const float* votes, const float* a_in, const float* beta_u,
                     const float* beta_a, float* mu, float* a_out, void* scratch);
 
+// yl-1993's EM layers (EmPrimaryCapsParams, EmConvCapsParams, EmClassCapsParams).
+// PrimaryCaps: in [A,H,W], weights [17B,A], bias [17B] -> out [H,W,17B].
+void em_primary_caps_f32(const EmPrimaryCapsParams& p, const float* in, const float* weights, const float* bias,
+                         float* out);
+// ConvCaps: in [H,W,17B], weights [KKB,C,4,4], beta_u and beta_a [C] -> out [OH,OW,17C]. The
+// positions are routed one at a time: the scratch holds one position's votes [C,KKB,16], its
+// input activations and the routing's scratch.
+uint64_t em_conv_caps_f32_scratch_size(const EmConvCapsParams& p);
+void em_conv_caps_f32(const EmConvCapsParams& p, const float* in, const float* weights, const float* beta_u,
+                      const float* beta_a, float* out, void* scratch);
+// ClassCaps: in [H,W,17D], weights [D,E,4,4], beta_u and beta_a [E] -> activations [E] and, if
+// poses is not null, the poses [E,16]. Scratch: the votes [E,HWD,16], the input activations, the
+// poses when not asked for, and the routing's scratch.
+uint64_t em_class_caps_f32_scratch_size(const EmClassCapsParams& p);
+void em_class_caps_f32(const EmClassCapsParams& p, const float* in, const float* weights, const float* beta_u,
+                       const float* beta_a, float* activations, float* poses, void* scratch);
+
 // Numerically stable softmax over `count` floats with stride `stride` (in place allowed).
 void softmax_f32(const float* in, float* out, int count, int stride);
 
