@@ -140,12 +140,12 @@ struct EmConvCapsParams {
 };
 
 // ClassCaps: every input capsule (y W + x) D + t votes with W [t] (W [D, E, 4, 4], shared
-// across positions); coordinate addition adds y / H to pose element 0 and x / W to element 1
-// of each vote (yl-1993's elements: the paper's are 3 and 7).
+// across positions); coordinate addition adds y / H and x / W to two elements of each vote
+// (yl-1993's code: 0 and 1; the paper: 3 and 7).
 struct EmClassCapsParams {
   int in_height, in_width, in_types;  // H, W, D
   int classes;                        // E
-  bool coord_add;
+  caps_em_coord_add coord_add;
   EmRoutingParams routing;  // in_caps H W D, out_caps E
 };
 

@@ -31,6 +31,14 @@ using SoftmaxFn = void (*)(const float* in, float* out, int count, int stride);
 using MaskFn = void (*)(const float* v, float* out, int count, int dim, int keep);
 using DenseFn = void (*)(const DenseParams& p, const float* in, const float* weights,
                          const float* bias, float* out);
+// Matrix capsules with EM routing (reference.h documents each).
+using EmPrimaryCapsFn = void (*)(const EmPrimaryCapsParams& p, const float* in, const float* weights,
+                                 const float* bias, float* out);
+using EmConvCapsFn = void (*)(const EmConvCapsParams& p, const float* in, const float* weights,
+                              const float* beta_u, const float* beta_a, float* out, void* scratch);
+using EmClassCapsFn = void (*)(const EmClassCapsParams& p, const float* in, const float* weights,
+                               const float* beta_u, const float* beta_a, float* activations, float* poses,
+                               void* scratch);
 // The int8 path (docs/fixed-point.md; reference.h documents each).
 using Conv2DQFn = void (*)(const Conv2DQParams& p, const int8_t* in, const int8_t* weights,
                            const int32_t* bias, const int32_t* requant, void* out, void* scratch);
@@ -73,6 +81,13 @@ struct KernelSet {
   LengthQFn length_q;
   MaskQFn mask_q;
   DenseQFn dense_q;
+  // Matrix capsules with EM routing, float only: the scratch sizes (every build), then the
+  // kernels (NULL when the build has no code for the set).
+  uint64_t (*em_conv_caps_f32_scratch_size)(const EmConvCapsParams& p);
+  uint64_t (*em_class_caps_f32_scratch_size)(const EmClassCapsParams& p);
+  EmPrimaryCapsFn em_primary_caps_f32;
+  EmConvCapsFn em_conv_caps_f32;
+  EmClassCapsFn em_class_caps_f32;
 };
 
 // The set with this CAPS_KERNELS_* id (AUTO excluded), or NULL for an unknown id. Its kernels are

@@ -88,6 +88,12 @@ constexpr uint32_t kSimdCapsLayouts = bit(CAPS_LAYOUT_CAPS_JDKI);
   conv_q_scratch, caps_q_scratch, IF(conv_q), IF(squash_q), IF(caps_q),                         \
       IF(ref::length_q), IF(ref::mask_q), IF(dense_q)
 
+// The EM kernels of a set: every set runs the reference ones for now.
+#define CAPSRT_EM_KERNELS(IF)                                                            \
+  ref::em_conv_caps_f32_scratch_size, ref::em_class_caps_f32_scratch_size,               \
+      CAPSRT_F(IF(ref::em_primary_caps_f32)), CAPSRT_F(IF(ref::em_conv_caps_f32)),       \
+      CAPSRT_F(IF(ref::em_class_caps_f32))
+
 // A SIMD set: the kernels of namespace `ns` (kernels/simd/isa_kernels.inc), its conv scratch
 // function, and IF(fn), which is fn when this build compiled the ISA's folder, else NULL. Group,
 // softmax and mask are data movement or tiny: every set uses the reference ones.
@@ -99,7 +105,8 @@ constexpr uint32_t kSimdCapsLayouts = bit(CAPS_LAYOUT_CAPS_JDKI);
         CAPSRT_F(IF(ref::group_capsules_f32)), CAPSRT_F(IF(ns::caps_dense_f32)),                \
         CAPSRT_F(IF(ns::vector_length_f32)), CAPSRT_F(IF(ref::softmax_f32)),                    \
         CAPSRT_F(IF(ref::mask_f32)), CAPSRT_F(IF(ns::dense_f32)),                               \
-        CAPSRT_Q_KERNELS(conv_q_scratch, conv_q, squash_q, caps_q_scratch, caps_q, dense_q, IF) \
+        CAPSRT_Q_KERNELS(conv_q_scratch, conv_q, squash_q, caps_q_scratch, caps_q, dense_q, IF), \
+        CAPSRT_EM_KERNELS(IF)                                                                   \
   }
 #define CAPSRT_ALWAYS(fn) fn
 
@@ -111,7 +118,8 @@ constexpr uint32_t kSimdCapsLayouts = bit(CAPS_LAYOUT_CAPS_JDKI);
         CAPSRT_F(IF(reference_conv)), CAPSRT_F(IF(ref::squash_f32)), CAPSRT_F(IF(ref::group_capsules_f32)), \
         CAPSRT_F(IF(ref::caps_dense_f32)), CAPSRT_F(IF(ref::vector_length_f32)),                 \
         CAPSRT_F(IF(ref::softmax_f32)), CAPSRT_F(IF(ref::mask_f32)), CAPSRT_F(IF(ref::dense_f32)), \
-        CAPSRT_Q_KERNELS(conv_q_scratch, conv_q, ref::primary_squash_q, caps_q_scratch, caps_q, ref::dense_q, IF) \
+        CAPSRT_Q_KERNELS(conv_q_scratch, conv_q, ref::primary_squash_q, caps_q_scratch, caps_q, ref::dense_q, IF), \
+        CAPSRT_EM_KERNELS(IF)                                                                   \
   }
 
 // Indexed by CAPS_KERNELS_* id - 1.
@@ -121,7 +129,8 @@ const KernelSet kSets[] = {
      CAPSRT_F(ref::group_capsules_f32), CAPSRT_F(ref::caps_dense_f32), CAPSRT_F(ref::vector_length_f32),
      CAPSRT_F(ref::softmax_f32), CAPSRT_F(ref::mask_f32), CAPSRT_F(ref::dense_f32),
      CAPSRT_Q_KERNELS(ref::conv2d_q_scratch_size, ref::conv2d_q, ref::primary_squash_q,
-                      ref::caps_dense_q_scratch_size, ref::caps_dense_q, ref::dense_q, CAPSRT_ALWAYS)},
+                      ref::caps_dense_q_scratch_size, ref::caps_dense_q, ref::dense_q, CAPSRT_ALWAYS),
+     CAPSRT_EM_KERNELS(CAPSRT_ALWAYS)},
     CAPSRT_SIMD_SET(CAPS_KERNELS_AVX2_FMA, "avx2-fma", avx2,
                     (conv_scratch<avx2::kConvTiling.mr, avx2::kConvTiling.nr>), CAPSRT_X86,
                     avx2::conv2d_q_scratch_size, avx2::conv2d_q, avx2::primary_squash_q,

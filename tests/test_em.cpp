@@ -7,7 +7,10 @@
 #include <vector>
 
 #include "checkpoint.hpp"
+#include "em.hpp"
+#include "em_capsnet.hpp"
 #include "json_util.hpp"
+#include "kernel_set.h"
 #include "reference.h"
 #include "test_util.hpp"
 
@@ -203,7 +206,7 @@ TEST_CASE("EM layers match yl-1993's module layer by layer on the tiny checkpoin
     ep.in_width = s3[1];
     ep.in_types = D;
     ep.classes = E;
-    ep.coord_add = true;
+    ep.coord_add = CAPS_EM_COORD_ELEMENTS_0_1;
     ep.routing = routing_of(s3[0] * s3[1] * D, E, iters);
     std::vector<float> scores(size_t(E), NAN), poses(size_t(E) * 16, NAN);
     std::vector<float> scratch(ref::em_class_caps_f32_scratch_size(ep) / sizeof(float) + 16, NAN);
@@ -217,9 +220,53 @@ TEST_CASE("EM layers match yl-1993's module layer by layer on the tiny checkpoin
     ref::em_class_caps_f32(ep, in.data(), w.data(), bu.data(), ba.data(), again.data(), poses.data(), scratch.data());
     CHECK(again == scores);
     for (float v : poses) CHECK(std::isfinite(v));
-    // without coordinate addition the answer moves
-    ep.coord_add = false;
-    ref::em_class_caps_f32(ep, in.data(), w.data(), bu.data(), ba.data(), again.data(), nullptr, scratch.data());
-    CHECK(again != scores);
+    // without coordinate addition, or with the paper's elements, the answer moves
+    for (const caps_em_coord_add other : {CAPS_EM_COORD_NONE, CAPS_EM_COORD_ELEMENTS_3_7}) {
+      ep.coord_add = other;
+      ref::em_class_caps_f32(ep, in.data(), w.data(), bu.data(), ba.data(), again.data(), nullptr, scratch.data());
+      CHECK(again != scores);
+    }
+  }
+}
+
+// capsconv's path: the tiny checkpoint, plain and wrapped, converted (BatchNorm folded, the
+// input normalisation in the model) and run from pixels on every kernel set this CPU runs.
+TEST_CASE("a yl-1993 EM checkpoint converts and its model gives PyTorch's scores from pixels on every kernel set") {
+  const json golden = testutil::read_json(testutil::source_path("tests/data/em/tiny_em.golden.json"));
+  const auto input = golden["input"].get<std::vector<uint32_t>>();
+  for (const char* file : {"tiny_em.pt", "tiny_em_wrapped.pt"}) {
+    INFO(file);
+    const conv::Checkpoint ck = conv::read_checkpoint(testutil::source_path(std::string("tests/data/em/") + file));
+    REQUIRE(conv::is_em_checkpoint(ck));
+    conv::EmOptions opt;
+    opt.input.c = input[0];
+    opt.input.h = input[1];
+    opt.input.w = input[2];
+    opt.iterations = golden["config"]["iters"];
+    const conv::EmConversion c = conv::read_em(ck, opt);
+    CHECK(c.ignored.empty());
+    const std::vector<uint8_t> bytes = tools::build_em_capsnet(c.spec, c.weights);
+    testutil::ModelBytes mb(bytes);
+    Model m;
+    REQUIRE(m.load(mb.data(), mb.size) == CAPS_OK);
+    for (uint32_t ks = CAPS_KERNELS_REFERENCE; ks < CAPS_KERNELS_COUNT; ++ks) {
+      if (!kernels::kernel_set_runnable(ks)) continue;
+      INFO("kernel set " << caps_kernels_name(ks));
+      tools::AlignedBuffer arena(m.arena_size_for(ks));
+      Interpreter it;
+      REQUIRE(it.init(m, arena.data(), arena.size(), ks) == CAPS_OK);
+      for (const json& cs : golden["cases"]) {
+        const auto px = cs["pixels"].get<std::vector<uint8_t>>();
+        REQUIRE(it.set_input_u8(px.data(), px.size()) == CAPS_OK);
+        REQUIRE(it.invoke() == CAPS_OK);
+        const auto want = cs["scores"].get<std::vector<double>>();
+        REQUIRE(want.size() == m.num_classes());
+        std::vector<float> got(it.output<float>(CAPS_TENSOR_SCORES), it.output<float>(CAPS_TENSOR_SCORES) + want.size());
+        check_close(got, want, 1e-5);
+        caps_tensor_view view;
+        CHECK(it.tensor_view(CAPS_TENSOR_POSES, &view) == CAPS_ERR_UNSUPPORTED);  // an EM model has no class poses
+        CHECK(it.pose_dim() == 0);
+      }
+    }
   }
 }

@@ -97,6 +97,8 @@ void em_class_caps_f32(const EmClassCapsParams& p, const float* in, const float*
   float* mu = carve.take(static_cast<uint64_t>(E) * kPose);
   if (poses != nullptr) mu = poses;
   void* routing_scratch = carve.at;
+  const int row_elem = p.coord_add == CAPS_EM_COORD_ELEMENTS_3_7 ? 3 : 0;
+  const int col_elem = p.coord_add == CAPS_EM_COORD_ELEMENTS_3_7 ? 7 : 1;
   for (int y = 0; y < H; ++y)
     for (int x = 0; x < W; ++x) {
       const float* caps = in + (static_cast<size_t>(y) * W + x) * in_depth;
@@ -106,9 +108,9 @@ void em_class_caps_f32(const EmClassCapsParams& p, const float* in, const float*
         for (int e = 0; e < E; ++e) {
           float* v = votes + (static_cast<size_t>(e) * I + i) * kPose;
           matmul4(caps + t * kPose, weights + (static_cast<size_t>(t) * E + e) * kPose, v);
-          if (p.coord_add) {
-            v[0] += static_cast<float>(y) / static_cast<float>(H);
-            v[1] += static_cast<float>(x) / static_cast<float>(W);
+          if (p.coord_add != CAPS_EM_COORD_NONE) {
+            v[row_elem] += static_cast<float>(y) / static_cast<float>(H);
+            v[col_elem] += static_cast<float>(x) / static_cast<float>(W);
           }
         }
       }

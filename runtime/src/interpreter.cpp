@@ -181,7 +181,10 @@ caps_status Interpreter::describe(uint32_t which, caps_tensor_view* view) const 
   switch (which) {
     case CAPS_TENSOR_INPUT: id = a.input_tensor; break;
     case CAPS_TENSOR_SCORES: id = a.scores_tensor; break;
-    case CAPS_TENSOR_POSES: id = a.poses_tensor; break;
+    case CAPS_TENSOR_POSES:
+      if (a.poses_tensor == CAPS_NONE) return CAPS_ERR_UNSUPPORTED;  // an EM model
+      id = a.poses_tensor;
+      break;
     case CAPS_TENSOR_RECONSTRUCTION:
       if (a.recon_tensor == CAPS_NONE) return CAPS_ERR_UNSUPPORTED;
       id = a.recon_tensor;
@@ -268,7 +271,7 @@ uint32_t Interpreter::predicted_class() const {
 }
 
 uint32_t Interpreter::pose_dim() const {
-  if (live_model() == nullptr) return 0;
+  if (live_model() == nullptr || model_->attributes().poses_tensor == CAPS_NONE) return 0;
   return model_->tensor_shape(model_->attributes().poses_tensor).dims[1];
 }
 

@@ -228,8 +228,11 @@ __attribute__((noinline)) caps_status Model::validate_attributes() {
       a.capsule_grouping <= CAPS_GROUPING_PER_DIM_CONV && a.routing_iterations >= 1 &&
       a.routing_iterations <= CAPS_MAX_ROUTING_ITERATIONS &&
       a.routing_softmax_axis <= CAPS_SOFTMAX_OVER_INPUTS &&
-      a.squash_eps_mode <= CAPS_SQUASH_EPS_IN_SQRT && in_unit_interval(a.squash_eps) && a.score_kind <= CAPS_SCORE_SOFTMAX_LENGTH && in_unit_interval(a.length_eps) && a.input_tensor < h.tensor_count &&
-      a.scores_tensor < h.tensor_count && a.poses_tensor < h.tensor_count &&
+      a.squash_eps_mode <= CAPS_SQUASH_EPS_IN_SQRT && in_unit_interval(a.squash_eps) &&
+      a.score_kind <= (h.version_minor >= 5 ? uint32_t{CAPS_SCORE_EM_ACTIVATION} : uint32_t{CAPS_SCORE_SOFTMAX_LENGTH}) &&
+      in_unit_interval(a.length_eps) && a.input_tensor < h.tensor_count && a.scores_tensor < h.tensor_count &&
+      // an EM model has no class poses (docs/em-routing.md)
+      (a.score_kind == CAPS_SCORE_EM_ACTIVATION ? a.poses_tensor == CAPS_NONE : a.poses_tensor < h.tensor_count) &&
       (a.recon_tensor < h.tensor_count || a.recon_tensor == CAPS_NONE) &&
       a.decoder_first_op <= h.op_count &&
       (a.recon_tensor != CAPS_NONE || a.decoder_first_op == h.op_count) &&
@@ -420,17 +423,20 @@ __attribute__((noinline)) caps_status Model::validate_graph() const {
     }
   }
   // Outputs: produced by the right op, in the right part, with the right shape.
+  // Dynamic routing: scores from Length, poses from CapsDense. EM routing (since 1.5): scores
+  // from EmClassCaps, no poses.
   uint32_t k_scores = 0, k_poses = 0, k_recon = 0;
-  if (tensor(a.scores_tensor).kind != CAPS_TENSOR_ACTIVATION ||
-      tensor(a.poses_tensor).kind != CAPS_TENSOR_ACTIVATION ||
-      producer_of(a.scores_tensor, &k_scores) != 1 || producer_of(a.poses_tensor, &k_poses) != 1)
+  const bool em = a.score_kind == CAPS_SCORE_EM_ACTIVATION;
+  if (tensor(a.scores_tensor).kind != CAPS_TENSOR_ACTIVATION || producer_of(a.scores_tensor, &k_scores) != 1 ||
+      op(k_scores).opcode != (em ? CAPS_OP_EM_CLASS_CAPS : CAPS_OP_LENGTH) || k_scores >= a.decoder_first_op)
     return CAPS_ERR_BAD_GRAPH;
-  if (op(k_scores).opcode != CAPS_OP_LENGTH || op(k_poses).opcode != CAPS_OP_CAPS_DENSE ||
-      k_scores >= a.decoder_first_op || k_poses >= a.decoder_first_op)
-    return CAPS_ERR_BAD_GRAPH;
-  const Shape scores = tensor_shape(a.scores_tensor), poses = tensor_shape(a.poses_tensor);
-  if (scores.dims[0] != a.num_classes || poses.dims[0] != a.num_classes)
-    return CAPS_ERR_SHAPE_MISMATCH;
+  if (tensor_shape(a.scores_tensor).dims[0] != a.num_classes) return CAPS_ERR_SHAPE_MISMATCH;
+  if (!em) {
+    if (tensor(a.poses_tensor).kind != CAPS_TENSOR_ACTIVATION || producer_of(a.poses_tensor, &k_poses) != 1 ||
+        op(k_poses).opcode != CAPS_OP_CAPS_DENSE || k_poses >= a.decoder_first_op)
+      return CAPS_ERR_BAD_GRAPH;
+    if (tensor_shape(a.poses_tensor).dims[0] != a.num_classes) return CAPS_ERR_SHAPE_MISMATCH;
+  }
   if (a.recon_tensor != CAPS_NONE) {
     if (tensor(a.recon_tensor).kind != CAPS_TENSOR_ACTIVATION ||
         producer_of(a.recon_tensor, &k_recon) != 1 || k_recon < a.decoder_first_op)

@@ -13,6 +13,7 @@
 
 #include "capsnet_int8.hpp"
 #include "convert.hpp"
+#include "em.hpp"
 #include "idx.hpp"
 #include "infer.hpp"
 #include "keras.hpp"
@@ -44,6 +45,73 @@ std::string symbol_from(const std::string& path) {
 }  // namespace
 
 namespace {
+
+// The outputs every conversion writes: the model file and the C array. 0, or 4 when one cannot be
+// written.
+int write_outputs(const std::string& output, const std::string& emit_c, const std::string& c_name,
+                  const std::vector<uint8_t>& model, uint32_t arena_size, const std::string& provenance,
+                  std::ostream& log) {
+  try {
+    if (!output.empty()) {
+      tools::write_file(output, model);
+      log << "wrote " << output << ": " << model.size() << " bytes, arena " << arena_size << " bytes\n";
+    }
+    if (!emit_c.empty()) {
+      const std::string sym = c_name.empty() ? symbol_from(output.empty() ? emit_c : output) : c_name;
+      conv::emit_c(emit_c, sym, model, arena_size, provenance);
+      log << "wrote C array '" << sym << "' to " << emit_c << " (.c and .h)\n";
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "capsconv: " << e.what() << '\n';
+    return 4;
+  }
+  return 0;
+}
+
+// A yl-1993 EM checkpoint (docs/em-routing.md): float only, no decoder.
+int convert_em(const conv::Checkpoint& ck, const std::string& input, const conv::EmOptions& opt,
+               const std::string& output, const std::string& emit_c, const std::string& c_name, bool summary,
+               std::ostream& log) {
+  conv::EmConversion c;
+  std::vector<uint8_t> model;
+  std::vector<tools::OpReport> report;
+  try {
+    c = conv::read_em(ck, opt);
+    model = tools::build_em_capsnet(c.spec, c.weights, &report);
+  } catch (const conv::ArchError& e) {
+    std::cerr << "capsconv: " << e.what() << '\n';
+    return 3;
+  } catch (const conv::CheckpointError& e) {
+    std::cerr << "capsconv: " << input << ": " << e.what() << '\n';
+    return 2;
+  } catch (const tools::WriterError& e) {
+    std::cerr << "capsconv: " << e.what() << '\n';
+    return 3;
+  }
+  const tools::EmSpec& s = c.spec;
+  log << "layout: yl-1993 EM (detected: found conv_caps1.weights), matrix capsules with EM routing; assumed:\n";
+  for (const std::string& text : c.assumptions) log << "  - " << text << '\n';
+  log << "architecture: input " << s.input_channels << "x" << s.input_height << "x" << s.input_width << ", conv1 "
+      << s.A << " channels, capsule types " << s.B << " -> " << s.C << " -> " << s.D << " -> " << s.E << " classes, "
+      << s.K << "x" << s.K << " ConvCaps, " << s.iterations << " EM iterations, score: the class capsules' activations\n";
+  if (!c.ignored.empty()) {
+    log << "ignored " << c.ignored.size() << " tensor(s) the network does not use:";
+    for (const std::string& n : c.ignored) log << ' ' << n << ';';
+    log << '\n';
+  }
+  const uint32_t arena = tools::written_arena_size(model);
+  if (const int st = write_outputs(output, emit_c, c_name, model, arena, "capsconv " + input + ", layout yl-1993 EM",
+                                   log))
+    return st;
+  if (summary) {
+    const tools::VerifiedModel loaded = tools::load_verified(model);
+    tools::print_summary(std::cout, report, loaded.model);
+    std::cout << "(the EM layers route one output position at a time: their scratch is one position's votes, "
+                 "couplings and sums)\n";
+  }
+  return 0;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"capsconv: convert a CapsNet checkpoint (PyTorch .pt/.pth/.pkl, legacy torch.save, "
                "safetensors) into a capsrt model"};
@@ -65,8 +133,8 @@ int run(int argc, char** argv) {
                  "checkpoint does not fix it (no decoder)");
   app.add_option("--layout", layout_arg,
                  "how the checkpoint stores the network: auto (detect from names and shapes), "
-                 "xifengguo, flat5d, gram-ai")
-      ->check(CLI::IsMember({"auto", "xifengguo", "flat5d", "gram-ai", "keras"}))
+                 "xifengguo, flat5d, gram-ai, yl1993-em (matrix capsules with EM routing)")
+      ->check(CLI::IsMember({"auto", "xifengguo", "flat5d", "gram-ai", "keras", "yl1993-em"}))
       ->capture_default_str();
   app.add_option("--preprocess", preprocess_arg,
                  "how capsrun turns a photo into this model's input, recorded in the model: none, mnist, "
@@ -78,6 +146,14 @@ int run(int argc, char** argv) {
                  "the network's input is pixel x SCALE + OFFSET (default: the architecture's; 1/255 for the "
                  "presets and Keras models, whose files do not record it)");
   app.add_option("--pixel-offset", pixel_offset, "see --pixel-scale (default 0)");
+  std::string input_norm, class_names_arg;
+  app.add_option("--input-norm", input_norm,
+                 "the network's input is (pixel / 255 - MEAN) / STD: MEAN,STD (default for yl-1993 EM "
+                 "checkpoints: MNIST's 0.1307,0.3081, which its training applied); sets --pixel-scale and --pixel-offset")
+      ->excludes("--pixel-scale")
+      ->excludes("--pixel-offset");
+  app.add_option("--class-names", class_names_arg, "the class names, comma-separated (default: the architecture's, "
+                                                   "else 0, 1, ...)");
   app.add_option("--routings", routings, "routing iterations (default: the architecture's)")
       ->check(CLI::Range(1, static_cast<int>(CAPS_MAX_ROUTING_ITERATIONS)));
   app.add_option("--emit-c", emit_c,
@@ -126,6 +202,22 @@ int run(int argc, char** argv) {
 
   std::ostringstream discard;
   std::ostream& log = quiet ? static_cast<std::ostream&>(discard) : std::cout;
+  std::vector<std::string> class_names;
+  if (!class_names_arg.empty()) {
+    std::string name;
+    for (std::istringstream in(class_names_arg); std::getline(in, name, ',');) class_names.push_back(name);
+  }
+  std::optional<std::pair<float, float>> norm;
+  try {
+    if (!input_norm.empty()) norm = conv::parse_input_norm(input_norm);
+  } catch (const conv::ArchError& e) {
+    std::cerr << "capsconv: " << e.what() << '\n';
+    return 1;
+  }
+  if (norm) {
+    pixel_scale = 1.0f / (255.0f * norm->second);
+    pixel_offset = -norm->first / norm->second;
+  }
   conv::Checkpoint ck;
   try {
     ck = conv::read_checkpoint(input);
@@ -136,6 +228,31 @@ int run(int argc, char** argv) {
   log << "read " << input << ": " << ck.format << ", " << ck.tensors.size() << " tensors";
   for (const std::string& n : ck.notes) log << ", " << n;
   log << '\n';
+
+  if (layout_arg == "yl1993-em" || (layout_arg == "auto" && arch_name.empty() && conv::is_em_checkpoint(ck))) {
+    if (!arch_name.empty() || quantize != "none" || low_memory || no_decoder || pixel_scale) {
+      std::cerr << "capsconv: a yl-1993 EM checkpoint converts to a float model whose architecture comes from the "
+                   "checkpoint: --arch, --quantize, --low-memory-routing, --no-decoder and --pixel-scale do not apply "
+                   "(--input-norm sets its input scaling)\n";
+      return 1;
+    }
+    conv::EmOptions opt;
+    opt.norm = norm;
+    opt.iterations = routings;
+    opt.class_names = class_names;
+    try {
+      if (!input_arg.empty()) opt.input = conv::parse_input_size(input_arg);
+    } catch (const conv::ArchError& e) {
+      std::cerr << "capsconv: " << e.what() << '\n';
+      return 1;
+    }
+    if (!preprocess_arg.empty()) {
+      caps_input_preprocess rule;
+      tools::parse_preprocess(preprocess_arg, &rule);
+      opt.preprocess = rule;
+    }
+    return convert_em(ck, input, opt, output, emit_c, c_name, summary, log);
+  }
 
   conv::Conversion c;
   std::optional<tools::Calibration> alt_cal;  // an int8 conversion's, for the summary
@@ -186,6 +303,12 @@ int run(int argc, char** argv) {
       a = conv::load_architecture(arch_name);
     }
     a.spec.low_memory_routing = low_memory;
+    if (!class_names.empty()) {
+      if (class_names.size() != a.spec.classes)
+        throw conv::ArchError("--class-names gives " + std::to_string(class_names.size()) + " names for " +
+                              std::to_string(a.spec.classes) + " classes");
+      a.spec.class_names = class_names;
+    }
     if (!preprocess_arg.empty()) conv::set_preprocess(&a.spec, preprocess_arg, "--preprocess");
     if (pixel_scale) {
       if (!(*pixel_scale > 0.0f) || !std::isfinite(*pixel_scale)) {
@@ -298,21 +421,11 @@ int run(int argc, char** argv) {
     log << "classifier only (--no-decoder): " << c.model.size() << " bytes, " << with_decoder_bytes
         << " with the decoder\n";
   }
-  try {
-    if (!output.empty()) {
-      tools::write_file(output, c.model);
-      log << "wrote " << output << ": " << c.model.size() << " bytes, arena " << c.arena_size << " bytes\n";
-    }
-    if (!emit_c.empty()) {
-      const std::string sym = c_name.empty() ? symbol_from(output.empty() ? emit_c : output) : c_name;
-      conv::emit_c(emit_c, sym, c.model, c.arena_size,
-                   "capsconv " + input + ", layout " + conv::layout_name(c.layout) + ", architecture " + s.name);
-      log << "wrote C array '" << sym << "' to " << emit_c << " (.c and .h)\n";
-    }
-  } catch (const std::exception& e) {
-    std::cerr << "capsconv: " << e.what() << '\n';
-    return 4;
-  }
+  if (const int st = write_outputs(output, emit_c, c_name, c.model, c.arena_size,
+                                   "capsconv " + input + ", layout " + conv::layout_name(c.layout) +
+                                       ", architecture " + s.name,
+                                   log))
+    return st;
   if (summary) {
     const tools::VerifiedModel loaded = tools::load_verified(c.model);
     const Model& m = loaded.model;

@@ -126,19 +126,19 @@ std::string with_commas(uint64_t v) {
 }  // namespace
 
 void print_summary(std::ostream& out, const std::vector<OpReport>& report, const Model& m) {
-  out << std::left << std::setw(16) << "layer" << std::setw(13) << "op" << std::setw(14) << "output"
+  out << std::left << std::setw(16) << "layer" << std::setw(15) << "op" << std::setw(14) << "output"
       << std::right << std::setw(12) << "parameters" << std::setw(15) << "multiply-adds"
       << std::setw(14) << "weight bytes" << '\n';
   uint64_t params = 0, macs = 0, bytes = 0;
   for (const OpReport& r : report) {
-    out << std::left << std::setw(16) << r.output << std::setw(13) << r.name << std::setw(14)
+    out << std::left << std::setw(16) << r.output << std::setw(15) << r.name << std::setw(14)
         << shape_str(r.output_shape) << std::right << std::setw(12) << with_commas(r.params)
         << std::setw(15) << with_commas(r.macs) << std::setw(14) << with_commas(r.weight_bytes) << '\n';
     params += r.params;
     macs += r.macs;
     bytes += r.weight_bytes;
   }
-  out << std::left << std::setw(43) << "total" << std::right << std::setw(12) << with_commas(params)
+  out << std::left << std::setw(45) << "total" << std::right << std::setw(12) << with_commas(params)
       << std::setw(15) << with_commas(macs) << std::setw(14) << with_commas(bytes) << '\n';
   const caps_model_attributes& a = m.attributes();
   out << "input " << a.input_channels << "x" << a.input_height << "x" << a.input_width << ", pixel x "

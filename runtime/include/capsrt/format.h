@@ -1,4 +1,4 @@
-/* capsrt model file format, version 1.3: what of it the API shows — the format's versions and
+/* capsrt model file format, version 1.5: what of it the API shows — the format's versions and
  * limits, the dtypes and opcodes, and the model attributes (caps_model_attributes_get). The
  * file's tables (header, tensor and op entries) are the runtime's and the tools' business:
  * runtime/internal/capsrt/file_format.h, not installed. docs/model-format.md is the prose
@@ -20,7 +20,7 @@ extern "C" {
 #define CAPS_MAGIC_2 'P'
 #define CAPS_MAGIC_3 'S'
 #define CAPS_FORMAT_MAJOR 1u
-#define CAPS_FORMAT_MINOR 4u
+#define CAPS_FORMAT_MINOR 5u
 
 /* Alignment of every section and every tensor's data, in the file and in the arena. */
 #define CAPS_ALIGN 64u
@@ -54,8 +54,27 @@ typedef enum caps_opcode {
   CAPS_OP_CAPS_DENSE = 3,    /* u[I,DI], W[J,I,DO,DI] -> v[J,DO] by dynamic routing */
   CAPS_OP_LENGTH = 4,        /* v[J,D] -> scores[J] */
   CAPS_OP_MASK = 5,          /* v[J,D], scores[J] -> masked v flattened [J*D] */
-  CAPS_OP_DENSE = 6          /* x[K] (any rank), w[N,K], b[N] -> y[N]; optional ReLU/sigmoid */
+  CAPS_OP_DENSE = 6,         /* x[K] (any rank), w[N,K], b[N] -> y[N]; optional ReLU/sigmoid */
+  /* Matrix capsules with EM routing (since 1.5, float only; docs/em-routing.md). Capsule tensors
+   * are [H,W,17T]: at each position the 16T pose values (4x4 matrices), then the T activations. */
+  CAPS_OP_EM_PRIMARY_CAPS = 7, /* x[A,H,W], w[17B,A], b[17B] -> [H,W,17B]; sigmoid activations */
+  CAPS_OP_EM_CONV_CAPS = 8,    /* x[H,W,17B], w[KKB,C,4,4], beta_u[C], beta_a[C] -> [OH,OW,17C] */
+  CAPS_OP_EM_CLASS_CAPS = 9    /* x[H,W,17D], w[D,E,4,4], beta_u[E], beta_a[E] -> activations[E] */
 } caps_opcode;
+
+/* The M-step of EM routing (an op param, since 1.5). */
+typedef enum caps_em_m_step {
+  CAPS_EM_M_STEP_RENORMALISED = 0, /* r a_in renormalised over the outputs (yl-1993's code) */
+  CAPS_EM_M_STEP_SCALED = 1        /* r a_in (the paper's) */
+} caps_em_m_step;
+
+/* The coordinate addition of EM class capsules (an op param, since 1.5): where each vote gets the
+ * scaled row y/H and column x/W of its position. */
+typedef enum caps_em_coord_add {
+  CAPS_EM_COORD_NONE = 0,
+  CAPS_EM_COORD_ELEMENTS_0_1 = 1, /* pose elements 0 and 1 (yl-1993's code) */
+  CAPS_EM_COORD_ELEMENTS_3_7 = 2  /* elements 3 and 7, the rightmost column (the paper's) */
+} caps_em_coord_add;
 
 typedef enum caps_activation {
   CAPS_ACT_NONE = 0,
@@ -85,7 +104,8 @@ typedef enum caps_squash_eps_mode {
 
 typedef enum caps_score_kind {
   CAPS_SCORE_LENGTH = 0,        /* score_j = sqrt(|v_j|^2 + length_eps) */
-  CAPS_SCORE_SOFTMAX_LENGTH = 1 /* score = softmax over j of the lengths above */
+  CAPS_SCORE_SOFTMAX_LENGTH = 1, /* score = softmax over j of the lengths above */
+  CAPS_SCORE_EM_ACTIVATION = 2   /* score_j = the EM class capsule's activation (since 1.5) */
 } caps_score_kind;
 
 /* How the tools turn a photo into the model's input (since 1.3). The runtime only records it:

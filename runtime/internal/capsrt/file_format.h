@@ -116,7 +116,16 @@ enum {
   CAPS_CAPS_DENSE_Q_EPS_LO = 1,
   CAPS_CAPS_DENSE_Q_EPS_HI = 2,
   CAPS_CAPS_DENSE_LOW_MEMORY = 3, /* 1: recompute the predictions instead of storing them */
-  CAPS_LENGTH_Q_EPS = 0           /* length eps in Q30, < 2^30 */
+  CAPS_LENGTH_Q_EPS = 0,          /* length eps in Q30, < 2^30 */
+  /* The EM ops (since 1.5): */
+  CAPS_EM_PRIMARY_TYPES = 0,      /* EM_PRIMARY_CAPS: B, the capsule types */
+  CAPS_EM_CONV_KERNEL = 0,        /* EM_CONV_CAPS: K */
+  CAPS_EM_CONV_STRIDE = 1,
+  CAPS_EM_CLASS_COORD_ADD = 0,    /* EM_CLASS_CAPS: caps_em_coord_add */
+  CAPS_EM_ITERATIONS = 2,         /* EM_CONV_CAPS and EM_CLASS_CAPS: 1..CAPS_MAX_ROUTING_ITERATIONS */
+  CAPS_EM_M_STEP = 3,             /* caps_em_m_step */
+  CAPS_EM_LAMBDA = 4,             /* float32 bits: the activations' inverse temperature, (0, 1e4] */
+  CAPS_EM_EPS = 5                 /* float32 bits: eps, (0, 1] */
 };
 
 /* A conv's padding param (CAPS_CONV_PAD_H or _W, Conv2D and PrimaryCaps): bits 0-15 the zero

@@ -49,7 +49,7 @@ caps_status walk_live_sets(const Graph& g, const caps_model_attributes& a, Visit
     live.add(op.output);
     live.add(a.input_tensor);
     live.add(a.scores_tensor);
-    live.add(a.poses_tensor);
+    if (a.poses_tensor != CAPS_NONE) live.add(a.poses_tensor);  // none in an EM model
     if (a.recon_tensor != CAPS_NONE) live.add(a.recon_tensor);
     const caps_status s = visit(k, static_cast<const TensorSet&>(live));
     if (s != CAPS_OK) return s;

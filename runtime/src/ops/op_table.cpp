@@ -5,14 +5,16 @@
 namespace capsrt {
 
 namespace ops {
-extern const OpRecord kConv2D, kPrimaryCaps, kCapsDense, kLength, kMask, kDense;
+extern const OpRecord kConv2D, kPrimaryCaps, kCapsDense, kLength, kMask, kDense, kEmPrimaryCaps, kEmConvCaps,
+    kEmClassCaps;
 }  // namespace ops
 
 namespace {
 
 // Indexed by opcode - 1 (format.h's caps_opcode).
 const OpRecord* const kRecords[] = {
-    &ops::kConv2D, &ops::kPrimaryCaps, &ops::kCapsDense, &ops::kLength, &ops::kMask, &ops::kDense,
+    &ops::kConv2D,       &ops::kPrimaryCaps, &ops::kCapsDense,   &ops::kLength, &ops::kMask, &ops::kDense,
+    &ops::kEmPrimaryCaps, &ops::kEmConvCaps,  &ops::kEmClassCaps,
 };
 constexpr uint32_t kRecordCount = sizeof(kRecords) / sizeof(kRecords[0]);
 
