@@ -6,6 +6,7 @@
 #include <random>
 
 #include "fuzz/model_shapes.hpp"
+#include "em_capsnet.hpp"
 #include "kernel_params.h"
 #include "test_util.hpp"
 
@@ -628,4 +629,133 @@ TEST_CASE("a PrimaryCaps conv whose padded input or output passes the buffer bou
   in[1].dims[2] = in[1].dims[3] = 17;
   in[2].dims[0] = 1u << 24;
   CHECK(op_infer(op, in, attrs, &info) == CAPS_ERR_SHAPE_MISMATCH);
+}
+
+namespace {
+
+// A small EM network (tools/common/em_capsnet.hpp) on a 1x16x16 input: conv1 4 x 5x5 stride 2 ->
+// 8x8, PrimaryCaps 3 types, ConvCaps 3x3 stride 2 -> 3x3 of 4, stride 1 -> 1x1 of 4, 5 classes.
+tools::EmSpec small_em_spec() {
+  tools::EmSpec s;
+  s.input_height = s.input_width = 16;
+  s.A = 4;
+  s.B = 3;
+  s.C = 4;
+  s.D = 4;
+  s.E = 5;
+  return s;
+}
+
+const std::vector<uint8_t>& em_model() {
+  static const std::vector<uint8_t> bytes = [] {
+    const tools::EmSpec s = small_em_spec();
+    return tools::build_em_capsnet(s, tools::em_random_weights(s, 3));
+  }();
+  return bytes;
+}
+
+}  // namespace
+
+TEST_CASE("EM models: bad op params, an int8 EM op, an older minor version and bad attributes are refused") {
+  ModelBytes good(em_model());
+  REQUIRE(good.load() == CAPS_OK);
+  // ops: 0 conv1, 1 primary, 2 conv_caps1, 3 conv_caps2, 4 class_caps
+  auto expect = [&](uint32_t k, auto&& edit) {
+    ModelBytes mb(em_model());
+    caps_op_entry o = mb.op(k);
+    edit(o);
+    mb.set_op(k, o);
+    return mb.load();
+  };
+  auto bits = [](float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    return u;
+  };
+  CHECK(expect(1, [](caps_op_entry& o) { o.params[CAPS_EM_PRIMARY_TYPES] = 0; }) == CAPS_ERR_BAD_OP);
+  CHECK(expect(1, [](caps_op_entry& o) { o.params[CAPS_EM_PRIMARY_TYPES] = 4; }) == CAPS_ERR_SHAPE_MISMATCH);
+  CHECK(expect(1, [](caps_op_entry& o) { o.params[5] = 1; }) == CAPS_ERR_BAD_OP);
+  for (uint32_t k : {2u, 3u, 4u}) {
+    INFO("op " << k);
+    CHECK(expect(k, [](caps_op_entry& o) { o.params[CAPS_EM_ITERATIONS] = 0; }) == CAPS_ERR_BAD_OP);
+    CHECK(expect(k, [](caps_op_entry& o) { o.params[CAPS_EM_ITERATIONS] = CAPS_MAX_ROUTING_ITERATIONS + 1; }) ==
+          CAPS_ERR_BAD_OP);
+    CHECK(expect(k, [](caps_op_entry& o) { o.params[CAPS_EM_M_STEP] = 2; }) == CAPS_ERR_BAD_OP);
+    for (float bad : {0.0f, -1e-3f, std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(), 1e5f}) {
+      INFO("lambda/eps " << bad);
+      CHECK(expect(k, [&](caps_op_entry& o) { o.params[CAPS_EM_LAMBDA] = bits(bad); }) == CAPS_ERR_BAD_OP);
+      CHECK(expect(k, [&](caps_op_entry& o) { o.params[CAPS_EM_EPS] = bits(bad); }) == CAPS_ERR_BAD_OP);
+    }
+    CHECK(expect(k, [](caps_op_entry& o) { o.params[7] = 1; }) == CAPS_ERR_BAD_OP);
+  }
+  CHECK(expect(2, [](caps_op_entry& o) { o.params[CAPS_EM_CONV_KERNEL] = 0; }) == CAPS_ERR_BAD_OP);
+  CHECK(expect(2, [](caps_op_entry& o) { o.params[CAPS_EM_CONV_KERNEL] = 2; }) == CAPS_ERR_SHAPE_MISMATCH);
+  CHECK(expect(2, [](caps_op_entry& o) { o.params[CAPS_EM_CONV_KERNEL] = 9; }) == CAPS_ERR_SHAPE_MISMATCH);
+  CHECK(expect(2, [](caps_op_entry& o) { o.params[CAPS_EM_CONV_STRIDE] = 0; }) == CAPS_ERR_BAD_OP);
+  CHECK(expect(2, [](caps_op_entry& o) { o.params[CAPS_EM_CONV_STRIDE] = 1; }) == CAPS_ERR_SHAPE_MISMATCH);
+  CHECK(expect(4, [](caps_op_entry& o) { o.params[CAPS_EM_CLASS_COORD_ADD] = 3; }) == CAPS_ERR_BAD_OP);
+  CHECK(expect(4, [](caps_op_entry& o) { o.params[1] = 1; }) == CAPS_ERR_BAD_OP);
+  // the transform of class_caps read as conv_caps2's input (a const where an activation goes)
+  CHECK(expect(4, [](caps_op_entry& o) { std::swap(o.inputs[0], o.inputs[1]); }) == CAPS_ERR_BAD_OP);
+  // the EM ops are new in 1.5
+  {
+    ModelBytes mb(em_model());
+    caps_file_header h = mb.header();
+    h.version_minor = 4;
+    mb.set_header(h);
+    CHECK(mb.load() == CAPS_ERR_BAD_ATTRIBUTE);  // (its score kind is new in 1.5 too)
+  }
+  // an EM model's scores come from EmClassCaps and it has no poses
+  {
+    ModelBytes mb(em_model());
+    caps_model_attributes a = mb.attrs();
+    a.poses_tensor = a.scores_tensor;
+    mb.set_attrs(a);
+    CHECK(mb.load() == CAPS_ERR_BAD_ATTRIBUTE);
+    a.poses_tensor = CAPS_NONE;
+    a.score_kind = CAPS_SCORE_LENGTH;
+    mb.set_attrs(a);
+    CHECK(mb.load() == CAPS_ERR_BAD_ATTRIBUTE);
+    a.score_kind = CAPS_SCORE_EM_ACTIVATION;
+    a.scores_tensor = mb.op(3).output;  // conv_caps2's output
+    mb.set_attrs(a);
+    CHECK(mb.load() == CAPS_ERR_BAD_GRAPH);
+  }
+  // a dynamic-routing model cannot claim EM scores
+  {
+    ModelBytes mb(tiny_model());
+    caps_model_attributes a = mb.attrs();
+    a.score_kind = CAPS_SCORE_EM_ACTIVATION;
+    a.poses_tensor = CAPS_NONE;
+    mb.set_attrs(a);
+    CHECK(mb.load() == CAPS_ERR_BAD_GRAPH);
+  }
+}
+
+TEST_CASE("EM models run: every activation lies in (0, 1), and an int8 input to an EM op is unsupported") {
+  ModelBytes mb(em_model());
+  Model m;
+  REQUIRE(m.load(mb.data(), mb.size) == CAPS_OK);
+  tools::AlignedBuffer arena(m.arena_size());
+  Interpreter it;
+  REQUIRE(it.init(m, arena.data(), arena.size(), testutil::test_kernels()) == CAPS_OK);
+  std::vector<uint8_t> px(16 * 16);
+  std::mt19937 rng(5);
+  for (uint8_t& p : px) p = static_cast<uint8_t>(rng());
+  REQUIRE(it.set_input_u8(px.data(), px.size()) == CAPS_OK);
+  REQUIRE(it.invoke() == CAPS_OK);
+  for (uint32_t j = 0; j < m.num_classes(); ++j) {
+    const float a = it.output<float>(CAPS_TENSOR_SCORES)[j];
+    CHECK(a > 0.0f);
+    CHECK(a < 1.0f);
+  }
+  CHECK(it.reconstruct(-1) == CAPS_ERR_UNSUPPORTED);
+  CHECK(it.pose_dim() == 0);
+  // the primary capsules' input marked int8: the EM ops have no int8 form
+  ModelBytes q(em_model());
+  const uint32_t conv1_out = q.op(0).output;
+  caps_tensor_entry t = q.tensor(conv1_out);
+  t.dtype = CAPS_DTYPE_I8;
+  q.set_tensor(conv1_out, t);
+  CHECK(q.load() != CAPS_OK);
 }

@@ -39,6 +39,9 @@ cp "$ck"/*.legacy.pt "$out/pickle/"
 for f in tiny_xifengguo.pt tiny_flat5d.safetensors tiny_gram-ai.pt; do
   "$capsconv" -q "$ck/$f" --arch "$ck/tiny_arch.json" -o "$out/model/${f%%.*}.caps"
 done
+# an EM model (yl-1993's layout, docs/em-routing.md)
+"$capsconv" -q "$root/tests/data/em/tiny_em.pt" --input 1x20x20 -o "$out/model/tiny_em.caps"
+cp "$root"/tests/data/em/*.pt "$out/torch_zip/"
 cp "$root"/tests/data/images/*.{png,bmp,pgm,jpg} "$out/image/"
 # IDX: 2 images of 2x3 and 3 labels, raw and gzipped
 printf '\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00\x03\x00\x14\x28\x3c\x50\x64\x78\x8c\xa0\xb4\xc8\xdc' > "$out/idx/images.idx"
@@ -62,6 +65,6 @@ PY
 # generator inputs (model_shapes.hpp, fuzz_convert.cpp): small models and each fixture as is
 printf '\x00\x0b\x0b\x03\x02\x00\x00\x07\x02\x01\x00\x03\x02\x04\x07\x00\x00' > "$out/model_shapes/small"
 printf '\x02\x1b\x1b\x0f\x08\x00\x00\x1f\x08\x01\x00\x07\x09\x0f\x0f\x33\x11' > "$out/model_shapes/mnist_like"
-for k in 0 1 2 3 4 5; do printf "\\x0$k\\x00\\x00\\x00" > "$out/convert/fixture$k"; done
+for k in 0 1 2 3 4 5 6 7; do printf "\\x0$k\\x00\\x00\\x00" > "$out/convert/fixture$k"; done
 printf '\x00\x01\x00\x00' > "$out/convert/small_arch"
 echo "seeds: $(find "$out" -type f | wc -l) files in $out"

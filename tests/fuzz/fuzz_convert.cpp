@@ -5,7 +5,8 @@
 // three layouts as torch zip, legacy and safetensors files), the architecture (the fixtures'
 // tiny one, a preset, or none: inferred from the mutated shapes, as capsconv does without --arch),
 // the layout argument and the mutations. A conversion that succeeds must give a model that loads
-// and runs.
+// and runs. The yl-1993 EM fixtures (tests/data/em) go through capsconv's EM path, at an input
+// size the bytes pick.
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -14,6 +15,7 @@
 
 #include "capsrt/capsrt.hpp"
 #include "convert.hpp"
+#include "em.hpp"
 #include "fuzz_common.hpp"
 #include "infer.hpp"
 #include "model_shapes.hpp"
@@ -36,7 +38,8 @@ const Fixtures& fixtures() {
     Fixtures out;
     const std::string dir = CAPSRT_FUZZ_CHECKPOINTS "/";
     for (const char* name : {"tiny_xifengguo.pt", "tiny_flat5d.safetensors", "tiny_gram-ai.pt",
-                             "tiny_gram-ai.legacy.pt", "tiny_views.pt", "tiny_wrapped.pt"})
+                             "tiny_gram-ai.legacy.pt", "tiny_views.pt", "tiny_wrapped.pt", "../em/tiny_em.pt",
+                             "../em/tiny_em_wrapped.pt"})
       out.checkpoints.push_back(read_checkpoint(dir + name));
     out.archs.push_back(load_architecture(dir + "tiny_arch.json"));
     out.archs.push_back(load_architecture("small"));
@@ -96,6 +99,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (!t.stride.empty()) t.stride[r.byte() % t.stride.size()] = static_cast<int32_t>(r.u32());
         break;
     }
+  }
+  if (is_em_checkpoint(ck)) {
+    EmOptions opt;
+    opt.input.c = 1;
+    opt.input.h = static_cast<uint32_t>(20 + arch_pick * 4 + static_cast<size_t>(layout));  // 20 .. 31
+    opt.input.w = static_cast<uint32_t>(20 + routings * 3);                                  // 20 .. 29
+    opt.iterations = routings;
+    std::vector<uint8_t> model;
+    try {
+      const EmConversion e = read_em(ck, opt);
+      model = capsrt::tools::build_em_capsnet(e.spec, e.weights);
+    } catch (const ArchError&) {
+      return 0;
+    } catch (const CheckpointError&) {
+      return 0;
+    } catch (const capsrt::tools::WriterError&) {
+      return 0;
+    }
+    fuzzcommon::Aligned buf(model.data(), model.size());
+    capsrt::Model m;
+    fuzzcommon::check(m.load(buf.data(), model.size()) == CAPS_OK, "a converted EM model does not load");
+    fuzzcommon::run_model(m, data, size, 2000000);
+    return 0;
   }
   Conversion c;
   try {
