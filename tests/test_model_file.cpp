@@ -221,16 +221,19 @@ TEST_CASE("arena sizes per kernel set stay within 3% of the pinned figures", "[a
 }
 
 TEST_CASE("the op table: the record found for each opcode of format.h is that opcode's") {
-  const uint32_t opcodes[] = {CAPS_OP_CONV2D, CAPS_OP_PRIMARY_CAPS, CAPS_OP_CAPS_DENSE,
-                              CAPS_OP_LENGTH, CAPS_OP_MASK,         CAPS_OP_DENSE};
+  const uint32_t opcodes[] = {CAPS_OP_CONV2D, CAPS_OP_PRIMARY_CAPS,    CAPS_OP_CAPS_DENSE,   CAPS_OP_LENGTH,
+                              CAPS_OP_MASK,   CAPS_OP_DENSE,           CAPS_OP_EM_PRIMARY_CAPS,
+                              CAPS_OP_EM_CONV_CAPS, CAPS_OP_EM_CLASS_CAPS};
   for (uint32_t opcode : opcodes) {
     INFO("opcode " << opcode);
     const capsrt::OpRecord* r = capsrt::op_record(opcode);
     REQUIRE(r != nullptr);
     CHECK(r->opcode == opcode);
     CHECK(r->infer != nullptr);
-    CHECK(r->q.prepare != nullptr);  // every op has an int8 form
+    // every dynamic-routing op has an int8 form; the EM ops (1.5) are float only
+    CHECK((r->q.prepare != nullptr) == (opcode <= CAPS_OP_DENSE));
+    CHECK(r->since_minor == (opcode <= CAPS_OP_DENSE ? 0 : 5));
   }
   CHECK(capsrt::op_record(0) == nullptr);
-  CHECK(capsrt::op_record(CAPS_OP_DENSE + 1) == nullptr);
+  CHECK(capsrt::op_record(CAPS_OP_EM_CLASS_CAPS + 1) == nullptr);
 }
