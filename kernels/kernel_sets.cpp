@@ -10,6 +10,7 @@
 #include "kernel_set.h"
 #include "reference.h"
 #include "simd/blocking.h"
+#include "simd/em_caps_scratch.h"
 #include "x86_avx2/avx2.h"
 #include "x86_avx512/avx512.h"
 #include "x86_avx512_vnni/avx512_vnni.h"
@@ -88,11 +89,16 @@ constexpr uint32_t kSimdCapsLayouts = bit(CAPS_LAYOUT_CAPS_JDKI);
   conv_q_scratch, caps_q_scratch, IF(conv_q), IF(squash_q), IF(caps_q),                         \
       IF(ref::length_q), IF(ref::mask_q), IF(dense_q)
 
-// The EM kernels of a set: every set runs the reference ones for now.
+// The EM kernels of a set: the reference ones, or (SIMD sets) the votes and routing of namespace
+// `ns` (kernels/simd/em_caps_f32.hpp) with their scratch; PrimaryCaps is the reference's.
 #define CAPSRT_EM_KERNELS(IF)                                                            \
   ref::em_conv_caps_f32_scratch_size, ref::em_class_caps_f32_scratch_size,               \
       CAPSRT_F(IF(ref::em_primary_caps_f32)), CAPSRT_F(IF(ref::em_conv_caps_f32)),       \
       CAPSRT_F(IF(ref::em_class_caps_f32))
+#define CAPSRT_EM_SIMD_KERNELS(ns, IF)                                                   \
+  simd::em_conv_caps_f32_scratch_size, simd::em_class_caps_f32_scratch_size,             \
+      CAPSRT_F(IF(ref::em_primary_caps_f32)), CAPSRT_F(IF(ns::em_conv_caps_f32)),        \
+      CAPSRT_F(IF(ns::em_class_caps_f32))
 
 // A SIMD set: the kernels of namespace `ns` (kernels/simd/isa_kernels.inc), its conv scratch
 // function, and IF(fn), which is fn when this build compiled the ISA's folder, else NULL. Group,
@@ -106,7 +112,7 @@ constexpr uint32_t kSimdCapsLayouts = bit(CAPS_LAYOUT_CAPS_JDKI);
         CAPSRT_F(IF(ns::vector_length_f32)), CAPSRT_F(IF(ref::softmax_f32)),                    \
         CAPSRT_F(IF(ref::mask_f32)), CAPSRT_F(IF(ns::dense_f32)),                               \
         CAPSRT_Q_KERNELS(conv_q_scratch, conv_q, squash_q, caps_q_scratch, caps_q, dense_q, IF), \
-        CAPSRT_EM_KERNELS(IF)                                                                   \
+        CAPSRT_EM_SIMD_KERNELS(ns, IF)                                                          \
   }
 #define CAPSRT_ALWAYS(fn) fn
 

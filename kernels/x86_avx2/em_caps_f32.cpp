@@ -1,0 +1,21 @@
+// AVX2+FMA: the EM capsule layers' votes and routing (kernels/simd/em_caps_f32.hpp); matches
+// ref::em_conv_caps_f32 and ref::em_class_caps_f32.
+#include "x86_avx2/avx2.h"
+#include "simd/em_caps_f32.hpp"
+
+namespace capsrt {
+namespace avx2 {
+using Arch = xsimd::fma3<xsimd::avx2>;
+
+void em_conv_caps_f32(const EmConvCapsParams& p, const float* in, const float* weights, const float* beta_u,
+                      const float* beta_a, float* out, void* scratch) {
+  simd::em_conv_caps_f32<Arch>(p, in, weights, beta_u, beta_a, out, scratch);
+}
+
+void em_class_caps_f32(const EmClassCapsParams& p, const float* in, const float* weights, const float* beta_u,
+                       const float* beta_a, float* activations, float* poses, void* scratch) {
+  simd::em_class_caps_f32<Arch>(p, in, weights, beta_u, beta_a, activations, poses, scratch);
+}
+
+}  // namespace avx2
+}  // namespace capsrt
