@@ -12,10 +12,17 @@ PyTorch runs two versions of the network and is credited with the faster: Xifeng
 (tools/train/capsnet_modules.py, what users of that code run) and train.py's FastCapsuleNet (same
 math, routing as batched matrix products). Both use torch.no_grad() and eval mode.
 
+The EM network (models/em_mnist.pt, matrix capsules with EM routing: conv1 + bn1, PrimaryCaps,
+two ConvCaps, ClassCaps, 2 iterations) likewise: yl-1993's module with its plain routing
+(tools/train/em_modules.py, that code's formulas and layout) and with the training layout's
+routing (same formulas, fewer temporaries), input normalised as it was trained; scores are the
+class activations. Skipped when the model is not in models/.
+
     /usr/bin/python3 bench/compare_pytorch.py [--build build/release] [--reps 15] [--block 20]
     CAPSRT_KERNELS=avx2-fma /usr/bin/python3 bench/compare_pytorch.py    # a forced kernel set
 """
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -29,9 +36,29 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools", "train"))
 import capsnet_modules as cm  # noqa: E402
+import em_modules as em  # noqa: E402
 from train import ARCHS, FastCapsuleNet  # noqa: E402
 
-MODELS = [("canonical", "models/canonical_mnist.pt"), ("small", "models/small_mnist.pt")]
+MODELS = [("canonical", "models/canonical_mnist.pt"), ("small", "models/small_mnist.pt"),
+          ("em", "models/em_mnist.pt")]
+
+
+def networks(arch, state, entry):
+    """name -> (module, scores of x in 0..1): the PyTorch versions of one network."""
+    if arch == "em":
+        mean, std = entry["em_normalisation"]
+        plain = em.CapsNet(**entry["em_config"]).set_fast(False)
+        fast = em.CapsNet(**entry["em_config"]).set_fast(True)
+        nets = {"yl-1993 module": plain, "fast routing": fast}
+        score = {name: (lambda net: lambda x: net((x - mean) / std))(net) for name, net in nets.items()}
+    else:
+        a = cm.Arch(ARCHS[arch])
+        nets = {"XifengGuo module": cm.CapsuleNet(a), "FastCapsuleNet": FastCapsuleNet(a)}
+        score = {name: (lambda net: lambda x: net.capsules(x).norm(dim=-1))(net) for name, net in nets.items()}
+    for net in nets.values():
+        net.load_state_dict(state)
+        net.eval()
+    return score
 
 
 def read_idx_images(path):
@@ -58,14 +85,13 @@ class CapsTimer:
         self.p.wait()
 
 
-def torch_block(net, images, start, n):
+def torch_block(score, images, start, n):
     times = []
     with torch.no_grad():
         for k in range(n):
             x = torch.from_numpy(images[(start + k) % len(images)].astype(np.float32) / 255.0)[None]
             t0 = time.perf_counter()
-            v = net.capsules(x)
-            v.norm(dim=-1).argmax(dim=1)
+            score(x).argmax(dim=1)
             times.append((time.perf_counter() - t0) * 1e3)
     return times
 
@@ -86,15 +112,18 @@ def main():
           f"{args.reps} interleaved blocks of {args.block} images per side; classifier only")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(ROOT, "models", "models.json")) as f:
+            manifest = json.load(f)
         for arch, checkpoint in MODELS:
+            if not os.path.exists(os.path.join(ROOT, checkpoint)):
+                print(f"  {arch}: {checkpoint} is not there: skipped")
+                continue
             caps = os.path.join(tmp, arch + ".caps")
-            subprocess.run([capsconv, os.path.join(ROOT, checkpoint), "--arch", arch, "-o", caps, "-q"], check=True)
+            subprocess.run([capsconv, os.path.join(ROOT, checkpoint), *([] if arch == "em" else ["--arch", arch]),
+                            "-o", caps, "-q"], check=True)
             state = torch.load(os.path.join(ROOT, checkpoint), map_location="cpu")
-            a = cm.Arch(ARCHS[arch])
-            nets = {"XifengGuo module": cm.CapsuleNet(a), "FastCapsuleNet": FastCapsuleNet(a)}
-            for net in nets.values():
-                net.load_state_dict(state)
-                net.eval()
+            name = os.path.splitext(os.path.basename(checkpoint))[0]
+            nets = networks(arch, state, manifest.get(name, {}))
             t = CapsTimer(timer, caps, args.images)
             t.block(args.warmup)
             for net in nets.values():

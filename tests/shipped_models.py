@@ -15,11 +15,16 @@ def entry(name):
 
 
 def convert(build, name, caps, *extra):
-    """Writes `caps` from the model's checkpoint with capsconv (extra: more capsconv options)."""
+    """Writes `caps` from the model's checkpoint with capsconv (extra: more capsconv options). An EM
+    model (arch "em") carries its architecture in its checkpoint; its entry's capsconv_options say
+    the rest (preprocessing, class names)."""
     e = entry(name)
-    arch = os.path.join(ROOT, e["arch"]) if e["arch"].endswith(".json") else e["arch"]
+    if e["arch"] == "em":
+        arch_args = e.get("capsconv_options", [])
+    else:
+        arch_args = ["--arch", os.path.join(ROOT, e["arch"]) if e["arch"].endswith(".json") else e["arch"]]
     subprocess.run([os.path.join(build, "tools", "capsconv"), os.path.join(ROOT, "models", e["checkpoint"]),
-                    "--arch", arch, "-o", caps, "-q", *extra], check=True)
+                    *arch_args, "-o", caps, "-q", *extra], check=True)
     return caps
 
 

@@ -23,7 +23,16 @@ MODELS = [  # name, arch (preset or JSON with class names), dataset, subset chec
     ("small_mnist", "small", "mnist", 0),
     ("canonical_fashion", "tools/train/arch/canonical_fashion.json", "fashion", 1000),
     ("small_fashion", "tools/train/arch/small_fashion.json", "fashion", 0),
+    ("em_mnist", "em", "mnist", 0),  # matrix capsules with EM routing (train_em.py, docs/em-routing.md)
+    ("em_fashion", "em", "fashion", 0),
 ]
+# capsconv's options for the EM models, whose checkpoints carry their architecture (the input
+# normalisation is capsconv's default for them, the one train_em.py trains with).
+EM_OPTIONS = {
+    "em_mnist": [],
+    "em_fashion": ["--preprocess", "fashion-mnist", "--class-names",
+                   "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot"],
+}
 DATA = {
     "mnist": ("data/mnist/t10k-images-idx3-ubyte", "data/mnist/t10k-labels-idx1-ubyte"),
     "fashion": ("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
@@ -41,7 +50,15 @@ NOTES = {
                          "(86.89% by PyTorch), before any later result was seen, and the run resumed from its epoch-2 "
                          "state.",
 }
-TARGET = {"canonical_mnist": 0.995, "small_mnist": 0.990, "canonical_fashion": 0.90, "small_fashion": 0.90}
+TARGET = {"canonical_mnist": 0.995, "small_mnist": 0.990, "canonical_fashion": 0.90, "small_fashion": 0.90,
+          "em_mnist": 0.992, "em_fashion": 0.88}
+
+
+def capsconv_args(name, arch):
+    """What capsconv needs besides the checkpoint: --arch, or an EM model's own options."""
+    if arch == "em":
+        return EM_OPTIONS[name]
+    return ["--arch", os.path.join(ROOT, arch) if arch.endswith(".json") else arch]
 
 
 def evaluate(tools, caps, dataset, limit=0):
@@ -63,8 +80,7 @@ def measure(tools, name, arch, dataset, subset, ckpt):
     """capsrt's figures for one checkpoint: convert it, evaluate it on the whole test set (and on
     the CI's subset)."""
     caps = os.path.join("/tmp", name + ".caps")
-    arch_arg = os.path.join(ROOT, arch) if arch.endswith(".json") else arch
-    subprocess.run([os.path.join(tools, "capsconv"), ckpt, "--arch", arch_arg, "-o", caps, "-q"], check=True)
+    subprocess.run([os.path.join(tools, "capsconv"), ckpt, *capsconv_args(name, arch), "-o", caps, "-q"], check=True)
     full = evaluate(tools, caps, dataset)
     m = {"capsrt_test_correct": full["correct"], "capsrt_test_count": full["count"],
          "capsrt_test_accuracy": full["accuracy"], "latency_ms_median": round(full["latency_ms"]["median"], 2),
@@ -105,14 +121,25 @@ def main():
         last = hist["history"][-1]
         entry.update({"epochs": len(hist["history"]), "train_minutes": round(sum(h["train_seconds"] for h in hist["history"]) / 60),
                       "pytorch_test_accuracy": last["test_acc_pytorch"], "parameters": hist["parameters"]})
+        if arch == "em":  # what pytorch_predictions.py and the tests need to rebuild and convert it
+            entry.update({"em_config": hist["config"], "em_normalisation": hist["normalisation"],
+                          "capsconv_options": EM_OPTIONS[name]})
         manifest[name] = entry
         print(f"{name}: capsrt {100 * entry['capsrt_test_accuracy']:.2f}% ({entry['capsrt_test_correct']}/"
               f"{entry['capsrt_test_count']}, {how}), PyTorch {100 * last['test_acc_pytorch']:.2f}%")
         # What only the document shows, beside the manifest entry.
+        options = " ".join(a if " " not in a and "/" not in a else f"'{a}'" for a in capsconv_args(name, arch))
+        if arch == "em":
+            c = hist["config"]
+            arch_name = f"EM (yl-1993), A {c['A']} B {c['B']} C {c['C']} D {c['D']}, {c['iters']} iterations"
+            train = (f"tools/train/train_em.py --dataset {hist['args']['dataset']} --epochs {hist['args']['epochs']} "
+                     f"--config {hist['args']['config']}")
+        else:
+            arch_name, train = hist["args"]["arch"], command_line(hist["args"])
         doc = {"per_class": list(entry["per_class_accuracy"].items()),
-               "arch_name": hist["args"]["arch"],
-               "convert": f"capsconv models/{name}.pt --arch {arch} -o {name}.caps",
-               "train": command_line(hist["args"]) + f" --state STATE_DIR --final models/{name}.pt"}
+               "arch_name": arch_name,
+               "convert": f"capsconv models/{name}.pt {options} -o {name}.caps".replace("  ", " "),
+               "train": train + f" --state STATE_DIR --final models/{name}.pt"}
         rows.append((name, dict(entry, **doc)))
     json.dump(manifest, open(manifest_path, "w"), indent=1)
     write_doc(rows, pending)
@@ -124,7 +151,9 @@ def write_doc(rows, pending):
              "by `tools/train/train.py` with Debian's python3-torch on this project's 2-core CPU machines:",
              "margin loss (m+ 0.9, m- 0.1, lambda 0.5) + 0.392 x MSE reconstruction, Adam 1e-3 decayed x0.9",
              "per epoch, random shifts of up to 2 px, batch 100, seed 1. The weights of the last epoch are",
-             "shipped (no model selection on the test set). `tools/train/train_all.sh` trains all four, resumably.",
+             "shipped (no model selection on the test set). `tools/train/train_all.sh` trains them all, resumably.",
+             "The EM models (matrix capsules with EM routing) are yl-1993/Matrix-Capsules-EM-PyTorch state_dicts",
+             "trained by `tools/train/train_em.py` with that code's recipe (docs/em-routing.md, \"Training\").",
              "A model whose command line below has more options than these deviates from this recipe, for",
              "the reason given under the table.",
              "", "Accuracies are measured by capsrt itself: the checkpoint converted with `capsconv`, then",

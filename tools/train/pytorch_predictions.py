@@ -2,11 +2,13 @@
 """PyTorch's own answers on the official test set for every shipped model: the independent oracle
 that capsrt's accuracy and agreement tests compare against (tests/check_accuracy.py).
 
-For each entry of models/models.json this loads the checkpoint into XifengGuo's CapsuleNet
-(tools/train/capsnet_modules.py, the module the model was trained as), runs the classifier on
-the 10,000 test images in float32 on the CPU (batches of 250, eval mode, no_grad) and writes
-models/<name>.pytorch.json: the predicted class of every image (argmax of the capsule lengths,
-first index on ties, as capsrt), the number correct, and how it was made.
+For each entry of models/models.json this loads the checkpoint into the module the model was
+trained as (XifengGuo's CapsuleNet, tools/train/capsnet_modules.py; for arch "em", yl-1993's EM
+CapsNet, tools/train/em_modules.py, with the plain routing and its MNIST normalisation), runs the
+classifier on the 10,000 test images in float32 on the CPU (batches of 250, eval mode, no_grad)
+and writes models/<name>.pytorch.json: the predicted class of every image (argmax of the capsule
+lengths, or of the EM class activations; first index on ties, as capsrt), the number correct,
+and how it was made.
 
     /usr/bin/python3 tools/train/pytorch_predictions.py [NAME ...]
 """
@@ -18,6 +20,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import capsnet_modules as cm  # noqa: E402
+import em_modules as em  # noqa: E402
 from train import ARCHS, ROOT, load  # noqa: E402
 
 
@@ -36,18 +39,29 @@ def main():
     for name in names:
         entry = manifest[name]
         x, y = load(entry["dataset"], "test")
-        net = cm.CapsuleNet(cm.Arch(architecture(entry["arch"])))
-        net.load_state_dict(torch.load(os.path.join(ROOT, "models", entry["checkpoint"]), map_location="cpu"))
+        state = torch.load(os.path.join(ROOT, "models", entry["checkpoint"]), map_location="cpu")
+        if entry["arch"] == "em":
+            net = em.CapsNet(**entry["em_config"]).set_fast(False)
+            mean, std = entry["em_normalisation"]
+            classify = lambda xb: net((xb - mean) / std)  # noqa: E731 (the activations)
+            module = ("yl-1993's EM CapsNet (tools/train/em_modules.py, plain routing, input (x - %g) / %g)"
+                      % (mean, std))
+            rule = "argmax of the class activations"
+        else:
+            net = cm.CapsuleNet(cm.Arch(architecture(entry["arch"])))
+            classify = lambda xb: net.capsules(xb).norm(dim=-1)  # noqa: E731
+            module = "XifengGuo's CapsuleNet (tools/train/capsnet_modules.py)"
+            rule = "argmax of the capsule lengths"
+        net.load_state_dict(state)
         net.eval()
         predicted = []
         with torch.no_grad():
             for k in range(0, len(x), 250):
-                predicted += net.capsules(x[k:k + 250]).norm(dim=-1).argmax(dim=1).tolist()
+                predicted += classify(x[k:k + 250]).argmax(dim=1).tolist()
         correct = sum(int(p == t) for p, t in zip(predicted, y.tolist()))
         out = {
-            "made_by": "tools/train/pytorch_predictions.py: XifengGuo's CapsuleNet "
-                       "(tools/train/capsnet_modules.py) in PyTorch " + torch.__version__ +
-                       ", float32 CPU, eval mode, batches of 250; argmax of the capsule lengths",
+            "made_by": "tools/train/pytorch_predictions.py: " + module + " in PyTorch " + torch.__version__ +
+                       ", float32 CPU, eval mode, batches of 250; " + rule,
             "checkpoint": entry["checkpoint"],
             "sha256": entry["sha256"],
             "dataset": entry["dataset"],

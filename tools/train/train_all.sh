@@ -42,8 +42,8 @@ main() {
   run canonical_fashion canonical fashion 15
   # Matrix capsules with EM routing, yl-1993's train.py recipe, its network with C=D=8
   # (train_em.py says why).
-  run em_mnist em mnist 7 --config c8
-  run em_fashion em fashion 7 --config c8
+  run em_mnist em mnist 6 --config c8
+  run em_fashion em fashion 6 --config c8
 }
 
 main; exit $?
