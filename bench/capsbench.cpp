@@ -30,6 +30,7 @@
 #include "capsnet.hpp"
 #include "capsnet_int8.hpp"
 #include "capsrt/capsrt.hpp"
+#include "em_capsnet.hpp"
 #include "fma_peak.hpp"
 #include "io.hpp"
 #include "profile.hpp"
@@ -176,6 +177,34 @@ void bench_caps_dense(benchmark::State& st, const KernelSet* ks, int I, int DI, 
   report(st, ks->id, double(J) * I * DO * DI + double(J) * I * DO * 5);
 }
 
+// An EM ConvCaps layer (matrix capsules, docs/em-routing.md): H x H positions of B capsule types
+// in, K x K patches of stride s, C outputs, 2 EM iterations. Multiply-adds counted as the op's
+// record counts them (runtime/src/ops/em_caps.cpp): 4 per vote element for the votes (a 4x4
+// product is 64 for 16 elements), and 4 per vote element an iteration (the M-step's two passes,
+// the E-step's one, the couplings).
+void bench_em_conv_caps(benchmark::State& st, const KernelSet* ks, int H, int B, int C, int K, int stride) {
+  EmConvCapsParams p{};
+  p.in_height = p.in_width = H;
+  p.in_types = B;
+  p.out_types = C;
+  p.kernel = K;
+  p.stride = stride;
+  p.out_height = p.out_width = (H - K) / stride + 1;
+  const int I = K * K * B;
+  p.routing = EmRoutingParams{I, C, 2, 1e-3f, 1e-8f, kEmMStepRenormalised, false};
+  Buffer x = filled(size_t(H) * H * 17 * B, 0.05f, 0.9f);  // (activations must be positive)
+  Buffer w = filled(size_t(I) * C * 16, -0.5f, 0.5f);
+  Buffer bu = filled(size_t(C), -0.5f, 0.5f), ba = filled(size_t(C), -0.5f, 0.5f);
+  Buffer out(size_t(p.out_height) * p.out_width * 17 * C);
+  Buffer scratch(ks->em_conv_caps_f32_scratch_size(p) / 4 + 16);
+  for (auto _ : st) {
+    ks->em_conv_caps_f32(p, x.data(), w.data(), bu.data(), ba.data(), out.data(), scratch.data());
+    benchmark::ClobberMemory();
+  }
+  const double votes = double(p.out_height) * p.out_width * I * C * 16;
+  report(st, ks->id, votes * 4 + votes * 4 * 2);
+}
+
 void bench_squash(benchmark::State& st, const KernelSet* ks, int count, int dim) {
   Buffer s = filled(size_t(count) * dim, -1.0f, 1.0f);
   Buffer v(size_t(count) * dim);
@@ -279,16 +308,27 @@ struct Network {
   uint64_t macs = 0, decoder_macs = 0;
   // int8: the same network quantised, calibrated on 16 of the input images below (seeded).
   // intra_threads: threads inside each op (pthreadpool, tools/common/threads.hpp).
+  // preset "em_c8" / "em_yl1993": an EM network (random weights) as the shipped EM models / as
+  // yl-1993's train.py builds it (C = D = 8 / 16; A 64, B 8, 1x28x28, 2 iterations).
   Network(const std::string& preset, uint32_t set, bool int8 = false, unsigned intra_threads = 1)
       : pool(intra_threads) {
-    const auto spec = tools::capsnet_preset(preset);
     std::vector<tools::OpReport> ops;
-    const auto weights = tools::capsnet_random_weights(spec, 1);
-    std::vector<uint8_t> calib(16 * size_t(spec.input_channels) * spec.input_height * spec.input_width);
-    for (size_t k = 0; k < calib.size(); ++k) calib[k] = uint8_t(k * 31 + k / 784);
-    const auto bytes =
-        int8 ? tools::build_capsnet_int8(spec, weights, tools::calibrate_capsnet(spec, weights, calib.data(), 16), &ops)
-             : tools::build_capsnet(spec, weights, &ops);
+    std::vector<uint8_t> bytes;
+    if (preset.rfind("em_", 0) == 0) {
+      tools::EmSpec spec;
+      spec.A = 64;
+      spec.B = 8;
+      spec.C = spec.D = preset == "em_c8" ? 8 : 16;
+      bytes = tools::build_em_capsnet(spec, tools::em_random_weights(spec, 1), &ops);
+    } else {
+      const auto spec = tools::capsnet_preset(preset);
+      const auto weights = tools::capsnet_random_weights(spec, 1);
+      std::vector<uint8_t> calib(16 * size_t(spec.input_channels) * spec.input_height * spec.input_width);
+      for (size_t k = 0; k < calib.size(); ++k) calib[k] = uint8_t(k * 31 + k / 784);
+      bytes = int8 ? tools::build_capsnet_int8(spec, weights, tools::calibrate_capsnet(spec, weights, calib.data(), 16),
+                                               &ops)
+                   : tools::build_capsnet(spec, weights, &ops);
+    }
     tools::VerifiedModel v = tools::load_verified(bytes);
     file = std::move(v.bytes);
     model = v.model;
@@ -546,6 +586,12 @@ int main(int argc, char** argv) {
     reg("decoder/small_60_128_256_784", bench_decoder, ks, std::vector<int>{60, 128, 256, 784});
     reg("network/canonical", bench_network, id, std::string("canonical"), false, false);
     reg("network/small", bench_network, id, std::string("small"), false, false);
+    // Matrix capsules with EM routing: the shipped models' ConvCaps layers and networks, and
+    // yl-1993's train.py network (docs/em-routing.md).
+    reg("em_conv_caps1/c8_14x14x8_3x3s2_8_r2", bench_em_conv_caps, ks, 14, 8, 8, 3, 2);
+    reg("em_conv_caps2/c8_6x6x8_3x3s1_8_r2", bench_em_conv_caps, ks, 6, 8, 8, 3, 1);
+    reg("network/em_c8", bench_network, id, std::string("em_c8"), false, false);
+    reg("network/em_yl1993", bench_network, id, std::string("em_yl1993"), false, false);
     reg("network_observed/small", bench_network_observed, id, std::string("small"));
     reg("network+reconstruction/canonical", bench_network, id, std::string("canonical"), true, false);
     // The int8 path (docs/fixed-point.md), the same shapes.
