@@ -2,7 +2,10 @@
 // yl-1993's layout (tests/golden/make_em.py: tools/train/em_modules.py in float64), and the
 // routing's invariants.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -269,4 +272,90 @@ TEST_CASE("a yl-1993 EM checkpoint converts and its model gives PyTorch's scores
       }
     }
   }
+}
+
+namespace {
+
+// read_em's message for the tiny checkpoint after `edit`; empty when it converts.
+template <typename Edit>
+std::string em_error(Edit&& edit) {
+  conv::Checkpoint ck = conv::read_checkpoint(testutil::source_path("tests/data/em/tiny_em.pt"));
+  edit(ck);
+  conv::EmOptions opt;
+  opt.input = conv::InputSize{1, 20, 20};
+  try {
+    const conv::EmConversion c = conv::read_em(ck, opt);
+    tools::build_em_capsnet(c.spec, c.weights);
+  } catch (const conv::ArchError& e) {
+    return e.what();
+  } catch (const tools::WriterError& e) {
+    return std::string("writer: ") + e.what();
+  }
+  return "";
+}
+
+conv::RawTensor& tensor(conv::Checkpoint& ck, const std::string& name) {
+  for (conv::RawTensor& t : ck.tensors)
+    if (t.name == name) return t;
+  FAIL("no tensor " << name);
+  return ck.tensors.front();
+}
+
+}  // namespace
+
+TEST_CASE("malformed yl-1993 EM checkpoints are refused with the tensor and what it should be") {
+  CHECK(em_error([](conv::Checkpoint&) {}).empty());
+  const auto drop = [](const std::string& name) {
+    return [name](conv::Checkpoint& ck) {
+      ck.tensors.erase(std::remove_if(ck.tensors.begin(), ck.tensors.end(),
+                                      [&](const conv::RawTensor& t) { return t.name == name; }),
+                       ck.tensors.end());
+    };
+  };
+  const auto has = [](const std::string& got, const std::string& want) {
+    INFO(got);
+    CHECK(got.find(want) != std::string::npos);
+  };
+  has(em_error(drop("bn1.running_var")), "no tensor bn1.running_var");
+  has(em_error(drop("primary_caps.a.weight")), "no tensor primary_caps.a.weight");
+  has(em_error(drop("class_caps.beta_a")), "no tensor class_caps.beta_a");
+  // shapes that disagree (the storage is larger than the new shape, so only the shape is wrong)
+  has(em_error([](conv::Checkpoint& ck) { tensor(ck, "conv1.bias").shape = {7}; }),
+      "conv1.bias [7], expected [8]");
+  has(em_error([](conv::Checkpoint& ck) { tensor(ck, "primary_caps.pose.weight").shape = {63, 8, 1, 1}; }),
+      "16 per capsule type");
+  has(em_error([](conv::Checkpoint& ck) { tensor(ck, "conv_caps1.weights").shape = {1, 32, 4, 4, 4}; }),
+      "is not K*K*4");
+  has(em_error([](conv::Checkpoint& ck) { tensor(ck, "conv_caps1.weights").shape = {1, 36, 4, 4, 3}; }),
+      "expected [1, K*K*4, outputs, 4, 4]");
+  has(em_error([](conv::Checkpoint& ck) { tensor(ck, "conv_caps2.weights").shape = {1, 16, 4, 4, 4}; }),
+      "conv_caps1 has a 3x3 kernel and conv_caps2 2x2");
+  has(em_error([](conv::Checkpoint& ck) { tensor(ck, "class_caps.weights").shape = {1, 3, 5, 4, 4}; }),
+      "expected [1, 4 (conv_caps2's outputs), classes, 4, 4]");
+  has(em_error([](conv::Checkpoint& ck) { tensor(ck, "conv_caps1.beta_u").shape = {5}; }),
+      "conv_caps1.beta_u [5], expected [4]");
+  has(em_error([](conv::Checkpoint& ck) { tensor(ck, "conv1.weight").shape = {8, 1, 5}; }), "has rank 3, expected 4");
+  has(em_error([](conv::Checkpoint& ck) { tensor(ck, "conv1.weight").shape = {8, 1, 5, 3}; }), "not a square kernel");
+  // a variance that is not one
+  has(em_error([](conv::Checkpoint& ck) {
+        conv::RawTensor& t = tensor(ck, "bn1.running_var");
+        auto bytes = std::make_shared<std::vector<uint8_t>>(*t.bytes);
+        const float bad = -1.0f;
+        std::memcpy(bytes->data() + t.region_begin + t.offset * 4, &bad, 4);
+        t.bytes = bytes;
+      }),
+      "bn1.running_var[0] is -1, not a variance");
+  // an input too small for the network: the writer says which layer; channels conv1 does not read
+  {
+    const conv::Checkpoint ck = conv::read_checkpoint(testutil::source_path("tests/data/em/tiny_em.pt"));
+    conv::EmOptions opt;
+    opt.input = conv::InputSize{1, 8, 8};
+    const conv::EmConversion c = conv::read_em(ck, opt);
+    CHECK_THROWS_WITH(tools::build_em_capsnet(c.spec, c.weights), Catch::Contains("conv_caps2's input is 1x1 positions"));
+    opt.input = conv::InputSize{3, 20, 20};
+    CHECK_THROWS_WITH(conv::read_em(ck, opt), Catch::Contains("conv1.weight reads 1 channels"));
+  }
+  CHECK_THROWS_WITH(conv::parse_input_norm("0.1"), Catch::Contains("MEAN,STD"));
+  CHECK_THROWS_WITH(conv::parse_input_norm("0.1,0"), Catch::Contains("MEAN,STD"));
+  CHECK(conv::parse_input_norm("0.5,0.25") == std::pair<float, float>{0.5f, 0.25f});
 }
