@@ -89,15 +89,15 @@ constexpr uint32_t kSimdCapsLayouts = bit(CAPS_LAYOUT_CAPS_JDKI);
   conv_q_scratch, caps_q_scratch, IF(conv_q), IF(squash_q), IF(caps_q),                         \
       IF(ref::length_q), IF(ref::mask_q), IF(dense_q)
 
-// The EM kernels of a set: the reference ones, or (SIMD sets) the votes and routing of namespace
-// `ns` (kernels/simd/em_caps_f32.hpp) with their scratch; PrimaryCaps is the reference's.
+// The EM kernels of a set: the reference ones, or (SIMD sets) those of namespace `ns`
+// (kernels/simd/em_caps_f32.hpp) with their scratch.
 #define CAPSRT_EM_KERNELS(IF)                                                            \
   ref::em_conv_caps_f32_scratch_size, ref::em_class_caps_f32_scratch_size,               \
       CAPSRT_F(IF(ref::em_primary_caps_f32)), CAPSRT_F(IF(ref::em_conv_caps_f32)),       \
       CAPSRT_F(IF(ref::em_class_caps_f32))
 #define CAPSRT_EM_SIMD_KERNELS(ns, IF)                                                   \
   simd::em_conv_caps_f32_scratch_size, simd::em_class_caps_f32_scratch_size,             \
-      CAPSRT_F(IF(ref::em_primary_caps_f32)), CAPSRT_F(IF(ns::em_conv_caps_f32)),        \
+      CAPSRT_F(IF(ns::em_primary_caps_f32)), CAPSRT_F(IF(ns::em_conv_caps_f32)),         \
       CAPSRT_F(IF(ns::em_class_caps_f32))
 
 // A SIMD set: the kernels of namespace `ns` (kernels/simd/isa_kernels.inc), its conv scratch

@@ -148,3 +148,37 @@ TEST_CASE("SIMD EM ClassCaps matches the reference on random shapes, with every 
                 worst.pose, worst.act);
   }
 }
+
+// A sum of A products in another order (FMAs), then a sigmoid (xsimd's exp against std::exp):
+// 2 gamma_A sum |w x| plus a few ulps, as test_simd_kernels.cpp's sums.
+TEST_CASE("SIMD EM PrimaryCaps matches the reference on random shapes") {
+  for (const KernelSet* ks : testutil::simd_sets_here()) {
+    INFO("kernel set " << ks->name);
+    std::mt19937 rng(47);
+    double worst = 0;
+    for (int trial = 0; trial < 30; ++trial) {
+      EmPrimaryCapsParams p{1 + static_cast<int>(rng() % 70), 1 + static_cast<int>(rng() % 15),
+                            1 + static_cast<int>(rng() % 15), 1 + static_cast<int>(rng() % 9)};
+      INFO("trial " << trial << ": A " << p.in_channels << ", " << p.height << "x" << p.width << ", B " << p.types);
+      const int rows = 17 * p.types, hw = p.height * p.width;
+      const std::vector<float> x = normals(rng, static_cast<size_t>(p.in_channels) * hw, 1.0f),
+                               w = normals(rng, static_cast<size_t>(rows) * p.in_channels, 0.3f),
+                               b = normals(rng, static_cast<size_t>(rows), 0.3f);
+      std::vector<float> want(static_cast<size_t>(hw) * rows, NAN), got(want.size(), NAN);
+      ref::em_primary_caps_f32(p, x.data(), w.data(), b.data(), want.data());
+      ks->em_primary_caps_f32(p, x.data(), w.data(), b.data(), got.data());
+      const double gamma = 2.0 * p.in_channels / 16777216.0;
+      for (int pos = 0; pos < hw; ++pos)
+        for (int r = 0; r < rows; ++r) {
+          double mag = std::fabs(b[static_cast<size_t>(r)]);
+          for (int a = 0; a < p.in_channels; ++a)
+            mag += std::fabs(double(w[static_cast<size_t>(r) * p.in_channels + a]) * x[static_cast<size_t>(a) * hw + pos]);
+          const size_t k = static_cast<size_t>(pos) * rows + r;
+          const double bound = 2 * gamma * mag + 4e-7 * (1 + std::fabs(want[k]));
+          worst = std::max(worst, std::fabs(double(got[k]) - want[k]) / bound);
+          REQUIRE(std::fabs(double(got[k]) - want[k]) <= bound);
+        }
+    }
+    std::printf("%s PrimaryCaps: worst difference %.2f of the bound\n", ks->name, worst);
+  }
+}

@@ -1,11 +1,16 @@
-// AVX-512F: the EM capsule layers' votes and routing (kernels/simd/em_caps_f32.hpp); matches
-// ref::em_conv_caps_f32 and ref::em_class_caps_f32.
+// AVX-512F: the EM capsule layers (PrimaryCaps; ConvCaps and ClassCaps: votes and routing) (kernels/simd/em_caps_f32.hpp); matches
+// ref::em_primary_caps_f32, ref::em_conv_caps_f32 and ref::em_class_caps_f32.
 #include "x86_avx512/avx512.h"
 #include "simd/em_caps_f32.hpp"
 
 namespace capsrt {
 namespace avx512 {
 using Arch = xsimd::avx512f;
+
+void em_primary_caps_f32(const EmPrimaryCapsParams& p, const float* in, const float* weights, const float* bias,
+                         float* out) {
+  simd::em_primary_caps_f32<Arch>(p, in, weights, bias, out);
+}
 
 void em_conv_caps_f32(const EmConvCapsParams& p, const float* in, const float* weights, const float* beta_u,
                       const float* beta_a, float* out, void* scratch) {

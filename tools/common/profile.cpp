@@ -71,17 +71,17 @@ void print_profile(std::ostream& out, const Profile& p) {
     macs += op.macs;
   }
   char line[200];
-  std::snprintf(line, sizeof line, "%-16s %-12s %12s %7s %15s %10s\n", "layer", "op", "median us", "share",
+  std::snprintf(line, sizeof line, "%-16s %-13s %12s %7s %15s %10s\n", "layer", "op", "median us", "share",
                 "multiply-adds", "G MAC/s");
   out << line;
   for (const OpProfile& op : p.ops) {
     const double us = op.median_us();
-    std::snprintf(line, sizeof line, "%-16.16s %-12.12s %12.1f %6.1f%% %15llu %10.2f\n", op.output.c_str(),
+    std::snprintf(line, sizeof line, "%-16.16s %-13.13s %12.1f %6.1f%% %15llu %10.2f\n", op.output.c_str(),
                   op.kind.c_str(), us, sum > 0 ? 100.0 * us / sum : 0.0, static_cast<unsigned long long>(op.macs),
                   us > 0 ? static_cast<double>(op.macs) / us / 1e3 : 0.0);
     out << line;
   }
-  std::snprintf(line, sizeof line, "%-16s %-12s %12.1f %6.1f%% %15llu %10.2f\n", "total (medians)", "", sum, 100.0,
+  std::snprintf(line, sizeof line, "%-16s %-13s %12.1f %6.1f%% %15llu %10.2f\n", "total (medians)", "", sum, 100.0,
                 static_cast<unsigned long long>(macs), sum > 0 ? static_cast<double>(macs) / sum / 1e3 : 0.0);
   out << line;
   std::snprintf(line, sizeof line, "median of the runs' totals: %.1f us over %d runs\n", percentile(p.total_us, 0.5), p.runs);
