@@ -7,7 +7,6 @@
 //   EmClassCaps: x [H,W,17D], w [D,E,4,4] shared across positions, beta_u [E], beta_a [E] ->
 //     the class activations [E] (params: coordinate addition, then the routing's).
 // The routing's params: iterations, M-step, lambda and eps (float32 bits).
-#include <cmath>
 #include <cstring>
 
 #include "op_common.hpp"
@@ -25,12 +24,19 @@ float param_float(const caps_op_entry& op, int index) {
   return f;
 }
 
-// The routing's params (both routed ops): iterations, M-step, lambda, eps; params 6 and 7 zero.
+// 0 < f <= the float whose bits are `max_bits` (positive), from the bits alone: validation does no
+// float arithmetic (an int8-only build for a core without an FPU links none). Positive floats
+// order as their bits; NaN, infinities, zeros and negatives fall outside.
+bool in_positive_range(uint32_t bits, uint32_t max_bits) { return bits >= 1 && bits <= max_bits; }
+constexpr uint32_t kBits1 = 0x3F800000u;    // 1.0f
+constexpr uint32_t kBits1e4 = 0x461C4000u;  // 1e4f
+
+// The routing's params (both routed ops): iterations, M-step, lambda in (0, 1e4], eps in (0, 1];
+// params 6 and 7 zero.
 bool routing_params_ok(const caps_op_entry& op) {
-  const float lambda = param_float(op, CAPS_EM_LAMBDA), eps = param_float(op, CAPS_EM_EPS);
   return op.params[CAPS_EM_ITERATIONS] >= 1 && op.params[CAPS_EM_ITERATIONS] <= CAPS_MAX_ROUTING_ITERATIONS &&
-         op.params[CAPS_EM_M_STEP] <= CAPS_EM_M_STEP_SCALED && std::isfinite(lambda) && lambda > 0.0f &&
-         lambda <= 1e4f && std::isfinite(eps) && eps > 0.0f && eps <= 1.0f && params_zero_from(op, 6);
+         op.params[CAPS_EM_M_STEP] <= CAPS_EM_M_STEP_SCALED && in_positive_range(op.params[CAPS_EM_LAMBDA], kBits1e4) &&
+         in_positive_range(op.params[CAPS_EM_EPS], kBits1) && params_zero_from(op, 6);
 }
 
 kernels::EmRoutingParams routing_params(const caps_op_entry& op, uint64_t in_caps, uint64_t out_caps) {
