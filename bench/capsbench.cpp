@@ -608,9 +608,10 @@ int main(int argc, char** argv) {
     // Threads inside the ops at batch 1 (docs/threads.md), against one thread in real time.
     if (intra_threads > 1 && id != CAPS_KERNELS_REFERENCE) {
       const std::string t = "_threads" + std::to_string(intra_threads);
-      for (const char* preset : {"canonical", "small"}) {
+      for (const char* preset : {"canonical", "small", "em_c8"}) {
         reg("network/" + std::string(preset) + "_real_time", bench_network, id, std::string(preset), false, false)->UseRealTime();
         reg("network" + t + "/" + preset, bench_network_threads, id, std::string(preset), false, intra_threads)->UseRealTime();
+        if (std::strncmp(preset, "em_", 3) == 0) continue;  // (float only)
         reg("int8_network/" + std::string(preset) + "_real_time", bench_network, id, std::string(preset), false, true)->UseRealTime();
         reg("int8_network" + t + "/" + preset, bench_network_threads, id, std::string(preset), true, intra_threads)->UseRealTime();
       }

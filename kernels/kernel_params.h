@@ -137,6 +137,11 @@ struct EmConvCapsParams {
   int out_height, out_width, out_types;  // (H - K) / s + 1, (W - K) / s + 1, C
   int kernel, stride;
   EmRoutingParams routing;  // in_caps K K B, out_caps C
+  // Threads inside the op (kernels/parallel.h): the output positions are cut into tasks, each
+  // with its own scratch slot (one position's votes and the routing's); every position is
+  // routed by the same code, so the result does not depend on the thread count.
+  int threads = 1;
+  const Parallel* parallel = nullptr;
 };
 
 // ClassCaps: every input capsule (y W + x) D + t votes with W [t] (W [D, E, 4, 4], shared

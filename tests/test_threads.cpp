@@ -14,6 +14,7 @@
 #include "capsrt/capsrt.hpp"
 #include "kernel_set.h"
 #include "test_util.hpp"
+#include "em_capsnet.hpp"
 #include "thread_pool.hpp"
 
 using namespace capsrt;
@@ -48,8 +49,10 @@ Outputs run(const Model& m, uint32_t kernels, const caps_threading* threading, c
   Outputs o;
   o.scores = view_bytes(it, CAPS_TENSOR_SCORES);
   o.poses = view_bytes(it, CAPS_TENSOR_POSES);
-  REQUIRE(it.reconstruct(-1) == CAPS_OK);
-  o.image = view_bytes(it, CAPS_TENSOR_RECONSTRUCTION);
+  if (m.attributes().recon_tensor != CAPS_NONE) {  // (an EM model has no decoder)
+    REQUIRE(it.reconstruct(-1) == CAPS_OK);
+    o.image = view_bytes(it, CAPS_TENSOR_RECONSTRUCTION);
+  }
   REQUIRE(!o.scores.empty());
   return o;
 }
@@ -101,6 +104,14 @@ std::vector<Net> networks(bool int8) {
       s.softmax_axis = CAPS_SOFTMAX_OVER_INPUTS;
     }
     add(variant == 0 ? "tiny" : variant == 1 ? "tiny keras" : "tiny gram-ai", s, testutil::tiny_weights(s, 7 + variant), false);
+  }
+  // Matrix capsules with EM routing (float only): the shipped EM models' network, whose ConvCaps
+  // positions split across the tasks.
+  if (!int8) {
+    tools::EmSpec em;
+    em.A = 64;
+    em.B = em.C = em.D = 8;
+    nets.push_back({"EM", tools::build_em_capsnet(em, tools::em_random_weights(em, 23)), 28 * 28, false});
   }
   return nets;
 }

@@ -3,6 +3,7 @@
 // kernel_params.h (EmPrimaryCapsParams and the two after it).
 #include <cmath>
 
+#include "parallel.h"
 #include "reference.h"
 
 namespace capsrt {
@@ -49,22 +50,31 @@ void em_primary_caps_f32(const EmPrimaryCapsParams& p, const float* in, const fl
   }
 }
 
-uint64_t em_conv_caps_f32_scratch_size(const EmConvCapsParams& p) {
+// One task's scratch slot: one position's votes [C, I, 16], its input activations, the routing's.
+uint64_t em_conv_caps_slot_bytes(const EmConvCapsParams& p) {
   const uint64_t I = static_cast<uint64_t>(p.kernel) * p.kernel * p.in_types;
   return align_up(static_cast<uint64_t>(p.out_types) * I * kPose * sizeof(float)) + align_up(I * sizeof(float)) +
          em_routing_f32_scratch_size(p.routing);
+}
+
+uint64_t em_conv_caps_f32_scratch_size(const EmConvCapsParams& p) {
+  return em_conv_caps_slot_bytes(p) * static_cast<uint64_t>(p.threads < 1 ? 1 : p.threads);
 }
 
 void em_conv_caps_f32(const EmConvCapsParams& p, const float* in, const float* weights, const float* beta_u,
                       const float* beta_a, float* out, void* scratch) {
   const int B = p.in_types, C = p.out_types, K = p.kernel, I = K * K * B;
   const size_t in_depth = 17 * static_cast<size_t>(B), out_depth = 17 * static_cast<size_t>(C);
-  Carve carve{static_cast<unsigned char*>(scratch)};
-  float* votes = carve.take(static_cast<uint64_t>(C) * I * kPose);  // [C, I, 16]
-  float* a_in = carve.take(static_cast<uint64_t>(I));
-  void* routing_scratch = carve.at;
-  for (int oy = 0; oy < p.out_height; ++oy)
-    for (int ox = 0; ox < p.out_width; ++ox) {
+  const int64_t positions = static_cast<int64_t>(p.out_height) * p.out_width;
+  const int tasks = task_count(p.parallel, p.threads, positions);
+  run_tasks(p.parallel, tasks, [&](int task) {
+    Carve carve{static_cast<unsigned char*>(scratch) + em_conv_caps_slot_bytes(p) * static_cast<uint64_t>(task)};
+    float* votes = carve.take(static_cast<uint64_t>(C) * I * kPose);  // [C, I, 16]
+    float* a_in = carve.take(static_cast<uint64_t>(I));
+    void* routing_scratch = carve.at;
+    const Share share = task_share(positions, tasks, task);
+    for (int64_t pos = share.begin; pos < share.end; ++pos) {
+      const int oy = static_cast<int>(pos / p.out_width), ox = static_cast<int>(pos % p.out_width);
       for (int kh = 0; kh < K; ++kh)
         for (int kw = 0; kw < K; ++kw) {
           const float* caps = in + (static_cast<size_t>(oy * p.stride + kh) * p.in_width + ox * p.stride + kw) * in_depth;
@@ -76,9 +86,10 @@ void em_conv_caps_f32(const EmConvCapsParams& p, const float* in, const float* w
                       votes + (static_cast<size_t>(c) * I + i) * kPose);
           }
         }
-      float* o = out + (static_cast<size_t>(oy) * p.out_width + ox) * out_depth;
+      float* o = out + static_cast<size_t>(pos) * out_depth;
       em_routing_f32(p.routing, votes, a_in, beta_u, beta_a, o, o + kPose * C, routing_scratch);
     }
+  });
 }
 
 uint64_t em_class_caps_f32_scratch_size(const EmClassCapsParams& p) {

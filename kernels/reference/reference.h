@@ -53,8 +53,9 @@ void em_routing_f32(const EmRoutingParams& p, const float* votes, const float* a
 void em_primary_caps_f32(const EmPrimaryCapsParams& p, const float* in, const float* weights, const float* bias,
                          float* out);
 // ConvCaps: in [H,W,17B], weights [KKB,C,4,4], beta_u and beta_a [C] -> out [OH,OW,17C]. The
-// positions are routed one at a time: the scratch holds one position's votes [C,KKB,16], its
-// input activations and the routing's scratch.
+// positions are routed one at a time: each task's scratch slot (em_conv_caps_slot_bytes; p.threads
+// of them) holds one position's votes [C,KKB,16], its input activations and the routing's scratch.
+uint64_t em_conv_caps_slot_bytes(const EmConvCapsParams& p);
 uint64_t em_conv_caps_f32_scratch_size(const EmConvCapsParams& p);
 void em_conv_caps_f32(const EmConvCapsParams& p, const float* in, const float* weights, const float* beta_u,
                       const float* beta_a, float* out, void* scratch);

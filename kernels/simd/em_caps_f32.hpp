@@ -24,6 +24,7 @@
 #include <cmath>
 #include <xsimd/xsimd.hpp>
 
+#include "parallel.h"
 #include "simd/em_caps_scratch.h"
 
 namespace capsrt {
@@ -280,20 +281,26 @@ void em_primary_caps_f32(const kernels::EmPrimaryCapsParams& p, const float* in,
     }
 }
 
-// ref::em_conv_caps_f32, streamed one output position at a time as the reference.
+// ref::em_conv_caps_f32, streamed one output position at a time as the reference, the positions
+// cut into the same tasks (each with its own slot after the shared tiled transforms).
 template <class A>
 void em_conv_caps_f32(const kernels::EmConvCapsParams& p, const float* in, const float* weights, const float* beta_u,
                       const float* beta_a, float* out, void* scratch) {
   const int B = p.in_types, C = p.out_types, K = p.kernel, I = K * K * B;
   const size_t in_depth = 17 * static_cast<size_t>(B), out_depth = 17 * static_cast<size_t>(C);
-  em::Carve carve{static_cast<unsigned char*>(scratch)};
-  float* tiled = carve.take(static_cast<uint64_t>(I) * C * kEmTileFloats);
-  float* votes = carve.take(static_cast<uint64_t>(C) * I * em::kPose);  // [C, I, 16]
-  float* a_in = carve.take(static_cast<uint64_t>(I));
-  void* routing_scratch = carve.at;
+  em::Carve shared{static_cast<unsigned char*>(scratch)};
+  float* tiled = shared.take(static_cast<uint64_t>(I) * C * kEmTileFloats);
   em::tile_transforms(weights, static_cast<uint64_t>(I) * C, tiled);
-  for (int oy = 0; oy < p.out_height; ++oy)
-    for (int ox = 0; ox < p.out_width; ++ox) {
+  const int64_t positions = static_cast<int64_t>(p.out_height) * p.out_width;
+  const int tasks = kernels::task_count(p.parallel, p.threads, positions);
+  kernels::run_tasks(p.parallel, tasks, [&](int task) {
+    em::Carve carve{shared.at + ref::em_conv_caps_slot_bytes(p) * static_cast<uint64_t>(task)};
+    float* votes = carve.take(static_cast<uint64_t>(C) * I * em::kPose);  // [C, I, 16]
+    float* a_in = carve.take(static_cast<uint64_t>(I));
+    void* routing_scratch = carve.at;
+    const kernels::Share share = kernels::task_share(positions, tasks, task);
+    for (int64_t pos = share.begin; pos < share.end; ++pos) {
+      const int oy = static_cast<int>(pos / p.out_width), ox = static_cast<int>(pos % p.out_width);
       for (int kh = 0; kh < K; ++kh)
         for (int kw = 0; kw < K; ++kw) {
           const float* caps = in + (static_cast<size_t>(oy * p.stride + kh) * p.in_width + ox * p.stride + kw) * in_depth;
@@ -304,9 +311,10 @@ void em_conv_caps_f32(const kernels::EmConvCapsParams& p, const float* in, const
                                   votes + static_cast<size_t>(i) * em::kPose, static_cast<size_t>(I) * em::kPose);
           }
         }
-      float* o = out + (static_cast<size_t>(oy) * p.out_width + ox) * out_depth;
+      float* o = out + static_cast<size_t>(pos) * out_depth;
       em::routing<A>(p.routing, votes, a_in, beta_u, beta_a, o, o + em::kPose * C, routing_scratch);
     }
+  });
 }
 
 // ref::em_class_caps_f32.

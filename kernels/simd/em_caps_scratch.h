@@ -14,6 +14,7 @@ namespace simd {
 // that one vector load of it lines up with every row of the vote (em_caps_f32.hpp).
 constexpr uint64_t kEmTileFloats = 64;
 
+// ConvCaps: the tiled transforms (shared by the tasks), then one slot per task (the reference's).
 inline uint64_t em_conv_caps_f32_scratch_size(const kernels::EmConvCapsParams& p) {
   const uint64_t transforms = static_cast<uint64_t>(p.kernel) * p.kernel * p.in_types * p.out_types;
   return kernels::align_up(transforms * kEmTileFloats * sizeof(float)) + ref::em_conv_caps_f32_scratch_size(p);

@@ -152,6 +152,7 @@ kernels::EmConvCapsParams em_conv_params(const OpView& v) {
   p.kernel = static_cast<int>(op.params[CAPS_EM_CONV_KERNEL]);
   p.stride = static_cast<int>(op.params[CAPS_EM_CONV_STRIDE]);
   p.routing = routing_params(op, v.in_shape[1].dims[0], v.in_shape[1].dims[1]);
+  p.threads = v.threads;
   return p;
 }
 
@@ -165,9 +166,12 @@ struct EmConvRun {
   kernels::EmConvCapsParams p;
 };
 
-void em_conv_run(const PreparedOp& op, int32_t, const kernels::Parallel*) {
+// Positions split across threads when the layer's routing is worth it (kParallelMinCapsMacs).
+void em_conv_run(const PreparedOp& op, int32_t, const kernels::Parallel* par) {
   const EmConvRun& r = op_params<EmConvRun>(op);
-  r.kernel(r.p, f32(op.in[0]), f32(op.in[1]), f32(op.in[2]), f32(op.in[3]), f32(op.out), op.scratch);
+  kernels::EmConvCapsParams p = r.p;
+  p.parallel = kernels::worth_splitting(par, static_cast<int64_t>(op.macs), kernels::kParallelMinCapsMacs);
+  r.kernel(p, f32(op.in[0]), f32(op.in[1]), f32(op.in[2]), f32(op.in[3]), f32(op.out), op.scratch);
 }
 
 void em_conv_prepare(const OpView& v, const caps_model_attributes&, const kernels::KernelSet& ks, PreparedOp& p) {
