@@ -214,6 +214,7 @@ int run(int argc, char** argv) {
     std::cerr << "capsconv: " << e.what() << '\n';
     return 1;
   }
+  const bool pixel_given = pixel_scale.has_value() || pixel_offset.has_value();  // (not by --input-norm)
   if (norm) {
     pixel_scale = 1.0f / (255.0f * norm->second);
     pixel_offset = -norm->first / norm->second;
@@ -230,7 +231,7 @@ int run(int argc, char** argv) {
   log << '\n';
 
   if (layout_arg == "yl1993-em" || (layout_arg == "auto" && arch_name.empty() && conv::is_em_checkpoint(ck))) {
-    if (!arch_name.empty() || quantize != "none" || low_memory || no_decoder || pixel_scale) {
+    if (!arch_name.empty() || quantize != "none" || low_memory || no_decoder || pixel_given) {
       std::cerr << "capsconv: a yl-1993 EM checkpoint converts to a float model whose architecture comes from the "
                    "checkpoint: --arch, --quantize, --low-memory-routing, --no-decoder and --pixel-scale do not apply "
                    "(--input-norm sets its input scaling)\n";
