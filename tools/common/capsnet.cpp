@@ -197,6 +197,21 @@ void set_capsnet_attributes(const CapsNetSpec& s, ModelWriter* mw) {
   mw->set_class_names(names);
 }
 
+std::map<std::string, uint32_t> add_weights(const std::vector<std::pair<std::string, std::vector<uint32_t>>>& params,
+                                            const Weights& w, ModelWriter* mw) {
+  std::map<std::string, uint32_t> ids;
+  for (const auto& [name, shape] : params) {
+    auto it = w.find(name);
+    if (it == w.end())
+      throw WriterError("missing tensor " + name + " (expected shape " + dims_str(shape) + ")");
+    if (it->second.shape != shape)
+      throw WriterError("tensor " + name + ": expected shape " + dims_str(shape) + ", found " +
+                        dims_str(it->second.shape));
+    ids[name] = mw->add_const(name, to_shape(shape), it->second.data);
+  }
+  return ids;
+}
+
 std::vector<uint8_t> build_capsnet(const CapsNetSpec& s, const Weights& w,
                                    std::vector<OpReport>* report, bool pack_weights) {
   check_capsnet_geometry(s);
@@ -205,16 +220,7 @@ std::vector<uint8_t> build_capsnet(const CapsNetSpec& s, const Weights& w,
   set_capsnet_attributes(s, &mw);
   mw.set_description(s.name);
 
-  std::map<std::string, uint32_t> ids;
-  for (const auto& [name, shape] : capsnet_parameters(s)) {
-    auto it = w.find(name);
-    if (it == w.end())
-      throw WriterError("missing tensor " + name + " (expected shape " + dims_str(shape) + ")");
-    if (it->second.shape != shape)
-      throw WriterError("tensor " + name + ": expected shape " + dims_str(shape) + ", found " +
-                        dims_str(it->second.shape));
-    ids[name] = mw.add_const(name, to_shape(shape), it->second.data);
-  }
+  std::map<std::string, uint32_t> ids = add_weights(capsnet_parameters(s), w, &mw);
   uint32_t h = mw.add_input("input", s.input_channels, s.input_height, s.input_width);
   for (size_t n = 0; n < s.stem.size(); ++n) {
     const ConvSpec& c = s.stem[n];

@@ -95,6 +95,11 @@ std::vector<std::pair<std::string, std::vector<uint32_t>>> capsnet_parameters(co
 // conv and linear layers, 0.01 * normal for the capsule transform, as XifengGuo's DenseCapsule).
 Weights capsnet_random_weights(const CapsNetSpec& s, uint64_t seed);
 
+// Adds every parameter (name, expected shape) from `w` as a float const of `mw`, checked
+// (WriterError naming a missing or mis-shaped tensor); returns the tensor ids by name.
+std::map<std::string, uint32_t> add_weights(const std::vector<std::pair<std::string, std::vector<uint32_t>>>& params,
+                                            const Weights& w, ModelWriter* mw);
+
 // The model attributes and class names of a spec (float and int8 models alike).
 void set_capsnet_attributes(const CapsNetSpec& s, ModelWriter* mw);
 

@@ -17,12 +17,6 @@ uint32_t float_bits(float f) {
   return u;
 }
 
-std::string dims_text(const std::vector<uint32_t>& shape) {
-  std::string s = "[";
-  for (size_t k = 0; k < shape.size(); ++k) s += (k ? "," : "") + std::to_string(shape[k]);
-  return s + "]";
-}
-
 }  // namespace
 
 std::vector<std::pair<std::string, std::vector<uint32_t>>> em_parameters(const EmSpec& s) {
@@ -60,18 +54,7 @@ std::vector<uint8_t> build_em_capsnet(const EmSpec& s, const Weights& w, std::ve
   mw.set_class_names(names);
   mw.set_description(s.name);
 
-  std::map<std::string, uint32_t> ids;
-  for (const auto& [name, shape] : em_parameters(s)) {
-    auto it = w.find(name);
-    if (it == w.end()) throw WriterError("missing tensor " + name + " (expected shape " + dims_text(shape) + ")");
-    if (it->second.shape != shape)
-      throw WriterError("tensor " + name + ": expected shape " + dims_text(shape) + ", found " +
-                        dims_text(it->second.shape));
-    Shape sh;
-    sh.rank = static_cast<uint32_t>(shape.size());
-    for (size_t k = 0; k < shape.size(); ++k) sh.dims[k] = shape[k];
-    ids[name] = mw.add_const(name, sh, it->second.data);
-  }
+  std::map<std::string, uint32_t> ids = add_weights(em_parameters(s), w, &mw);
   const auto routing = [&](uint32_t p0, uint32_t p1) {
     return std::array<uint32_t, 8>{p0, p1, s.iterations, static_cast<uint32_t>(s.m_step), float_bits(s.lambda),
                                    float_bits(s.eps), 0, 0};
