@@ -6,7 +6,9 @@ Trains the small network on the first 600 MNIST training images for 2 epochs of 
 so that PyTorch's arithmetic is repeatable, the state saved every 2 steps), once straight through
 and once stopped three times by --stop-after: within epoch 1 (after its step 4), at the end of
 epoch 1 (step 6), and within epoch 2 (after its step 2). The two final state_dicts must be equal
-bit for bit and the two histories must agree. The EM network: 120 images in batches of 20.
+bit for bit and the two histories must agree. The EM network: 120 images in batches of 20, and
+epoch 2 is an annealing epoch (--anneal-after 1), whose cut learning rate a resumed run must not cut
+again.
 
     check_train_resume.py WORK_DIR [em]
 """
@@ -20,7 +22,8 @@ import torch
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 EM = len(sys.argv) > 2 and sys.argv[2] == "em"
-RECIPE = ([os.path.join(ROOT, "tools", "train", "train_em.py"), "--limit", "120", "--batch", "20"] if EM else
+RECIPE = ([os.path.join(ROOT, "tools", "train", "train_em.py"), "--limit", "120", "--batch", "20", "--anneal-after", "1"]
+          if EM else
           [os.path.join(ROOT, "tools", "train", "train.py"), "--arch", "small", "--limit", "600"])
 
 
@@ -63,6 +66,8 @@ def main():
                 sys.exit(f"history differs at epoch {ea['epoch']}, {key}: {ea[key]} vs {eb[key]}")
     if len(ha) != 2 or len(hb) != 2:
         sys.exit(f"expected 2 epochs of history, got {len(ha)} and {len(hb)}")
+    if EM and abs(ha[1]["lr"] - 0.1 * ha[0]["lr"]) > 1e-12:
+        sys.exit(f"the annealing epoch ran at lr {ha[1]['lr']}, not a tenth of {ha[0]['lr']}")
     print(f"resumed run equals the uninterrupted one: {len(a)} tensors, losses {[e['loss'] for e in ha]}")
 
 

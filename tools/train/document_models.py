@@ -133,7 +133,8 @@ def main():
             c = hist["config"]
             arch_name = f"EM (yl-1993), A {c['A']} B {c['B']} C {c['C']} D {c['D']}, {c['iters']} iterations"
             train = (f"tools/train/train_em.py --dataset {hist['args']['dataset']} --epochs {hist['args']['epochs']} "
-                     f"--config {hist['args']['config']}")
+                     f"--config {hist['args']['config']}"
+                     + (f" --anneal-after {hist['args']['anneal_after']}" if hist["args"].get("anneal_after") else ""))
         else:
             arch_name, train = hist["args"]["arch"], command_line(hist["args"])
         doc = {"per_class": list(entry["per_class_accuracy"].items()),

@@ -6,6 +6,8 @@ That code's train.py recipe: spread loss with its margin going from 0.2 to 0.9 o
 Adam (lr 0.01), learning rate cut by 10 when the training accuracy has not improved for two epochs
 (ReduceLROnPlateau, patience 1), batch 128, 2 EM iterations, MNIST pixels normalised as
 (x/255 - 0.1307)/0.3081 (the same for Fashion-MNIST: capsconv records the scaling in the model).
+--anneal-after E adds capsrt's ending: the margin reaches 0.9 at the end of epoch E, and each epoch
+after E runs at a tenth of the learning rate before it (the shipped models: 6 epochs, then 2).
 Its train.py's network: A=64, B=8, C=D=16 (the paper's smallNORB sizes; A=B=C=D=32 is its
 comment's alternative, 8 times the routing work a step, too slow for our CPUs).
 
@@ -16,7 +18,7 @@ Resumable as train.py: after every epoch, and every --save-every steps within on
 goes to STATE_DIR/state.pt (written atomically); a rerun with the same STATE_DIR continues there.
 When the last epoch is done the plain state_dict is saved to --final, with the history beside it.
 
-    train_em.py --dataset mnist --epochs 8 --state /work/capsrt-train/em_mnist --final models/em_mnist.pt
+    train_em.py --dataset mnist --epochs 8 --anneal-after 6 --config c8 --state /work/capsrt-train/em_mnist --final models/em_mnist.pt
 """
 import argparse
 import copy
@@ -88,6 +90,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training and test images (smoke tests)")
     ap.add_argument("--save-every", type=int, default=50, help="steps between saves within an epoch")
+    ap.add_argument("--anneal-after", type=int, default=0, metavar="E",
+                    help="the margin reaches 0.9 at the end of epoch E and stays there; each later epoch runs at a "
+                         "tenth of the previous one's learning rate (0: the margin grows over all the epochs)")
     ap.add_argument("--stop-after", type=int, default=0, metavar="STEPS", help="exit (status 3) after this many steps in all")
     args = ap.parse_args()
 
@@ -107,6 +112,9 @@ def main():
         xtr, ytr, xte, yte = xtr[:args.limit], ytr[:args.limit], xte[:args.limit], yte[:args.limit]
     steps_per_epoch = (len(xtr) + args.batch - 1) // args.batch
     total_steps = args.epochs * steps_per_epoch
+    if not 0 <= args.anneal_after <= args.epochs:
+        sys.exit("--anneal-after must lie between 0 and --epochs")
+    margin_steps = (args.anneal_after or args.epochs) * steps_per_epoch
 
     def save_state(epoch_done, steps_done, partial_epoch=None):
         tmp = state_path + ".tmp"
@@ -129,12 +137,16 @@ def main():
         else:
             perm = torch.randperm(len(xtr), generator=gen)
             total, correct, steps = 0.0, 0, 0
+            if args.anneal_after and epoch >= args.anneal_after:
+                for group in opt.param_groups:  # saved with the optimizer: a resumed partial epoch keeps it
+                    group["lr"] *= 0.1
         for k in range(steps * args.batch, len(xtr), args.batch):
             idx = perm[k:k + args.batch]
             x, y = normalise(xtr[idx]), ytr[idx]
             out = model(x)
-            # the margin grows from 0.2 to 0.9 over the run, step by step (that code's r)
-            r = (epoch * steps_per_epoch + steps) / total_steps
+            # the margin grows from 0.2 to 0.9 over the run (or the epochs before --anneal-after),
+            # step by step (that code's r)
+            r = min(1.0, (epoch * steps_per_epoch + steps) / margin_steps)
             loss = em.spread_loss(out, y, 0.2 + 0.7 * r)
             opt.zero_grad()
             loss.backward()
@@ -149,7 +161,8 @@ def main():
                 save_state(epoch, epoch * steps_per_epoch + steps, {"perm": perm, "total": total, "correct": correct,
                                                                     "steps": steps, "seconds": time.time() - t0})
         train_acc = correct / len(xtr)
-        sched.step(train_acc)
+        if epoch + 1 < (args.anneal_after or args.epochs + 1):
+            sched.step(train_acc)
         train_time = time.time() - t0
         acc = evaluate(model, xte, yte)
         history.append({"epoch": epoch + 1, "loss": total / steps, "train_acc": train_acc, "test_acc_pytorch": acc,
