@@ -25,6 +25,19 @@ Layout parse_layout(const std::string& n) {
   throw ArchError("unknown layout '" + n + "' (" + names + ")");
 }
 
+std::string named(const RawTensor& t) { return t.name + " " + shape_string(t.shape); }
+
+const RawTensor* find_shaped(const Checkpoint& ck, const std::string& name, size_t rank, const std::string& context) {
+  const RawTensor* t = ck.find(name);
+  if (t == nullptr) return nullptr;
+  if (t->shape.size() != rank)
+    throw ArchError(context + ": " + named(*t) + " has rank " + std::to_string(t->shape.size()) + ", expected " +
+                    std::to_string(rank));
+  for (int64_t d : t->shape)
+    if (d < 1 || d > (int64_t{1} << 24)) throw ArchError(context + ": " + named(*t) + " has a dimension outside [1, 2^24]");
+  return t;
+}
+
 const char* layout_name(Layout l) { return l == Layout::Auto ? "auto" : layout_info(l).name; }
 
 namespace {

@@ -21,6 +21,13 @@ struct ArchError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The tensor "name shape", as error messages name one.
+std::string named(const RawTensor& t);
+
+// Tensor `name` of rank `rank` with every dimension in [1, 2^24], or NULL when absent. ArchError
+// "<context>: <tensor> has rank ..." (or "... a dimension outside [1, 2^24]") otherwise.
+const RawTensor* find_shaped(const Checkpoint& ck, const std::string& name, size_t rank, const std::string& context);
+
 Layout parse_layout(const std::string& name);  // "auto", "xifengguo", "flat5d", "gram-ai"
 const char* layout_name(Layout l);
 

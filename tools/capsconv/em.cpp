@@ -14,23 +14,15 @@ namespace {
 constexpr int64_t kMaxTypes = 4096;
 constexpr float kBatchNormEps = 1e-3f;  // yl-1993's bn1
 
-std::string named(const RawTensor& t) { return t.name + " " + shape_string(t.shape); }
-
 struct Reader {
   const Checkpoint& ck;
   std::set<std::string> used;
 
   const RawTensor& need(const std::string& name, size_t rank) {
-    const RawTensor* t = ck.find(name);
+    const RawTensor* t = find_shaped(ck, name, rank, "yl-1993 EM checkpoint");
     if (t == nullptr)
       throw ArchError("yl-1993 EM checkpoint: no tensor " + name + " (the network needs conv1, bn1, primary_caps, "
                       "conv_caps1, conv_caps2 and class_caps)");
-    if (t->shape.size() != rank)
-      throw ArchError("yl-1993 EM checkpoint: " + named(*t) + " has rank " + std::to_string(t->shape.size()) +
-                      ", expected " + std::to_string(rank));
-    for (int64_t d : t->shape)
-      if (d < 1 || d > (int64_t{1} << 24))
-        throw ArchError("yl-1993 EM checkpoint: " + named(*t) + " has a dimension outside [1, 2^24]");
     used.insert(name);
     return *t;
   }

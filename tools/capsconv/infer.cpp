@@ -10,20 +10,9 @@ using tools::ConvSpec;
 
 namespace {
 
-constexpr int64_t kMaxDim = int64_t{1} << 24;
-
 // Tensor `name` of rank `rank` with every dimension in [1, 2^24], or NULL when absent.
 const RawTensor* find_shaped(const Checkpoint& ck, const std::string& name, size_t rank) {
-  const RawTensor* t = ck.find(name);
-  if (t == nullptr) return nullptr;
-  if (t->shape.size() != rank)
-    throw ArchError("cannot infer the architecture: " + name + " " + shape_string(t->shape) + " has rank " +
-                    std::to_string(t->shape.size()) + ", expected " + std::to_string(rank));
-  for (int64_t d : t->shape)
-    if (d < 1 || d > kMaxDim)
-      throw ArchError("cannot infer the architecture: " + name + " " + shape_string(t->shape) +
-                      " has a dimension outside [1, 2^24]");
-  return t;
+  return conv::find_shaped(ck, name, rank, "cannot infer the architecture");
 }
 
 const RawTensor& need(const Checkpoint& ck, const std::string& name, size_t rank, const std::string& what) {
@@ -34,8 +23,6 @@ const RawTensor& need(const Checkpoint& ck, const std::string& name, size_t rank
 }
 
 uint32_t u32(int64_t v) { return static_cast<uint32_t>(v); }
-
-std::string named(const RawTensor& t) { return t.name + " " + shape_string(t.shape); }
 
 // Primary capsules the spec makes with these strides (stem convs, then PrimaryCaps'), on an input
 // of h x w; 0 where a kernel does not fit.
