@@ -165,9 +165,17 @@ class CapsNet(nn.Module):
             m.fast = fast
         return self
 
+    def stem(self, x):
+        """conv1, bn1 and ReLU: the layers whose training output depends on the whole batch (bn1's
+        batch statistics)."""
+        return F.relu(self.bn1(self.conv1(x)))
+
+    def capsules(self, h):
+        """The rest, image by image: PrimaryCaps to the class activations [N, E]."""
+        return self.class_caps(self.conv_caps2(self.conv_caps1(self.primary_caps(h))))
+
     def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        return self.class_caps(self.conv_caps2(self.conv_caps1(self.primary_caps(x))))
+        return self.capsules(self.stem(x))
 
 
 def spread_loss(a, target, margin):

@@ -46,6 +46,27 @@ CONFIGS = {"yl1993": dict(A=64, B=8, C=16, D=16, E=10, K=3, iters=2),
            "c8": dict(A=64, B=8, C=8, D=8, E=10, K=3, iters=2)}
 
 
+def train_step(model, x, y, margin, chunk):
+    """The gradients of the batch's spread loss, accumulated: the stem runs on the whole batch (bn1
+    normalises over it, as in one pass), the capsule layers on `chunk` images at a time, and the
+    stem's gradient goes back once. The same sums as one pass over the batch; on our CPUs a chunk's
+    votes stay in cache, which made a c8 step 2.2 times faster (8 images against 128).
+    Returns (the batch's loss, its class activations)."""
+    h = model.stem(x)
+    h_in = h.detach().requires_grad_()
+    outs, total = [], 0.0
+    for k in range(0, len(x), chunk):
+        out = model.capsules(h_in[k:k + chunk])
+        # spread_loss averages over its images and subtracts m^2 once: weighting each chunk by its
+        # share of the batch gives the batch's loss
+        loss = em.spread_loss(out, y[k:k + chunk], margin) * (len(out) / len(x))
+        loss.backward()
+        total += loss.item()
+        outs.append(out.detach())
+    h.backward(h_in.grad)
+    return total, torch.cat(outs)
+
+
 def normalise(x):
     return (x - MEAN) / STD
 
@@ -61,7 +82,8 @@ def evaluate(model, x, y, batch=500):
 
 
 def check_fast(model):
-    """Exits unless the fast routing gives the plain one's outputs and gradients (float64)."""
+    """Exits unless the fast routing gives the plain one's outputs and gradients, and train_step's
+    chunks one pass's loss and gradients (float64)."""
     fast = copy.deepcopy(model).double().eval().set_fast(True)
     plain = copy.deepcopy(model).double().eval().set_fast(False)
     probe = torch.randn(3, 1, 28, 28, dtype=torch.float64)
@@ -75,6 +97,20 @@ def check_fast(model):
         rel = ((p.grad - q.grad).abs().max() / q.grad.abs().max().clamp_min(1e-30)).item()
         if rel > 1e-6:  # (primary_caps.a's gradient is ~0: the activations cancel in the M-step)
             sys.exit(f"the fast EM routing's gradient of {name} differs by {rel:.2e} (relative)")
+    # train_step's chunks against one pass over the batch, in training mode (bn1's batch statistics)
+    whole = copy.deepcopy(model).double().train().set_fast(True)
+    chunked = copy.deepcopy(model).double().train().set_fast(True)
+    probe = torch.randn(5, 1, 28, 28, dtype=torch.float64)
+    target = torch.tensor([0, 3, 9, 3, 7])
+    loss = em.spread_loss(whole(probe), target, 0.5)
+    loss.backward()
+    loss_chunked, _ = train_step(chunked, probe, target, 0.5, 2)
+    if abs(loss.item() - loss_chunked) > 1e-12:
+        sys.exit(f"train_step's loss {loss_chunked} differs from one pass's {loss.item()}")
+    for (name, p), q in zip(chunked.named_parameters(), whole.parameters()):
+        rel = ((p.grad - q.grad).abs().max() / q.grad.abs().max().clamp_min(1e-30)).item()
+        if rel > 1e-9:
+            sys.exit(f"train_step's gradient of {name} differs from one pass's by {rel:.2e} (relative)")
 
 
 def main():
@@ -87,6 +123,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.01)
+    ap.add_argument("--chunk", type=int, default=8,
+                    help="images the capsule layers take at a time within a batch (speed only: the sums are the batch's)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training and test images (smoke tests)")
     ap.add_argument("--save-every", type=int, default=50, help="steps between saves within an epoch")
@@ -143,15 +181,13 @@ def main():
         for k in range(steps * args.batch, len(xtr), args.batch):
             idx = perm[k:k + args.batch]
             x, y = normalise(xtr[idx]), ytr[idx]
-            out = model(x)
             # the margin grows from 0.2 to 0.9 over the run (or the epochs before --anneal-after),
             # step by step (that code's r)
             r = min(1.0, (epoch * steps_per_epoch + steps) / margin_steps)
-            loss = em.spread_loss(out, y, 0.2 + 0.7 * r)
             opt.zero_grad()
-            loss.backward()
+            loss, out = train_step(model, x, y, 0.2 + 0.7 * r, args.chunk)
             opt.step()
-            total += loss.item()
+            total += loss
             correct += (out.argmax(dim=1) == y).sum().item()
             steps += 1
             if steps % 50 == 0 or steps == 5:
