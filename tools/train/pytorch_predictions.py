@@ -5,7 +5,7 @@ that capsrt's accuracy and agreement tests compare against (tests/check_accuracy
 For each entry of models/models.json this loads the checkpoint into the module the model was
 trained as (XifengGuo's CapsuleNet, tools/train/capsnet_modules.py; for arch "em", yl-1993's EM
 CapsNet, tools/train/em_modules.py, with the plain routing and its MNIST normalisation), runs the
-classifier on the 10,000 test images in float32 on the CPU (batches of 250, eval mode, no_grad)
+classifier on the 10,000 test images in float32 on the CPU (batches of 250, 50 for EM; eval mode, no_grad)
 and writes models/<name>.pytorch.json: the predicted class of every image (argmax of the capsule
 lengths, or of the EM class activations; first index on ties, as capsrt), the number correct,
 and how it was made.
@@ -16,7 +16,12 @@ import json
 import os
 import sys
 
-import torch
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from train import reexec_with_huge_pages
+    reexec_with_huge_pages()  # the EM routing's temporaries are hundreds of MB: page faults took most of its time
+
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import capsnet_modules as cm  # noqa: E402
@@ -54,14 +59,16 @@ def main():
             rule = "argmax of the capsule lengths"
         net.load_state_dict(state)
         net.eval()
+        # the plain EM routing keeps a dozen vote-sized temporaries: a smaller batch keeps them in memory
+        batch = 50 if entry["arch"] == "em" else 250
         predicted = []
         with torch.no_grad():
-            for k in range(0, len(x), 250):
-                predicted += classify(x[k:k + 250]).argmax(dim=1).tolist()
+            for k in range(0, len(x), batch):
+                predicted += classify(x[k:k + batch]).argmax(dim=1).tolist()
         correct = sum(int(p == t) for p, t in zip(predicted, y.tolist()))
         out = {
             "made_by": "tools/train/pytorch_predictions.py: " + module + " in PyTorch " + torch.__version__ +
-                       ", float32 CPU, eval mode, batches of 250; " + rule,
+                       f", float32 CPU, eval mode, batches of {batch}; " + rule,
             "checkpoint": entry["checkpoint"],
             "sha256": entry["sha256"],
             "dataset": entry["dataset"],

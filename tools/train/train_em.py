@@ -39,9 +39,9 @@ import em_modules as em  # noqa: E402
 from train import load, resume  # noqa: E402
 
 MEAN, STD = 0.1307, 0.3081
-# yl1993: that code's train.py network. c8: the same with C=D=8, capsrt's shipped models: on our
-# 2-core machines yl1993 takes 30 min an epoch and c8 14 (A=64 B=8 C=D=12: 24), and a training run
-# has to finish within one working session (docs/models.md).
+# yl1993: that code's train.py network. c8: the same with C=D=8, the first shipped models: on our
+# 2-core machines yl1993 took 30 min an epoch and c8 14 (A=64 B=8 C=D=12: 24) before the chunked
+# step, about 20 and 10 with it (docs/em-routing.md, "Training").
 CONFIGS = {"yl1993": dict(A=64, B=8, C=16, D=16, E=10, K=3, iters=2),
            "c8": dict(A=64, B=8, C=8, D=8, E=10, K=3, iters=2)}
 
