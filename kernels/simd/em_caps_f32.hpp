@@ -16,7 +16,9 @@
 //    horizontal add per (c, i));
 //  - the couplings' renormalisation and the softmax over the outputs run across the inputs:
 //    r is [C, I], so L consecutive inputs of one output are one vector.
-// The 16 logs per output (log sigma) and the sigmoid are scalar, as in the reference.
+// The 16 logs per output (log sigma, in the M-step's cost and the E-step's normaliser) are vector
+// logs, summed across lanes (a per-lane order of the reference's sum: they were a third of the
+// routing's time as 16 scalar logs); the sigmoid is scalar, as in the reference.
 #ifndef CAPSRT_KERNELS_SIMD_EM_CAPS_F32_HPP
 #define CAPSRT_KERNELS_SIMD_EM_CAPS_F32_HPP
 
@@ -170,8 +172,11 @@ void routing(const kernels::EmRoutingParams& p, const float* votes, const float*
         m[blk].store_unaligned(mc + blk * L);
         (var[blk] + eps).store_unaligned(sc + blk * L);
       }
-      float cost = 0.0f;
-      for (int h = 0; h < kPose; ++h) cost += (beta_u[c] + std::log(std::sqrt(sc[h]))) * sum;
+      // the reference's 16 terms (beta_u + log sigma_h) r_sum, with a vector log, summed across lanes
+      B terms(0.0f);
+      for (int blk = 0; blk < NB; ++blk)
+        terms += (B(beta_u[c]) + xsimd::log(xsimd::sqrt(var[blk] + eps))) * B(sum);
+      const float cost = xsimd::hadd(terms);
       a_out[c] = 1.0f / (1.0f + std::exp(-p.lambda * (beta_a[c] - cost)));
     }
     if (it + 1 == p.iterations && !p.e_step_after_last) break;
@@ -179,14 +184,15 @@ void routing(const kernels::EmRoutingParams& p, const float* votes, const float*
     for (int c = 0; c < C; ++c) {
       const float* mc = mu + static_cast<size_t>(c) * kPose;
       const float* sc = sigma_sq + static_cast<size_t>(c) * kPose;
-      float log_sigma_sum = 0.0f;
-      for (int h = 0; h < kPose; ++h) log_sigma_sum += std::log(std::sqrt(sc[h])) + half_ln_2pi;
-      const float bias = -log_sigma_sum + std::log(a_out[c] > FLT_MIN ? a_out[c] : FLT_MIN);
-      B m[NB], inv[NB];
+      B m[NB], inv[NB], log_sigma(0.0f);
       for (int blk = 0; blk < NB; ++blk) {
+        const B s2 = B::load_unaligned(sc + blk * L);
         m[blk] = B::load_unaligned(mc + blk * L);
-        inv[blk] = B(1.0f) / (B(2.0f) * B::load_unaligned(sc + blk * L));
+        inv[blk] = B(1.0f) / (B(2.0f) * s2);
+        log_sigma += xsimd::log(xsimd::sqrt(s2)) + B(half_ln_2pi);
       }
+      const float log_sigma_sum = xsimd::hadd(log_sigma);
+      const float bias = -log_sigma_sum + std::log(a_out[c] > FLT_MIN ? a_out[c] : FLT_MIN);
       const float* vc = votes + static_cast<size_t>(c) * I * kPose;
       float* rc = r + static_cast<size_t>(c) * I;
       for (int i = 0; i < I; ++i) {
