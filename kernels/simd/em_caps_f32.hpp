@@ -17,8 +17,8 @@
 //  - the couplings' renormalisation and the softmax over the outputs run across the inputs:
 //    r is [C, I], so L consecutive inputs of one output are one vector.
 // The 16 logs per output (log sigma, in the M-step's cost and the E-step's normaliser) are vector
-// logs, summed across lanes (a per-lane order of the reference's sum: they were a third of the
-// routing's time as 16 scalar logs); the sigmoid is scalar, as in the reference.
+// logs, summed across lanes (a per-lane order of the reference's sum: as 16 scalar logs they took
+// a sixth of the ConvCaps' time); the sigmoid is scalar, as in the reference.
 #ifndef CAPSRT_KERNELS_SIMD_EM_CAPS_F32_HPP
 #define CAPSRT_KERNELS_SIMD_EM_CAPS_F32_HPP
 
