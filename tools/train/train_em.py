@@ -81,6 +81,14 @@ def evaluate(model, x, y, batch=500):
     return correct / len(x)
 
 
+def same_gradients(model, oracle, tol, what):
+    """Exits unless every parameter's gradient in `model` is `oracle`'s within `tol` (relative)."""
+    for (name, p), q in zip(model.named_parameters(), oracle.parameters()):
+        rel = ((p.grad - q.grad).abs().max() / q.grad.abs().max().clamp_min(1e-30)).item()
+        if rel > tol:
+            sys.exit(f"{what} gradient of {name} differs by {rel:.2e} (relative)")
+
+
 def check_fast(model):
     """Exits unless the fast routing gives the plain one's outputs and gradients, and train_step's
     chunks one pass's loss and gradients (float64)."""
@@ -93,10 +101,8 @@ def check_fast(model):
         sys.exit(f"the fast EM routing differs from the plain one by {diff}")
     a.sum().backward()
     b.sum().backward()
-    for (name, p), q in zip(fast.named_parameters(), plain.parameters()):
-        rel = ((p.grad - q.grad).abs().max() / q.grad.abs().max().clamp_min(1e-30)).item()
-        if rel > 1e-6:  # (primary_caps.a's gradient is ~0: the activations cancel in the M-step)
-            sys.exit(f"the fast EM routing's gradient of {name} differs by {rel:.2e} (relative)")
+    # (primary_caps.a's gradient is ~0: the activations cancel in the M-step)
+    same_gradients(fast, plain, 1e-6, "the fast EM routing's")
     # train_step's chunks against one pass over the batch, in training mode (bn1's batch statistics)
     whole = copy.deepcopy(model).double().train().set_fast(True)
     chunked = copy.deepcopy(model).double().train().set_fast(True)
@@ -107,10 +113,7 @@ def check_fast(model):
     loss_chunked, _ = train_step(chunked, probe, target, 0.5, 2)
     if abs(loss.item() - loss_chunked) > 1e-12:
         sys.exit(f"train_step's loss {loss_chunked} differs from one pass's {loss.item()}")
-    for (name, p), q in zip(chunked.named_parameters(), whole.parameters()):
-        rel = ((p.grad - q.grad).abs().max() / q.grad.abs().max().clamp_min(1e-30)).item()
-        if rel > 1e-9:
-            sys.exit(f"train_step's gradient of {name} differs from one pass's by {rel:.2e} (relative)")
+    same_gradients(chunked, whole, 1e-9, "train_step's")
 
 
 def main():
@@ -197,7 +200,7 @@ def main():
                 save_state(epoch, epoch * steps_per_epoch + steps, {"perm": perm, "total": total, "correct": correct,
                                                                     "steps": steps, "seconds": time.time() - t0})
         train_acc = correct / len(xtr)
-        if epoch + 1 < (args.anneal_after or args.epochs + 1):
+        if not args.anneal_after or epoch + 1 < args.anneal_after:  # the plateau rule, before annealing
             sched.step(train_acc)
         train_time = time.time() - t0
         acc = evaluate(model, xte, yte)
