@@ -3,22 +3,24 @@
 // and ref::em_class_caps_f32 (kernels/reference/em_caps_f32.cpp, em_routing_f32.cpp) within
 // float rounding; the scratch is simd/em_caps_scratch.h's.
 //
-// Blocking: a vote is 16 floats (a 4x4 pose), kept in NB = 16 / L vectors of L lanes (one
-// AVX-512 register, two AVX2, four NEON), lane (p, r) of the matrix row-major. Everything the
-// routing sums over (inputs i) is a loop of whole-vector FMAs on those registers:
-//  - votes V_ij = M_i W_ij: V[p][r] = sum_q M[p][q] W[q][r]. For input i, the four vectors
-//    a_q = (M[p][q] at every lane (p, r)) are made once and serve all C outputs; W's row q is
-//    tiled four times across 16 floats once per run (scratch), so b_q is one load and each vote
-//    is 4 FMAs per vector;
-//  - the M-step's means and variances: per output c, the sums over i of coeff_ci V_ci and
-//    coeff_ci (V_ci - mu_c)^2, one FMA per vector per input, broadcasting coeff_ci;
-//  - the E-step's log-likelihood: (V - mu)^2 / (2 sigma^2) summed over the 16 lanes (one
-//    horizontal add per (c, i));
-//  - the couplings' renormalisation and the softmax over the outputs run across the inputs:
-//    r is [C, I], so L consecutive inputs of one output are one vector.
-// The 16 logs per output (log sigma, in the M-step's cost and the E-step's normaliser) are vector
-// logs, summed across lanes (a per-lane order of the reference's sum: as 16 scalar logs they took
-// a sixth of the ConvCaps' time); the sigmoid is scalar, as in the reference.
+// Blocking: the input capsules i are in the vector lanes. Every per-input array is padded to Ip
+// (I rounded up to 16, zeros past I: em_caps_scratch.h), so L consecutive inputs are one
+// vector on every ISA and no loop has a tail. Votes are [C, 16, Ip]: element k of V_ci at lane i.
+//  - votes V_ci = M_i W_ci: V[p][r] = sum_q M[p][q] W[q][r]. The input poses of the position are
+//    transposed once to [16, Ip] and the transforms once per call to [C, 16, Ip], so the 16
+//    elements of L votes are 64 whole-vector FMAs, with no lane shuffles;
+//  - the M-step's means and variances of output c: per element k, the sums over i of
+//    coeff_ci V_cki and coeff_ci (V_cki - mu_ck)^2, one FMA per vector of L inputs, then one
+//    horizontal add per (c, k) (32 per output, against one per (c, i) in a layout with the pose in
+//    the lanes: I is 72 to 256 in the shipped networks);
+//  - the E-step's log-likelihood of L inputs: (V - mu)^2 / (2 sigma^2) summed over the 16
+//    elements, 16 FMAs into one vector (no horizontal add); its normaliser (the 16 log sigma,
+//    vector logs) is the M-step's, kept per output;
+//  - the couplings' renormalisation and the softmax over the outputs: r is [C, Ip], L inputs of
+//    one output per vector.
+// The padding lanes have zero input activation, so the M-step's products give them zero
+// coupling: they add exact zeros to every sum over i, and their E-step values (finite) are
+// overwritten before they count. The sigmoid is scalar, as in the reference.
 #ifndef CAPSRT_KERNELS_SIMD_EM_CAPS_F32_HPP
 #define CAPSRT_KERNELS_SIMD_EM_CAPS_F32_HPP
 
@@ -36,147 +38,173 @@ namespace em {
 
 constexpr int kPose = 16;
 
-struct Carve {  // 64-byte aligned floats from a scratch buffer, in order (as the reference's)
+struct Carve {  // 64-byte aligned floats from a scratch buffer, in order (em_caps_scratch.h's)
   unsigned char* at;
   float* take(uint64_t floats) {
     float* f = reinterpret_cast<float*>(at);
-    at += kernels::align_up(floats * sizeof(float));
+    at += em_floats_bytes(floats);
     return f;
   }
 };
 
-// w [n, 4, 4] -> tiled [n, 4 (q), 16]: row q of each transform four times.
-inline void tile_transforms(const float* w, uint64_t n, float* tiled) {
-  for (uint64_t k = 0; k < n; ++k)
-    for (int q = 0; q < 4; ++q)
-      for (int rep = 0; rep < 4; ++rep)
-        for (int r = 0; r < 4; ++r) tiled[(k * 4 + q) * 16 + rep * 4 + r] = w[k * 16 + q * 4 + r];
+// The transforms to [C, 16, Ip]: wt[(c * 16 + k) * Ip + i] = element k of W_ci, zero past I. Input
+// i uses transform i % period, whose C matrices (16 floats each) start at w + (i % period) * C * 16:
+// period I for ConvCaps (a transform per input), D for ClassCaps (one per capsule type).
+inline void lay_out_transforms(const float* w, int I, int Ip, int C, int period, float* wt) {
+  for (int c = 0; c < C; ++c)
+    for (int k = 0; k < kPose; ++k) {
+      float* row = wt + (static_cast<size_t>(c) * kPose + k) * Ip;
+      for (int t = 0; t < period; ++t) {
+        const float value = w[(static_cast<size_t>(t) * C + c) * kPose + k];
+        for (int i = t; i < I; i += period) row[i] = value;
+      }
+      for (int i = I; i < Ip; ++i) row[i] = 0.0f;
+    }
 }
 
-// The votes of one input capsule (pose m, 16 floats) for `outputs` outputs: V_c = m W_c, written
-// at votes + c * stride. wt: the tiled transforms of this input [outputs, 4, 16].
+// Input i's pose (16 floats at pose) and activation into lane i of mt [16, Ip] and a_in [Ip].
+inline void put_input(const float* pose, float activation, int i, int Ip, float* mt, float* a_in) {
+  for (int k = 0; k < kPose; ++k) mt[static_cast<size_t>(k) * Ip + i] = pose[k];
+  a_in[i] = activation;
+}
+
+inline void zero_padding(int I, int Ip, float* mt, float* a_in) {
+  for (int i = I; i < Ip; ++i) {
+    for (int k = 0; k < kPose; ++k) mt[static_cast<size_t>(k) * Ip + i] = 0.0f;
+    a_in[i] = 0.0f;
+  }
+}
+
+// The votes of every input for C outputs: votes [C, 16, Ip] from mt [16, Ip] and wt [C, 16, Ip].
 template <class A>
-inline void votes_of_input(const float* m, const float* wt, int outputs, float* votes, size_t stride) {
+inline void votes(const float* mt, const float* wt, int C, int Ip, float* v) {
   using B = xsimd::batch<float, A>;
   constexpr int L = static_cast<int>(B::size);
-  constexpr int NB = kPose / L;
-  static_assert(kPose % L == 0 && L % 4 == 0, "a vector holds whole rows of the pose");
-  B a[4][NB];
-  for (int q = 0; q < 4; ++q)
-    for (int blk = 0; blk < NB; ++blk) {
-      alignas(64) float lanes[L];
-      for (int lane = 0; lane < L; ++lane) lanes[lane] = m[((blk * L + lane) / 4) * 4 + q];
-      a[q][blk] = B::load_aligned(lanes);
-    }
-  for (int c = 0; c < outputs; ++c) {
-    const float* w = wt + static_cast<size_t>(c) * 64;
-    const B b0 = B::load_unaligned(w), b1 = B::load_unaligned(w + 16), b2 = B::load_unaligned(w + 32),
-            b3 = B::load_unaligned(w + 48);
-    float* v = votes + c * stride;
-    for (int blk = 0; blk < NB; ++blk) {
-      B acc = a[0][blk] * b0;
-      acc = xsimd::fma(a[1][blk], b1, acc);
-      acc = xsimd::fma(a[2][blk], b2, acc);
-      acc = xsimd::fma(a[3][blk], b3, acc);
-      acc.store_unaligned(v + blk * L);
+  static_assert(kEmLanes % L == 0, "a vector of inputs divides the padding");
+  for (int i = 0; i < Ip; i += L) {
+    B m[kPose];
+    for (int k = 0; k < kPose; ++k) m[k] = B::load_unaligned(mt + static_cast<size_t>(k) * Ip + i);
+    for (int c = 0; c < C; ++c) {
+      const float* w = wt + static_cast<size_t>(c) * kPose * Ip + i;
+      float* out = v + static_cast<size_t>(c) * kPose * Ip + i;
+      B wq[kPose];
+      for (int k = 0; k < kPose; ++k) wq[k] = B::load_unaligned(w + static_cast<size_t>(k) * Ip);
+      for (int row = 0; row < 4; ++row)
+        for (int col = 0; col < 4; ++col) {
+          B acc = m[row * 4] * wq[col];
+          acc = xsimd::fma(m[row * 4 + 1], wq[4 + col], acc);
+          acc = xsimd::fma(m[row * 4 + 2], wq[8 + col], acc);
+          acc = xsimd::fma(m[row * 4 + 3], wq[12 + col], acc);
+          acc.store_unaligned(out + static_cast<size_t>(row * 4 + col) * Ip);
+        }
     }
   }
 }
 
-// x[0..n) *= y[0..n) (or, divide, /= y)
+// sums[k] = the sum of acc[k]'s lanes, k < 16: the M-step's means and variances. Generic: xsimd's
+// haddp, L rows into one vector (right in xsimd 8.1 for 4 and 8 lanes), or one hadd per row; the
+// AVX-512 file specialises it (haddp's AVX-512 version returns the sums in a permuted order).
 template <class A>
-inline void scale_row(float* x, const float* y, int n) {
+struct LaneSums16 {
   using B = xsimd::batch<float, A>;
-  constexpr int L = static_cast<int>(B::size);
-  int i = 0;
-  for (; i + L <= n; i += L) (B::load_unaligned(x + i) * B::load_unaligned(y + i)).store_unaligned(x + i);
-  for (; i < n; ++i) x[i] *= y[i];
-}
+  static void run(const B* acc, float* sums) {
+    constexpr int L = static_cast<int>(B::size);
+    if (L == 4 || L == 8) {
+      for (int k = 0; k < kPose; k += L) xsimd::haddp(acc + k).store_unaligned(sums + k);
+    } else {
+      for (int k = 0; k < kPose; ++k) sums[k] = xsimd::hadd(acc[k]);
+    }
+  }
+};
 
+// EM routing of one position: ref::em_routing_f32's formulas and order of steps, over votes
+// [C, 16, Ip] and a_in [Ip] (zero past p.in_caps); mu [C, 16] and a_out [C] out.
 template <class A>
-inline float row_sum(const float* x, int n) {
-  using B = xsimd::batch<float, A>;
-  constexpr int L = static_cast<int>(B::size);
-  B acc(0.0f);
-  int i = 0;
-  for (; i + L <= n; i += L) acc += B::load_unaligned(x + i);
-  float sum = xsimd::hadd(acc);
-  for (; i < n; ++i) sum += x[i];
-  return sum;
-}
-
-// EM routing of one position: ref::em_routing_f32's formulas, order of operations and scratch
-// layout (r [C, I], sigma^2 [C, 16], r_sum [C], col [I]).
-template <class A>
-void routing(const kernels::EmRoutingParams& p, const float* votes, const float* a_in, const float* beta_u,
+void routing(const kernels::EmRoutingParams& p, int Ip, const float* votes, const float* a_in, const float* beta_u,
              const float* beta_a, float* mu, float* a_out, void* scratch) {
   using B = xsimd::batch<float, A>;
   constexpr int L = static_cast<int>(B::size);
-  constexpr int NB = kPose / L;
-  const int I = p.in_caps, C = p.out_caps;
+  constexpr int NB = kPose / L;  // vectors in 16 floats (sigma^2 of one output)
+  const int C = p.out_caps;
+  const size_t plane = static_cast<size_t>(kPose) * Ip;  // one output's votes
   Carve carve{static_cast<unsigned char*>(scratch)};
-  float* r = carve.take(static_cast<uint64_t>(C) * I);
+  float* r = carve.take(static_cast<uint64_t>(C) * Ip);
   float* sigma_sq = carve.take(static_cast<uint64_t>(C) * kPose);
-  float* r_sum = carve.take(static_cast<uint64_t>(C));
-  float* col = carve.take(static_cast<uint64_t>(I));
+  float* log_norm = carve.take(static_cast<uint64_t>(C));
+  float* col = carve.take(static_cast<uint64_t>(Ip));
   const float half_ln_2pi = 0.5f * std::log(2.0f * 3.14159265358979f);
   const B eps(p.eps);
 
-  for (int n = 0; n < C * I; ++n) r[n] = 1.0f / static_cast<float>(C);
+  for (size_t n = 0; n < static_cast<size_t>(C) * Ip; ++n) r[n] = 1.0f / static_cast<float>(C);
   for (int it = 0; it < p.iterations; ++it) {
     // --- M-step ---
-    for (int c = 0; c < C; ++c) scale_row<A>(r + static_cast<size_t>(c) * I, a_in, I);
+    for (int c = 0; c < C; ++c) {
+      float* rc = r + static_cast<size_t>(c) * Ip;
+      for (int i = 0; i < Ip; i += L) (B::load_unaligned(rc + i) * B::load_unaligned(a_in + i)).store_unaligned(rc + i);
+    }
     if (p.m_step == kernels::kEmMStepRenormalised) {
-      for (int i = 0; i < I; ++i) col[i] = 0.0f;
-      for (int c = 0; c < C; ++c) {
-        const float* rc = r + static_cast<size_t>(c) * I;
-        int i = 0;
-        for (; i + L <= I; i += L) (B::load_unaligned(col + i) + B::load_unaligned(rc + i)).store_unaligned(col + i);
-        for (; i < I; ++i) col[i] += rc[i];
+      for (int i = 0; i < Ip; i += L) {
+        B sum = B::load_unaligned(r + i);
+        for (int c = 1; c < C; ++c) sum += B::load_unaligned(r + static_cast<size_t>(c) * Ip + i);
+        (sum + eps).store_unaligned(col + i);
       }
       for (int c = 0; c < C; ++c) {
-        float* rc = r + static_cast<size_t>(c) * I;
-        int i = 0;
-        for (; i + L <= I; i += L) (B::load_unaligned(rc + i) / (B::load_unaligned(col + i) + eps)).store_unaligned(rc + i);
-        for (; i < I; ++i) rc[i] /= col[i] + p.eps;
+        float* rc = r + static_cast<size_t>(c) * Ip;
+        for (int i = 0; i < Ip; i += L) (B::load_unaligned(rc + i) / B::load_unaligned(col + i)).store_unaligned(rc + i);
       }
     }
     for (int c = 0; c < C; ++c) {
-      float* rc = r + static_cast<size_t>(c) * I;
-      const float sum = row_sum<A>(rc, I);
-      r_sum[c] = sum;
-      {
-        const B denom(sum + p.eps);
-        int i = 0;
-        for (; i + L <= I; i += L) (B::load_unaligned(rc + i) / denom).store_unaligned(rc + i);
-        for (; i < I; ++i) rc[i] /= sum + p.eps;  // now the coefficients of the means
-      }
-      const float* vc = votes + static_cast<size_t>(c) * I * kPose;
-      B m[NB], var[NB];
-      for (int blk = 0; blk < NB; ++blk) m[blk] = var[blk] = B(0.0f);
-      for (int i = 0; i < I; ++i) {
-        const B w(rc[i]);
-        for (int blk = 0; blk < NB; ++blk)
-          m[blk] = xsimd::fma(w, B::load_unaligned(vc + static_cast<size_t>(i) * kPose + blk * L), m[blk]);
-      }
-      for (int i = 0; i < I; ++i) {
-        const B w(rc[i]);
-        for (int blk = 0; blk < NB; ++blk) {
-          const B d = B::load_unaligned(vc + static_cast<size_t>(i) * kPose + blk * L) - m[blk];
-          var[blk] = xsimd::fma(w, d * d, var[blk]);
-        }
-      }
+      float* rc = r + static_cast<size_t>(c) * Ip;
+      B total(0.0f);
+      for (int i = 0; i < Ip; i += L) total += B::load_unaligned(rc + i);
+      const float sum = xsimd::hadd(total);  // r_sum_c
+      const B denom(sum + p.eps);
+      for (int i = 0; i < Ip; i += L) (B::load_unaligned(rc + i) / denom).store_unaligned(rc + i);  // mean coefficients
+      const float* vc = votes + c * plane;
       float* mc = mu + static_cast<size_t>(c) * kPose;
       float* sc = sigma_sq + static_cast<size_t>(c) * kPose;
-      for (int blk = 0; blk < NB; ++blk) {
-        m[blk].store_unaligned(mc + blk * L);
-        (var[blk] + eps).store_unaligned(sc + blk * L);
+      // 4 elements at a time: one load of the coefficients serves 4 FMAs (4 accumulators)
+      B acc[kPose];
+      for (int k = 0; k < kPose; k += 4) {
+        const float* vk = vc + static_cast<size_t>(k) * Ip;
+        B s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);
+        for (int i = 0; i < Ip; i += L) {
+          const B w = B::load_unaligned(rc + i);
+          s0 = xsimd::fma(w, B::load_unaligned(vk + i), s0);
+          s1 = xsimd::fma(w, B::load_unaligned(vk + Ip + i), s1);
+          s2 = xsimd::fma(w, B::load_unaligned(vk + 2 * Ip + i), s2);
+          s3 = xsimd::fma(w, B::load_unaligned(vk + 3 * Ip + i), s3);
+        }
+        acc[k] = s0, acc[k + 1] = s1, acc[k + 2] = s2, acc[k + 3] = s3;
       }
-      // the reference's 16 terms (beta_u + log sigma_h) r_sum, with a vector log, summed across lanes
-      B terms(0.0f);
-      for (int blk = 0; blk < NB; ++blk)
-        terms += (B(beta_u[c]) + xsimd::log(xsimd::sqrt(var[blk] + eps))) * B(sum);
+      LaneSums16<A>::run(acc, mc);
+      for (int k = 0; k < kPose; k += 4) {
+        const float* vk = vc + static_cast<size_t>(k) * Ip;
+        const B m0(mc[k]), m1(mc[k + 1]), m2(mc[k + 2]), m3(mc[k + 3]);
+        B s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);
+        for (int i = 0; i < Ip; i += L) {
+          const B w = B::load_unaligned(rc + i);
+          const B d0 = B::load_unaligned(vk + i) - m0, d1 = B::load_unaligned(vk + Ip + i) - m1,
+                  d2 = B::load_unaligned(vk + 2 * Ip + i) - m2, d3 = B::load_unaligned(vk + 3 * Ip + i) - m3;
+          s0 = xsimd::fma(w, d0 * d0, s0);
+          s1 = xsimd::fma(w, d1 * d1, s1);
+          s2 = xsimd::fma(w, d2 * d2, s2);
+          s3 = xsimd::fma(w, d3 * d3, s3);
+        }
+        acc[k] = s0, acc[k + 1] = s1, acc[k + 2] = s2, acc[k + 3] = s3;
+      }
+      LaneSums16<A>::run(acc, sc);
+      for (int blk = 0; blk < NB; ++blk) (B::load_unaligned(sc + blk * L) + eps).store_unaligned(sc + blk * L);
+      // the reference's 16 terms (beta_u + log sigma_h) r_sum and the E-step's normaliser
+      // sum_h (log sigma_h + ln(2 pi) / 2), with vector logs summed across lanes
+      B terms(0.0f), norm(0.0f);
+      for (int blk = 0; blk < NB; ++blk) {
+        const B log_sigma = xsimd::log(xsimd::sqrt(B::load_unaligned(sc + blk * L)));
+        terms += (B(beta_u[c]) + log_sigma) * B(sum);
+        norm += log_sigma + B(half_ln_2pi);
+      }
       const float cost = xsimd::hadd(terms);
+      log_norm[c] = xsimd::hadd(norm);
       a_out[c] = 1.0f / (1.0f + std::exp(-p.lambda * (beta_a[c] - cost)));
     }
     if (it + 1 == p.iterations && !p.e_step_after_last) break;
@@ -184,49 +212,37 @@ void routing(const kernels::EmRoutingParams& p, const float* votes, const float*
     for (int c = 0; c < C; ++c) {
       const float* mc = mu + static_cast<size_t>(c) * kPose;
       const float* sc = sigma_sq + static_cast<size_t>(c) * kPose;
-      B m[NB], inv[NB], log_sigma(0.0f);
-      for (int blk = 0; blk < NB; ++blk) {
-        const B s2 = B::load_unaligned(sc + blk * L);
-        m[blk] = B::load_unaligned(mc + blk * L);
-        inv[blk] = B(1.0f) / (B(2.0f) * s2);
-        log_sigma += xsimd::log(xsimd::sqrt(s2)) + B(half_ln_2pi);
-      }
-      const float log_sigma_sum = xsimd::hadd(log_sigma);
-      const float bias = -log_sigma_sum + std::log(a_out[c] > FLT_MIN ? a_out[c] : FLT_MIN);
-      const float* vc = votes + static_cast<size_t>(c) * I * kPose;
-      float* rc = r + static_cast<size_t>(c) * I;
-      for (int i = 0; i < I; ++i) {
-        B q(0.0f);
-        for (int blk = 0; blk < NB; ++blk) {
-          const B d = B::load_unaligned(vc + static_cast<size_t>(i) * kPose + blk * L) - m[blk];
-          q = xsimd::fma(d * d, inv[blk], q);
+      alignas(64) float inv[kPose];
+      for (int k = 0; k < kPose; ++k) inv[k] = 1.0f / (2.0f * sc[k]);
+      const B bias(-log_norm[c] + std::log(a_out[c] > FLT_MIN ? a_out[c] : FLT_MIN));
+      const float* vc = votes + c * plane;
+      float* rc = r + static_cast<size_t>(c) * Ip;
+      for (int i = 0; i < Ip; i += L) {
+        B q0(0.0f), q1(0.0f);  // two chains of 8 FMAs
+        for (int k = 0; k < kPose; k += 2) {
+          const B d0 = B::load_unaligned(vc + static_cast<size_t>(k) * Ip + i) - B(mc[k]);
+          const B d1 = B::load_unaligned(vc + static_cast<size_t>(k + 1) * Ip + i) - B(mc[k + 1]);
+          q0 = xsimd::fma(d0 * d0, B(inv[k]), q0);
+          q1 = xsimd::fma(d1 * d1, B(inv[k + 1]), q1);
         }
-        rc[i] = bias - xsimd::hadd(q);
+        (bias - (q0 + q1)).store_unaligned(rc + i);
       }
     }
     // softmax over the outputs, L inputs at a time
-    int i = 0;
-    for (; i + L <= I; i += L) {
+    for (int i = 0; i < Ip; i += L) {
       B mx = B::load_unaligned(r + i);
-      for (int c = 1; c < C; ++c) mx = xsimd::max(mx, B::load_unaligned(r + static_cast<size_t>(c) * I + i));
+      for (int c = 1; c < C; ++c) mx = xsimd::max(mx, B::load_unaligned(r + static_cast<size_t>(c) * Ip + i));
       B total(0.0f);
       for (int c = 0; c < C; ++c) {
-        float* rc = r + static_cast<size_t>(c) * I + i;
+        float* rc = r + static_cast<size_t>(c) * Ip + i;
         const B e = xsimd::exp(B::load_unaligned(rc) - mx);
         e.store_unaligned(rc);
         total += e;
       }
       for (int c = 0; c < C; ++c) {
-        float* rc = r + static_cast<size_t>(c) * I + i;
+        float* rc = r + static_cast<size_t>(c) * Ip + i;
         (B::load_unaligned(rc) / total).store_unaligned(rc);
       }
-    }
-    for (; i < I; ++i) {
-      float mx = r[i];
-      for (int c = 1; c < C; ++c) mx = std::max(mx, r[static_cast<size_t>(c) * I + i]);
-      float total = 0.0f;
-      for (int c = 0; c < C; ++c) total += (r[static_cast<size_t>(c) * I + i] = std::exp(r[static_cast<size_t>(c) * I + i] - mx));
-      for (int c = 0; c < C; ++c) r[static_cast<size_t>(c) * I + i] /= total;
     }
   }
 }
@@ -262,10 +278,10 @@ void em_primary_caps_f32(const kernels::EmPrimaryCapsParams& p, const float* in,
         acc3 = xsimd::fma(Bt(w0[3 * A_ + a]), x, acc3);
       }
       alignas(64) float lanes[4][L];
-      finish(acc0, r).store_aligned(lanes[0]);
-      finish(acc1, r + 1).store_aligned(lanes[1]);
-      finish(acc2, r + 2).store_aligned(lanes[2]);
-      finish(acc3, r + 3).store_aligned(lanes[3]);
+      finish(acc0, r).store_unaligned(lanes[0]);
+      finish(acc1, r + 1).store_unaligned(lanes[1]);
+      finish(acc2, r + 2).store_unaligned(lanes[2]);
+      finish(acc3, r + 3).store_unaligned(lanes[3]);
       for (int lane = 0; lane < L; ++lane)
         for (int k = 0; k < 4; ++k) out[static_cast<size_t>(pos + lane) * rows + r + k] = lanes[k][lane];
     }
@@ -274,7 +290,7 @@ void em_primary_caps_f32(const kernels::EmPrimaryCapsParams& p, const float* in,
       Bt acc(bias[r]);
       for (int a = 0; a < A_; ++a) acc = xsimd::fma(Bt(w[a]), Bt::load_unaligned(in + static_cast<size_t>(a) * hw + pos), acc);
       alignas(64) float lanes[L];
-      finish(acc, r).store_aligned(lanes);
+      finish(acc, r).store_unaligned(lanes);
       for (int lane = 0; lane < L; ++lane) out[static_cast<size_t>(pos + lane) * rows + r] = lanes[lane];
     }
   }
@@ -288,75 +304,89 @@ void em_primary_caps_f32(const kernels::EmPrimaryCapsParams& p, const float* in,
 }
 
 // ref::em_conv_caps_f32, streamed one output position at a time as the reference, the positions
-// cut into the same tasks (each with its own slot after the shared tiled transforms).
+// cut into the same tasks (each with its own slot after the shared transforms).
 template <class A>
 void em_conv_caps_f32(const kernels::EmConvCapsParams& p, const float* in, const float* weights, const float* beta_u,
                       const float* beta_a, float* out, void* scratch) {
   const int B = p.in_types, C = p.out_types, K = p.kernel, I = K * K * B;
+  const int Ip = static_cast<int>(em_conv_caps_inputs(p));
   const size_t in_depth = 17 * static_cast<size_t>(B), out_depth = 17 * static_cast<size_t>(C);
   em::Carve shared{static_cast<unsigned char*>(scratch)};
-  float* tiled = shared.take(static_cast<uint64_t>(I) * C * kEmTileFloats);
-  em::tile_transforms(weights, static_cast<uint64_t>(I) * C, tiled);
+  float* wt = shared.take(static_cast<uint64_t>(C) * em::kPose * Ip);
+  em::lay_out_transforms(weights, I, Ip, C, I, wt);
   const int64_t positions = static_cast<int64_t>(p.out_height) * p.out_width;
   const int tasks = kernels::task_count(p.parallel, p.threads, positions);
   kernels::run_tasks(p.parallel, tasks, [&](int task) {
-    em::Carve carve{shared.at + ref::em_conv_caps_slot_bytes(p) * static_cast<uint64_t>(task)};
-    float* votes = carve.take(static_cast<uint64_t>(C) * I * em::kPose);  // [C, I, 16]
-    float* a_in = carve.take(static_cast<uint64_t>(I));
+    em::Carve carve{shared.at + em_position_bytes(static_cast<uint64_t>(Ip), static_cast<uint64_t>(C)) *
+                                    static_cast<uint64_t>(task)};
+    float* votes = carve.take(static_cast<uint64_t>(C) * em::kPose * Ip);  // [C, 16, Ip]
+    float* mt = carve.take(static_cast<uint64_t>(em::kPose) * Ip);         // [16, Ip]
+    float* a_in = carve.take(static_cast<uint64_t>(Ip));
     void* routing_scratch = carve.at;
+    em::zero_padding(I, Ip, mt, a_in);
     const kernels::Share share = kernels::task_share(positions, tasks, task);
     for (int64_t pos = share.begin; pos < share.end; ++pos) {
       const int oy = static_cast<int>(pos / p.out_width), ox = static_cast<int>(pos % p.out_width);
       for (int kh = 0; kh < K; ++kh)
         for (int kw = 0; kw < K; ++kw) {
           const float* caps = in + (static_cast<size_t>(oy * p.stride + kh) * p.in_width + ox * p.stride + kw) * in_depth;
-          for (int t = 0; t < B; ++t) {
-            const int i = (kh * K + kw) * B + t;
-            a_in[i] = caps[em::kPose * B + t];
-            em::votes_of_input<A>(caps + t * em::kPose, tiled + static_cast<size_t>(i) * C * kEmTileFloats, C,
-                                  votes + static_cast<size_t>(i) * em::kPose, static_cast<size_t>(I) * em::kPose);
-          }
+          for (int t = 0; t < B; ++t)
+            em::put_input(caps + t * em::kPose, caps[em::kPose * B + t], (kh * K + kw) * B + t, Ip, mt, a_in);
         }
+      em::votes<A>(mt, wt, C, Ip, votes);
       float* o = out + static_cast<size_t>(pos) * out_depth;
-      em::routing<A>(p.routing, votes, a_in, beta_u, beta_a, o, o + em::kPose * C, routing_scratch);
+      em::routing<A>(p.routing, Ip, votes, a_in, beta_u, beta_a, o, o + em::kPose * C, routing_scratch);
     }
   });
 }
 
-// ref::em_class_caps_f32.
+// ref::em_class_caps_f32: one routing over every position's capsules.
 template <class A>
 void em_class_caps_f32(const kernels::EmClassCapsParams& p, const float* in, const float* weights,
                        const float* beta_u, const float* beta_a, float* activations, float* poses, void* scratch) {
+  using Bt = xsimd::batch<float, A>;
+  constexpr int L = static_cast<int>(Bt::size);
   const int D = p.in_types, E = p.classes, H = p.in_height, W = p.in_width, I = H * W * D;
+  const int Ip = static_cast<int>(em_class_caps_inputs(p));
   const size_t in_depth = 17 * static_cast<size_t>(D);
   em::Carve carve{static_cast<unsigned char*>(scratch)};
-  float* tiled = carve.take(static_cast<uint64_t>(D) * E * kEmTileFloats);
-  float* votes = carve.take(static_cast<uint64_t>(E) * I * em::kPose);  // [E, I, 16]
-  float* a_in = carve.take(static_cast<uint64_t>(I));
+  float* wt = carve.take(static_cast<uint64_t>(E) * em::kPose * Ip);
+  float* votes = carve.take(static_cast<uint64_t>(E) * em::kPose * Ip);  // [E, 16, Ip]
+  float* mt = carve.take(static_cast<uint64_t>(em::kPose) * Ip);
+  float* a_in = carve.take(static_cast<uint64_t>(Ip));
+  void* routing_scratch = carve.at;
+  carve.take(static_cast<uint64_t>(em_routing_scratch_bytes(static_cast<uint64_t>(Ip), static_cast<uint64_t>(E)) /
+                                   sizeof(float)));
+  float* coords = carve.take(2 * static_cast<uint64_t>(Ip));  // [row/H, col/W] of each input
   float* mu = carve.take(static_cast<uint64_t>(E) * em::kPose);
   if (poses != nullptr) mu = poses;
-  void* routing_scratch = carve.at;
-  em::tile_transforms(weights, static_cast<uint64_t>(D) * E, tiled);
-  const int row_elem = p.coord_add == CAPS_EM_COORD_ELEMENTS_3_7 ? 3 : 0;
-  const int col_elem = p.coord_add == CAPS_EM_COORD_ELEMENTS_3_7 ? 7 : 1;
-  const size_t stride = static_cast<size_t>(I) * em::kPose;
+  em::lay_out_transforms(weights, I, Ip, E, D, wt);  // shared by the positions: input i is of type i % D
+  em::zero_padding(I, Ip, mt, a_in);
+  for (int i = 0; i < Ip; ++i) coords[i] = coords[Ip + i] = 0.0f;
   for (int y = 0; y < H; ++y)
     for (int x = 0; x < W; ++x) {
       const float* caps = in + (static_cast<size_t>(y) * W + x) * in_depth;
-      const float fy = static_cast<float>(y) / static_cast<float>(H), fx = static_cast<float>(x) / static_cast<float>(W);
       for (int t = 0; t < D; ++t) {
         const int i = (y * W + x) * D + t;
-        a_in[i] = caps[em::kPose * D + t];
-        float* vi = votes + static_cast<size_t>(i) * em::kPose;
-        em::votes_of_input<A>(caps + t * em::kPose, tiled + static_cast<size_t>(t) * E * kEmTileFloats, E, vi, stride);
-        if (p.coord_add != CAPS_EM_COORD_NONE)
-          for (int e = 0; e < E; ++e) {
-            vi[e * stride + row_elem] += fy;
-            vi[e * stride + col_elem] += fx;
-          }
+        em::put_input(caps + t * em::kPose, caps[em::kPose * D + t], i, Ip, mt, a_in);
+        coords[i] = static_cast<float>(y) / static_cast<float>(H);
+        coords[Ip + i] = static_cast<float>(x) / static_cast<float>(W);
       }
     }
-  em::routing<A>(p.routing, votes, a_in, beta_u, beta_a, mu, activations, routing_scratch);
+  em::votes<A>(mt, wt, E, Ip, votes);
+  if (p.coord_add != CAPS_EM_COORD_NONE) {
+    const int row_elem = p.coord_add == CAPS_EM_COORD_ELEMENTS_3_7 ? 3 : 0;
+    const int col_elem = p.coord_add == CAPS_EM_COORD_ELEMENTS_3_7 ? 7 : 1;
+    for (int e = 0; e < E; ++e) {
+      float* row = votes + (static_cast<size_t>(e) * em::kPose + row_elem) * Ip;
+      float* col = votes + (static_cast<size_t>(e) * em::kPose + col_elem) * Ip;
+      for (int i = 0; i < Ip; i += L) {
+        (Bt::load_unaligned(row + i) + Bt::load_unaligned(coords + i)).store_unaligned(row + i);
+        (Bt::load_unaligned(col + i) + Bt::load_unaligned(coords + Ip + i)).store_unaligned(col + i);
+      }
+    }
+  }
+  em::routing<A>(p.routing, Ip, votes, a_in, beta_u, beta_a, mu, activations, routing_scratch);
 }
 
 }  // namespace simd
