@@ -18,7 +18,7 @@ two ConvCaps, ClassCaps, 2 iterations) likewise: yl-1993's module with its plain
 routing (same formulas, fewer temporaries), input normalised as it was trained; scores are the
 class activations. Skipped when the model is not in models/.
 
-    /usr/bin/python3 bench/compare_pytorch.py [--build build/release] [--reps 15] [--block 20]
+    /usr/bin/python3 bench/compare_pytorch.py [--build build/release] [--reps 15] [--block 20] [--only em]
     CAPSRT_KERNELS=avx2-fma /usr/bin/python3 bench/compare_pytorch.py    # a forced kernel set
 """
 import argparse
@@ -70,8 +70,13 @@ def read_idx_images(path):
 
 class CapsTimer:
     def __init__(self, exe, model, images):
+        env = dict(os.environ)  # capsrt as users run it: the malloc settings were PyTorch's
+        if "CAPSRT_GLIBC_TUNABLES_BEFORE" in env:
+            env["GLIBC_TUNABLES"] = env.pop("CAPSRT_GLIBC_TUNABLES_BEFORE")
+            if not env["GLIBC_TUNABLES"]:
+                del env["GLIBC_TUNABLES"]
         self.p = subprocess.Popen([exe, model, images], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  text=True)
+                                  text=True, env=env)
         self.kernels = self.p.stdout.readline().split()[-1]
 
     def block(self, n):
@@ -96,6 +101,25 @@ def torch_block(score, images, start, n):
     return times
 
 
+# PyTorch's best malloc settings. Its EM routing at batch 1 allocates temporaries of hundreds of
+# KB each step, which glibc serves with mmap and returns with munmap until its dynamic threshold
+# happens to rise: each step then faults its pages in again, slow on our virtual machines. That
+# made PyTorch's time on em_mnist 4 or 30-40 ms from one process to the next (the cause of the
+# spread in docs/performance.md's earlier runs). A fixed high mmap threshold, no trimming and
+# transparent huge pages give it 4.1 ms every time, and it is credited with that.
+PYTORCH_TUNABLES = ("glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=1073741824:"
+                    "glibc.malloc.trim_threshold=4294967296")
+
+
+def reexec_with_pytorch_tunables():
+    if "CAPSRT_GLIBC_TUNABLES_BEFORE" in os.environ:
+        return
+    before = os.environ.get("GLIBC_TUNABLES", "")
+    env = dict(os.environ, CAPSRT_GLIBC_TUNABLES_BEFORE=before,
+               GLIBC_TUNABLES=":".join(filter(None, [before, PYTORCH_TUNABLES])))
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build", "release"), help="capsrt build folder")
@@ -103,18 +127,24 @@ def main():
     ap.add_argument("--reps", type=int, default=15, help="blocks per side")
     ap.add_argument("--block", type=int, default=20, help="images per block")
     ap.add_argument("--warmup", type=int, default=20, help="images each side runs before timing")
+    ap.add_argument("--only", action="append", choices=[arch for arch, _ in MODELS],
+                    help="measure this network only (repeatable; default: all)")
     args = ap.parse_args()
+    reexec_with_pytorch_tunables()
     torch.set_num_threads(1)
     images = read_idx_images(args.images)
     capsconv = os.path.join(args.build, "tools", "capsconv")
     timer = os.path.join(args.build, "bench", "caps_timer")
-    print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} thread; capsrt: 1 thread; batch 1; "
+    print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} thread, GLIBC_TUNABLES={os.environ['GLIBC_TUNABLES']}")
+    print(f"capsrt: 1 thread; batch 1; "
           f"{args.reps} interleaved blocks of {args.block} images per side; classifier only")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         with open(os.path.join(ROOT, "models", "models.json")) as f:
             manifest = json.load(f)
         for arch, checkpoint in MODELS:
+            if args.only and arch not in args.only:
+                continue
             if not os.path.exists(os.path.join(ROOT, checkpoint)):
                 print(f"  {arch}: {checkpoint} is not there: skipped")
                 continue
