@@ -9,6 +9,14 @@
 // amplified where the couplings' softmax is steep. The test allows 2e-5 absolute plus 2e-4
 // relative on poses and 2e-5 on activations (which lie in (0, 1)), and prints the worst seen;
 // a wrong index or coordinate is off by the size of a pose value (about 1).
+//
+// Some random shapes are ill-conditioned: with 2 inputs for 7 outputs a variance can come out
+// near eps, the E-step's log-likelihoods are then huge and a rounding in them moves the
+// couplings. There the reference itself moves by more than that bound when its input poses move
+// by one ulp (1.4e-5 on ClassCaps' trial 20, where NEON's order of sums differed from the
+// reference by 4.4e-5). So each trial also runs the reference on inputs one ulp up, and its
+// largest change (its float uncertainty on that trial) times 8 is added to the bounds. The test
+// requires that change to stay below 1e-3, so that no trial's bound can hide a wrong index.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
@@ -52,20 +60,36 @@ EmRoutingParams routing(std::mt19937& rng, int I, int C) {
 }
 
 struct Worst {
-  double pose = 0, act = 0;
+  double pose = 0, act = 0, uncertainty = 0;
 };
 
-// outputs laid out as the kernels write them; `is_act(k)` says which are activations
+// x with every value moved one ulp up
+std::vector<float> ulp_up(std::vector<float> x) {
+  for (float& v : x) v = std::nextafter(v, INFINITY);
+  return x;
+}
+
+// outputs laid out as the kernels write them; `is_act(k)` says which are activations; `nudged`:
+// the reference's outputs on the inputs one ulp up
 template <typename IsAct>
-void compare(const std::vector<float>& got, const std::vector<float>& want, IsAct is_act, Worst* worst) {
+void compare(const std::vector<float>& got, const std::vector<float>& want, const std::vector<float>& nudged,
+             IsAct is_act, Worst* worst) {
   REQUIRE(got.size() == want.size());
+  REQUIRE(nudged.size() == want.size());
+  double uncertainty = 0;
+  for (size_t k = 0; k < want.size(); ++k) uncertainty = std::max(uncertainty, std::fabs(double(nudged[k]) - want[k]));
+  INFO("the reference moves by " << uncertainty << " under a one-ulp change of its input poses");
+  REQUIRE(uncertainty < 1e-3);
+  worst->uncertainty = std::max(worst->uncertainty, uncertainty);
   for (size_t k = 0; k < got.size(); ++k) {
+    INFO("element " << k << ": got " << got[k] << ", want " << want[k]);
     const double d = std::fabs(double(got[k]) - want[k]);
     if (is_act(k)) {
-      worst->act = std::max(worst->act, d / 2e-5);
-      REQUIRE(d <= 2e-5);
+      const double bound = 2e-5 + 8 * uncertainty;
+      worst->act = std::max(worst->act, d / bound);
+      REQUIRE(d <= bound);
     } else {
-      const double bound = 2e-5 + 2e-4 * std::fabs(want[k]);
+      const double bound = 2e-5 + 2e-4 * std::fabs(want[k]) + 8 * uncertainty;
       worst->pose = std::max(worst->pose, d / bound);
       REQUIRE(d <= bound);
     }
@@ -101,13 +125,15 @@ TEST_CASE("SIMD EM ConvCaps matches the reference on random shapes") {
       std::vector<float> want(n_out, NAN), got(n_out, NAN);
       std::vector<float> s_ref(ref::em_conv_caps_f32_scratch_size(p) / 4 + 16, NAN);
       std::vector<float> s_simd(ks->em_conv_caps_f32_scratch_size(p) / 4 + 16, NAN);
+      std::vector<float> nudged(n_out, NAN);
       ref::em_conv_caps_f32(p, x.data(), w.data(), bu.data(), ba.data(), want.data(), s_ref.data());
+      ref::em_conv_caps_f32(p, ulp_up(x).data(), w.data(), bu.data(), ba.data(), nudged.data(), s_ref.data());
       ks->em_conv_caps_f32(p, x.data(), w.data(), bu.data(), ba.data(), got.data(), s_simd.data());
-      compare(got, want, [&](size_t k) { return k % (17 * static_cast<size_t>(C)) >= 16 * static_cast<size_t>(C); },
-              &worst);
+      compare(got, want, nudged,
+              [&](size_t k) { return k % (17 * static_cast<size_t>(C)) >= 16 * static_cast<size_t>(C); }, &worst);
     }
-    std::printf("%s ConvCaps: worst difference %.2f of the bound on poses, %.2f on activations\n", ks->name,
-                worst.pose, worst.act);
+    std::printf("%s ConvCaps: worst difference %.2f of the bound on poses, %.2f on activations; the reference's "
+                "largest one-ulp change %.2g\n", ks->name, worst.pose, worst.act, worst.uncertainty);
   }
 }
 
@@ -136,16 +162,19 @@ TEST_CASE("SIMD EM ClassCaps matches the reference on random shapes, with every 
       // poses [E,16] then activations [E], from each kernel
       ref::em_class_caps_f32(p, x.data(), w.data(), bu.data(), ba.data(), want.data() + 16 * E, want.data(),
                              s_ref.data());
+      std::vector<float> nudged(want.size(), NAN);
+      ref::em_class_caps_f32(p, ulp_up(x).data(), w.data(), bu.data(), ba.data(), nudged.data() + 16 * E,
+                             nudged.data(), s_ref.data());
       ks->em_class_caps_f32(p, x.data(), w.data(), bu.data(), ba.data(), got.data() + 16 * E, got.data(),
                             s_simd.data());
-      compare(got, want, [&](size_t k) { return k >= 16 * static_cast<size_t>(E); }, &worst);
+      compare(got, want, nudged, [&](size_t k) { return k >= 16 * static_cast<size_t>(E); }, &worst);
       // without the poses asked for, the same activations
       std::vector<float> again(static_cast<size_t>(E), NAN);
       ks->em_class_caps_f32(p, x.data(), w.data(), bu.data(), ba.data(), again.data(), nullptr, s_simd.data());
       for (int e = 0; e < E; ++e) CHECK(again[static_cast<size_t>(e)] == got[16 * static_cast<size_t>(E) + e]);
     }
-    std::printf("%s ClassCaps: worst difference %.2f of the bound on poses, %.2f on activations\n", ks->name,
-                worst.pose, worst.act);
+    std::printf("%s ClassCaps: worst difference %.2f of the bound on poses, %.2f on activations; the reference's "
+                "largest one-ulp change %.2g\n", ks->name, worst.pose, worst.act, worst.uncertainty);
   }
 }
 
