@@ -251,39 +251,36 @@ void routing(const kernels::EmRoutingParams& p, int Ip, const float* votes, cons
 
 // ref::em_primary_caps_f32: out[pos][r] = b[r] + sum_a w[r][a] x[a][pos], a sigmoid on the
 // activation rows (r >= 16 B). Blocking: L positions (contiguous in x [A, H, W]) in the lanes and
-// 4 rows r at a time, 4 accumulators: each step loads one vector of x and broadcasts 4 weights,
-// so x is read once per 4 rows and w sequentially. The L results of a row go to the positions'
-// rows of out [H, W, 17B] with scalar stores (out is position-major: a transposition). Positions
-// past the last full vector: the reference's loop.
+// 8 rows r at a time, 8 accumulators: each step loads one vector of x and broadcasts 8 weights,
+// so x is read once per 8 rows and w sequentially, and 8 FMA chains cover the FMA latency of two
+// pipes (4 rows left half of them idle). The L results of a row go to the positions' rows of
+// out [H, W, 17B] with scalar stores (out is position-major: a transposition). Positions past the
+// last full vector: one more vector ending at the last position, which recomputes some of the
+// previous one's positions (the same values); fewer than L positions: the reference's loop.
 template <class A>
 void em_primary_caps_f32(const kernels::EmPrimaryCapsParams& p, const float* in, const float* weights,
                          const float* bias, float* out) {
   using Bt = xsimd::batch<float, A>;
   constexpr int L = static_cast<int>(Bt::size);
+  constexpr int R = 8;
   const int A_ = p.in_channels, hw = p.height * p.width, rows = 17 * p.types, pose_rows = 16 * p.types;
   const auto finish = [&](Bt v, int r) {  // the sigmoid of the activation rows
     return r < pose_rows ? v : Bt(1.0f) / (Bt(1.0f) + xsimd::exp(-v));
   };
-  int pos = 0;
-  for (; pos + L <= hw; pos += L) {
+  const auto positions = [&](int pos) {  // L positions from pos
     int r = 0;
-    for (; r + 4 <= rows; r += 4) {
+    for (; r + R <= rows; r += R) {
       const float* w0 = weights + static_cast<size_t>(r) * A_;
-      Bt acc0(bias[r]), acc1(bias[r + 1]), acc2(bias[r + 2]), acc3(bias[r + 3]);
+      Bt acc[R];
+      for (int k = 0; k < R; ++k) acc[k] = Bt(bias[r + k]);
       for (int a = 0; a < A_; ++a) {
         const Bt x = Bt::load_unaligned(in + static_cast<size_t>(a) * hw + pos);
-        acc0 = xsimd::fma(Bt(w0[a]), x, acc0);
-        acc1 = xsimd::fma(Bt(w0[A_ + a]), x, acc1);
-        acc2 = xsimd::fma(Bt(w0[2 * A_ + a]), x, acc2);
-        acc3 = xsimd::fma(Bt(w0[3 * A_ + a]), x, acc3);
+        for (int k = 0; k < R; ++k) acc[k] = xsimd::fma(Bt(w0[static_cast<size_t>(k) * A_ + a]), x, acc[k]);
       }
-      alignas(64) float lanes[4][L];
-      finish(acc0, r).store_unaligned(lanes[0]);
-      finish(acc1, r + 1).store_unaligned(lanes[1]);
-      finish(acc2, r + 2).store_unaligned(lanes[2]);
-      finish(acc3, r + 3).store_unaligned(lanes[3]);
+      alignas(64) float lanes[R][L];
+      for (int k = 0; k < R; ++k) finish(acc[k], r + k).store_unaligned(lanes[k]);
       for (int lane = 0; lane < L; ++lane)
-        for (int k = 0; k < 4; ++k) out[static_cast<size_t>(pos + lane) * rows + r + k] = lanes[k][lane];
+        for (int k = 0; k < R; ++k) out[static_cast<size_t>(pos + lane) * rows + r + k] = lanes[k][lane];
     }
     for (; r < rows; ++r) {
       const float* w = weights + static_cast<size_t>(r) * A_;
@@ -293,8 +290,14 @@ void em_primary_caps_f32(const kernels::EmPrimaryCapsParams& p, const float* in,
       finish(acc, r).store_unaligned(lanes);
       for (int lane = 0; lane < L; ++lane) out[static_cast<size_t>(pos + lane) * rows + r] = lanes[lane];
     }
+  };
+  if (hw >= L) {
+    int pos = 0;
+    for (; pos + L <= hw; pos += L) positions(pos);
+    if (pos < hw) positions(hw - L);
+    return;
   }
-  for (; pos < hw; ++pos)
+  for (int pos = 0; pos < hw; ++pos)
     for (int r = 0; r < rows; ++r) {
       float sum = bias[r];
       const float* w = weights + static_cast<size_t>(r) * A_;
