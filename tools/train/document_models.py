@@ -56,6 +56,10 @@ NOTES = {
                 "and the run resumed within epoch 6, which the change leaves as it was. It misses the 99.2% "
                 "target: at the end it is right on only 98.95% of its own training images, so this network "
                 "(C=D=8) underfits with this recipe (docs/em-routing.md, \"Training\").",
+    "em_fashion": "em_mnist's recipe and network. PyTorch's test accuracy by epoch: 81.79, 83.07, 83.29, 84.16, "
+                  "83.25, 85.26, then the annealing epochs 86.66 and 86.80%. It misses the 88% target: its running "
+                  "accuracy on its own training images in the last epoch was 88.71%, so it underfits as em_mnist "
+                  "does; the same larger network (C=D=16) is the next step for both.",
 }
 TARGET = {"canonical_mnist": 0.995, "small_mnist": 0.990, "canonical_fashion": 0.90, "small_fashion": 0.90,
           "em_mnist": 0.992, "em_fashion": 0.88}
