@@ -10,9 +10,10 @@
 //    transposed once to [16, Ip] and the transforms once per call to [C, 16, Ip], so the 16
 //    elements of L votes are 64 whole-vector FMAs, with no lane shuffles;
 //  - the M-step's means and variances of output c: per element k, the sums over i of
-//    coeff_ci V_cki and coeff_ci (V_cki - mu_ck)^2, one FMA per vector of L inputs, then one
-//    horizontal add per (c, k) (32 per output, against one per (c, i) in a layout with the pose in
-//    the lanes: I is 72 to 256 in the shipped networks);
+//    coeff_ci V_cki and coeff_ci (V_cki - mu_ck)^2, one FMA per vector of L inputs, 4 elements
+//    per pass over the inputs (one load of the coefficients for 4 FMAs), then the 16 sums across
+//    lanes at once (LaneSums16: 2 per output, against a horizontal add per (c, i) in a layout with
+//    the pose in the lanes: I is 72 to 256 in the shipped networks);
 //  - the E-step's log-likelihood of L inputs: (V - mu)^2 / (2 sigma^2) summed over the 16
 //    elements, 16 FMAs into one vector (no horizontal add); its normaliser (the 16 log sigma,
 //    vector logs) is the M-step's, kept per output;
