@@ -37,7 +37,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools", "train"))
 import capsnet_modules as cm  # noqa: E402
 import em_modules as em  # noqa: E402
-from train import ARCHS, FastCapsuleNet  # noqa: E402
+from train import ARCHS, FastCapsuleNet, reexec_with_tunables  # noqa: E402
 
 MODELS = [("canonical", "models/canonical_mnist.pt"), ("small", "models/small_mnist.pt"),
           ("em", "models/em_mnist.pt")]
@@ -111,15 +111,6 @@ PYTORCH_TUNABLES = ("glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=10737418
                     "glibc.malloc.trim_threshold=4294967296")
 
 
-def reexec_with_pytorch_tunables():
-    if "CAPSRT_GLIBC_TUNABLES_BEFORE" in os.environ:
-        return
-    before = os.environ.get("GLIBC_TUNABLES", "")
-    env = dict(os.environ, CAPSRT_GLIBC_TUNABLES_BEFORE=before,
-               GLIBC_TUNABLES=":".join(filter(None, [before, PYTORCH_TUNABLES])))
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build", "release"), help="capsrt build folder")
@@ -130,7 +121,7 @@ def main():
     ap.add_argument("--only", action="append", choices=[arch for arch, _ in MODELS],
                     help="measure this network only (repeatable; default: all)")
     args = ap.parse_args()
-    reexec_with_pytorch_tunables()
+    reexec_with_tunables(PYTORCH_TUNABLES)
     torch.set_num_threads(1)
     images = read_idx_images(args.images)
     capsconv = os.path.join(args.build, "tools", "capsconv")

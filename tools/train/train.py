@@ -25,16 +25,24 @@ import sys
 import time
 
 
-def reexec_with_huge_pages():
-    """Restarts this script with glibc's malloc asking for transparent huge pages, unless it already
-    does. Page faults are slow on our virtual machines and each step faults in tens of megabytes of
-    freed temporaries again. Huge pages make a step several times faster without changing a bit of
-    the weights (docs/design.md has the measurements). Harmless where THP is off or glibc is older."""
-    tunables = os.environ.get("GLIBC_TUNABLES", "")
-    if "glibc.malloc.hugetlb" in tunables:
+def reexec_with_tunables(tunables):
+    """Restarts this script with `tunables` added to glibc's GLIBC_TUNABLES, unless it already runs
+    so. The value GLIBC_TUNABLES had before is kept in CAPSRT_GLIBC_TUNABLES_BEFORE, for child
+    processes that should run as they would have."""
+    if "CAPSRT_GLIBC_TUNABLES_BEFORE" in os.environ:
         return
-    env = dict(os.environ, GLIBC_TUNABLES=":".join(filter(None, [tunables, "glibc.malloc.hugetlb=1"])))
+    before = os.environ.get("GLIBC_TUNABLES", "")
+    env = dict(os.environ, CAPSRT_GLIBC_TUNABLES_BEFORE=before,
+               GLIBC_TUNABLES=":".join(filter(None, [before, tunables])))
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
+def reexec_with_huge_pages():
+    """Restarts this script with glibc's malloc asking for transparent huge pages. Page faults are
+    slow on our virtual machines and each step faults in tens of megabytes of freed temporaries
+    again. Huge pages make a step several times faster without changing a bit of the weights
+    (docs/design.md has the measurements). Harmless where THP is off or glibc is older."""
+    reexec_with_tunables("glibc.malloc.hugetlb=1")
 
 
 if __name__ == "__main__":
