@@ -358,12 +358,10 @@ void em_class_caps_f32(const kernels::EmClassCapsParams& p, const float* in, con
   float* votes = carve.take(static_cast<uint64_t>(E) * em::kPose * Ip);  // [E, 16, Ip]
   float* mt = carve.take(static_cast<uint64_t>(em::kPose) * Ip);
   float* a_in = carve.take(static_cast<uint64_t>(Ip));
-  void* routing_scratch = carve.at;
-  carve.take(static_cast<uint64_t>(em_routing_scratch_bytes(static_cast<uint64_t>(Ip), static_cast<uint64_t>(E)) /
-                                   sizeof(float)));
   float* coords = carve.take(2 * static_cast<uint64_t>(Ip));  // [row/H, col/W] of each input
   float* mu = carve.take(static_cast<uint64_t>(E) * em::kPose);
   if (poses != nullptr) mu = poses;
+  void* routing_scratch = carve.at;  // the rest
   em::lay_out_transforms(weights, I, Ip, E, D, wt);  // shared by the positions: input i is of type i % D
   em::zero_padding(I, Ip, mt, a_in);
   for (int i = 0; i < Ip; ++i) coords[i] = coords[Ip + i] = 0.0f;
