@@ -11,7 +11,7 @@
 #      an aarch64 build for armv8.2-a+dotprod, its int8 kernel tests under qemu-aarch64 -cpu max;
 #   6. ThreadSanitizer: interpreters on several threads sharing one model;
 #   7. the fuzz targets (clang-14 libFuzzer, docs/reliability.md): each builds, replays its
-#      regression inputs and seed corpus, and fuzzes for 20 s;
+#      regression inputs and seed corpus, and fuzzes for 12 s;
 #   8. the int8-only runtime for a Cortex-M3 (no FPU, arm-none-eabi-gcc): it links no
 #      floating-point routine, and its load and init stack bounds hold there;
 #   9. firmware_demo on Cortex-M4, M7 and M55 boards under qemu-system-arm: the small MNIST
@@ -45,11 +45,17 @@ step "2b. the same suite with the reference kernels forced (CAPSRT_KERNELS=refer
 
 step "3. x86 dispatch under qemu-x86_64: -cpu Haswell must pick avx2-fma, -cpu Nehalem the reference"
 export CAPSRT_SOURCE_DIR=$PWD  # (ctest sets it for the tests it runs; these run directly)
-for cpu in Haswell:avx2-fma Nehalem:reference; do
-  echo "-- qemu-x86_64 -cpu ${cpu%%:*}, expecting ${cpu##*:}"
-  CAPSRT_EXPECT_KERNELS=${cpu##*:} qemu-x86_64 -cpu "${cpu%%:*}" build/release/tests/capsrt_tests 2>/dev/null | tail -2
-  qemu-x86_64 -cpu "${cpu%%:*}" build/release/tests/capsrt_no_alloc_test 2>/dev/null | tail -2
-done
+# The two CPUs at once (one emulator is one thread), each printing when it has finished.
+emulated() {
+  local out
+  out=$(CAPSRT_EXPECT_KERNELS=$2 qemu-x86_64 -cpu "$1" build/release/tests/capsrt_tests 2>/dev/null | tail -2 &&
+        qemu-x86_64 -cpu "$1" build/release/tests/capsrt_no_alloc_test 2>/dev/null | tail -2) ||
+    { echo "-- qemu-x86_64 -cpu $1 (expecting $2) FAILED:"; echo "$out"; return 1; }
+  echo "-- qemu-x86_64 -cpu $1, expecting $2:"; echo "$out"
+}
+emulated Haswell avx2-fma & haswell=$!
+emulated Nehalem reference & nehalem=$!
+rc=0; wait $haswell || rc=1; wait $nehalem || rc=1; ((rc == 0))
 
 step "4. AddressSanitizer + UndefinedBehaviorSanitizer build"
 cmake --preset host-sanitize >/dev/null
@@ -69,11 +75,13 @@ cmake --build build/aarch64-dotprod -j "$jobs" --target capsrt_tests
 qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu build/aarch64-dotprod/tests/capsrt_tests "[int8],[fixed]"
 
 step "6. ThreadSanitizer: several interpreters on threads sharing one model"
+# (-g1: the line tables the reports need; the [threads] tests in a program of their own)
 cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAPSRT_BUILD_BENCH=OFF \
   -DCMAKE_CXX_FLAGS=-fsanitize=thread -DCMAKE_C_FLAGS=-fsanitize=thread \
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" \
   -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread >/dev/null
-cmake --build build/tsan -j "$jobs" --target capsrt_tests
-TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/capsrt_tests "[threads]"
+cmake --build build/tsan -j "$jobs" --target capsrt_thread_tests
+TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/capsrt_thread_tests "[threads]"
 
 step "7. fuzz targets: build, replay regressions and seeds, fuzz 12 s each ($jobs at a time)"
 export CAPSRT_FUZZ_WORK=$PWD/build/fuzz/ci CAPSRT_FUZZ_NO_BUILD=1

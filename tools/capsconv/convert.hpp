@@ -3,7 +3,7 @@
 #ifndef CAPSRT_CAPSCONV_CONVERT_HPP
 #define CAPSRT_CAPSCONV_CONVERT_HPP
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>  // (the whole header is costly: only the files that use it include it)
 #include <optional>
 #include <ostream>
 #include <string>
