@@ -8,7 +8,8 @@
 #      pick AVX2, and then the reference, by itself;
 #   4. AddressSanitizer + UndefinedBehaviorSanitizer;
 #   5. aarch64 (neon64) and armv7 (neon-armv7) cross builds, their tests under qemu-user; then
-#      an aarch64 build for armv8.2-a+dotprod, its int8 kernel tests under qemu-aarch64 -cpu max;
+#      an aarch64 build for armv8.2-a+dotprod, its fixed-point and int8 tests (capsrt_int8_tests)
+#      under qemu-aarch64 -cpu max;
 #   6. ThreadSanitizer: interpreters on several threads sharing one model;
 #   7. the fuzz targets (clang-14 libFuzzer, docs/reliability.md): each builds, replays its
 #      regression inputs and seed corpus, and fuzzes for 12 s;
@@ -71,8 +72,8 @@ for target in aarch64 armv7; do
 done
 step "5c. aarch64 for armv8.2-a+dotprod: the sdot int8 kernels against the reference, under qemu-aarch64 -cpu max"
 cmake --preset aarch64-dotprod >/dev/null
-cmake --build build/aarch64-dotprod -j "$jobs" --target capsrt_tests
-qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu build/aarch64-dotprod/tests/capsrt_tests "[int8],[fixed]"
+cmake --build build/aarch64-dotprod -j "$jobs" --target capsrt_int8_tests
+qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu build/aarch64-dotprod/tests/capsrt_int8_tests
 
 step "6. ThreadSanitizer: several interpreters on threads sharing one model"
 # (-g1: the line tables the reports need; the [threads] tests in a program of their own)
