@@ -112,7 +112,9 @@ def main():
             picture.save(os.path.join(args.out, name), quality=params["quality"])
         else:
             name = f"{n:04d}_label{labels[index]}.png"
-            picture.save(os.path.join(args.out, name))
+            # (zlib's fastest level: the same pixels, three times faster to write than the default
+            # level on these noisy pictures)
+            picture.save(os.path.join(args.out, name), compress_level=1)
         manifest.append({"file": name, "label": int(labels[index]), "index": int(index), "params": params})
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
         json.dump({"images": args.images, "seed": args.seed, "count": args.count, "sheet_edge": args.sheet_edge,
