@@ -41,11 +41,7 @@ bool overlap(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1) { return a0 < b
 
 // Float fields are checked on their bits, with integer operations only: loading a model needs no
 // FPU (the int8 path runs on cores without one; tests/check_no_float.cmake).
-uint32_t bits_of(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
+uint32_t bits_of(float f) { return caps_f32_bits(f); }
 bool finite(float f) { return (bits_of(f) & 0x7F800000u) != 0x7F800000u; }
 bool is_zero(float f) { return (bits_of(f) & 0x7FFFFFFFu) == 0; }  // +0 or -0
 bool positive(float f) { return finite(f) && (bits_of(f) >> 31) == 0 && !is_zero(f); }

@@ -1,6 +1,5 @@
 #include "em_capsnet.hpp"
 
-#include <cstring>
 #include <map>
 #include <random>
 
@@ -8,16 +7,6 @@
 
 namespace capsrt {
 namespace tools {
-
-namespace {
-
-uint32_t float_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-}  // namespace
 
 std::vector<std::pair<std::string, std::vector<uint32_t>>> em_parameters(const EmSpec& s) {
   const uint32_t kk = s.K * s.K;
@@ -56,8 +45,8 @@ std::vector<uint8_t> build_em_capsnet(const EmSpec& s, const Weights& w, std::ve
 
   std::map<std::string, uint32_t> ids = add_weights(em_parameters(s), w, &mw);
   const auto routing = [&](uint32_t p0, uint32_t p1) {
-    return std::array<uint32_t, 8>{p0, p1, s.iterations, static_cast<uint32_t>(s.m_step), float_bits(s.lambda),
-                                   float_bits(s.eps), 0, 0};
+    return std::array<uint32_t, 8>{p0, p1, s.iterations, static_cast<uint32_t>(s.m_step), caps_f32_bits(s.lambda),
+                                   caps_f32_bits(s.eps), 0, 0};
   };
   const auto check = [&](uint32_t id, const char* layer) {
     const Shape& sh = mw.shape(id);

@@ -4,6 +4,8 @@
 #ifndef CAPSRT_FILE_FORMAT_H
 #define CAPSRT_FILE_FORMAT_H
 
+#include <string.h>
+
 #include "capsrt/format.h"
 
 #ifdef __cplusplus
@@ -135,6 +137,21 @@ enum {
 #define CAPS_CONV_PAD_BEFORE(param) ((param) & 0xFFFFu)
 #define CAPS_CONV_PAD_EXTRA_AFTER(param) ((param) >> 16)
 #define CAPS_CONV_PAD_PARAM(before, extra_after) ((uint32_t)(before) | ((uint32_t)(extra_after) << 16))
+
+/* A param marked "float32 bits" holds a float's IEEE bits in its uint32 word. These convert
+ * between the two by copying, with no float arithmetic: the loader also checks float fields
+ * (quant_scale) on their bits, since the int8-only runtime for a core without an FPU links no
+ * floating-point routine. */
+static inline uint32_t caps_f32_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+}
+static inline float caps_f32_from_bits(uint32_t u) {
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
 
 #ifdef __cplusplus
 } /* extern "C" */

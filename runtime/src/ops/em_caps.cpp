@@ -7,7 +7,6 @@
 //   EmClassCaps: x [H,W,17D], w [D,E,4,4] shared across positions, beta_u [E], beta_a [E] ->
 //     the class activations [E] (params: coordinate addition, then the routing's).
 // The routing's params: iterations, M-step, lambda and eps (float32 bits).
-#include <cstring>
 
 #include "op_common.hpp"
 
@@ -18,11 +17,7 @@ namespace {
 constexpr uint32_t kMaxCapsTypes = 4096;  // B, C, D, E: keeps every product below in 64 bits
 constexpr uint32_t kMaxEmKernel = 15;
 
-float param_float(const caps_op_entry& op, int index) {
-  float f;
-  std::memcpy(&f, &op.params[index], sizeof f);
-  return f;
-}
+float param_float(const caps_op_entry& op, int index) { return caps_f32_from_bits(op.params[index]); }
 
 // 0 < f <= the float whose bits are `max_bits` (positive), from the bits alone: validation does no
 // float arithmetic (an int8-only build for a core without an FPU links none). Positive floats
