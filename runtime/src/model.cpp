@@ -41,12 +41,11 @@ bool overlap(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1) { return a0 < b
 
 // Float fields are checked on their bits, with integer operations only: loading a model needs no
 // FPU (the int8 path runs on cores without one; tests/check_no_float.cmake).
-uint32_t bits_of(float f) { return caps_f32_bits(f); }
-bool finite(float f) { return (bits_of(f) & 0x7F800000u) != 0x7F800000u; }
-bool is_zero(float f) { return (bits_of(f) & 0x7FFFFFFFu) == 0; }  // +0 or -0
-bool positive(float f) { return finite(f) && (bits_of(f) >> 31) == 0 && !is_zero(f); }
+bool finite(float f) { return (caps_f32_bits(f) & 0x7F800000u) != 0x7F800000u; }
+bool is_zero(float f) { return (caps_f32_bits(f) & 0x7FFFFFFFu) == 0; }  // +0 or -0
+bool positive(float f) { return finite(f) && (caps_f32_bits(f) >> 31) == 0 && !is_zero(f); }
 // 0 <= f < 1 (also -0), not NaN: below 1.0f's bits, or -0.
-bool in_unit_interval(float f) { return bits_of(f) < 0x3F800000u || bits_of(f) == 0x80000000u; }
+bool in_unit_interval(float f) { return caps_f32_bits(f) < 0x3F800000u || caps_f32_bits(f) == 0x80000000u; }
 
 // Process-wide, so that a caps_model reconstructed in place by caps_model_load also gets a new
 // one. Never 0 (wraps after 2^32 loads; an interpreter would have to sleep through all of them).

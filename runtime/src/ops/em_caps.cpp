@@ -17,7 +17,6 @@ namespace {
 constexpr uint32_t kMaxCapsTypes = 4096;  // B, C, D, E: keeps every product below in 64 bits
 constexpr uint32_t kMaxEmKernel = 15;
 
-float param_float(const caps_op_entry& op, int index) { return caps_f32_from_bits(op.params[index]); }
 
 // 0 < f <= the float whose bits are `max_bits` (positive), from the bits alone: validation does no
 // float arithmetic (an int8-only build for a core without an FPU links none). Positive floats
@@ -39,8 +38,8 @@ kernels::EmRoutingParams routing_params(const caps_op_entry& op, uint64_t in_cap
   r.in_caps = static_cast<int>(in_caps);
   r.out_caps = static_cast<int>(out_caps);
   r.iterations = static_cast<int>(op.params[CAPS_EM_ITERATIONS]);
-  r.lambda = param_float(op, CAPS_EM_LAMBDA);
-  r.eps = param_float(op, CAPS_EM_EPS);
+  r.lambda = caps_f32_from_bits(op.params[CAPS_EM_LAMBDA]);
+  r.eps = caps_f32_from_bits(op.params[CAPS_EM_EPS]);
   r.m_step = op.params[CAPS_EM_M_STEP] == CAPS_EM_M_STEP_SCALED ? kernels::kEmMStepScaled
                                                                 : kernels::kEmMStepRenormalised;
   return r;
