@@ -6,9 +6,10 @@ Trains the small network on the first 600 MNIST training images for 2 epochs of 
 so that PyTorch's arithmetic is repeatable, the state saved every 2 steps), once straight through
 and once stopped three times by --stop-after: within epoch 1 (after its step 4), at the end of
 epoch 1 (step 6), and within epoch 2 (after its step 2). The two final state_dicts must be equal
-bit for bit and the two histories must agree. The EM network: 120 images in batches of 20, and
-epoch 2 is an annealing epoch (--anneal-after 1), whose cut learning rate a resumed run must not cut
-again.
+bit for bit and the two histories must agree. The EM network: 120 images in batches of 20, for 3
+epochs, annealing after the first every second epoch (--anneal-after 1 --anneal-every 2): epoch 2
+runs at a tenth of epoch 1's learning rate, which a resumed run must not cut again, and epoch 3 at
+epoch 2's.
 
     check_train_resume.py WORK_DIR [em]
 """
@@ -22,13 +23,15 @@ import torch
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 EM = len(sys.argv) > 2 and sys.argv[2] == "em"
-RECIPE = ([os.path.join(ROOT, "tools", "train", "train_em.py"), "--limit", "120", "--batch", "20", "--anneal-after", "1"]
+RECIPE = ([os.path.join(ROOT, "tools", "train", "train_em.py"), "--limit", "120", "--batch", "20", "--anneal-after", "1",
+           "--anneal-every", "2"]
           if EM else
           [os.path.join(ROOT, "tools", "train", "train.py"), "--arch", "small", "--limit", "600"])
+EPOCHS = 3 if EM else 2
 
 
 def train(work, name, *extra):
-    cmd = [sys.executable, *RECIPE, "--dataset", "mnist", "--epochs", "2", "--threads", "1", "--save-every", "2",
+    cmd = [sys.executable, *RECIPE, "--dataset", "mnist", "--epochs", str(EPOCHS), "--threads", "1", "--save-every", "2",
            "--state", os.path.join(work, name), "--final", os.path.join(work, name + ".pt"), *extra]
     return subprocess.run(cmd, capture_output=True, text=True)
 
@@ -64,10 +67,12 @@ def main():
         for key in ("epoch", "loss", "test_acc_pytorch", "lr"):
             if ea[key] != eb[key]:
                 sys.exit(f"history differs at epoch {ea['epoch']}, {key}: {ea[key]} vs {eb[key]}")
-    if len(ha) != 2 or len(hb) != 2:
-        sys.exit(f"expected 2 epochs of history, got {len(ha)} and {len(hb)}")
+    if len(ha) != EPOCHS or len(hb) != EPOCHS:
+        sys.exit(f"expected {EPOCHS} epochs of history, got {len(ha)} and {len(hb)}")
     if EM and abs(ha[1]["lr"] - 0.1 * ha[0]["lr"]) > 1e-12:
         sys.exit(f"the annealing epoch ran at lr {ha[1]['lr']}, not a tenth of {ha[0]['lr']}")
+    if EM and ha[2]["lr"] != ha[1]["lr"]:
+        sys.exit(f"epoch 3 ran at lr {ha[2]['lr']}, not epoch 2's {ha[1]['lr']} (--anneal-every 2)")
     print(f"resumed run equals the uninterrupted one: {len(a)} tensors, losses {[e['loss'] for e in ha]}")
 
 

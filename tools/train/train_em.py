@@ -6,8 +6,9 @@ That code's train.py recipe: spread loss with its margin going from 0.2 to 0.9 o
 Adam (lr 0.01), learning rate cut by 10 when the training accuracy has not improved for two epochs
 (ReduceLROnPlateau, patience 1), batch 128, 2 EM iterations, MNIST pixels normalised as
 (x/255 - 0.1307)/0.3081 (the same for Fashion-MNIST: capsconv records the scaling in the model).
---anneal-after E adds capsrt's ending: the margin reaches 0.9 at the end of epoch E, and each epoch
-after E runs at a tenth of the learning rate before it (the shipped models: 6 epochs, then 2).
+--anneal-after E adds capsrt's ending: the margin reaches 0.9 at the end of epoch E, and after E the
+learning rate is cut by 10 every --anneal-every K epochs (K=1: each epoch after E runs at a tenth of
+the one before it).
 Its train.py's network: A=64, B=8, C=D=16 (the paper's smallNORB sizes; A=B=C=D=32 is its
 comment's alternative, 8 times the routing work a step, too slow for our CPUs).
 
@@ -134,6 +135,9 @@ def main():
     ap.add_argument("--anneal-after", type=int, default=0, metavar="E",
                     help="the margin reaches 0.9 at the end of epoch E and stays there; each later epoch runs at a "
                          "tenth of the previous one's learning rate (0: the margin grows over all the epochs)")
+    ap.add_argument("--anneal-every", type=int, default=1, metavar="K",
+                    help="after --anneal-after, cut the learning rate by 10 at the start of every K-th epoch "
+                         "(1: every epoch)")
     ap.add_argument("--stop-after", type=int, default=0, metavar="STEPS", help="exit (status 3) after this many steps in all")
     args = ap.parse_args()
 
@@ -155,6 +159,8 @@ def main():
     total_steps = args.epochs * steps_per_epoch
     if not 0 <= args.anneal_after <= args.epochs:
         sys.exit("--anneal-after must lie between 0 and --epochs")
+    if args.anneal_every < 1:
+        sys.exit("--anneal-every must be at least 1")
     margin_steps = (args.anneal_after or args.epochs) * steps_per_epoch
 
     def save_state(epoch_done, steps_done, partial_epoch=None):
@@ -178,7 +184,7 @@ def main():
         else:
             perm = torch.randperm(len(xtr), generator=gen)
             total, correct, steps = 0.0, 0, 0
-            if args.anneal_after and epoch >= args.anneal_after:
+            if args.anneal_after and epoch >= args.anneal_after and (epoch - args.anneal_after) % args.anneal_every == 0:
                 for group in opt.param_groups:  # saved with the optimizer: a resumed partial epoch keeps it
                     group["lr"] *= 0.1
         for k in range(steps * args.batch, len(xtr), args.batch):
