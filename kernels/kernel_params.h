@@ -18,6 +18,19 @@ struct Parallel;  // kernels/parallel.h: the caller's parallel_for, as the kerne
 // starts, so that every one is aligned for the widest vector loads.
 constexpr uint64_t align_up(uint64_t n) { return (n + CAPS_ALIGN - 1) / CAPS_ALIGN * CAPS_ALIGN; }
 
+// Hands out a kernel's scratch arrays in order, each at a CAPS_ALIGN boundary: the layout that the
+// kernel's scratch-size function sums with align_up. `at` is where the next array would start.
+struct ScratchCarver {
+  unsigned char* at;
+  explicit ScratchCarver(void* scratch) : at(static_cast<unsigned char*>(scratch)) {}
+  template <typename T = float>
+  T* take(uint64_t count) {
+    T* array = reinterpret_cast<T*>(at);
+    at += align_up(count * sizeof(T));
+    return array;
+  }
+};
+
 // Batch-1 2D convolution over NCHW data. Output size: (in + 2*pad - kernel) / stride + 1.
 struct Conv2DParams {
   int in_channels, in_height, in_width;

@@ -24,11 +24,12 @@ void caps_dense_low_memory(const CapsDenseParams& p, const float* u, const float
   const CapsPredictParams& q = p.predict;
   const int I = q.in_caps, J = q.out_caps, D = q.out_dim;
   const size_t jd = static_cast<size_t>(J) * D, n = static_cast<size_t>(J > I ? J : I);
-  float* V = static_cast<float*>(scratch);
-  float* S = V + kernels::align_up(jd * sizeof(float)) / 4;
-  float* column = S + kernels::align_up(jd * sizeof(float)) / 4;
-  float* b = column + kernels::align_up(jd * sizeof(float)) / 4;
-  float* c = b + kernels::align_up(n * sizeof(float)) / 4;
+  kernels::ScratchCarver carve{scratch};
+  float* V = carve.take(jd);
+  float* S = carve.take(jd);
+  float* column = carve.take(jd);
+  float* b = carve.take(n);
+  float* c = carve.take(n);
   auto predict = [&](int j, int i, float* out) {
     for (int d = 0; d < D; ++d) {
       float acc = 0.0f;
@@ -82,10 +83,10 @@ void caps_dense_f32(const CapsDenseParams& p, const float* u, const float* weigh
     return;
   }
   const size_t ji = static_cast<size_t>(p.predict.out_caps) * p.predict.in_caps;
-  float* u_hat = static_cast<float*>(scratch);
-  const size_t u_hat_floats = static_cast<size_t>(kernels::align_up(ji * p.predict.out_dim * sizeof(float)) / 4);
-  float* logits = u_hat + u_hat_floats;
-  float* coupling = logits + static_cast<size_t>(kernels::align_up(ji * sizeof(float)) / 4);
+  kernels::ScratchCarver carve{scratch};
+  float* u_hat = carve.take(ji * p.predict.out_dim);
+  float* logits = carve.take(ji);
+  float* coupling = carve.take(ji);
   caps_predict_f32(p.predict, u, weights, u_hat);
   dynamic_routing_f32(p.routing, u_hat, logits, coupling, v);
 }

@@ -18,21 +18,14 @@ Scratch carve(const CapsDenseQParams& p, void* scratch) {
   const CapsPredictParams& q = p.predict;
   const uint64_t jd = static_cast<uint64_t>(q.out_caps) * q.out_dim;
   const uint64_t n = static_cast<uint64_t>(q.out_caps > q.in_caps ? q.out_caps : q.in_caps);
-  uint8_t* at = static_cast<uint8_t*>(scratch);
+  kernels::ScratchCarver carve{scratch};
   Scratch s{};
-  if (!p.low_memory) {
-    s.u_hat = reinterpret_cast<int16_t*>(at);
-    at += kernels::align_up(jd * static_cast<uint64_t>(q.in_caps) * sizeof(int16_t));
-  }
-  s.V = reinterpret_cast<int32_t*>(at);
-  at += kernels::align_up(jd * sizeof(int32_t));
-  s.S = reinterpret_cast<int64_t*>(at);
-  at += kernels::align_up(jd * sizeof(int64_t));
-  s.b = reinterpret_cast<int32_t*>(at);
-  at += kernels::align_up(n * sizeof(int32_t));
-  s.c = reinterpret_cast<int32_t*>(at);
-  at += kernels::align_up(n * sizeof(int32_t));
-  s.column = reinterpret_cast<int16_t*>(at);
+  if (!p.low_memory) s.u_hat = carve.take<int16_t>(jd * static_cast<uint64_t>(q.in_caps));
+  s.V = carve.take<int32_t>(jd);
+  s.S = carve.take<int64_t>(jd);
+  s.b = carve.take<int32_t>(n);
+  s.c = carve.take<int32_t>(n);
+  s.column = carve.take<int16_t>(jd);
   return s;
 }
 

@@ -25,15 +25,6 @@ void matmul4(const float* m, const float* w, float* v) {
     }
 }
 
-struct Carve {  // hands out 64-byte-aligned floats from a scratch buffer, in order
-  unsigned char* at;
-  float* take(uint64_t floats) {
-    float* f = reinterpret_cast<float*>(at);
-    at += align_up(floats * sizeof(float));
-    return f;
-  }
-};
-
 }  // namespace
 
 void em_primary_caps_f32(const EmPrimaryCapsParams& p, const float* in, const float* weights, const float* bias,
@@ -68,7 +59,7 @@ void em_conv_caps_f32(const EmConvCapsParams& p, const float* in, const float* w
   const int64_t positions = static_cast<int64_t>(p.out_height) * p.out_width;
   const int tasks = task_count(p.parallel, p.threads, positions);
   run_tasks(p.parallel, tasks, [&](int task) {
-    Carve carve{static_cast<unsigned char*>(scratch) + em_conv_caps_slot_bytes(p) * static_cast<uint64_t>(task)};
+    kernels::ScratchCarver carve{static_cast<unsigned char*>(scratch) + em_conv_caps_slot_bytes(p) * static_cast<uint64_t>(task)};
     float* votes = carve.take(static_cast<uint64_t>(C) * I * kPose);  // [C, I, 16]
     float* a_in = carve.take(static_cast<uint64_t>(I));
     void* routing_scratch = carve.at;
@@ -102,7 +93,7 @@ void em_class_caps_f32(const EmClassCapsParams& p, const float* in, const float*
                        const float* beta_a, float* activations, float* poses, void* scratch) {
   const int D = p.in_types, E = p.classes, H = p.in_height, W = p.in_width, I = H * W * D;
   const size_t in_depth = 17 * static_cast<size_t>(D);
-  Carve carve{static_cast<unsigned char*>(scratch)};
+  kernels::ScratchCarver carve{scratch};
   float* votes = carve.take(static_cast<uint64_t>(E) * I * kPose);  // [E, I, 16]
   float* a_in = carve.take(static_cast<uint64_t>(I));
   float* mu = carve.take(static_cast<uint64_t>(E) * kPose);

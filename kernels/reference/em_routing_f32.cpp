@@ -9,16 +9,13 @@ namespace ref {
 namespace {
 
 constexpr int kPose = 16;  // a 4x4 pose matrix
-constexpr size_t kAlign = 64;
-
-size_t rounded(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
 
 }  // namespace
 
 uint64_t em_routing_f32_scratch_size(const EmRoutingParams& p) {
-  const size_t I = static_cast<size_t>(p.in_caps), C = static_cast<size_t>(p.out_caps);
-  return rounded(C * I * sizeof(float)) + rounded(C * kPose * sizeof(float)) + rounded(C * sizeof(float)) +
-         rounded(I * sizeof(float));
+  const uint64_t I = static_cast<uint64_t>(p.in_caps), C = static_cast<uint64_t>(p.out_caps);
+  return kernels::align_up(C * I * sizeof(float)) + kernels::align_up(C * kPose * sizeof(float)) +
+         kernels::align_up(C * sizeof(float)) + kernels::align_up(I * sizeof(float));
 }
 
 // In the order of operations of yl-1993's m_step and e_step (model/capsules.py), one position:
@@ -31,14 +28,11 @@ uint64_t em_routing_f32_scratch_size(const EmRoutingParams& p) {
 void em_routing_f32(const EmRoutingParams& p, const float* votes, const float* a_in, const float* beta_u,
                     const float* beta_a, float* mu, float* a_out, void* scratch) {
   const int I = p.in_caps, C = p.out_caps;
-  unsigned char* s = static_cast<unsigned char*>(scratch);
-  float* r = reinterpret_cast<float*>(s);  // [C, I]
-  s += rounded(static_cast<size_t>(C) * I * sizeof(float));
-  float* sigma_sq = reinterpret_cast<float*>(s);  // [C, 16]
-  s += rounded(static_cast<size_t>(C) * kPose * sizeof(float));
-  float* r_sum = reinterpret_cast<float*>(s);  // [C]
-  s += rounded(static_cast<size_t>(C) * sizeof(float));
-  float* col = reinterpret_cast<float*>(s);  // [I]
+  kernels::ScratchCarver carve{scratch};
+  float* r = carve.take(static_cast<uint64_t>(C) * I);             // [C, I]
+  float* sigma_sq = carve.take(static_cast<uint64_t>(C) * kPose);  // [C, 16]
+  float* r_sum = carve.take(static_cast<uint64_t>(C));             // [C]
+  float* col = carve.take(static_cast<uint64_t>(I));               // [I]
   const float half_ln_2pi = 0.5f * std::log(2.0f * 3.14159265358979f);
 
   for (int n = 0; n < C * I; ++n) r[n] = 1.0f / static_cast<float>(C);

@@ -65,17 +65,13 @@ inline CapsDenseQScratch carve_caps_dense_q(const kernels::CapsDenseQParams& p, 
   const kernels::CapsPredictParams& q = p.predict;
   const uint64_t ip = static_cast<uint64_t>(caps_dense_q_padded(q.in_caps, lanes));
   const uint64_t jd = static_cast<uint64_t>(q.out_caps) * q.out_dim;
-  uint8_t* at = static_cast<uint8_t*>(scratch);
+  kernels::ScratchCarver carve{scratch};
   CapsDenseQScratch s;
-  s.u_pairs = reinterpret_cast<int16_t*>(at);
-  at += kernels::align_up(static_cast<uint64_t>((q.in_dim + 1) / 2) * ip * 4);
-  s.u_hat = reinterpret_cast<int16_t*>(at);
-  at += kernels::align_up(jd * ip * 2);
-  s.S = reinterpret_cast<int64_t*>(at);
-  at += kernels::align_up(jd * 8);
-  s.V = reinterpret_cast<int32_t*>(at);
-  at += kernels::align_up(jd * 4);
-  s.tasks = at;
+  s.u_pairs = carve.take<int16_t>(static_cast<uint64_t>((q.in_dim + 1) / 2) * ip * 2);  // int16 pairs
+  s.u_hat = carve.take<int16_t>(jd * ip);
+  s.S = carve.take<int64_t>(jd);
+  s.V = carve.take<int32_t>(jd);
+  s.tasks = carve.at;
   s.task_bytes = caps_dense_q_task_bytes(p, lanes, sum_lanes);
   return s;
 }
@@ -83,13 +79,11 @@ inline CapsDenseQScratch carve_caps_dense_q(const kernels::CapsDenseQParams& p, 
 inline CapsDenseQTask caps_dense_q_task(const kernels::CapsDenseQParams& p, const CapsDenseQScratch& s, int lanes,
                                         int t) {
   const uint64_t l = static_cast<uint64_t>(lanes), j = static_cast<uint64_t>(p.predict.out_caps);
-  uint8_t* at = s.tasks + static_cast<uint64_t>(t) * s.task_bytes;
+  kernels::ScratchCarver carve{s.tasks + static_cast<uint64_t>(t) * s.task_bytes};
   CapsDenseQTask k;
-  k.b = reinterpret_cast<int32_t*>(at);
-  at += kernels::align_up(j * l * 4);
-  k.e = reinterpret_cast<int64_t*>(at);
-  at += kernels::align_up(j * l * 8);
-  k.S_lanes = reinterpret_cast<int64_t*>(at);
+  k.b = carve.take<int32_t>(j * l);
+  k.e = carve.take<int64_t>(j * l);
+  k.S_lanes = reinterpret_cast<int64_t*>(carve.at);  // [J*DO, sum_lanes]: the rest of the task
   return k;
 }
 

@@ -39,15 +39,6 @@ namespace em {
 
 constexpr int kPose = 16;
 
-struct Carve {  // 64-byte aligned floats from a scratch buffer, in order (em_caps_scratch.h's)
-  unsigned char* at;
-  float* take(uint64_t floats) {
-    float* f = reinterpret_cast<float*>(at);
-    at += em_floats_bytes(floats);
-    return f;
-  }
-};
-
 // The transforms to [C, 16, Ip]: wt[(c * 16 + k) * Ip + i] = element k of W_ci, zero past I. Input
 // i uses transform i % period, whose C matrices (16 floats each) start at w + (i % period) * C * 16:
 // period I for ConvCaps (a transform per input), D for ClassCaps (one per capsule type).
@@ -128,7 +119,7 @@ void routing(const kernels::EmRoutingParams& p, int Ip, const float* votes, cons
   constexpr int NB = kPose / L;  // vectors in 16 floats (sigma^2 of one output)
   const int C = p.out_caps;
   const size_t plane = static_cast<size_t>(kPose) * Ip;  // one output's votes
-  Carve carve{static_cast<unsigned char*>(scratch)};
+  kernels::ScratchCarver carve{scratch};  // em_caps_scratch.h's layout
   float* r = carve.take(static_cast<uint64_t>(C) * Ip);
   float* sigma_sq = carve.take(static_cast<uint64_t>(C) * kPose);
   float* log_norm = carve.take(static_cast<uint64_t>(C));
@@ -315,13 +306,13 @@ void em_conv_caps_f32(const kernels::EmConvCapsParams& p, const float* in, const
   const int B = p.in_types, C = p.out_types, K = p.kernel, I = K * K * B;
   const int Ip = static_cast<int>(em_conv_caps_inputs(p));
   const size_t in_depth = 17 * static_cast<size_t>(B), out_depth = 17 * static_cast<size_t>(C);
-  em::Carve shared{static_cast<unsigned char*>(scratch)};
+  kernels::ScratchCarver shared{scratch};  // em_caps_scratch.h's layout
   float* wt = shared.take(static_cast<uint64_t>(C) * em::kPose * Ip);
   em::lay_out_transforms(weights, I, Ip, C, I, wt);
   const int64_t positions = static_cast<int64_t>(p.out_height) * p.out_width;
   const int tasks = kernels::task_count(p.parallel, p.threads, positions);
   kernels::run_tasks(p.parallel, tasks, [&](int task) {
-    em::Carve carve{shared.at + em_position_bytes(static_cast<uint64_t>(Ip), static_cast<uint64_t>(C)) *
+    kernels::ScratchCarver carve{shared.at + em_position_bytes(static_cast<uint64_t>(Ip), static_cast<uint64_t>(C)) *
                                     static_cast<uint64_t>(task)};
     float* votes = carve.take(static_cast<uint64_t>(C) * em::kPose * Ip);  // [C, 16, Ip]
     float* mt = carve.take(static_cast<uint64_t>(em::kPose) * Ip);         // [16, Ip]
@@ -353,7 +344,7 @@ void em_class_caps_f32(const kernels::EmClassCapsParams& p, const float* in, con
   const int D = p.in_types, E = p.classes, H = p.in_height, W = p.in_width, I = H * W * D;
   const int Ip = static_cast<int>(em_class_caps_inputs(p));
   const size_t in_depth = 17 * static_cast<size_t>(D);
-  em::Carve carve{static_cast<unsigned char*>(scratch)};
+  kernels::ScratchCarver carve{scratch};  // em_caps_scratch.h's layout
   float* wt = carve.take(static_cast<uint64_t>(E) * em::kPose * Ip);
   float* votes = carve.take(static_cast<uint64_t>(E) * em::kPose * Ip);  // [E, 16, Ip]
   float* mt = carve.take(static_cast<uint64_t>(em::kPose) * Ip);
