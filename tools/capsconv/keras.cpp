@@ -325,11 +325,10 @@ KerasModel keras_model(const Checkpoint& ck) {
         }
         decoder.finish("layer '" + name + "'");
         decoder_last = name;
-      } else if ((cls == "Dense" || cls == "Reshape") && !mask_name.empty() &&
-                 ins == std::vector<std::string>{decoder_last.empty() ? mask_name : decoder_last} && !decoder.done()) {
-        decoder.layer(layer, name, "");
-        decoder_last = name;
-      } else if (cls == "Reshape" && decoder.done() && ins == std::vector<std::string>{decoder_last}) {
+      } else if (!mask_name.empty() && ins == std::vector<std::string>{decoder_last.empty() ? mask_name : decoder_last} &&
+                 (cls == "Reshape" || (cls == "Dense" && !decoder.done()))) {
+        // the decoder's own layers, in a chain from the Mask; DecoderReader refuses a Reshape before
+        // the sigmoid output and a second one. A Dense after the output is left out (not converted).
         decoder.layer(layer, name, "");
         decoder_last = name;
       } else {
