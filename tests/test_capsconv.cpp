@@ -695,6 +695,9 @@ TEST_CASE("malformed Keras files (tests/data/keras/bad, made by make_keras.py) a
     auto bytes = std::make_shared<std::vector<uint8_t>>(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(cut));
     CHECK_THROWS_WITH(conv::read_keras_h5(bytes), Catch::Contains("Keras HDF5 file: "));
   }
+  // Cut within HDF5's 8-byte signature: no reader takes it, and the error says what it looks like.
+  auto stub = std::make_shared<std::vector<uint8_t>>(whole.begin(), whole.begin() + 5);
+  CHECK_THROWS_WITH(conv::read_checkpoint(stub), Catch::Contains("a damaged HDF5 file"));
 }
 
 TEST_CASE("Keras models capsconv cannot convert are refused with the layer, its class and the attribute named") {

@@ -277,7 +277,7 @@ int run(int argc, char** argv) {
       layout_choice = "keras";
       log << "architecture from the Keras model's layers; assumed:\n";
       for (const std::string& text : km.assumptions) log << "  - " << text << '\n';
-    } else if (ck.format == "Keras HDF5") {
+    } else if (ck.reader == &conv::kKerasH5Reader) {
       // Weights only (save_weights): no layers in the file, so the architecture comes from --arch.
       if (arch_name.empty()) {
         std::cerr << "capsconv: " << input << " holds Keras weights only (save_weights), not the model's layers: "

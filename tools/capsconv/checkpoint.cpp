@@ -57,6 +57,7 @@ const RawTensor* Checkpoint::find(const std::string& name) const {
 Checkpoint read_with(const CheckpointReader& reader, const FileBytes& file) {
   Checkpoint ck = reader.read(file);
   ck.format = reader.format;
+  ck.reader = &reader;
   return ck;
 }
 
@@ -67,7 +68,7 @@ Checkpoint read_checkpoint(FileBytes bytes) {
     if (r->recognises(*bytes)) return read_with(*r, bytes);
   const auto& b = *bytes;
   if (b.size() >= 4 && b[0] == 0x89 && b[1] == 'H' && b[2] == 'D' && b[3] == 'F')
-    throw CheckpointError("HDF5 (Keras .h5) checkpoints are not supported: export the weights to safetensors");
+    throw CheckpointError("a damaged HDF5 file: it starts as one, but not with HDF5's whole 8-byte signature");
   std::string names;
   for (const CheckpointReader* r : kReaders) names += std::string(names.empty() ? "" : ", ") + r->format;
   throw CheckpointError("unrecognised checkpoint format: none of " + names);

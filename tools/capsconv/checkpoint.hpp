@@ -35,8 +35,11 @@ struct RawTensor {
   uint64_t region_begin = 0, region_size = 0;  // the storage region inside `bytes`
 };
 
+struct CheckpointReader;
+
 struct Checkpoint {
   std::string format;               // the reader's name: "torch zip archive", "safetensors", ...
+  const CheckpointReader* reader = nullptr;  // the reader that read it (k*Reader below)
   std::vector<std::string> notes;   // what the reader did that the user should know, e.g.
                                     // "under 'state_dict'", "'module.' prefix removed"
   std::vector<RawTensor> tensors;   // file order

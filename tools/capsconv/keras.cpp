@@ -271,6 +271,7 @@ KerasModel keras_model(const Checkpoint& ck) {
   s.class_names.clear();
   Checkpoint& r = out.renamed;
   r.format = ck.format;
+  r.reader = ck.reader;
   r.notes = ck.notes;
   // The classifier is a chain (each layer reads the one before) up to the class capsules; after
   // them come the heads, each reading what it names: Length (the scores), CapsNet-Keras's Mask
@@ -482,6 +483,7 @@ KerasWeights keras_weights_only(const Checkpoint& ck) {
   KerasWeights out;
   Checkpoint& r = out.renamed;
   r.format = ck.format;
+  r.reader = ck.reader;
   r.notes = ck.notes;
   // The layer groups in file order, each with its weights.
   std::vector<std::pair<std::string, std::vector<const RawTensor*>>> groups;
