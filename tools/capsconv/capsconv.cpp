@@ -226,7 +226,7 @@ int run(int argc, char** argv) {
     std::cerr << "capsconv: " << e.what() << '\n';
     return 2;
   }
-  log << "read " << input << ": " << ck.format << ", " << ck.tensors.size() << " tensors";
+  log << "read " << input << ": " << ck.reader->format << ", " << ck.tensors.size() << " tensors";
   for (const std::string& n : ck.notes) log << ", " << n;
   log << '\n';
 

@@ -56,7 +56,6 @@ const RawTensor* Checkpoint::find(const std::string& name) const {
 
 Checkpoint read_with(const CheckpointReader& reader, const FileBytes& file) {
   Checkpoint ck = reader.read(file);
-  ck.format = reader.format;
   ck.reader = &reader;
   return ck;
 }

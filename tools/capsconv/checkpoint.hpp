@@ -38,8 +38,8 @@ struct RawTensor {
 struct CheckpointReader;
 
 struct Checkpoint {
-  std::string format;               // the reader's name: "torch zip archive", "safetensors", ...
-  const CheckpointReader* reader = nullptr;  // the reader that read it (k*Reader below)
+  const CheckpointReader* reader = nullptr;  // the reader that read it (k*Reader below); its
+                                             // `format` names the file's format for the user
   std::vector<std::string> notes;   // what the reader did that the user should know, e.g.
                                     // "under 'state_dict'", "'module.' prefix removed"
   std::vector<RawTensor> tensors;   // file order

@@ -270,7 +270,6 @@ KerasModel keras_model(const Checkpoint& ck) {
   s.decoder_hidden.clear();
   s.class_names.clear();
   Checkpoint& r = out.renamed;
-  r.format = ck.format;
   r.reader = ck.reader;
   r.notes = ck.notes;
   // The classifier is a chain (each layer reads the one before) up to the class capsules; after
@@ -482,7 +481,6 @@ KerasModel keras_model(const Checkpoint& ck) {
 KerasWeights keras_weights_only(const Checkpoint& ck) {
   KerasWeights out;
   Checkpoint& r = out.renamed;
-  r.format = ck.format;
   r.reader = ck.reader;
   r.notes = ck.notes;
   // The layer groups in file order, each with its weights.
