@@ -9,7 +9,7 @@ epoch 1 (step 6), and within epoch 2 (after its step 2). The two final state_dic
 bit for bit and the two histories must agree. The EM network: 120 images in batches of 20, for 3
 epochs, annealing after the first every second epoch (--anneal-after 1 --anneal-every 2): epoch 2
 runs at a tenth of epoch 1's learning rate, which a resumed run must not cut again, and epoch 3 at
-epoch 2's.
+epoch 2's; its images are shifted at random (--shift 2), from the generator the state saves.
 
     check_train_resume.py WORK_DIR [em]
 """
@@ -24,7 +24,7 @@ import torch
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 EM = len(sys.argv) > 2 and sys.argv[2] == "em"
 RECIPE = ([os.path.join(ROOT, "tools", "train", "train_em.py"), "--limit", "120", "--batch", "20", "--anneal-after", "1",
-           "--anneal-every", "2"]
+           "--anneal-every", "2", "--shift", "2"]
           if EM else
           [os.path.join(ROOT, "tools", "train", "train.py"), "--arch", "small", "--limit", "600"])
 EPOCHS = 3 if EM else 2

@@ -37,7 +37,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import em_modules as em  # noqa: E402
-from train import load, resume  # noqa: E402
+from train import load, resume, shift  # noqa: E402
 
 MEAN, STD = 0.1307, 0.3081
 # yl1993: that code's train.py network. c8: the same with C=D=8, the first shipped models: on our
@@ -141,6 +141,9 @@ def main():
     ap.add_argument("--anneal-every", type=int, default=1, metavar="K",
                     help="after --anneal-after, cut the learning rate by 10 at the start of every K-th epoch "
                          "(1: every epoch)")
+    ap.add_argument("--shift", type=int, default=0, metavar="PX",
+                    help="translate each training image by up to PX pixels at random (zero fill), as train.py "
+                         "does for the dynamic-routing networks (0: none, as yl-1993's train.py)")
     ap.add_argument("--stop-after", type=int, default=0, metavar="STEPS", help="exit (status 3) after this many steps in all")
     args = ap.parse_args()
 
@@ -192,7 +195,7 @@ def main():
                     group["lr"] *= 0.1
         for k in range(steps * args.batch, len(xtr), args.batch):
             idx = perm[k:k + args.batch]
-            x, y = normalise(xtr[idx]), ytr[idx]
+            x, y = normalise(shift(xtr[idx], args.shift, gen) if args.shift else xtr[idx]), ytr[idx]
             # the margin grows from 0.2 to 0.9 over the run (or the epochs before --anneal-after),
             # step by step (that code's r)
             r = min(1.0, (epoch * steps_per_epoch + steps) / margin_steps)
