@@ -84,7 +84,8 @@ def em_routing_fast(vt, a_in, beta_u, beta_a, iters):
         r_sum = rr.sum(dim=2, keepdim=True)                          # [N, C, 1]
         coeff = (rr / (r_sum + EPS)).view(n * c_count, i_count, 1)
         mu = (coeff * v).sum(dim=1, keepdim=True)                    # [N*C, 1, 16]
-        diff2 = (v - mu) ** 2                                        # [N*C, I, 16]
+        diff = v - mu
+        diff2 = diff * diff                                          # [N*C, I, 16]
         sigma_sq = (coeff * diff2).sum(dim=1, keepdim=True) + EPS    # [N*C, 1, 16]
         log_sigma = torch.log(sigma_sq.sqrt())
         cost = (beta_u.view(1, c_count, 1) + log_sigma.view(n, c_count, 16)) * r_sum
