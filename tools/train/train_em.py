@@ -9,8 +9,8 @@ Adam (lr 0.01), learning rate cut by 10 when the training accuracy has not impro
 --anneal-after E adds capsrt's ending: the margin reaches 0.9 at the end of epoch E, and after E the
 learning rate is cut by 10 every --anneal-every K epochs (K=1: each epoch after E runs at a tenth of
 the one before it).
-Its train.py's network: A=64, B=8, C=D=16 (the paper's smallNORB sizes; A=B=C=D=32 is its
-comment's alternative, 8 times the routing work a step, too slow for our CPUs).
+Its train.py's network: A=64, B=8, C=D=16 (the paper's smallNORB sizes, config yl1993, em_mnist's);
+A=B=C=D=32 is its comment's alternative (config c32), about 4.5 times as long a step on our CPUs.
 
 Training runs em_modules' routing in its fast layout (the same formulas, checked against the
 plain one before training, in float64); evaluation runs the plain one.
@@ -19,7 +19,8 @@ Resumable as train.py: after every epoch, and every --save-every steps within on
 goes to STATE_DIR/state.pt (written atomically); a rerun with the same STATE_DIR continues there.
 When the last epoch is done the plain state_dict is saved to --final, with the history beside it.
 
-    train_em.py --dataset mnist --epochs 8 --anneal-after 6 --config c8 --state /work/capsrt-train/em_mnist --final models/em_mnist.pt
+    train_em.py --dataset mnist --epochs 14 --config yl1993 --anneal-after 10 --anneal-every 2 \
+        --state /work/capsrt-train/em_mnist --final models/em_mnist.pt
 """
 import argparse
 import copy
@@ -37,7 +38,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import em_modules as em  # noqa: E402
-from train import load, resume, shift  # noqa: E402
+from train import command_line as train_command_line, load, resume, shift  # noqa: E402
 
 MEAN, STD = 0.1307, 0.3081
 # yl1993: that code's train.py network. c8: the same with C=D=8, the first shipped models: on our
@@ -46,7 +47,9 @@ MEAN, STD = 0.1307, 0.3081
 CONFIGS = {"yl1993": dict(A=64, B=8, C=16, D=16, E=10, K=3, iters=2),
            "c8": dict(A=64, B=8, C=8, D=8, E=10, K=3, iters=2),
            # its train.py's commented alternative; its README: 99.3% on MNIST after 30 epochs, against
-           # 99.1% for yl1993 (the best test accuracy over the epochs, 2 iterations each)
+           # 99.1% for yl1993 (the best test accuracy over the epochs, 2 iterations each). Train it with
+           # --chunk 1: an image's votes are 2.6 MB in ConvCaps1 alone, and larger chunks no longer stay
+           # in cache (14.4 s a step against 24 s with 2 images, 37 s with 8)
            "c32": dict(A=32, B=32, C=32, D=32, E=10, K=3, iters=2)}
 
 
@@ -120,7 +123,7 @@ def check_fast(model):
     same_gradients(chunked, whole, 1e-9, "train_step's")
 
 
-def main():
+def build_parser():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", choices=["mnist", "fashion"], required=True)
     ap.add_argument("--epochs", type=int, required=True)
@@ -145,7 +148,17 @@ def main():
                     help="translate each training image by up to PX pixels at random (zero fill), as train.py "
                          "does for the dynamic-routing networks (0: none, as yl-1993's train.py)")
     ap.add_argument("--stop-after", type=int, default=0, metavar="STEPS", help="exit (status 3) after this many steps in all")
-    args = ap.parse_args()
+    return ap
+
+
+def command_line(args):
+    """The train_em.py command that reproduces a run (its history's "args"): its required arguments
+    and every recipe argument that differs from the default."""
+    return train_command_line(args, build_parser(), "tools/train/train_em.py", ("dataset", "epochs", "config"))
+
+
+def main():
+    args = build_parser().parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
