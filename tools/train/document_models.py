@@ -58,7 +58,9 @@ NOTES = {
                 "the margin's schedule did not change, so the run is the one these arguments give from the "
                 "start. It misses the 99.2% target: in its last epoch it is right on 99.40% of its own training "
                 "images; yl-1993's README reports 99.1% for this network after 30 epochs and 99.3% for "
-                "A=B=C=D=32 (docs/em-routing.md, \"Training\").",
+                "A=B=C=D=32 (docs/em-routing.md, \"Training\"). Its training time counts the hours it was "
+                "paused while the CI ran beside it (three epochs took 52 to 68 minutes); its other epochs took "
+                "19 to 25.",
     "em_fashion": "the network and recipe of the first em_mnist (C=D=8, 6 epochs at lr 0.01, then one at 1e-3 "
                   "and one at 1e-4). PyTorch's test accuracy by epoch: 81.79, 83.07, 83.29, 84.16, 83.25, 85.26, "
                   "then the annealing epochs 86.66 and 86.80%. It misses the 88% target: its running accuracy on "
