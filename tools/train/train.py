@@ -211,14 +211,14 @@ def build_parser():
     return ap
 
 
-def command_line(args, parser=None, script="tools/train/train.py", first=("arch", "dataset", "epochs")):
+def command_line(args, parser=None, script="tools/train/train.py", first=("arch", "dataset", "epochs"), speed_only=()):
     """The command that reproduces a run of `script` (train.py, or train_em.py with its parser): the
     arguments in `first` and every recipe argument that differs from the default (the --threads
-    count, the state and save points, and train_em.py's --chunk do not change the result's recipe)."""
+    count, the state and save points, and the script's `speed_only` options do not change the result's recipe)."""
     parts = [f"--{key} {args[key]}" for key in first]
     for action in (parser or build_parser())._actions:
         key = action.dest
-        if key in ("help", "state", "final", "threads", "save_every", "stop_after", "chunk", *first) or key not in args:
+        if key in ("help", "state", "final", "threads", "save_every", "stop_after", *speed_only, *first) or key not in args:
             continue
         if args[key] != action.default:
             parts.append(f"{action.option_strings[0]} {args[key]}")

@@ -154,7 +154,8 @@ def build_parser():
 def command_line(args):
     """The train_em.py command that reproduces a run (its history's "args"): its required arguments
     and every recipe argument that differs from the default."""
-    return train_command_line(args, build_parser(), "tools/train/train_em.py", ("dataset", "epochs", "config"))
+    return train_command_line(args, build_parser(), "tools/train/train_em.py", ("dataset", "epochs", "config"),
+                              speed_only=("chunk",))
 
 
 def main():
