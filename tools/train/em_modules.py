@@ -98,6 +98,20 @@ def em_routing_fast(vt, a_in, beta_u, beta_a, iters):
     return mu.view(n, c_count, 16), a_out
 
 
+def em_caps_fast(pose, w, add, a_in, beta_u, beta_a, iters):
+    """Votes and EM routing for training, in PyTorch (em_native.em_caps is the same in native code):
+    pose [P, I, 4, 4] input poses, w [Wn, C, 4, 4] (input capsule i takes w[i mod Wn]: Wn = I for
+    ConvCaps, the input types for the class capsules), add [I, 16] or None (coordinate addition),
+    a_in [P, I] -> (mu [P, C, 16], a_out [P, C])."""
+    p, i_count = pose.shape[:2]
+    wn, c_count = w.shape[:2]
+    vt = votes(pose.reshape(p * (i_count // wn), wn, 4, 4), w, True)         # [P * I/Wn, C, Wn, 16]
+    vt = vt.view(p, i_count // wn, c_count, wn, 16).transpose(1, 2).reshape(p, c_count, i_count, 16)
+    if add is not None:
+        vt = vt + add.view(1, 1, i_count, 16)
+    return em_routing_fast(vt.contiguous(), a_in, beta_u, beta_a, iters)
+
+
 class PrimaryCaps(nn.Module):
     def __init__(self, A, B):
         super().__init__()
@@ -112,7 +126,9 @@ class ConvCaps(nn.Module):
     """EM capsules over K x K patches (w_shared False), or the class capsules (w_shared True:
     K 1, the transform shared across positions, coordinate addition)."""
 
-    fast = False  # em_routing_fast (training) instead of em_routing
+    # None: votes and em_routing; for training, a function with em_caps_fast's contract (em_caps_fast
+    # or em_native.em_caps), set by CapsNet.set_fast
+    fast = None
 
     def __init__(self, B, C, K, stride, iters, w_shared=False):
         super().__init__()
@@ -129,15 +145,16 @@ class ConvCaps(nn.Module):
         if self.w_shared:
             pose = x[..., :16 * B].reshape(b, h * w * B, 4, 4)
             a_in = x[..., 16 * B:].reshape(b, h * w * B)
-            # input (y*w + x)*B + t takes W[t]: the votes of type t over every batch and position
-            v = votes(pose.view(b * h * w, B, 4, 4), self.weights[0]).view(b, h, w, B, C, 16)
-            coord = torch.zeros(h, w, 1, 1, 16, dtype=v.dtype)
-            coord[:, :, 0, 0, 0] = (torch.arange(h, dtype=v.dtype) / h).view(h, 1)
-            coord[:, :, 0, 0, 1] = (torch.arange(w, dtype=v.dtype) / w).view(1, w)
-            v = (v + coord).view(b, h * w * B, C, 16)
+            # coordinate addition: input (y*w + x)*B + t gets y/h and x/w on its pose elements 0 and 1
+            coord = torch.zeros(h, w, B, 16, dtype=x.dtype)
+            coord[..., 0] = (torch.arange(h, dtype=x.dtype) / h).view(h, 1, 1)
+            coord[..., 1] = (torch.arange(w, dtype=x.dtype) / w).view(1, w, 1)
+            coord = coord.view(h * w * B, 16)
             if self.fast:
-                return em_routing_fast(v.transpose(1, 2).contiguous(), a_in, self.beta_u, self.beta_a, self.iters)[1]
-            return em_routing(v, a_in, self.beta_u, self.beta_a, self.iters)[1]
+                return self.fast(pose, self.weights[0], coord, a_in, self.beta_u, self.beta_a, self.iters)[1]
+            # input (y*w + x)*B + t takes W[t]: the votes of type t over every batch and position
+            v = votes(pose.view(b * h * w, B, 4, 4), self.weights[0]).view(b, h * w * B, C, 16)
+            return em_routing(v + coord.view(1, h * w * B, 1, 16), a_in, self.beta_u, self.beta_a, self.iters)[1]
         s = self.stride
         oh, ow = (h - K) // s + 1, (w - K) // s + 1
         patches = x.unfold(1, K, s).unfold(2, K, s)                  # [b, oh, ow, c, kh, kw]
@@ -145,7 +162,7 @@ class ConvCaps(nn.Module):
         pose = patches[..., :16 * B].reshape(b * oh * ow, K * K * B, 4, 4)
         a_in = patches[..., 16 * B:].reshape(b * oh * ow, K * K * B)
         if self.fast:
-            mu, a_out = em_routing_fast(votes(pose, self.weights[0], True), a_in, self.beta_u, self.beta_a, self.iters)
+            mu, a_out = self.fast(pose, self.weights[0], None, a_in, self.beta_u, self.beta_a, self.iters)
         else:
             mu, a_out = em_routing(votes(pose, self.weights[0]), a_in, self.beta_u, self.beta_a, self.iters)
         return torch.cat([mu.reshape(b, oh, ow, C * 16), a_out.view(b, oh, ow, C)], dim=3)
@@ -162,8 +179,9 @@ class CapsNet(nn.Module):
         self.class_caps = ConvCaps(D, E, 1, 1, iters, w_shared=True)
 
     def set_fast(self, fast):
+        """fast: False (the plain em_routing), True (em_caps_fast) or a function with its contract."""
         for m in (self.conv_caps1, self.conv_caps2, self.class_caps):
-            m.fast = fast
+            m.fast = em_caps_fast if fast is True else (fast or None)
         return self
 
     def stem(self, x):

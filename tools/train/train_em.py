@@ -12,8 +12,10 @@ the one before it).
 Its train.py's network: A=64, B=8, C=D=16 (the paper's smallNORB sizes, config yl1993, em_mnist's);
 A=B=C=D=32 is its comment's alternative (config c32), about 4.5 times as long a step on our CPUs.
 
-Training runs em_modules' routing in its fast layout (the same formulas, checked against the
-plain one before training, in float64); evaluation runs the plain one.
+Training runs the capsule layers' votes and EM routing as native code (em_routing_op.cpp through
+em_native.py, compiled with g++ on first use; --routing torch: em_modules' fast PyTorch layout), the
+same formulas, checked against the plain PyTorch routing before training (outputs and gradients, in
+float64); evaluation runs the plain one.
 
 Resumable as train.py: after every epoch, and every --save-every steps within one, the full state
 goes to STATE_DIR/state.pt (written atomically); a rerun with the same STATE_DIR continues there.
@@ -38,6 +40,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import em_modules as em  # noqa: E402
+import em_native  # noqa: E402
 from train import command_line as train_command_line, load, resume, shift  # noqa: E402
 
 MEAN, STD = 0.1307, 0.3081
@@ -79,12 +82,14 @@ def normalise(x):
 
 
 def evaluate(model, x, y, batch=500):
+    """The test accuracy by the plain routing (the training routing is put back after)."""
+    routing = model.conv_caps1.fast
     model.eval().set_fast(False)
     correct = 0
     with torch.no_grad():
         for k in range(0, len(x), batch):
             correct += (model(normalise(x[k:k + batch])).argmax(dim=1) == y[k:k + batch]).sum().item()
-    model.set_fast(True)
+    model.set_fast(routing)
     return correct / len(x)
 
 
@@ -96,10 +101,10 @@ def same_gradients(model, oracle, tol, what):
             sys.exit(f"{what} gradient of {name} differs by {rel:.2e} (relative)")
 
 
-def check_fast(model):
-    """Exits unless the fast routing gives the plain one's outputs and gradients, and train_step's
-    chunks one pass's loss and gradients (float64)."""
-    fast = copy.deepcopy(model).double().eval().set_fast(True)
+def check_fast(model, routing):
+    """Exits unless the training routing (em_caps_fast's contract) gives the plain one's outputs and
+    gradients, and train_step's chunks one pass's loss and gradients (float64)."""
+    fast = copy.deepcopy(model).double().eval().set_fast(routing)
     plain = copy.deepcopy(model).double().eval().set_fast(False)
     probe = torch.randn(3, 1, 28, 28, dtype=torch.float64)
     a, b = fast(probe), plain(probe)
@@ -111,8 +116,8 @@ def check_fast(model):
     # (primary_caps.a's gradient is ~0: the activations cancel in the M-step)
     same_gradients(fast, plain, 1e-6, "the fast EM routing's")
     # train_step's chunks against one pass over the batch, in training mode (bn1's batch statistics)
-    whole = copy.deepcopy(model).double().train().set_fast(True)
-    chunked = copy.deepcopy(model).double().train().set_fast(True)
+    whole = copy.deepcopy(model).double().train().set_fast(routing)
+    chunked = copy.deepcopy(model).double().train().set_fast(routing)
     probe = torch.randn(5, 1, 28, 28, dtype=torch.float64)
     target = torch.tensor([0, 3, 9, 3, 7])
     loss = em.spread_loss(whole(probe), target, 0.5)
@@ -135,6 +140,9 @@ def build_parser():
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--chunk", type=int, default=8,
                     help="images the capsule layers take at a time within a batch (speed only: the sums are the batch's)")
+    ap.add_argument("--routing", choices=["native", "torch"], default="native",
+                    help="the capsule layers' votes and routing in training: em_routing_op.cpp, compiled with g++ on "
+                         "first use (about 4 times as fast), or em_modules' PyTorch code (speed only: the same formulas)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training and test images (smoke tests)")
     ap.add_argument("--save-every", type=int, default=50, help="steps between saves within an epoch")
@@ -155,7 +163,7 @@ def command_line(args):
     """The train_em.py command that reproduces a run (its history's "args"): its required arguments
     and every recipe argument that differs from the default."""
     return train_command_line(args, build_parser(), "tools/train/train_em.py", ("dataset", "epochs", "config"),
-                              speed_only=("chunk",))
+                              speed_only=("chunk", "routing"))
 
 
 def main():
@@ -164,8 +172,16 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     model = em.CapsNet(**CONFIGS[args.config])
-    check_fast(model)
-    model.set_fast(True)
+    if args.routing == "native":
+        try:
+            routing = em_native.em_caps
+            em_native.library()
+        except (OSError, RuntimeError) as e:
+            sys.exit(f"{e}\n(--routing torch trains without the native code)")
+    else:
+        routing = True  # em_modules.em_caps_fast
+    check_fast(model, routing)
+    model.set_fast(routing)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "max", patience=1)
     gen = torch.Generator().manual_seed(args.seed)
