@@ -34,9 +34,14 @@
 //   gmu_total = gmu - sum_i gd;  gV += gd + coeff gmu_total
 //   gcoeff = sum_h (gss d^2 + gmu_total V);  grr = gcoeff / (rs + eps) + grs - sum_i gcoeff rr / (rs + eps)^2
 //   grr1 = (grr - sum_c grr rr) / s_i;  gR = grr1 a_i;  ga_i += sum_c grr1 R
+//
+// Vectors: one pose (16 values) is one GCC vector (a zmm register for float with AVX-512), so
+// every pass over the votes is lane-wise; the sums over a pose's 16 values (the E-step's
+// exponent, the couplings' gradient) are trees, not a chain of 16 dependent additions.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include <omp.h>
@@ -48,18 +53,81 @@ constexpr double kLambda = 1e-3;
 constexpr int kH = 16;  // pose elements
 
 template <typename T>
+struct Lanes;
+template <>
+struct Lanes<float> {
+  typedef float vec __attribute__((vector_size(64)));
+  typedef int32_t mask __attribute__((vector_size(64)));
+};
+template <>
+struct Lanes<double> {
+  typedef double vec __attribute__((vector_size(128)));
+  typedef int64_t mask __attribute__((vector_size(128)));
+};
+
+template <typename T>
+using Vec = typename Lanes<T>::vec;
+template <typename T>
+using Mask = typename Lanes<T>::mask;
+
+template <typename T>
+inline Vec<T> load(const T* p) {
+  Vec<T> v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <typename T>
+inline void store(T* p, Vec<T> v) {
+  std::memcpy(p, &v, sizeof v);
+}
+template <typename T>
+inline Vec<T> splat(T x) {
+  return Vec<T>{} + x;
+}
+template <typename T>
+inline T hsum(Vec<T> v) {  // a tree over the 16 lanes: halves, quarters, eighths, pairs
+  static const Mask<T> k8 = {8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7},
+                       k4 = {4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11},
+                       k2 = {2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13},
+                       k1 = {1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14};
+  v += __builtin_shuffle(v, k8);
+  v += __builtin_shuffle(v, k4);
+  v += __builtin_shuffle(v, k2);
+  v += __builtin_shuffle(v, k1);
+  return v[0];
+}
+
+// Shuffle masks of the 4x4 products: lane 4a+b of the result takes, for the k-th term,
+//   rows[k]: element (a, k) of its matrix;  cols[k]: element (k, b);
+//   trows[k]: element (b, k);  tcols[k]: element (k, a).
+template <typename T>
+struct Shuffles {
+  Mask<T> rows[4], cols[4], trows[4], tcols[4];
+  Shuffles() {
+    for (int k = 0; k < 4; ++k)
+      for (int a = 0; a < 4; ++a)
+        for (int b = 0; b < 4; ++b) {
+          rows[k][4 * a + b] = 4 * a + k;
+          cols[k][4 * a + b] = 4 * k + b;
+          trows[k][4 * a + b] = 4 * b + k;
+          tcols[k][4 * a + b] = 4 * k + a;
+        }
+  }
+};
+
+template <typename T>
 struct Work {
   int C, I, iters;
-  // per iteration t: R_t (the couplings it starts from; R_iters is unused), rr, coeff [C, I];
-  // s [I]; rs, a_out [C]; mu, ss, ls [C, 16]
+  // per iteration t: R_t (the couplings it starts from), rr, coeff [C, I]; s [I]; rs, a_out [C];
+  // mu, ss, ls [C, 16]
   std::vector<T> R, rr, coeff, s, rs, a_out, mu, ss, ls;
   // backward scratch
   std::vector<T> gR, glnp, gcoeff, grr, gmu, ga_out, sum_g;
   Work(int c, int i, int it)
       : C(c), I(i), iters(it), R(size_t(it) * c * i), rr(R.size()), coeff(R.size()), s(size_t(it) * i),
         rs(size_t(it) * c), a_out(rs.size()), mu(size_t(it) * c * kH), ss(mu.size()), ls(mu.size()),
-        gR(size_t(c) * i), glnp(gR.size()), gcoeff(gR.size()), grr(gR.size()), gmu(size_t(c) * kH),
-        ga_out(c), sum_g(c) {}
+        gR(size_t(c) * i), glnp(gR.size()), gcoeff(gR.size()), grr(gR.size()), gmu(size_t(c) * kH), ga_out(c),
+        sum_g(c) {}
 };
 
 // The forward of one position, keeping each iteration's state in w.
@@ -69,7 +137,8 @@ void forward(const T* V, const T* a, const T* beta_u, const T* beta_a, Work<T>& 
   const T eps = T(kEps), lambda = T(kLambda), ln2pi8 = T(8 * std::log(2 * M_PI));
   std::fill(w.R.begin(), w.R.begin() + size_t(C) * I, T(1) / T(C));
   for (int t = 0; t < w.iters; ++t) {
-    T* R = &w.R[size_t(t) * C * I];
+    const bool last = t == w.iters - 1;
+    const T* R = &w.R[size_t(t) * C * I];
     T* rr = &w.rr[size_t(t) * C * I];
     T* coeff = &w.coeff[size_t(t) * C * I];
     T* s = &w.s[size_t(t) * I];
@@ -78,10 +147,12 @@ void forward(const T* V, const T* a, const T* beta_u, const T* beta_a, Work<T>& 
     T* mu = &w.mu[size_t(t) * C * kH];
     T* ss = &w.ss[size_t(t) * C * kH];
     T* ls = &w.ls[size_t(t) * C * kH];
+    T* Rn = last ? nullptr : &w.R[size_t(t + 1) * C * I];  // the E-step's logits, then its couplings
     for (int i = 0; i < I; ++i) s[i] = 0;
     for (int c = 0; c < C; ++c)
       for (int i = 0; i < I; ++i) s[i] += R[c * I + i] * a[i];
     for (int i = 0; i < I; ++i) s[i] += eps;
+    // one output capsule at a time: its votes stay in L1 through the M-step's passes and the E-step's
     for (int c = 0; c < C; ++c) {
       T sum = 0;
       for (int i = 0; i < I; ++i) {
@@ -91,44 +162,32 @@ void forward(const T* V, const T* a, const T* beta_u, const T* beta_a, Work<T>& 
       rs[c] = sum;
       for (int i = 0; i < I; ++i) coeff[c * I + i] = rr[c * I + i] / (sum + eps);
       const T* Vc = V + size_t(c) * I * kH;
-      T m[kH] = {}, q[kH] = {};
-      for (int i = 0; i < I; ++i)
-        for (int h = 0; h < kH; ++h) m[h] += coeff[c * I + i] * Vc[i * kH + h];
-      for (int i = 0; i < I; ++i)
-        for (int h = 0; h < kH; ++h) {
-          const T d = Vc[i * kH + h] - m[h];
-          q[h] += coeff[c * I + i] * (d * d);
-        }
-      T cost = 0;
+      const T* cf = coeff + size_t(c) * I;
+      Vec<T> m{}, q{};
+      for (int i = 0; i < I; ++i) m += cf[i] * load(Vc + i * kH);
+      for (int i = 0; i < I; ++i) {
+        const Vec<T> d = load(Vc + i * kH) - m;
+        q += cf[i] * (d * d);
+      }
+      store(mu + c * kH, m);
+      store(ss + c * kH, q + eps);
+      T cost = 0, sum_ls = 0;
       for (int h = 0; h < kH; ++h) {
-        mu[c * kH + h] = m[h];
-        ss[c * kH + h] = q[h] + eps;
         ls[c * kH + h] = std::log(std::sqrt(ss[c * kH + h]));
         cost += (beta_u[c] + ls[c * kH + h]) * sum;
-      }
-      a_out[c] = T(1) / (T(1) + std::exp(-lambda * (beta_a[c] - cost)));
-    }
-    if (t == w.iters - 1) break;
-    // E-step: the logits go to R_{t+1}, then the softmax over c
-    T* Rn = &w.R[size_t(t + 1) * C * I];
-    for (int c = 0; c < C; ++c) {
-      const T* Vc = V + size_t(c) * I * kH;
-      T half_inv[kH], sum_ls = 0;
-      for (int h = 0; h < kH; ++h) {
-        half_inv[h] = T(0.5) / ss[c * kH + h];
         sum_ls += ls[c * kH + h];
       }
+      a_out[c] = T(1) / (T(1) + std::exp(-lambda * (beta_a[c] - cost)));
+      if (last) continue;
+      const Vec<T> half_inv = T(0.5) / load(ss + c * kH);
       const T base = std::log(a_out[c]) - (sum_ls + ln2pi8);
       for (int i = 0; i < I; ++i) {
-        T e = 0;
-        for (int h = 0; h < kH; ++h) {
-          const T d = Vc[i * kH + h] - mu[c * kH + h];
-          e += (d * d) * half_inv[h];
-        }
-        Rn[c * I + i] = base - e;
+        const Vec<T> d = load(Vc + i * kH) - m;
+        Rn[c * I + i] = base - hsum<T>((d * d) * half_inv);
       }
     }
-    for (int i = 0; i < I; ++i) {
+    if (last) break;
+    for (int i = 0; i < I; ++i) {  // softmax over c
       T mx = Rn[i];
       for (int c = 1; c < C; ++c) mx = std::max(mx, Rn[c * I + i]);
       T sum = 0;
@@ -167,7 +226,6 @@ void backward(const T* V, const T* a, const T* beta_u, const T* gmu_out, const T
       // softmax backward: gR holds the gradient of R_{t+1}
       const T* Rn = &w.R[size_t(t + 1) * C * I];
       for (int k = 0; k < C * kH; ++k) w.gmu[k] = 0;
-      for (int c = 0; c < C; ++c) w.ga_out[c] = 0;
       for (int i = 0; i < I; ++i) {
         T d = 0;
         for (int c = 0; c < C; ++c) d += Rn[c * I + i] * w.gR[c * I + i];
@@ -177,64 +235,53 @@ void backward(const T* V, const T* a, const T* beta_u, const T* gmu_out, const T
         T g = 0;
         for (int i = 0; i < I; ++i) g += w.glnp[c * I + i];
         w.sum_g[c] = g;
-        w.ga_out[c] += g / a_out[c];
+        w.ga_out[c] = g / a_out[c];
       }
     }
     for (int c = 0; c < C; ++c) {
       const T* Vc = V + size_t(c) * I * kH;
       T* gVc = gV + size_t(c) * I * kH;
+      const T* cf = coeff + size_t(c) * I;
+      const T* gl = w.glnp.data() + size_t(c) * I;
       const T gz = w.ga_out[c] * a_out[c] * (T(1) - a_out[c]);
       gba[c] += lambda * gz;
       const T gcost = -lambda * gz;
-      T grs = 0, gss[kH], gmu[kH];
+      T grs = 0;
       for (int h = 0; h < kH; ++h) {
         gbu[c] += gcost * rs[c];
         grs += gcost * (beta_u[c] + ls[c * kH + h]);
-        gss[h] = gcost * rs[c] * T(0.5) / ss[c * kH + h];
-        gmu[h] = w.gmu[c * kH + h];
       }
+      const Vec<T> m = load(mu + c * kH), q = load(ss + c * kH), inv_ss = T(1) / q;
+      Vec<T> gss = (gcost * rs[c] * T(0.5)) / q, gmu = load(w.gmu.data() + c * kH);
       // pass 1: the sums over i that gss and mu's gradient need
-      T s_cd[kH] = {}, s_gd[kH] = {}, s_gd2[kH] = {};
-      for (int i = 0; i < I; ++i) {
-        const T cf = coeff[c * I + i];
-        const T gl = last ? T(0) : w.glnp[c * I + i];
-        for (int h = 0; h < kH; ++h) {
-          const T d = Vc[i * kH + h] - mu[c * kH + h];
-          s_cd[h] += cf * d;
-          s_gd[h] += gl * d;
-          s_gd2[h] += gl * (d * d);
+      Vec<T> s_cd{}, s_gd{}, s_gd2{};
+      if (last) {
+        for (int i = 0; i < I; ++i) s_cd += cf[i] * (load(Vc + i * kH) - m);
+      } else {
+        for (int i = 0; i < I; ++i) {
+          const Vec<T> d = load(Vc + i * kH) - m;
+          s_cd += cf[i] * d;
+          s_gd += gl[i] * d;
+          s_gd2 += gl[i] * (d * d);
         }
+        gss += s_gd2 / (T(2) * q * q) - w.sum_g[c] / (T(2) * q);
       }
-      if (!last)
-        for (int h = 0; h < kH; ++h) {
-          const T q = ss[c * kH + h];
-          gss[h] += s_gd2[h] / (T(2) * q * q) - w.sum_g[c] / (T(2) * q);
-        }
-      T inv_ss[kH];
-      for (int h = 0; h < kH; ++h) {
-        inv_ss[h] = T(1) / ss[c * kH + h];
-        // gd = 2 gss coeff d - glnp d / ss, summed over i
-        gmu[h] -= T(2) * gss[h] * s_cd[h] - s_gd[h] * inv_ss[h];
-      }
+      // gd = 2 gss coeff d - glnp d / ss, summed over i
+      gmu -= T(2) * gss * s_cd - s_gd * inv_ss;
       // pass 2: gV and gcoeff
+      T* gc = w.gcoeff.data() + size_t(c) * I;
       for (int i = 0; i < I; ++i) {
-        const T cf = coeff[c * I + i];
-        const T gl = last ? T(0) : w.glnp[c * I + i];
-        T gc = 0;
-        for (int h = 0; h < kH; ++h) {
-          const T v = Vc[i * kH + h];
-          const T d = v - mu[c * kH + h];
-          gc += gss[h] * (d * d) + gmu[h] * v;
-          gVc[i * kH + h] += T(2) * gss[h] * cf * d - gl * d * inv_ss[h] + cf * gmu[h];
-        }
-        w.gcoeff[c * I + i] = gc;
+        const Vec<T> v = load(Vc + i * kH), d = v - m;
+        const T g = last ? T(0) : gl[i];
+        gc[i] = hsum<T>(gss * (d * d) + gmu * v);
+        store(gVc + i * kH, load(gVc + i * kH) + (T(2) * cf[i]) * gss * d - g * d * inv_ss + cf[i] * gmu);
       }
       // coeff = rr / (rs + eps); rs = sum_i rr
       const T den = rs[c] + eps;
       T acc = 0;
-      for (int i = 0; i < I; ++i) acc += w.gcoeff[c * I + i] * rr[c * I + i];
+      for (int i = 0; i < I; ++i) acc += gc[i] * rr[c * I + i];
       grs -= acc / (den * den);
-      for (int i = 0; i < I; ++i) w.grr[c * I + i] = w.gcoeff[c * I + i] / den + grs;
+      for (int i = 0; i < I; ++i) w.grr[c * I + i] = gc[i] / den + grs;
     }
     // rr = R a / s, s = sum_c R a + eps
     for (int i = 0; i < I; ++i) {
@@ -253,61 +300,61 @@ void backward(const T* V, const T* a, const T* beta_u, const T* gmu_out, const T
 
 // The votes of one position: V[c, i] = M_i W[i mod Wn, c] (4x4 matrices; Wn = I for ConvCaps, the
 // input capsule types for the class capsules, whose transforms are shared across positions),
-// plus add[i] (the class capsules' coordinate addition) when given.
+// plus add[i] (the class capsules' coordinate addition) when given. Lane 4p+r of the product is
+// sum_q M[p, q] W[q, r]: rows[q] of M times cols[q] of W, summed over q.
 template <typename T>
-void votes(int C, int I, int Wn, const T* M, const T* W, const T* add, T* V) {
-  for (int c = 0; c < C; ++c)
-    for (int i = 0; i < I; ++i) {
-      const T* m = M + size_t(i) * kH;
-      const T* w = W + (size_t(i % Wn) * C + c) * kH;
-      T* v = V + (size_t(c) * I + i) * kH;
-      for (int p = 0; p < 4; ++p)
-        for (int r = 0; r < 4; ++r) {
-          T sum = 0;
-          for (int q = 0; q < 4; ++q) sum += m[p * 4 + q] * w[q * 4 + r];
-          v[p * 4 + r] = sum;
-        }
-      if (add)
-        for (int h = 0; h < kH; ++h) v[h] += add[size_t(i) * kH + h];
+void votes(int C, int I, int Wn, const T* M, const T* W, const T* add, T* V, const Shuffles<T>& sh) {
+  for (int i = 0; i < I; ++i) {
+    const Vec<T> m = load(M + size_t(i) * kH);
+    const Vec<T> m0 = __builtin_shuffle(m, sh.rows[0]), m1 = __builtin_shuffle(m, sh.rows[1]),
+                 m2 = __builtin_shuffle(m, sh.rows[2]), m3 = __builtin_shuffle(m, sh.rows[3]);
+    const Vec<T> plus = add ? load(add + size_t(i) * kH) : Vec<T>{};
+    const T* Wi = W + size_t(i % Wn) * C * kH;
+    for (int c = 0; c < C; ++c) {
+      const Vec<T> wv = load(Wi + size_t(c) * kH);
+      const Vec<T> v = m0 * __builtin_shuffle(wv, sh.cols[0]) + m1 * __builtin_shuffle(wv, sh.cols[1]) +
+                       m2 * __builtin_shuffle(wv, sh.cols[2]) + m3 * __builtin_shuffle(wv, sh.cols[3]);
+      store(V + (size_t(c) * I + i) * kH, v + plus);
     }
+  }
 }
 
 // The votes' backward: gM [I, 16] written, gW [Wn, C, 16] added to.
+//   gM[p, q] = sum_c sum_r g[p, r] W[q, r]: rows[r] of g times trows[r] of W;
+//   gW[q, r] += sum_p M[p, q] g[p, r]: tcols[p] of M times cols[p] of g.
 template <typename T>
-void votes_backward(int C, int I, int Wn, const T* M, const T* W, const T* gV, T* gM, T* gW) {
-  std::fill(gM, gM + size_t(I) * kH, T(0));
-  for (int c = 0; c < C; ++c)
-    for (int i = 0; i < I; ++i) {
-      const T* m = M + size_t(i) * kH;
-      const T* w = W + (size_t(i % Wn) * C + c) * kH;
-      T* gw = gW + (size_t(i % Wn) * C + c) * kH;
-      const T* g = gV + (size_t(c) * I + i) * kH;
-      T* gm = gM + size_t(i) * kH;
-      for (int p = 0; p < 4; ++p)
-        for (int q = 0; q < 4; ++q) {
-          T sum = 0;
-          for (int r = 0; r < 4; ++r) sum += g[p * 4 + r] * w[q * 4 + r];
-          gm[p * 4 + q] += sum;
-        }
-      for (int q = 0; q < 4; ++q)
-        for (int r = 0; r < 4; ++r) {
-          T sum = 0;
-          for (int p = 0; p < 4; ++p) sum += m[p * 4 + q] * g[p * 4 + r];
-          gw[q * 4 + r] += sum;
-        }
+void votes_backward(int C, int I, int Wn, const T* M, const T* W, const T* gV, T* gM, T* gW, const Shuffles<T>& sh) {
+  for (int i = 0; i < I; ++i) {
+    const Vec<T> m = load(M + size_t(i) * kH);
+    const Vec<T> mt0 = __builtin_shuffle(m, sh.tcols[0]), mt1 = __builtin_shuffle(m, sh.tcols[1]),
+                 mt2 = __builtin_shuffle(m, sh.tcols[2]), mt3 = __builtin_shuffle(m, sh.tcols[3]);
+    const T* Wi = W + size_t(i % Wn) * C * kH;
+    T* gWi = gW + size_t(i % Wn) * C * kH;
+    Vec<T> gm{};
+    for (int c = 0; c < C; ++c) {
+      const Vec<T> g = load(gV + (size_t(c) * I + i) * kH), wv = load(Wi + size_t(c) * kH);
+      gm += __builtin_shuffle(g, sh.rows[0]) * __builtin_shuffle(wv, sh.trows[0]) +
+            __builtin_shuffle(g, sh.rows[1]) * __builtin_shuffle(wv, sh.trows[1]) +
+            __builtin_shuffle(g, sh.rows[2]) * __builtin_shuffle(wv, sh.trows[2]) +
+            __builtin_shuffle(g, sh.rows[3]) * __builtin_shuffle(wv, sh.trows[3]);
+      const Vec<T> gw = mt0 * __builtin_shuffle(g, sh.cols[0]) + mt1 * __builtin_shuffle(g, sh.cols[1]) +
+                        mt2 * __builtin_shuffle(g, sh.cols[2]) + mt3 * __builtin_shuffle(g, sh.cols[3]);
+      store(gWi + size_t(c) * kH, load(gWi + size_t(c) * kH) + gw);
     }
+    store(gM + size_t(i) * kH, gm);
+  }
 }
-
 template <typename T>
 void run_forward(int64_t P, int C, int I, int Wn, int iters, const T* M, const T* W, const T* add, const T* a,
                  const T* bu, const T* ba, T* mu, T* a_out, int threads) {
 #pragma omp parallel num_threads(threads)
   {
     Work<T> w(C, I, iters);
+    const Shuffles<T> sh;
     std::vector<T> V(size_t(C) * I * kH);
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < P; ++p) {
-      votes(C, I, Wn, M + p * I * kH, W, add, V.data());
+      votes(C, I, Wn, M + p * I * kH, W, add, V.data(), sh);
       forward(V.data(), a + p * I, bu, ba, w);
       const size_t t = size_t(iters - 1);
       std::copy(&w.mu[t * C * kH], &w.mu[t * C * kH] + C * kH, mu + p * C * kH);
@@ -326,16 +373,17 @@ void run_backward(int64_t P, int C, int I, int Wn, int iters, const T* M, const 
 #pragma omp parallel num_threads(threads)
   {
     Work<T> w(C, I, iters);
+    const Shuffles<T> sh;
     std::vector<T> V(size_t(C) * I * kH), gV(V.size());
     std::vector<T>& mine = partial[size_t(omp_get_thread_num())];
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < P; ++p) {
-      votes(C, I, Wn, M + p * I * kH, W, add, V.data());
+      votes(C, I, Wn, M + p * I * kH, W, add, V.data(), sh);
       forward(V.data(), a + p * I, bu, ba, w);
       std::fill(gV.begin(), gV.end(), T(0));
       backward(V.data(), a + p * I, bu, gmu + p * C * kH, ga_out + p * C, w, gV.data(), ga + p * I,
                mine.data() + n_w, mine.data() + n_w + C);
-      votes_backward(C, I, Wn, M + p * I * kH, W, gV.data(), gM + p * I * kH, mine.data());
+      votes_backward(C, I, Wn, M + p * I * kH, W, gV.data(), gM + p * I * kH, mine.data(), sh);
     }
   }
   for (size_t k = 0; k < n_part; ++k) {
