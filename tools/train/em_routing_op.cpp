@@ -38,6 +38,8 @@
 // Vectors: one pose (16 values) is one GCC vector (a zmm register for float with AVX-512), so
 // every pass over the votes is lane-wise; the sums over a pose's 16 values (the E-step's
 // exponent, the couplings' gradient) are trees, not a chain of 16 dependent additions.
+// Tried and slower: making the votes one output capsule at a time, so that they stay in L1 (the
+// step is bound by arithmetic: making them again for each iteration cost more than it saved).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -79,10 +81,6 @@ inline Vec<T> load(const T* p) {
 template <typename T>
 inline void store(T* p, Vec<T> v) {
   std::memcpy(p, &v, sizeof v);
-}
-template <typename T>
-inline Vec<T> splat(T x) {
-  return Vec<T>{} + x;
 }
 template <typename T>
 inline T hsum(Vec<T> v) {  // a tree over the 16 lanes: halves, quarters, eighths, pairs
