@@ -81,15 +81,16 @@ def normalise(x):
     return (x - MEAN) / STD
 
 
-def evaluate(model, x, y, batch=500):
-    """The test accuracy by the plain routing (the training routing is put back after)."""
-    routing = model.conv_caps1.fast
-    model.eval().set_fast(False)
+def evaluate(model, x, y, routing, batch=500):
+    """The test accuracy with `routing` (False: the plain PyTorch one; the training routing is put
+    back after)."""
+    training_routing = model.conv_caps1.fast
+    model.eval().set_fast(routing)
     correct = 0
     with torch.no_grad():
         for k in range(0, len(x), batch):
             correct += (model(normalise(x[k:k + batch])).argmax(dim=1) == y[k:k + batch]).sum().item()
-    model.set_fast(routing)
+    model.set_fast(training_routing)
     return correct / len(x)
 
 
@@ -245,11 +246,19 @@ def main():
         if not args.anneal_after or epoch + 1 < args.anneal_after:  # the plateau rule, before annealing
             sched.step(train_acc)
         train_time = time.time() - t0
-        acc = evaluate(model, xte, yte)
-        history.append({"epoch": epoch + 1, "loss": total / steps, "train_acc": train_acc, "test_acc_pytorch": acc,
-                        "train_seconds": round(train_time, 1), "lr": opt.param_groups[0]["lr"]})
+        # after each epoch, the test accuracy with the training routing (the native op: a tenth of the
+        # plain routing's time, which was 2 minutes of yl1993's 5-minute epochs); after the last, the
+        # plain PyTorch routing's too, the figure the model is shipped with
+        acc = evaluate(model, xte, yte, routing)
+        entry = {"epoch": epoch + 1, "loss": total / steps, "train_acc": train_acc, "test_acc": acc,
+                 "train_seconds": round(train_time, 1), "lr": opt.param_groups[0]["lr"]}
+        tail = ""
+        if epoch + 1 == args.epochs:
+            entry["test_acc_pytorch"] = evaluate(model, xte, yte, False)
+            tail = f", by PyTorch's plain routing {100 * entry['test_acc_pytorch']:.2f}%"
+        history.append(entry)
         print(f"epoch {epoch + 1}/{args.epochs}: loss {total / steps:.5f}, training accuracy {100 * train_acc:.2f}%, "
-              f"test accuracy (PyTorch) {100 * acc:.2f}%, {train_time / 60:.1f} min", flush=True)
+              f"test accuracy {100 * acc:.2f}%{tail}, {train_time / 60:.1f} min", flush=True)
         save_state(epoch + 1, (epoch + 1) * steps_per_epoch)
 
     os.makedirs(os.path.dirname(os.path.abspath(args.final)), exist_ok=True)
