@@ -10,7 +10,7 @@ Adam (lr 0.01), learning rate cut by 10 when the training accuracy has not impro
 learning rate is cut by 10 every --anneal-every K epochs (K=1: each epoch after E runs at a tenth of
 the one before it).
 Its train.py's network: A=64, B=8, C=D=16 (the paper's smallNORB sizes, config yl1993, em_mnist's);
-A=B=C=D=32 is its comment's alternative (config c32), about 4.5 times as long a step on our CPUs.
+A=B=C=D=32 is its comment's alternative (config c32), about 5.5 times as long a step on our CPUs.
 
 Training runs the capsule layers' votes and EM routing as native code (em_routing_op.cpp through
 em_native.py, compiled with g++ on first use; --routing torch: em_modules' fast PyTorch layout), the
@@ -44,23 +44,24 @@ import em_native  # noqa: E402
 from train import command_line as train_command_line, load, resume, shift  # noqa: E402
 
 MEAN, STD = 0.1307, 0.3081
-# yl1993: that code's train.py network. c8: the same with C=D=8, the first shipped models: on our
-# 2-core machines yl1993 took 30 min an epoch and c8 14 (A=64 B=8 C=D=12: 24) before the chunked
-# step, about 20 and 10 with it (docs/em-routing.md, "Training").
+# yl1993: that code's train.py network. c8: the same with C=D=8, the first shipped models. On our
+# 2-core machines an epoch of yl1993 takes about 3 minutes with the native op, c32 about 16
+# (docs/em-routing.md, "Training"; in PyTorch, 25 and 113).
 CONFIGS = {"yl1993": dict(A=64, B=8, C=16, D=16, E=10, K=3, iters=2),
            "c8": dict(A=64, B=8, C=8, D=8, E=10, K=3, iters=2),
            # its train.py's commented alternative; its README: 99.3% on MNIST after 30 epochs, against
-           # 99.1% for yl1993 (the best test accuracy over the epochs, 2 iterations each). Train it with
-           # --chunk 1: an image's votes are 2.6 MB in ConvCaps1 alone, and larger chunks no longer stay
-           # in cache (14.4 s a step against 24 s with 2 images, 37 s with 8)
+           # 99.1% for yl1993 (the best test accuracy over the epochs, 2 iterations each). With
+           # --routing torch, train it with --chunk 1: an image's votes are 2.6 MB in ConvCaps1 alone,
+           # and larger chunks no longer stay in cache (14.4 s a step against 24 s with 2 images)
            "c32": dict(A=32, B=32, C=32, D=32, E=10, K=3, iters=2)}
 
 
 def train_step(model, x, y, margin, chunk):
     """The gradients of the batch's spread loss, accumulated: the stem runs on the whole batch (bn1
     normalises over it, as in one pass), the capsule layers on `chunk` images at a time, and the
-    stem's gradient goes back once. The same sums as one pass over the batch; on our CPUs a chunk's
-    votes stay in cache, which made a c8 step 2.2 times faster (8 images against 128).
+    stem's gradient goes back once. The same sums as one pass over the batch; with --routing torch a
+    chunk's votes stay in cache, which made a c8 step 2.2 times faster (8 images against 128). The
+    native op keeps one position's votes at a time: 16 images a chunk were a little faster than 4.
     Returns (the batch's loss, its class activations)."""
     h = model.stem(x)
     h_in = h.detach().requires_grad_()
@@ -139,7 +140,7 @@ def build_parser():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.01)
-    ap.add_argument("--chunk", type=int, default=8,
+    ap.add_argument("--chunk", type=int, default=16,
                     help="images the capsule layers take at a time within a batch (speed only: the sums are the batch's)")
     ap.add_argument("--routing", choices=["native", "torch"], default="native",
                     help="the capsule layers' votes and routing in training: em_routing_op.cpp, compiled with g++ on "
