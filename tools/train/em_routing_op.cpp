@@ -198,8 +198,8 @@ void forward(const T* V, const T* a, const T* beta_u, const T* beta_a, Work<T>& 
   }
 }
 
-// The backward of one position: forward(...) must have filled w. Adds to gV [C, I, 16] (zeroed by
-// the caller), writes ga [I], adds to gbu, gba [C].
+// The backward of one position: forward(...) must have filled w. Writes gV [C, I, 16] and ga [I],
+// adds to gbu, gba [C].
 template <typename T>
 void backward(const T* V, const T* a, const T* beta_u, const T* gmu_out, const T* ga_out_in, Work<T>& w, T* gV,
               T* ga, T* gbu, T* gba) {
@@ -272,7 +272,8 @@ void backward(const T* V, const T* a, const T* beta_u, const T* gmu_out, const T
         const Vec<T> v = load(Vc + i * kH), d = v - m;
         const T g = last ? T(0) : gl[i];
         gc[i] = hsum<T>(gss * (d * d) + gmu * v);
-        store(gVc + i * kH, load(gVc + i * kH) + (T(2) * cf[i]) * gss * d - g * d * inv_ss + cf[i] * gmu);
+        const Vec<T> gv = (T(2) * cf[i]) * gss * d - g * d * inv_ss + cf[i] * gmu;
+        store(gVc + i * kH, last ? gv : load(gVc + i * kH) + gv);  // the first iteration done writes
       }
       // coeff = rr / (rs + eps); rs = sum_i rr
       const T den = rs[c] + eps;
@@ -378,7 +379,6 @@ void run_backward(int64_t P, int C, int I, int Wn, int iters, const T* M, const 
     for (int64_t p = 0; p < P; ++p) {
       votes(C, I, Wn, M + p * I * kH, W, add, V.data(), sh);
       forward(V.data(), a + p * I, bu, ba, w);
-      std::fill(gV.begin(), gV.end(), T(0));
       backward(V.data(), a + p * I, bu, gmu + p * C * kH, ga_out + p * C, w, gV.data(), ga + p * I,
                mine.data() + n_w, mine.data() + n_w + C);
       votes_backward(C, I, Wn, M + p * I * kH, W, gV.data(), gM + p * I * kH, mine.data(), sh);
