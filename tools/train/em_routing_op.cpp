@@ -95,6 +95,53 @@ inline T hsum(Vec<T> v) {  // a tree over the 16 lanes: halves, quarters, eighth
   return v[0];
 }
 
+// sum_i x[i]: 16 at a time, then the rest (a float sum over i is otherwise a dependent chain)
+template <typename T>
+inline T sum_of(const T* x, int n) {
+  Vec<T> acc{};
+  int i = 0;
+  for (; i + kH <= n; i += kH) acc += load(x + i);
+  T sum = hsum<T>(acc);
+  for (; i < n; ++i) sum += x[i];
+  return sum;
+}
+
+// exp, lane by lane: x = k ln 2 + r with |r| <= ln 2 / 2, e^r by its Taylor series to the term
+// below the type's precision (r^7/7! for float, r^12/12! for double), times 2^k from the exponent
+// bits. e^x for x below the smallest normal's log (-inf among them) is 0. Within 2 ulp of
+// std::exp for the softmax's arguments (at most 0).
+template <typename T>
+struct ExpConstants;
+template <>
+struct ExpConstants<float> {
+  typedef int32_t ivec __attribute__((vector_size(64)));
+  static constexpr int terms = 7, mantissa = 23, bias = 127;
+  static constexpr float lowest = -87.0f, round = 12582912.0f;  // 1.5 * 2^23
+};
+template <>
+struct ExpConstants<double> {
+  typedef int64_t ivec __attribute__((vector_size(128)));
+  static constexpr int terms = 12, mantissa = 52, bias = 1023;
+  static constexpr double lowest = -708.0, round = 6755399441055744.0;  // 1.5 * 2^52
+};
+
+template <typename T>
+inline Vec<T> vexp(Vec<T> x) {
+  using K = ExpConstants<T>;
+  const Vec<T> lo = Vec<T>{} + T(K::lowest);
+  const auto under = x < lo;
+  x = under ? lo : x;
+  const Vec<T> k = (x * T(1.4426950408889634) + K::round) - K::round;  // round(x / ln 2)
+  const Vec<T> r = (x - k * T(0.693145751953125)) - k * T(1.4286068203094173e-06);  // ln 2 = hi + lo
+  Vec<T> p = Vec<T>{} + T(1);
+  for (int n = K::terms; n >= 1; --n) p = p * r * (T(1) / T(n)) + T(1);  // Horner: 1 + r/1 (1 + r/2 (...))
+  const typename K::ivec bits = (__builtin_convertvector(k, typename K::ivec) + K::bias) << K::mantissa;
+  Vec<T> scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  const Vec<T> y = p * scale;
+  return under ? Vec<T>{} : y;
+}
+
 // Shuffle masks of the 4x4 products: lane 4a+b of the result takes, for the k-th term,
 //   rows[k]: element (a, k) of its matrix;  cols[k]: element (k, b);
 //   trows[k]: element (b, k);  tcols[k]: element (k, a).
@@ -120,12 +167,12 @@ struct Work {
   // mu, ss, ls [C, 16]
   std::vector<T> R, rr, coeff, s, rs, a_out, mu, ss, ls;
   // backward scratch
-  std::vector<T> gR, glnp, gcoeff, grr, gmu, ga_out, sum_g;
+  std::vector<T> gR, glnp, gcoeff, grr, gmu, ga_out, sum_g, by_i;
   Work(int c, int i, int it)
       : C(c), I(i), iters(it), R(size_t(it) * c * i), rr(R.size()), coeff(R.size()), s(size_t(it) * i),
         rs(size_t(it) * c), a_out(rs.size()), mu(size_t(it) * c * kH), ss(mu.size()), ls(mu.size()),
         gR(size_t(c) * i), glnp(gR.size()), gcoeff(gR.size()), grr(gR.size()), gmu(size_t(c) * kH), ga_out(c),
-        sum_g(c) {}
+        sum_g(c), by_i(i) {}
 };
 
 // The forward of one position, keeping each iteration's state in w.
@@ -152,11 +199,8 @@ void forward(const T* V, const T* a, const T* beta_u, const T* beta_a, Work<T>& 
     for (int i = 0; i < I; ++i) s[i] += eps;
     // one output capsule at a time: its votes stay in L1 through the M-step's passes and the E-step's
     for (int c = 0; c < C; ++c) {
-      T sum = 0;
-      for (int i = 0; i < I; ++i) {
-        rr[c * I + i] = R[c * I + i] * a[i] / s[i];
-        sum += rr[c * I + i];
-      }
+      for (int i = 0; i < I; ++i) rr[c * I + i] = R[c * I + i] * a[i] / s[i];
+      const T sum = sum_of(rr + size_t(c) * I, I);
       rs[c] = sum;
       for (int i = 0; i < I; ++i) coeff[c * I + i] = rr[c * I + i] / (sum + eps);
       const T* Vc = V + size_t(c) * I * kH;
@@ -185,7 +229,23 @@ void forward(const T* V, const T* a, const T* beta_u, const T* beta_a, Work<T>& 
       }
     }
     if (last) break;
-    for (int i = 0; i < I; ++i) {  // softmax over c
+    // softmax over c: 16 inputs at a time, then the rest one by one
+    const int I16 = I - I % kH;
+    for (int i = 0; i < I16; i += kH) {
+      Vec<T> mx = load(Rn + i);
+      for (int c = 1; c < C; ++c) {
+        const Vec<T> x = load(Rn + c * I + i);
+        mx = x > mx ? x : mx;
+      }
+      Vec<T> sum{};
+      for (int c = 0; c < C; ++c) {
+        const Vec<T> e = vexp<T>(load(Rn + c * I + i) - mx);
+        store(Rn + c * I + i, e);
+        sum += e;
+      }
+      for (int c = 0; c < C; ++c) store(Rn + c * I + i, load(Rn + c * I + i) / sum);
+    }
+    for (int i = I16; i < I; ++i) {
       T mx = Rn[i];
       for (int c = 1; c < C; ++c) mx = std::max(mx, Rn[c * I + i]);
       T sum = 0;
@@ -224,14 +284,14 @@ void backward(const T* V, const T* a, const T* beta_u, const T* gmu_out, const T
       // softmax backward: gR holds the gradient of R_{t+1}
       const T* Rn = &w.R[size_t(t + 1) * C * I];
       for (int k = 0; k < C * kH; ++k) w.gmu[k] = 0;
-      for (int i = 0; i < I; ++i) {
-        T d = 0;
-        for (int c = 0; c < C; ++c) d += Rn[c * I + i] * w.gR[c * I + i];
-        for (int c = 0; c < C; ++c) w.glnp[c * I + i] = Rn[c * I + i] * (w.gR[c * I + i] - d);
-      }
+      // (the loops over i innermost, so that they are lane-wise)
+      T* dot = w.by_i.data();
+      for (int i = 0; i < I; ++i) dot[i] = 0;
+      for (int c = 0; c < C; ++c)
+        for (int i = 0; i < I; ++i) dot[i] += Rn[c * I + i] * w.gR[c * I + i];
       for (int c = 0; c < C; ++c) {
-        T g = 0;
-        for (int i = 0; i < I; ++i) g += w.glnp[c * I + i];
+        for (int i = 0; i < I; ++i) w.glnp[c * I + i] = Rn[c * I + i] * (w.gR[c * I + i] - dot[i]);
+        const T g = sum_of(&w.glnp[size_t(c) * I], I);
         w.sum_g[c] = g;
         w.ga_out[c] = g / a_out[c];
       }
@@ -277,23 +337,21 @@ void backward(const T* V, const T* a, const T* beta_u, const T* gmu_out, const T
       }
       // coeff = rr / (rs + eps); rs = sum_i rr
       const T den = rs[c] + eps;
-      T acc = 0;
-      for (int i = 0; i < I; ++i) acc += gc[i] * rr[c * I + i];
-      grs -= acc / (den * den);
+      for (int i = 0; i < I; ++i) w.by_i[i] = gc[i] * rr[c * I + i];
+      grs -= sum_of(w.by_i.data(), I) / (den * den);
       for (int i = 0; i < I; ++i) w.grr[c * I + i] = gc[i] / den + grs;
     }
-    // rr = R a / s, s = sum_c R a + eps
-    for (int i = 0; i < I; ++i) {
-      T dot = 0;
-      for (int c = 0; c < C; ++c) dot += w.grr[c * I + i] * rr[c * I + i];
-      T gai = 0;
-      for (int c = 0; c < C; ++c) {
-        const T g1 = (w.grr[c * I + i] - dot) / s[i];
+    // rr = R a / s, s = sum_c R a + eps (the loops over i innermost)
+    T* dot = w.by_i.data();
+    for (int i = 0; i < I; ++i) dot[i] = 0;
+    for (int c = 0; c < C; ++c)
+      for (int i = 0; i < I; ++i) dot[i] += w.grr[c * I + i] * rr[c * I + i];
+    for (int c = 0; c < C; ++c)
+      for (int i = 0; i < I; ++i) {
+        const T g1 = (w.grr[c * I + i] - dot[i]) / s[i];
         w.gR[c * I + i] = g1 * a[i];
-        gai += g1 * R[c * I + i];
+        ga[i] += g1 * R[c * I + i];
       }
-      ga[i] += gai;
-    }
   }
 }
 
