@@ -48,9 +48,11 @@ def library():
                 os.remove(tmp)
     lib = ctypes.CDLL(path)
     p, i32, i64 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
+    lib.em_caps_state_size.argtypes = [i32, i32, i32]
+    lib.em_caps_state_size.restype = i64
     for suffix in ("f32", "f64"):
         fwd = getattr(lib, f"em_caps_forward_{suffix}")
-        fwd.argtypes = [i64, i32, i32, i32, i32] + [p] * 8 + [i32]
+        fwd.argtypes = [i64, i32, i32, i32, i32] + [p] * 9 + [i32]
         fwd.restype = None
         bwd = getattr(lib, f"em_caps_backward_{suffix}")
         bwd.argtypes = [i64, i32, i32, i32, i32] + [p] * 13 + [i32]
@@ -86,16 +88,21 @@ class _EMCaps(torch.autograd.Function):
         add = None if add is None else add.detach().to(dtype).contiguous()
         mu = pose.new_empty(p, c_count, 16)
         a_out = pose.new_empty(p, c_count)
-        getattr(library(), f"em_caps_forward_{_suffix(pose)}")(
+        lib = library()
+        # what the backward would compute again (the couplings, means and variances of each
+        # iteration): kept when a gradient will be asked for, about C x I values a position
+        state = (pose.new_empty(p, lib.em_caps_state_size(c_count, i_count, iters))
+                 if any(ctx.needs_input_grad) else None)
+        getattr(lib, f"em_caps_forward_{_suffix(pose)}")(
             p, c_count, i_count, wn, iters, _ptr(pose), _ptr(w), _ptr(add), _ptr(a_in), _ptr(beta_u), _ptr(beta_a),
-            _ptr(mu), _ptr(a_out), torch.get_num_threads())
-        ctx.save_for_backward(pose, w, add, a_in, beta_u, beta_a)
+            _ptr(mu), _ptr(a_out), _ptr(state), torch.get_num_threads())
+        ctx.save_for_backward(pose, w, add, a_in, beta_u, beta_a, state)
         ctx.iters = iters
         return mu, a_out
 
     @staticmethod
     def backward(ctx, gmu, ga_out):
-        pose, w, add, a_in, beta_u, beta_a = ctx.saved_tensors
+        pose, w, add, a_in, beta_u, beta_a, state = ctx.saved_tensors
         p, i_count = pose.shape[:2]
         c_count = w.shape[1]
         gmu = pose.new_zeros(p, c_count, 16) if gmu is None else gmu.to(pose.dtype).contiguous()
@@ -103,7 +110,7 @@ class _EMCaps(torch.autograd.Function):
         gpose, gw, ga, gbu, gba = (torch.empty_like(t) for t in (pose, w, a_in, beta_u, beta_a))
         getattr(library(), f"em_caps_backward_{_suffix(pose)}")(
             p, c_count, i_count, w.shape[0], ctx.iters, _ptr(pose), _ptr(w), _ptr(add), _ptr(a_in), _ptr(beta_u),
-            _ptr(beta_a), _ptr(gmu), _ptr(ga_out), _ptr(gpose), _ptr(gw), _ptr(ga), _ptr(gbu), _ptr(gba),
+            _ptr(state), _ptr(gmu), _ptr(ga_out), _ptr(gpose), _ptr(gw), _ptr(ga), _ptr(gbu), _ptr(gba),
             torch.get_num_threads())
         return gpose, gw, None, ga, gbu, gba, None
 

@@ -14,8 +14,10 @@
 // in and out of layout, and each of the routing's broadcast products writes a vote-sized
 // temporary that autograd keeps or recomputes. Here one position's votes (at most 147 KB in
 // yl1993's ConvCaps2, 590 KB in c32's) are made in cache, go through every pass there and are
-// never stored: the backward recomputes them and the forward's per-position state (couplings,
-// means, variances: C x I and C x 16 values).
+// never stored: the backward makes them again. The forward keeps, per position, what the
+// backward needs beyond them: each iteration's couplings after the E-step (C x I), means and
+// variances (C x 16) and activations (save_state); the backward recomputes the M-step's
+// normalised couplings from those.
 // Positions are split over OpenMP threads; the betas' gradients are summed per thread and then in
 // thread order, so a run with a given thread count repeats bit for bit.
 //
@@ -176,33 +178,80 @@ struct Work {
 };
 
 // The forward of one position, keeping each iteration's state in w.
+// The M-step's couplings of iteration t from R_t: s, rr, rs and coeff (forward and restore share it,
+// so that the backward sees the forward's values bit for bit).
+template <typename T>
+void couplings(const T* a, int t, Work<T>& w) {
+  const int C = w.C, I = w.I;
+  const T eps = T(kEps);
+  const T* R = &w.R[size_t(t) * C * I];
+  T* rr = &w.rr[size_t(t) * C * I];
+  T* coeff = &w.coeff[size_t(t) * C * I];
+  T* s = &w.s[size_t(t) * I];
+  T* rs = &w.rs[size_t(t) * C];
+  if (t == 0) std::fill(w.R.begin(), w.R.begin() + size_t(C) * I, T(1) / T(C));
+  for (int i = 0; i < I; ++i) s[i] = 0;
+  for (int c = 0; c < C; ++c)
+    for (int i = 0; i < I; ++i) s[i] += R[c * I + i] * a[i];
+  for (int i = 0; i < I; ++i) s[i] += eps;
+  for (int c = 0; c < C; ++c) {
+    for (int i = 0; i < I; ++i) rr[c * I + i] = R[c * I + i] * a[i] / s[i];
+    rs[c] = sum_of(rr + size_t(c) * I, I);
+    for (int i = 0; i < I; ++i) coeff[c * I + i] = rr[c * I + i] / (rs[c] + eps);
+  }
+}
+
+// The values the backward needs from a position's forward beyond its inputs, and their size:
+// per iteration t, R_t (t >= 1; C x I), mu, ss and ls (C x 16 each) and a_out (C). The rest (the
+// couplings and the votes) the backward makes again.
+inline int64_t state_size(int C, int I, int iters) {
+  return int64_t(iters - 1) * C * I + int64_t(iters) * C * (3 * kH + 1);
+}
+
+template <typename T>
+void save_state(const Work<T>& w, T* out) {
+  const size_t CI = size_t(w.C) * w.I, CH = size_t(w.C) * kH;
+  for (int t = 0; t < w.iters; ++t) {
+    if (t > 0) out = std::copy(&w.R[t * CI], &w.R[t * CI] + CI, out);
+    out = std::copy(&w.mu[t * CH], &w.mu[t * CH] + CH, out);
+    out = std::copy(&w.ss[t * CH], &w.ss[t * CH] + CH, out);
+    out = std::copy(&w.ls[t * CH], &w.ls[t * CH] + CH, out);
+    out = std::copy(&w.a_out[t * w.C], &w.a_out[t * w.C] + w.C, out);
+  }
+}
+
+// Instead of forward(): w as forward() left it, from save_state's values.
+template <typename T>
+void restore_state(const T* a, const T* in, Work<T>& w) {
+  const size_t CI = size_t(w.C) * w.I, CH = size_t(w.C) * kH;
+  for (int t = 0; t < w.iters; ++t) {
+    if (t > 0) std::copy(in, in + CI, &w.R[t * CI]), in += CI;
+    couplings(a, t, w);
+    std::copy(in, in + CH, &w.mu[t * CH]), in += CH;
+    std::copy(in, in + CH, &w.ss[t * CH]), in += CH;
+    std::copy(in, in + CH, &w.ls[t * CH]), in += CH;
+    std::copy(in, in + w.C, &w.a_out[t * w.C]), in += w.C;
+  }
+}
+
+// The forward of one position, keeping each iteration's state in w.
 template <typename T>
 void forward(const T* V, const T* a, const T* beta_u, const T* beta_a, Work<T>& w) {
   const int C = w.C, I = w.I;
   const T eps = T(kEps), lambda = T(kLambda), ln2pi8 = T(8 * std::log(2 * M_PI));
-  std::fill(w.R.begin(), w.R.begin() + size_t(C) * I, T(1) / T(C));
   for (int t = 0; t < w.iters; ++t) {
     const bool last = t == w.iters - 1;
-    const T* R = &w.R[size_t(t) * C * I];
-    T* rr = &w.rr[size_t(t) * C * I];
-    T* coeff = &w.coeff[size_t(t) * C * I];
-    T* s = &w.s[size_t(t) * I];
-    T* rs = &w.rs[size_t(t) * C];
+    couplings(a, t, w);
+    const T* coeff = &w.coeff[size_t(t) * C * I];
+    const T* rs = &w.rs[size_t(t) * C];
     T* a_out = &w.a_out[size_t(t) * C];
     T* mu = &w.mu[size_t(t) * C * kH];
     T* ss = &w.ss[size_t(t) * C * kH];
     T* ls = &w.ls[size_t(t) * C * kH];
     T* Rn = last ? nullptr : &w.R[size_t(t + 1) * C * I];  // the E-step's logits, then its couplings
-    for (int i = 0; i < I; ++i) s[i] = 0;
-    for (int c = 0; c < C; ++c)
-      for (int i = 0; i < I; ++i) s[i] += R[c * I + i] * a[i];
-    for (int i = 0; i < I; ++i) s[i] += eps;
-    // one output capsule at a time: its votes stay in L1 through the M-step's passes and the E-step's
+    // one output capsule at a time: its votes V[c] stay in L1 through the M-step's passes and the E-step's
     for (int c = 0; c < C; ++c) {
-      for (int i = 0; i < I; ++i) rr[c * I + i] = R[c * I + i] * a[i] / s[i];
-      const T sum = sum_of(rr + size_t(c) * I, I);
-      rs[c] = sum;
-      for (int i = 0; i < I; ++i) coeff[c * I + i] = rr[c * I + i] / (sum + eps);
+      const T sum = rs[c];
       const T* Vc = V + size_t(c) * I * kH;
       const T* cf = coeff + size_t(c) * I;
       Vec<T> m{}, q{};
@@ -403,7 +452,8 @@ void votes_backward(int C, int I, int Wn, const T* M, const T* W, const T* gV, T
 }
 template <typename T>
 void run_forward(int64_t P, int C, int I, int Wn, int iters, const T* M, const T* W, const T* add, const T* a,
-                 const T* bu, const T* ba, T* mu, T* a_out, int threads) {
+                 const T* bu, const T* ba, T* mu, T* a_out, T* state, int threads) {
+  const int64_t S = state_size(C, I, iters);
 #pragma omp parallel num_threads(threads)
   {
     Work<T> w(C, I, iters);
@@ -416,14 +466,16 @@ void run_forward(int64_t P, int C, int I, int Wn, int iters, const T* M, const T
       const size_t t = size_t(iters - 1);
       std::copy(&w.mu[t * C * kH], &w.mu[t * C * kH] + C * kH, mu + p * C * kH);
       std::copy(&w.a_out[t * C], &w.a_out[t * C] + C, a_out + p * C);
+      if (state) save_state(w, state + p * S);
     }
   }
 }
 
 template <typename T>
 void run_backward(int64_t P, int C, int I, int Wn, int iters, const T* M, const T* W, const T* add, const T* a,
-                  const T* bu, const T* ba, const T* gmu, const T* ga_out, T* gM, T* gW, T* ga, T* gbu, T* gba,
+                  const T* bu, const T* state, const T* gmu, const T* ga_out, T* gM, T* gW, T* ga, T* gbu, T* gba,
                   int threads) {
+  const int64_t S = state_size(C, I, iters);
   // per thread: gW, then gbu and gba; summed in thread order afterwards
   const size_t n_w = size_t(Wn) * C * kH, n_part = n_w + size_t(2) * C;
   std::vector<std::vector<T>> partial(size_t(threads), std::vector<T>(n_part, T(0)));
@@ -436,7 +488,7 @@ void run_backward(int64_t P, int C, int I, int Wn, int iters, const T* M, const 
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < P; ++p) {
       votes(C, I, Wn, M + p * I * kH, W, add, V.data(), sh);
-      forward(V.data(), a + p * I, bu, ba, w);
+      restore_state(a + p * I, state + p * S, w);
       backward(V.data(), a + p * I, bu, gmu + p * C * kH, ga_out + p * C, w, gV.data(), ga + p * I,
                mine.data() + n_w, mine.data() + n_w + C);
       votes_backward(C, I, Wn, M + p * I * kH, W, gV.data(), gM + p * I * kH, mine.data(), sh);
@@ -458,20 +510,23 @@ void run_backward(int64_t P, int C, int I, int Wn, int iters, const T* M, const 
 
 // P output positions, C output capsules, I input capsules, Wn transforms, `iters` EM iterations:
 // M [P, I, 16] input poses, W [Wn, C, 16], add [I, 16] or null, a [P, I], beta_u and beta_a [C]
-// -> mu [P, C, 16], a_out [P, C]; the backward takes their gradients and writes gM, gW, ga, gbeta_u,
+// -> mu [P, C, 16], a_out [P, C], and (unless null) state [P, em_caps_state_size(C, I, iters)], the
+// values the backward would otherwise compute again. The backward takes the gradients of mu and
+// a_out and the forward's state (it needs beta_u, not beta_a), and writes gM, gW, ga, gbeta_u,
 // gbeta_a (the gradients of M, W, a, beta_u, beta_a).
 #define EM_CAPS_API(T, SUFFIX)                                                                                   \
   void em_caps_forward_##SUFFIX(int64_t P, int C, int I, int Wn, int iters, const T* M, const T* W, const T* add,  \
-                                const T* a, const T* bu, const T* ba, T* mu, T* a_out, int threads) {            \
-    run_forward(P, C, I, Wn, iters, M, W, add, a, bu, ba, mu, a_out, threads);                                   \
+                                const T* a, const T* bu, const T* ba, T* mu, T* a_out, T* state, int threads) {  \
+    run_forward(P, C, I, Wn, iters, M, W, add, a, bu, ba, mu, a_out, state, threads);                            \
   }                                                                                                              \
   void em_caps_backward_##SUFFIX(int64_t P, int C, int I, int Wn, int iters, const T* M, const T* W, const T* add, \
-                                 const T* a, const T* bu, const T* ba, const T* gmu, const T* ga_out, T* gM,      \
+                                 const T* a, const T* bu, const T* state, const T* gmu, const T* ga_out, T* gM,   \
                                  T* gW, T* ga, T* gbu, T* gba, int threads) {                                    \
-    run_backward(P, C, I, Wn, iters, M, W, add, a, bu, ba, gmu, ga_out, gM, gW, ga, gbu, gba, threads);          \
+    run_backward(P, C, I, Wn, iters, M, W, add, a, bu, state, gmu, ga_out, gM, gW, ga, gbu, gba, threads);       \
   }
 
 extern "C" {
+int64_t em_caps_state_size(int C, int I, int iters) { return state_size(C, I, iters); }
 EM_CAPS_API(float, f32)
 EM_CAPS_API(double, f64)
 }
