@@ -45,7 +45,7 @@ from train import command_line as train_command_line, load, resume, shift  # noq
 
 MEAN, STD = 0.1307, 0.3081
 # yl1993: that code's train.py network. c8: the same with C=D=8, the first shipped models. On our
-# 2-core machines an epoch of yl1993 takes about 3 minutes with the native op, c32 about 16
+# 2-core machines an epoch of yl1993 takes about 2.5 minutes with the native op, c32 about 12
 # (docs/em-routing.md, "Training"; in PyTorch, 25 and 113).
 CONFIGS = {"yl1993": dict(A=64, B=8, C=16, D=16, E=10, K=3, iters=2),
            "c8": dict(A=64, B=8, C=8, D=8, E=10, K=3, iters=2),
@@ -144,7 +144,7 @@ def build_parser():
                     help="images the capsule layers take at a time within a batch (speed only: the sums are the batch's)")
     ap.add_argument("--routing", choices=["native", "torch"], default="native",
                     help="the capsule layers' votes and routing in training: em_routing_op.cpp, compiled with g++ on "
-                         "first use (about 4 times as fast), or em_modules' PyTorch code (speed only: the same formulas)")
+                         "first use (about 10 times as fast), or em_modules' PyTorch code (speed only: the same formulas)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training and test images (smoke tests)")
     ap.add_argument("--save-every", type=int, default=50, help="steps between saves within an epoch")
