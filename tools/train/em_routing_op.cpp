@@ -177,9 +177,8 @@ struct Work {
         sum_g(c), by_i(i) {}
 };
 
-// The forward of one position, keeping each iteration's state in w.
-// The M-step's couplings of iteration t from R_t: s, rr, rs and coeff (forward and restore share it,
-// so that the backward sees the forward's values bit for bit).
+// The M-step's couplings of iteration t from R_t: s, rr, rs and coeff (forward and restore_state
+// share it, so that the backward sees the forward's values bit for bit).
 template <typename T>
 void couplings(const T* a, int t, Work<T>& w) {
   const int C = w.C, I = w.I;
