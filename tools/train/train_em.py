@@ -15,7 +15,8 @@ A=B=C=D=32 is its comment's alternative (config c32), about 5.5 times as long a 
 Training runs the capsule layers' votes and EM routing as native code (em_routing_op.cpp through
 em_native.py, compiled with g++ on first use; --routing torch: em_modules' fast PyTorch layout), the
 same formulas, checked against the plain PyTorch routing before training (outputs and gradients, in
-float64); evaluation runs the plain one.
+float64). The test accuracy after each epoch comes from that routing, after the last from the plain
+PyTorch one too (the figure a model ships with).
 
 Resumable as train.py: after every epoch, and every --save-every steps within one, the full state
 goes to STATE_DIR/state.pt (written atomically); a rerun with the same STATE_DIR continues there.
