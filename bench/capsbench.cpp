@@ -308,17 +308,18 @@ struct Network {
   uint64_t macs = 0, decoder_macs = 0;
   // int8: the same network quantised, calibrated on 16 of the input images below (seeded).
   // intra_threads: threads inside each op (pthreadpool, tools/common/threads.hpp).
-  // preset "em_c8" / "em_yl1993": an EM network (random weights) as the shipped EM models / as
-  // yl-1993's train.py builds it (C = D = 8 / 16; A 64, B 8, 1x28x28, 2 iterations).
+  // preset "em_c8" / "em_yl1993" / "em_c32": an EM network (random weights, 1x28x28, 2
+  // iterations) with C = D = 8 / yl-1993's train.py network (C = D = 16; A 64, B 8 in both) / its
+  // commented alternative A = B = C = D = 32.
   Network(const std::string& preset, uint32_t set, bool int8 = false, unsigned intra_threads = 1)
       : pool(intra_threads) {
     std::vector<tools::OpReport> ops;
     std::vector<uint8_t> bytes;
     if (preset.rfind("em_", 0) == 0) {
       tools::EmSpec spec;
-      spec.A = 64;
-      spec.B = 8;
-      spec.C = spec.D = preset == "em_c8" ? 8 : 16;
+      spec.A = preset == "em_c32" ? 32 : 64;
+      spec.B = preset == "em_c32" ? 32 : 8;
+      spec.C = spec.D = preset == "em_c8" ? 8 : preset == "em_c32" ? 32 : 16;
       bytes = tools::build_em_capsnet(spec, tools::em_random_weights(spec, 1), &ops);
     } else {
       const auto spec = tools::capsnet_preset(preset);
@@ -593,6 +594,7 @@ int main(int argc, char** argv) {
     reg("em_conv_caps2/c8_6x6x8_3x3s1_8_r2", bench_em_conv_caps, ks, 6, 8, 8, 3, 1);
     reg("network/em_c8", bench_network, id, std::string("em_c8"), false, false);
     reg("network/em_yl1993", bench_network, id, std::string("em_yl1993"), false, false);
+    reg("network/em_c32", bench_network, id, std::string("em_c32"), false, false);
     reg("network_observed/small", bench_network_observed, id, std::string("small"));
     reg("network+reconstruction/canonical", bench_network, id, std::string("canonical"), true, false);
     // The int8 path (docs/fixed-point.md), the same shapes.
