@@ -21,8 +21,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -300,6 +302,14 @@ void bench_caps_dense_q(benchmark::State& st, const KernelSet* ks, int I, int DI
 
 // --- whole networks ------------------------------------------------------------------------------
 
+// The EM networks capsbench builds: as the first shipped EM models (C = D = 8), yl-1993's
+// train.py network (C = D = 16), and its commented alternative A = B = C = D = 32.
+struct EmPreset {
+  const char* name;
+  int A, B, CD;
+};
+constexpr EmPreset kEmPresets[] = {{"em_c8", 64, 8, 8}, {"em_yl1993", 64, 8, 16}, {"em_c32", 32, 32, 32}};
+
 struct Network {
   tools::AlignedBuffer file, arena;
   Model model;
@@ -308,18 +318,19 @@ struct Network {
   uint64_t macs = 0, decoder_macs = 0;
   // int8: the same network quantised, calibrated on 16 of the input images below (seeded).
   // intra_threads: threads inside each op (pthreadpool, tools/common/threads.hpp).
-  // preset "em_c8" / "em_yl1993" / "em_c32": an EM network (random weights, 1x28x28, 2
-  // iterations) with C = D = 8 / yl-1993's train.py network (C = D = 16; A 64, B 8 in both) / its
-  // commented alternative A = B = C = D = 32.
+  // preset "em_...": an EM network (random weights, 1x28x28, 2 iterations), sizes from kEmPresets.
   Network(const std::string& preset, uint32_t set, bool int8 = false, unsigned intra_threads = 1)
       : pool(intra_threads) {
     std::vector<tools::OpReport> ops;
     std::vector<uint8_t> bytes;
     if (preset.rfind("em_", 0) == 0) {
+      const auto* p = std::find_if(std::begin(kEmPresets), std::end(kEmPresets),
+                                   [&](const EmPreset& e) { return preset == e.name; });
+      if (p == std::end(kEmPresets)) throw std::invalid_argument("no EM preset " + preset);
       tools::EmSpec spec;
-      spec.A = preset == "em_c32" ? 32 : 64;
-      spec.B = preset == "em_c32" ? 32 : 8;
-      spec.C = spec.D = preset == "em_c8" ? 8 : preset == "em_c32" ? 32 : 16;
+      spec.A = p->A;
+      spec.B = p->B;
+      spec.C = spec.D = p->CD;
       bytes = tools::build_em_capsnet(spec, tools::em_random_weights(spec, 1), &ops);
     } else {
       const auto spec = tools::capsnet_preset(preset);
