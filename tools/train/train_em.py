@@ -84,9 +84,12 @@ def normalise(x):
     return (x - MEAN) / STD
 
 
-def evaluate(model, x, y, routing, batch=500):
+def evaluate(model, x, y, routing):
     """The test accuracy with `routing` (False: the plain PyTorch one; the training routing is put
-    back after)."""
+    back after). The plain routing takes 50 images at a time, as tools/train/pytorch_predictions.py:
+    its vote-sized temporaries grow with the batch, and c32's at 500 images outgrew 24 GB (the
+    kernel killed the process after its last epoch)."""
+    batch = 500 if routing else 50
     training_routing = model.conv_caps1.fast
     model.eval().set_fast(routing)
     correct = 0
