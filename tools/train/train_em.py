@@ -22,6 +22,10 @@ Resumable as train.py: after every epoch, and every --save-every steps within on
 goes to STATE_DIR/state.pt (written atomically); a rerun with the same STATE_DIR continues there.
 When the last epoch is done the plain state_dict is saved to --final, with the history beside it.
 
+--init PT runs a second stage on a finished run's weights (its --final): a fresh Adam at --lr, the
+margin at 0.9 from the first step, the learning-rate cuts as above (em_mnist's recipe,
+docs/em-routing.md: 16 epochs, then 8 more from lr 1e-3).
+
     train_em.py --dataset mnist --epochs 14 --config yl1993 --anneal-after 10 --anneal-every 2 \
         --state /work/capsrt-train/em_mnist --final models/em_mnist.pt
 """
@@ -162,6 +166,9 @@ def build_parser():
     ap.add_argument("--shift", type=int, default=0, metavar="PX",
                     help="translate each training image by up to PX pixels at random (zero fill), as train.py "
                          "does for the dynamic-routing networks (0: none, as yl-1993's train.py)")
+    ap.add_argument("--init", metavar="PT",
+                    help="a second stage: start from this plain state_dict (a finished run's --final, same --config) "
+                         "with a fresh optimizer, the margin at its end value 0.9 throughout")
     ap.add_argument("--stop-after", type=int, default=0, metavar="STEPS", help="exit (status 3) after this many steps in all")
     return ap
 
@@ -179,6 +186,11 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     model = em.CapsNet(**CONFIGS[args.config])
+    if args.init:  # a saved state (below) takes its place when the run resumes
+        try:
+            model.load_state_dict(torch.load(args.init))
+        except (OSError, RuntimeError, KeyError) as e:
+            sys.exit(f"--init {args.init}: not a config {args.config} state_dict: {e}")
     if args.routing == "native":
         try:
             routing = em_native.em_caps
@@ -234,8 +246,8 @@ def main():
             idx = perm[k:k + args.batch]
             x, y = normalise(shift(xtr[idx], args.shift, gen) if args.shift else xtr[idx]), ytr[idx]
             # the margin grows from 0.2 to 0.9 over the run (or the epochs before --anneal-after),
-            # step by step (that code's r)
-            r = min(1.0, (epoch * steps_per_epoch + steps) / margin_steps)
+            # step by step (that code's r); a second stage (--init) keeps it at 0.9
+            r = 1.0 if args.init else min(1.0, (epoch * steps_per_epoch + steps) / margin_steps)
             opt.zero_grad()
             loss, out = train_step(model, x, y, 0.2 + 0.7 * r, args.chunk)
             opt.step()
