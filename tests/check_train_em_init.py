@@ -6,7 +6,8 @@ A first stage trains the c8 network on the first 40 MNIST training images for on
 of 40, 1 thread). A second stage starts from its --final at learning rate 0: its weights must come
 out equal to the first stage's, and its one step's loss must equal the spread loss at margin 0.9
 that em_modules' plain PyTorch routing gives for those weights on those 40 images (training mode:
-BatchNorm on the batch's statistics), computed here. A stage with --config yl1993 on the c8 weights
+BatchNorm on the batch's statistics), computed here; its history must carry the first stage's
+history as "first_stage". A stage with --config yl1993 on the c8 weights
 must fail with a message that names --init.
 
     check_train_em_init.py WORK_DIR
@@ -61,7 +62,10 @@ def main():
     x, y = load("mnist", "train")
     with torch.no_grad():
         want = em.spread_loss(model((x[:N] - MEAN) / STD), y[:N], 0.9).item()
-    got = json.load(open(os.path.join(work, "second.history.json")))["history"][0]["loss"]
+    record = json.load(open(os.path.join(work, "second.history.json")))
+    got = record["history"][0]["loss"]
+    if record.get("first_stage") != json.load(open(os.path.join(work, "first.history.json"))):
+        sys.exit("the second stage's history does not carry the first stage's as first_stage")
     if abs(got - want) > 1e-5 * max(1.0, abs(want)):
         sys.exit(f"the second stage's loss {got} is not the spread loss at margin 0.9 of the first stage's weights, {want}")
 

@@ -24,7 +24,8 @@ When the last epoch is done the plain state_dict is saved to --final, with the h
 
 --init PT runs a second stage on a finished run's weights (its --final): a fresh Adam at --lr, the
 margin at 0.9 from the first step, the learning-rate cuts as above (em_mnist's recipe,
-docs/em-routing.md: 16 epochs, then 8 more from lr 1e-3).
+docs/em-routing.md: 16 epochs, then 8 more from lr 1e-3). The first stage's history, found beside
+PT, goes into the second's as "first_stage".
 
     train_em.py --dataset mnist --epochs 14 --config yl1993 --anneal-after 10 --anneal-every 2 \
         --state /work/capsrt-train/em_mnist --final models/em_mnist.pt
@@ -281,9 +282,13 @@ def main():
 
     os.makedirs(os.path.dirname(os.path.abspath(args.final)), exist_ok=True)
     torch.save(model.state_dict(), args.final)
+    record = {"args": vars(args), "config": CONFIGS[args.config], "parameters": n_params,
+              "normalisation": [MEAN, STD], "history": history}
+    first = os.path.splitext(args.init or "")[0] + ".history.json"
+    if args.init and os.path.exists(first):  # a second stage carries the first's record (docs/models.md)
+        record["first_stage"] = json.load(open(first))
     with open(os.path.splitext(args.final)[0] + ".history.json", "w") as f:
-        json.dump({"args": vars(args), "config": CONFIGS[args.config], "parameters": n_params,
-                   "normalisation": [MEAN, STD], "history": history}, f, indent=1)
+        json.dump(record, f, indent=1)
     print(f"saved {args.final}", flush=True)
 
 
