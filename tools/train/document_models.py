@@ -137,7 +137,9 @@ def main():
                  "target_accuracy": TARGET[name], **measured}
         hist = json.load(open(os.path.join(ROOT, "models", name + ".history.json")))
         last = hist["history"][-1]
-        entry.update({"epochs": len(hist["history"]), "train_minutes": round(sum(h["train_seconds"] for h in hist["history"]) / 60),
+        # a second stage (train_em.py --init) counts its first stage's epochs and time too
+        epochs = hist.get("first_stage", {}).get("history", []) + hist["history"]
+        entry.update({"epochs": len(epochs), "train_minutes": round(sum(h["train_seconds"] for h in epochs) / 60),
                       "pytorch_test_accuracy": last["test_acc_pytorch"], "parameters": hist["parameters"]})
         if arch == "em":  # what pytorch_predictions.py and the tests need to rebuild and convert it
             entry.update({"em_config": hist["config"], "em_normalisation": hist["normalisation"],
@@ -151,6 +153,10 @@ def main():
             c = hist["config"]
             arch_name = f"EM (yl-1993), A {c['A']} B {c['B']} C {c['C']} D {c['D']}, {c['iters']} iterations"
             train = em_command_line(hist["args"])
+            if "first_stage" in hist:  # train_em.py --init: the first stage's command, then the second's
+                stage1 = "STATE_DIR/stage1.pt"
+                train = (em_command_line(hist["first_stage"]["args"]) + f" --state STATE_DIR/1 --final {stage1}`, then "
+                         f"`/usr/bin/python3 " + em_command_line(dict(hist["args"], init=stage1)))
         else:
             arch_name, train = hist["args"]["arch"], command_line(hist["args"])
         doc = {"per_class": list(entry["per_class_accuracy"].items()),

@@ -18,17 +18,20 @@ mkdir -p "$STATE" models
 bash tools/data/get_data.sh
 wanted=("$@")
 run() {  # job arch dataset epochs [more train.py options]; arch em: train_em.py
-  local job=$1 arch=$2 dataset=$3 epochs=$4
+  # A job NAME_stage1 is the first stage of NAME (train_em.py --init): its weights stay in $STATE.
+  local job=$1 arch=$2 dataset=$3 epochs=$4 final="models/$1.pt"
+  local name=${job%_stage1}
+  [ "$name" != "$job" ] && final="$STATE/$job.pt"
   shift 4
-  if ((${#wanted[@]})) && [[ " ${wanted[*]} " != *" $job "* ]]; then return 0; fi
-  [ -f "models/$job.pt" ] && { echo "$job: done already"; return 0; }
+  if ((${#wanted[@]})) && [[ " ${wanted[*]} " != *" $name "* ]]; then return 0; fi
+  [ -f "models/$name.pt" ] || [ -f "$final" ] && { echo "$job: done already"; return 0; }
   exec 9>"$STATE/$job.lock"
   flock -n 9 || { echo "$job: another run holds $STATE/$job.lock, skipped"; return 0; }
   echo "$job: training ($epochs epochs, $THREADS threads), log in $STATE/$job.log"
   local script=(tools/train/train.py --arch "$arch")
   [ "$arch" = em ] && script=(tools/train/train_em.py)  # matrix capsules with EM routing
   /usr/bin/python3 "${script[@]}" --dataset "$dataset" --epochs "$epochs" "$@" \
-    --threads "$THREADS" --state "$STATE/$job" --final "models/$job.pt" >> "$STATE/$job.log" 2>&1
+    --threads "$THREADS" --state "$STATE/$job" --final "$final" >> "$STATE/$job.log" 2>&1
   exec 9>&-
 }
 main() {
