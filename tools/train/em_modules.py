@@ -27,6 +27,10 @@ import torch.nn.functional as F
 EPS = 1e-8
 LAMBDA = 1e-3
 LN_2PI = math.log(2 * math.pi)
+# images the plain routing (em_routing) takes at a time outside training: it keeps a dozen vote-sized
+# temporaries, and c32's at 500 images outgrew 24 GB (train_em.py's and pytorch_predictions.py's
+# evaluations)
+PLAIN_BATCH = 50
 
 
 def votes(pose, w, by_output=False):

@@ -59,8 +59,7 @@ def main():
             rule = "argmax of the capsule lengths"
         net.load_state_dict(state)
         net.eval()
-        # the plain EM routing keeps a dozen vote-sized temporaries: a smaller batch keeps them in memory
-        batch = 50 if entry["arch"] == "em" else 250
+        batch = em.PLAIN_BATCH if entry["arch"] == "em" else 250  # (em_modules: the routing's temporaries)
         predicted = []
         with torch.no_grad():
             for k in range(0, len(x), batch):

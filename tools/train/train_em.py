@@ -91,10 +91,9 @@ def normalise(x):
 
 def evaluate(model, x, y, routing):
     """The test accuracy with `routing` (False: the plain PyTorch one; the training routing is put
-    back after). The plain routing takes 50 images at a time, as tools/train/pytorch_predictions.py:
-    its vote-sized temporaries grow with the batch, and c32's at 500 images outgrew 24 GB (the
-    kernel killed the process after its last epoch)."""
-    batch = 500 if routing else 50
+    back after). The plain routing takes em.PLAIN_BATCH images at a time, as
+    tools/train/pytorch_predictions.py."""
+    batch = 500 if routing else em.PLAIN_BATCH
     training_routing = model.conv_caps1.fast
     model.eval().set_fast(routing)
     correct = 0
