@@ -23,9 +23,9 @@ goes to STATE_DIR/state.pt (written atomically); a rerun with the same STATE_DIR
 When the last epoch is done the plain state_dict is saved to --final, with the history beside it.
 
 --init PT runs a second stage on a finished run's weights (its --final): a fresh Adam at --lr, the
-margin at 0.9 from the first step, the learning-rate cuts as above (em_mnist's recipe,
-docs/em-routing.md: 16 epochs, then 8 more from lr 1e-3). The first stage's history, found beside
-PT, goes into the second's as "first_stage".
+margin at 0.9 from the first step, the learning-rate cuts as above: a longer schedule made of a
+finished run and a continuation. The first stage's history, found beside PT, goes into the
+second's as "first_stage".
 
     train_em.py --dataset mnist --epochs 14 --config yl1993 --anneal-after 10 --anneal-every 2 \
         --state /work/capsrt-train/em_mnist --final models/em_mnist.pt
