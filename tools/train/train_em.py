@@ -9,8 +9,8 @@ Adam (lr 0.01), learning rate cut by 10 when the training accuracy has not impro
 --anneal-after E adds capsrt's ending: the margin reaches 0.9 at the end of epoch E, and after E the
 learning rate is cut by 10 every --anneal-every K epochs (K=1: each epoch after E runs at a tenth of
 the one before it).
-Its train.py's network: A=64, B=8, C=D=16 (the paper's smallNORB sizes, config yl1993, em_mnist's);
-A=B=C=D=32 is its comment's alternative (config c32), about 5.5 times as long a step on our CPUs.
+Its train.py's network: A=64, B=8, C=D=16 (the paper's smallNORB sizes, config yl1993); A=B=C=D=32
+is its comment's alternative (config c32, em_mnist's), about 5.5 times as long a step on our CPUs.
 
 Training runs the capsule layers' votes and EM routing as native code (em_routing_op.cpp through
 em_native.py, compiled with g++ on first use; --routing torch: em_modules' fast PyTorch layout), the
@@ -27,8 +27,13 @@ margin at 0.9 from the first step, the learning-rate cuts as above: a longer sch
 finished run and a continuation. The first stage's history, found beside PT, goes into the
 second's as "first_stage".
 
-    train_em.py --dataset mnist --epochs 14 --config yl1993 --anneal-after 10 --anneal-every 2 \
-        --state /work/capsrt-train/em_mnist --final models/em_mnist.pt
+em_mnist's recipe, in two stages (tools/train/train_all.sh):
+
+    train_em.py --dataset mnist --epochs 16 --config c32 --batch 32 --anneal-after 10 --anneal-every 3 \
+        --shift 2 --state /work/capsrt-train/em_mnist_stage1 --final /work/capsrt-train/em_mnist_stage1.pt
+    train_em.py --dataset mnist --epochs 8 --config c32 --batch 32 --lr 0.001 --anneal-after 6 --anneal-every 2 \
+        --shift 2 --init /work/capsrt-train/em_mnist_stage1.pt --state /work/capsrt-train/em_mnist \
+        --final models/em_mnist.pt
 """
 import argparse
 import copy
@@ -57,7 +62,8 @@ CONFIGS = {"yl1993": dict(A=64, B=8, C=16, D=16, E=10, K=3, iters=2),
            "c8": dict(A=64, B=8, C=8, D=8, E=10, K=3, iters=2),
            # its train.py's commented alternative; its README: 99.3% on MNIST after 30 epochs at batch
            # 32, against 99.1% for yl1993 at 128 (the best test accuracy over the epochs, 2 iterations
-           # each). At batch 128 and our 16-epoch recipe it trailed yl1993 (docs/em-routing.md). With
+           # each). At batch 128 and our 16-epoch recipe it trailed yl1993; at batch 32 it is em_mnist
+           # (docs/em-routing.md). With
            # --routing torch, train it with --chunk 1: an image's votes are 2.6 MB in ConvCaps1 alone,
            # and larger chunks no longer stay in cache (14.4 s a step against 24 s with 2 images)
            "c32": dict(A=32, B=32, C=32, D=32, E=10, K=3, iters=2)}
