@@ -12,6 +12,7 @@ and how it was made.
 
     /usr/bin/python3 tools/train/pytorch_predictions.py [NAME ...]
 """
+import hashlib
 import json
 import os
 import sys
@@ -44,7 +45,10 @@ def main():
     for name in names:
         entry = manifest[name]
         x, y = load(entry["dataset"], "test")
-        state = torch.load(os.path.join(ROOT, "models", entry["checkpoint"]), map_location="cpu")
+        path = os.path.join(ROOT, "models", entry["checkpoint"])
+        with open(path, "rb") as f:  # the file loaded, not models.json's record of it, which can lag
+            digest = hashlib.sha256(f.read()).hexdigest()
+        state = torch.load(path, map_location="cpu")
         if entry["arch"] == "em":
             net = em.CapsNet(**entry["em_config"]).set_fast(False)
             mean, std = entry["em_normalisation"]
@@ -69,7 +73,7 @@ def main():
             "made_by": "tools/train/pytorch_predictions.py: " + module + " in PyTorch " + torch.__version__ +
                        f", float32 CPU, eval mode, batches of {batch}; " + rule,
             "checkpoint": entry["checkpoint"],
-            "sha256": entry["sha256"],
+            "sha256": digest,
             "dataset": entry["dataset"],
             "count": len(predicted),
             "correct": correct,
