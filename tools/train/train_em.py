@@ -195,8 +195,8 @@ def main():
     if args.init:  # a saved state (below) takes its place when the run resumes
         try:
             model.load_state_dict(torch.load(args.init))
-        except (OSError, RuntimeError, KeyError) as e:
-            sys.exit(f"--init {args.init}: not a config {args.config} state_dict: {e}")
+        except Exception as e:  # a missing file, not a torch file, another config's tensors
+            sys.exit(f"--init {args.init}: cannot be loaded as a config {args.config} state_dict: {e}")
     if args.routing == "native":
         try:
             routing = em_native.em_caps
