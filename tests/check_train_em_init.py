@@ -24,6 +24,7 @@ ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
 sys.path.insert(0, os.path.join(ROOT, "tools", "train"))
 import em_modules as em  # noqa: E402
 from train import load  # noqa: E402
+from train_em import CONFIGS  # noqa: E402
 
 N = 40
 MEAN, STD = 0.1307, 0.3081  # train_em.py's input normalisation, written here independently
@@ -56,7 +57,7 @@ def main():
             sys.exit(f"at learning rate 0 the second stage changed {k} (by up to {(a[k] - b[k]).abs().max().item()}): "
                      "it did not start from --init's weights")
 
-    model = em.CapsNet(A=64, B=8, C=8, D=8, E=10, K=3, iters=2)
+    model = em.CapsNet(**CONFIGS["c8"])
     model.load_state_dict(a)
     model.train().set_fast(False)
     x, y = load("mnist", "train")
