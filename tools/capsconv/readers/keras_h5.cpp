@@ -39,6 +39,9 @@
 #ifndef CAPSRT_SANITIZED
 #define CAPSRT_SANITIZED 0
 #endif
+#if CAPSRT_SANITIZED
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 #include "checkpoint.hpp"
 
@@ -250,6 +253,12 @@ unsigned hdf5_seconds() {
   // Handlers survive fork: the parent's (a fuzzer's, a sanitizer's) would catch the child's alarm
   // or crash and carry on, or report libhdf5's fault as ours. The child dies of them instead.
   for (int sig : {SIGPIPE, SIGALRM, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) signal(sig, SIG_DFL);
+#if CAPSRT_SANITIZED
+  // Likewise a sanitizer's death callback: libFuzzer's writes the input as a crash of the fuzz
+  // target when a sanitizer stops the child on libhdf5's own memory errors, which the parent
+  // already answers as a damaged file. The sanitizer still prints its report.
+  __sanitizer_set_death_callback(nullptr);
+#endif
   alarm(seconds);  // real files parse in well under a second; libhdf5 loops forever on some damaged ones
 #if !CAPSRT_SANITIZED
   const rlimit as{rlim_t{4} << 30, rlim_t{4} << 30};  // (the sanitizers reserve terabytes of it)
