@@ -13,6 +13,7 @@ and how it was made.
     /usr/bin/python3 tools/train/pytorch_predictions.py [NAME ...]
 """
 import hashlib
+import io
 import json
 import os
 import sys
@@ -46,9 +47,10 @@ def main():
         entry = manifest[name]
         x, y = load(entry["dataset"], "test")
         path = os.path.join(ROOT, "models", entry["checkpoint"])
-        with open(path, "rb") as f:  # the file loaded, not models.json's record of it, which can lag
-            digest = hashlib.sha256(f.read()).hexdigest()
-        state = torch.load(path, map_location="cpu")
+        with open(path, "rb") as f:  # read once: the hash is of the bytes loaded, not models.json's
+            data = f.read()          # record of the file, which can lag
+        digest = hashlib.sha256(data).hexdigest()
+        state = torch.load(io.BytesIO(data), map_location="cpu")
         if entry["arch"] == "em":
             net = em.CapsNet(**entry["em_config"]).set_fast(False)
             mean, std = entry["em_normalisation"]
