@@ -63,9 +63,9 @@ CONFIGS = {"yl1993": dict(A=64, B=8, C=16, D=16, E=10, K=3, iters=2),
            # its train.py's commented alternative; its README: 99.3% on MNIST after 30 epochs at batch
            # 32, against 99.1% for yl1993 at 128 (the best test accuracy over the epochs, 2 iterations
            # each). At batch 128 and our 16-epoch recipe it trailed yl1993; at batch 32 it is em_mnist
-           # (docs/em-routing.md). With
-           # --routing torch, train it with --chunk 1: an image's votes are 2.6 MB in ConvCaps1 alone,
-           # and larger chunks no longer stay in cache (14.4 s a step against 24 s with 2 images)
+           # (docs/em-routing.md). With --routing torch, train it with --chunk 1: an image's votes are
+           # 2.6 MB in ConvCaps1 alone, and larger chunks no longer stay in cache (14.4 s a step
+           # against 24 s with 2 images)
            "c32": dict(A=32, B=32, C=32, D=32, E=10, K=3, iters=2)}
 
 
